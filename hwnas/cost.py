@@ -1,0 +1,291 @@
+"""Hardware-independent cost: FLOPs, parameters and memory of an architecture.
+
+Taught in: notebooks/02_flops (FLOPs) and notebooks/03_memory (parameters, memory).
+
+Conventions: one multiply-add is 2 FLOPs, as in ``torch.utils.flop_counter``;
+only matrix products and convolutions are counted (the counter ignores bias
+adds, activations, softmax, pooling and residual adds, and so does this module,
+so that the two agree exactly). Formulas, for a layer whose output has
+``L_out`` steps:
+
+* convolution (also dilated): ``2 L_out K C_in C_out``
+* depthwise separable: ``2 L_out K C_in`` (depthwise) + ``2 L_out C_in C_out`` (pointwise)
+* fully connected per step: ``2 L C_in C_out``; the head: ``2 C_in C_out``
+* self-attention over ``n`` steps of width ``d``: ``4 n^2 d`` (scores and weighted
+  sum) + ``8 n d^2`` (fused Q/K/V and output projections)
+* pooling, identity: 0 (the counter counts no comparisons or adds)
+* a skip with a projection adds ``2 L_out C_in C_out``.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from .space import Activation, Architecture, LayerSpec, OpType
+
+Precision = Literal["fp32", "fp16", "int8"]
+BYTES_PER_VALUE: dict[str, int] = {"fp32": 4, "fp16": 2, "int8": 1}
+
+
+def bytes_per_value(precision: str) -> int:
+    """Bytes per stored number for a precision name (fp32, fp16, int8)."""
+    if precision not in BYTES_PER_VALUE:
+        raise ValueError(f"precision {precision!r} unknown; choose one of {sorted(BYTES_PER_VALUE)}")
+    return BYTES_PER_VALUE[precision]
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """Cost of one layer (or the head) for a batch of one."""
+
+    name: str
+    flops: int
+    params: int
+    in_shape: tuple[int, int]
+    out_shape: tuple[int, int]
+
+
+def _op_flops(spec: LayerSpec, length: int) -> int:
+    """FLOPs of the main branch of ``spec`` on ``length`` input steps (batch 1)."""
+    out_len = spec.output_length(length)
+    cin, cout, k = spec.in_channels, spec.out_channels, spec.kernel_size
+    if spec.op in (OpType.CONV, OpType.DILATED_CONV):
+        return 2 * out_len * k * cin * cout
+    if spec.op == OpType.DWSEP_CONV:
+        return 2 * out_len * k * cin + 2 * out_len * cin * cout
+    if spec.op == OpType.FC:
+        return 2 * length * cin * cout
+    if spec.op == OpType.ATTENTION:
+        n, d = length, cin
+        return 4 * n * n * d + 8 * n * d * d
+    return 0
+
+
+def _op_params(spec: LayerSpec) -> int:
+    """Weights and biases of the main branch of ``spec``."""
+    cin, cout, k = spec.in_channels, spec.out_channels, spec.kernel_size
+    if spec.op in (OpType.CONV, OpType.DILATED_CONV):
+        return cin * cout * k + cout
+    if spec.op == OpType.DWSEP_CONV:
+        return cin * k + cin + cin * cout + cout
+    if spec.op == OpType.FC:
+        return cin * cout + cout
+    if spec.op == OpType.ATTENTION:
+        return 4 * cin * cin + 4 * cin
+    return 0
+
+
+def layer_flops(spec: LayerSpec, length: int) -> int:
+    """FLOPs of a whole layer (main branch and skip projection), batch 1."""
+    total = _op_flops(spec, length)
+    if spec.needs_projection:
+        total += 2 * spec.output_length(length) * spec.in_channels * spec.out_channels
+    return total
+
+
+def layer_params(spec: LayerSpec) -> int:
+    """Parameters of a whole layer (main branch and skip projection)."""
+    total = _op_params(spec)
+    if spec.needs_projection:
+        total += spec.in_channels * spec.out_channels + spec.out_channels
+    return total
+
+
+def cost_breakdown(arch: Architecture) -> list[LayerCost]:
+    """FLOPs and parameters per layer, then the head, for a batch of one."""
+    shapes = arch.shapes()
+    rows = [
+        LayerCost(f"{i}:{spec.op.value}", layer_flops(spec, shapes[i][1]), layer_params(spec),
+                  shapes[i], shapes[i + 1])
+        for i, spec in enumerate(arch.layers)
+    ]
+    head_in = arch.head_in_features
+    rows.append(
+        LayerCost(f"head:{arch.head.value}", 2 * head_in * arch.num_outputs,
+                  head_in * arch.num_outputs + arch.num_outputs, shapes[-1], (arch.num_outputs, 1))
+    )
+    return rows
+
+
+def count_flops(arch: Architecture, batch_size: int = 1) -> int:
+    """Total FLOPs of one forward pass (2 per multiply-add)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    return batch_size * sum(row.flops for row in cost_breakdown(arch))
+
+
+def count_params(arch: Architecture) -> int:
+    """Number of trainable parameters (equals ``sum(p.numel())`` of the built model)."""
+    return sum(row.params for row in cost_breakdown(arch))
+
+
+# --------------------------------------------------------------------------- memory
+
+
+@dataclass(frozen=True)
+class MemoryFootprint:
+    """Inference memory of an architecture at one precision and batch size.
+
+    ``activation_bytes`` follows the chapter's schedule model: the peak over
+    layers of input plus output, plus the tensors a skip branch keeps alive
+    (the op's output and the projected shortcut beside the sum).
+    ``eager_activation_bytes`` also counts what eager PyTorch holds inside a
+    layer (attention's score matrices, a depthwise intermediate, the copy an
+    activation function makes, the model input the caller still holds);
+    :func:`measure_activation_peak` measures that figure.
+    """
+
+    precision: str
+    batch_size: int
+    params: int
+    params_bytes: int
+    activation_bytes: int
+    eager_activation_bytes: int
+    per_layer_activation_bytes: tuple[int, ...]
+    peak_layer: int
+
+    @property
+    def total_bytes(self) -> int:
+        """Parameters plus peak activations (the chapter's MEM(a))."""
+        return self.params_bytes + self.activation_bytes
+
+    @property
+    def eager_total_bytes(self) -> int:
+        """Parameters plus the eager-PyTorch activation peak."""
+        return self.params_bytes + self.eager_activation_bytes
+
+    def fits(self, budget_bytes: int) -> bool:
+        """Whether :attr:`total_bytes` is within ``budget_bytes``."""
+        return self.total_bytes <= budget_bytes
+
+
+def _schedule_live_values(spec: LayerSpec, length: int) -> int:
+    """Values live while a layer runs, in the chapter's schedule model (batch 1)."""
+    x_in = spec.in_channels * length
+    x_out = spec.out_channels * spec.output_length(length)
+    skip_extra = (x_out + (x_out if spec.needs_projection else 0)) if spec.use_skip else 0
+    return x_in + x_out + skip_extra
+
+
+def _eager_live_values(spec: LayerSpec, length: int) -> int:
+    """Peak values live inside a layer as eager PyTorch runs it (batch 1).
+
+    The maximum over three phases: the operation (with its internal
+    temporaries), the activation (a new tensor beside the op output), and the
+    residual add (activation output, projected shortcut and sum).
+    """
+    x_in = spec.in_channels * length
+    out_len = spec.output_length(length)
+    x_out = spec.out_channels * out_len
+    if spec.op == OpType.DWSEP_CONV:
+        op_phase = spec.in_channels * out_len + x_out
+    elif spec.op == OpType.ATTENTION:
+        n, d = length, spec.in_channels
+        scores = spec.heads * n * n
+        # fused qkv held throughout; then either scaled scores + softmax, or the
+        # softmax weights + context + its contiguous copy for the output projection
+        op_phase = 3 * n * d + max(2 * scores, scores + 2 * n * d)
+    elif spec.op == OpType.IDENTITY:
+        op_phase = 0
+    else:
+        op_phase = x_out
+    has_act = spec.activation != Activation.NONE
+    act_phase = (0 if spec.op == OpType.IDENTITY else x_out) + (x_out if has_act else 0)
+    skip_phase = 0
+    if spec.use_skip:
+        skip_phase = 2 * x_out + (x_out if spec.needs_projection else 0)
+    return x_in + max(op_phase, act_phase, skip_phase)
+
+
+def memory_footprint(arch: Architecture, precision: str = "fp32", batch_size: int = 1) -> MemoryFootprint:
+    """Parameter and peak activation memory of ``arch``.
+
+    ``MEM = params x b + max_i(size(x_i) + size(x_{i+1})) x b``, with ``b`` the
+    bytes per value of ``precision`` and activations scaled by ``batch_size``.
+    """
+    b = bytes_per_value(precision)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    shapes = arch.shapes()
+    scale = b * batch_size
+    schedule = [_schedule_live_values(spec, shapes[i][1]) * scale for i, spec in enumerate(arch.layers)]
+    held_input = arch.input_features * arch.lookback
+    eager = [
+        (_eager_live_values(spec, shapes[i][1]) + (held_input if i else 0)) * scale
+        for i, spec in enumerate(arch.layers)
+    ]
+    peak = max(range(len(schedule)), key=schedule.__getitem__)
+    params = count_params(arch)
+    return MemoryFootprint(
+        precision=precision,
+        batch_size=batch_size,
+        params=params,
+        params_bytes=params * b,
+        activation_bytes=schedule[peak],
+        eager_activation_bytes=max(eager),
+        per_layer_activation_bytes=tuple(schedule),
+        peak_layer=peak,
+    )
+
+
+# --------------------------------------------------------------------------- measurement
+
+
+class _LiveTensorBytes(TorchDispatchMode):
+    """Track bytes of tensor storages created inside the mode; remember the peak."""
+
+    def __init__(self, preexisting: list[torch.Tensor]) -> None:
+        super().__init__()
+        self.live = 0
+        self.peak = 0
+        self._refs: dict[int, int] = {}  # storage data_ptr -> live tensors viewing it
+        self._sizes: dict[int, int] = {}
+        for tensor in preexisting:  # views of these allocate nothing new
+            key = tensor.untyped_storage().data_ptr()
+            self._refs[key] = self._refs.get(key, 0) + 1
+            self._sizes[key] = 0
+
+    def _release(self, key: int) -> None:
+        self._refs[key] -= 1
+        if self._refs[key] == 0:
+            self.live -= self._sizes.pop(key)
+            del self._refs[key]
+
+    def _track(self, tensor: torch.Tensor) -> None:
+        storage = tensor.untyped_storage()
+        key = storage.data_ptr()
+        if key == 0:
+            return
+        if key not in self._refs:
+            self._refs[key] = 0
+            self._sizes[key] = storage.nbytes()
+            self.live += storage.nbytes()
+            self.peak = max(self.peak, self.live)
+        self._refs[key] += 1
+        weakref.finalize(tensor, self._release, key)
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        out = func(*args, **(kwargs or {}))
+        for item in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(item, torch.Tensor):
+                self._track(item)
+        return out
+
+
+def measure_activation_peak(model: torch.nn.Module, x: torch.Tensor) -> int:
+    """Measured peak bytes of activations during ``model(x)`` in eager PyTorch.
+
+    Every tensor storage the forward pass allocates is counted from its creation
+    to its release (weights are not counted); the input ``x`` is added, as the
+    schedule model counts it too.
+    """
+    tracker = _LiveTensorBytes([x, *model.parameters(), *model.buffers()])
+    with torch.inference_mode(), tracker:
+        out = model(x)
+    del out
+    return tracker.peak + x.untyped_storage().nbytes()
