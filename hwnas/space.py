@@ -312,9 +312,10 @@ def _check_layer_fits(index: int, layer: LayerSpec, channels: int, length: int) 
             f"{layer.span} steps, longer than the sequence of {length} (allowed span <= {length})"
         )
     out_length = layer.output_length(length)
-    if out_length < 1:
+    if layer.stride > length or out_length < 1:
         raise ValueError(
-            f"layer {index}: stride={layer.stride} empties the sequence of {length} steps"
+            f"layer {index}: stride={layer.stride} empties the sequence of {length} steps "
+            f"(allowed stride <= {length})"
         )
     if layer.use_skip and layer.shortcut_length(length) != out_length:
         raise ValueError(

@@ -1,0 +1,170 @@
+"""Architectures, layers and search spaces: validation, JSON, sampling."""
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hwnas import Architecture, HeadType, LayerSpec, OpType, SearchSpace
+
+SPACES = ["default", "fpga", "mobile", "gpu"]
+
+
+def conv(cin, cout, k=3, **kw):
+    return LayerSpec(OpType.CONV, cin, cout, kernel_size=k, **kw)
+
+
+def test_layerspec_coerces_strings_and_is_frozen():
+    layer = LayerSpec("dwsep_conv", 8, 16, kernel_size=5, activation="gelu")
+    assert layer.op is OpType.DWSEP_CONV and layer.activation.value == "gelu"
+    with pytest.raises(AttributeError):
+        layer.in_channels = 4  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        (dict(op="conv", in_channels=0, out_channels=4), "in_channels must be an integer >= 1"),
+        (dict(op="conv", in_channels=4, out_channels=-2), "out_channels must be an integer >= 1"),
+        (dict(op="lstm", in_channels=4, out_channels=4), "'lstm' is not allowed; choose one of"),
+        (dict(op="attention", in_channels=10, out_channels=10, heads=4), "heads must divide the width"),
+        (dict(op="fc", in_channels=4, out_channels=4, kernel_size=3), "kernel_size must be 1 for op 'fc'"),
+        (dict(op="dilated_conv", in_channels=4, out_channels=4, kernel_size=3), "dilation must be >= 2"),
+        (dict(op="max_pool", in_channels=4, out_channels=8, kernel_size=2), "out_channels must equal in_channels"),
+        (dict(op="identity", in_channels=4, out_channels=4, use_skip=True), "use_skip is only allowed"),
+        (dict(op="conv", in_channels=4, out_channels=4, activation="swish"), "activation: 'swish' is not allowed"),
+        (dict(op="conv", in_channels=4.5, out_channels=4), "in_channels must be an integer"),
+    ],
+)
+def test_layerspec_rejects_bad_fields(kwargs, fragment):
+    with pytest.raises(ValueError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        LayerSpec(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "layers, lookback, fragment",
+    [
+        ([conv(4, 8), conv(16, 8)], 32, r"layer 1: in_channels is 16 but the previous layer gives 8"),
+        ([conv(3, 8)], 32, r"layer 0: in_channels is 3 but the previous input has 4"),
+        ([conv(4, 8, k=9)], 8, r"layer 0: kernel_size=9 .* longer than the sequence of 8"),
+        ([LayerSpec("max_pool", 4, 4, kernel_size=2, stride=2)] * 4, 8, r"layer 3: kernel_size=2 .* longer than the sequence of 1"),
+        ([conv(4, 8, k=1, stride=50)], 8, r"layer 0: stride=50 empties the sequence"),
+        ([conv(4, 8, k=4, use_skip=True)], 16, r"layer 0: use_skip needs the branch lengths to match"),
+    ],
+)
+def test_architecture_rejects_inconsistent_chains(layers, lookback, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        Architecture(layers=layers, input_features=4, lookback=lookback)
+
+
+def test_architecture_shapes_follow_strides_and_pools():
+    arch = Architecture(
+        layers=[conv(4, 8, k=5), LayerSpec("max_pool", 8, 8, kernel_size=2, stride=2),
+                conv(8, 8, k=3, stride=2, use_skip=True), LayerSpec("attention", 8, 8, heads=2)],
+        input_features=4, lookback=33, head="flatten",
+    )
+    assert arch.shapes() == [(4, 33), (8, 33), (8, 16), (8, 8), (8, 8)]
+    assert arch.head_in_features == 64 and arch.layers[2].needs_projection
+
+
+def test_from_dict_names_the_layer_and_field():
+    data = Architecture(layers=[conv(4, 8)], input_features=4, lookback=16).to_dict()
+    data["layers"][0]["kernel_size"] = 0
+    with pytest.raises(ValueError, match="layer 0: kernel_size must be an integer >= 1"):
+        Architecture.from_dict(data)
+    data["layers"][0]["kernel_size"] = 3
+    data["layers"][0]["colour"] = "red"
+    with pytest.raises(ValueError, match=r"layer 0: unknown field\(s\) \['colour'\]"):
+        Architecture.from_dict(data)
+    with pytest.raises(ValueError, match="malformed"):
+        Architecture.from_json("{not json")
+    with pytest.raises(ValueError, match="missing field"):
+        Architecture.from_dict({"layers": []})
+
+
+@pytest.mark.parametrize("name", SPACES)
+@settings(max_examples=200)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_json_round_trip_is_exact(name, seed):
+    arch = SearchSpace.named(name).sample(np.random.default_rng(seed))
+    text = arch.to_json()
+    again = Architecture.from_json(text)
+    assert again == arch
+    assert json.loads(again.to_json()) == json.loads(text)
+
+
+@pytest.mark.parametrize("name", SPACES)
+@settings(max_examples=50)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_encode_inverts_decode_and_mutate_stays_in_space(name, seed):
+    space = SearchSpace.named(name)
+    rng = np.random.default_rng(seed)
+    arch = space.sample(rng)
+    assert space.decode(space.encode(arch)) == arch
+    child = space.mutate(arch, rng)
+    assert space.decode(space.encode(child)) == child
+    assert child.lookback in space.lookbacks and child.depth - 1 in space.depths
+
+
+def test_sampling_is_reproducible_and_varied():
+    space = SearchSpace.default()
+    first = [space.sample(np.random.default_rng(7)) for _ in range(3)]
+    assert first[0] == first[1] == first[2]
+    many = {space.sample(np.random.default_rng(s)).to_json() for s in range(50)}
+    assert len(many) == 50
+
+
+def test_mutate_changes_exactly_one_decision():
+    space = SearchSpace.default()
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        parent = space.sample(rng)
+        child = space.mutate(parent, rng)
+        g, h = space.encode(parent), space.encode(child)
+        changed = (g.lookback != h.lookback) + (g.head != h.head) + (len(g.blocks) != len(h.blocks))
+        if len(g.blocks) == len(h.blocks):
+            changed += sum(a != b for a, b in zip(g.blocks, h.blocks))
+            # identity and pooling carry no skip, so a block change may also drop one
+            plain = {"identity", "max_pool", "avg_pool"}
+            ops = [c.op.value for c in space.candidates()]
+            changed += sum(
+                a != b
+                for a, b, i, j in zip(g.skips, h.skips, g.blocks, h.blocks)
+                if ops[i] not in plain and ops[j] not in plain
+            )
+        assert changed == 1
+
+
+def test_space_size_counts_genomes():
+    space = SearchSpace(lookbacks=(16,), depths=(1, 2), ops=("conv",), kernel_sizes=(3,), widths=(8,),
+                        activations=("relu",), skip_choices=(False,), head_types=("gap",))
+    assert len(space.candidates()) == 1 and space.size() == 2
+    default = SearchSpace.default()
+    per_layer = len(default.candidates()) * 2
+    assert default.size() == 3 * 2 * sum(per_layer**d for d in (2, 3, 4, 5, 6))
+
+
+def test_fpga_subset_is_hardware_friendly():
+    space = SearchSpace.fpga()
+    ops = {c.op for c in space.candidates()}
+    assert OpType.ATTENTION not in ops and OpType.DILATED_CONV not in ops
+    assert {c.kernel_size for c in space.candidates() if c.op != OpType.MAX_POOL} <= {1, 3}
+    assert {c.activation.value for c in space.candidates()} <= {"relu", "none"}
+    arch = space.sample(np.random.default_rng(0))
+    assert all(layer.use_skip for layer in arch.layers[1:] if layer.op.value in {"conv", "dwsep_conv", "fc"})
+
+
+def test_space_rejects_bad_settings():
+    with pytest.raises(ValueError, match="search space name 'tpu' unknown"):
+        SearchSpace.named("tpu")
+    with pytest.raises(ValueError, match="SearchSpace.widths must not be empty"):
+        SearchSpace(widths=())
+    with pytest.raises(ValueError, match="ops: 'rnn' is not allowed"):
+        SearchSpace(ops=("rnn",))
+
+
+def test_head_types_round_trip():
+    arch = Architecture(layers=[conv(4, 8)], input_features=4, lookback=16, head=HeadType.LAST, num_outputs=3)
+    assert Architecture.from_dict(arch.to_dict()).head is HeadType.LAST
