@@ -1,0 +1,279 @@
+"""``load_klines``: real data first, an honest synthetic fallback last.
+
+Order of sources:
+
+1. **recorded** - a folder of recorded kline CSVs (argument ``recorded_dir`` or the
+   environment variable ``HWNAS_BYBIT_DIR``), files named like
+   ``BTCUSDT_15m_2024.csv`` or ``BTCUSDT_1h_2021_2024.csv``;
+2. **cache** - the on-disk :class:`~hwnas.data.cache.KlineCache`, refreshed from
+   Bybit with only the new candles unless offline;
+3. **live** - Bybit V5 (skipped when offline: argument ``offline`` or
+   ``HWNAS_OFFLINE=1``), saved to the cache;
+4. **synthetic** - :func:`~hwnas.data.synthetic.synthetic_klines`, with a loud
+   :class:`SyntheticDataWarning`.
+
+Taught in: the Bybit data chapter of the course.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from hwnas.data.bybit import (
+    BYBIT_BASE_URL,
+    KLINE_PATH,
+    BybitAPIError,
+    _check_limit,
+    _check_symbol,
+    _fetch,
+    describe_gaps,
+    find_gaps,
+    KlineGapWarning,
+    interval_label,
+    normalize_category,
+    normalize_interval,
+)
+from hwnas.data.cache import KlineCache, read_kline_csv
+from hwnas.data.synthetic import SYNTHETIC_LABEL, synthetic_klines
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "OFFLINE_ENV",
+    "RECORDED_ENV",
+    "SOURCES",
+    "KlineData",
+    "SyntheticDataWarning",
+    "find_recorded_file",
+    "load_klines",
+]
+
+RECORDED_ENV = "HWNAS_BYBIT_DIR"
+OFFLINE_ENV = "HWNAS_OFFLINE"
+SOURCES = ("recorded", "cache", "live", "synthetic")
+DEFAULT_LIMIT = 1000
+"""Rows fetched live or generated synthetically when ``limit`` is None."""
+
+
+class SyntheticDataWarning(UserWarning):
+    """No real data was found; the result is synthetic."""
+
+
+@dataclass(frozen=True, eq=False)
+class KlineData:
+    """Klines plus where they came from.
+
+    ``frame`` is the kline DataFrame, ``source`` one of ``"recorded"``, ``"cache"``,
+    ``"live"``, ``"synthetic"`` and ``description`` a human-readable provenance
+    (file path, URL, or the SYNTHETIC label).  ``print(data)`` shows a summary.
+    """
+
+    frame: pd.DataFrame
+    source: str
+    description: str
+    symbol: str = "BTCUSDT"
+    interval: str = "15"
+    category: str = "linear"
+    notes: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"source must be one of {', '.join(SOURCES)}; got {self.source!r}")
+
+    @property
+    def is_synthetic(self) -> bool:
+        """True when the frame is not market data."""
+        return self.source == "synthetic"
+
+    def summary(self) -> str:
+        """A few lines a chapter can print: source, provenance, size and time span."""
+        frame = self.frame
+        head = f"Data source: {self.source.upper()} - {self.description}"
+        what = f"{self.symbol} {self.category} {interval_label(self.interval)}"
+        if len(frame):
+            span = f"{frame.index[0]:%Y-%m-%d %H:%M} -> {frame.index[-1]:%Y-%m-%d %H:%M} UTC"
+            body = f"{what}: {len(frame):,} candles, {span}"
+        else:
+            body = f"{what}: no candles"
+        lines = [head, body]
+        gaps = frame.attrs.get("gaps") or []
+        if gaps:
+            lines.append(describe_gaps(gaps, "the series"))
+        if self.is_synthetic:
+            lines.append("WARNING: synthetic series - results say nothing about real markets.")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def find_recorded_file(directory: str | os.PathLike[str], symbol: str,
+                       interval: str | int) -> Path | None:
+    """The recorded CSV for ``symbol`` and ``interval`` in ``directory``, if any.
+
+    Matches ``{symbol}_{label}.csv`` and ``{symbol}_{label}_*.csv`` where label is
+    ``15m``, ``1h``, ``1d``...; with several matches the last by name is used.
+    """
+    folder = Path(directory).expanduser()
+    label = interval_label(interval)
+    matches = [p for p in folder.glob(f"{symbol}_{label}*.csv")
+               if p.is_file() and (p.stem == f"{symbol}_{label}"
+                                   or p.stem.startswith(f"{symbol}_{label}_"))]
+    return sorted(matches)[-1] if matches else None
+
+
+def _tail(frame: pd.DataFrame, limit: int | None) -> pd.DataFrame:
+    if limit is None or len(frame) <= limit:
+        return frame
+    attrs = dict(frame.attrs)
+    out = frame.iloc[-limit:].copy()
+    if "interval" in attrs:
+        attrs["gaps"] = find_gaps(out.index, attrs["interval"])
+    out.attrs = attrs
+    return out
+
+
+def load_klines(
+    symbol: str = "BTCUSDT",
+    interval: str | int = "15",
+    limit: int | None = None,
+    *,
+    category: str = "linear",
+    recorded_dir: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    offline: bool | None = None,
+    base_url: str = BYBIT_BASE_URL,
+    timeout: float = 10.0,
+    seed: int = 0,
+) -> KlineData:
+    """Load klines from the best source available and say which one it was.
+
+    Tries a recorded folder (``recorded_dir`` or ``$HWNAS_BYBIT_DIR``), then the
+    disk cache (``cache_dir`` or ``$HWNAS_CACHE_DIR``, refreshed from Bybit unless
+    offline), then live Bybit (skipped when ``offline`` or ``$HWNAS_OFFLINE=1``),
+    then :func:`synthetic_klines` with a loud :class:`SyntheticDataWarning`.  With
+    ``limit`` the newest ``limit`` rows are returned; without it all recorded or
+    cached rows, or ``DEFAULT_LIMIT`` live / synthetic rows.  Network failures are
+    turned into warnings and the next source is tried; bad arguments raise
+    ``ValueError`` at once.
+    """
+    symbol = _check_symbol(symbol)
+    interval = normalize_interval(interval)
+    category = normalize_category(category)
+    if limit is not None:
+        limit = _check_limit(limit)
+    if offline is None:
+        offline = _env_flag(OFFLINE_ENV)
+    meta = dict(symbol=symbol, interval=interval, category=category)
+    label = interval_label(interval)
+    notes: list[str] = []
+
+    # 1. recorded folder
+    folder = recorded_dir if recorded_dir is not None else os.environ.get(RECORDED_ENV, "").strip()
+    if folder:
+        folder_path = Path(folder).expanduser()
+        if not folder_path.is_dir():
+            notes.append(f"recorded folder {folder_path} does not exist")
+        else:
+            path = find_recorded_file(folder_path, symbol, interval)
+            if path is None:
+                notes.append(f"no {symbol}_{label}_*.csv in {folder_path}")
+            else:
+                frame = read_kline_csv(path, interval=interval)
+                frame.attrs.update(meta)
+                if limit is not None and len(frame) < limit:
+                    warnings.warn(f"asked for {limit} candles but {path} holds only {len(frame)}",
+                                  UserWarning, stacklevel=2)
+                extra = " (turnover estimated as typical price x volume)" \
+                    if frame.attrs.get("turnover_estimated") else ""
+                return KlineData(_tail(frame, limit), "recorded",
+                                 f"recorded Bybit file {path}{extra}", notes=tuple(notes), **meta)
+    else:
+        notes.append(f"no recorded folder (set {RECORDED_ENV})")
+
+    # 2. cache, refreshed when online
+    cache = KlineCache(cache_dir)
+    url = base_url.rstrip("/") + KLINE_PATH
+    cached: pd.DataFrame | None = None
+    try:
+        cached = cache.load(symbol, interval, category)
+    except ValueError as exc:
+        warnings.warn(f"ignoring unreadable cache file: {exc}", UserWarning, stacklevel=2)
+        notes.append("cache file unreadable")
+    wanted = limit if limit is not None else 1
+    have = 0 if cached is None else len(cached)
+
+    def from_cache() -> KlineData:
+        assert cached is not None
+        description = f"cache file {cache.path_for(symbol, interval, category)}"
+        frame = cached
+        if offline:
+            description += " (offline: not refreshed)"
+        else:
+            try:
+                frame = cache.update(symbol, interval, category=category, base_url=base_url,
+                                     timeout=timeout)
+                description += f" (refreshed from {url}: {frame.attrs.get('new_rows', 0)} new candles)"
+            except (BybitAPIError, OSError) as exc:
+                warnings.warn(f"could not refresh the kline cache from Bybit, using it as is: {exc}",
+                              UserWarning, stacklevel=3)
+                description += " (refresh failed: not up to date)"
+        if len(frame) < wanted:
+            warnings.warn(f"asked for {wanted} candles but the cache holds only {len(frame)}",
+                          UserWarning, stacklevel=3)
+        frame.attrs.update(meta)
+        frame.attrs["gaps"] = find_gaps(frame.index, interval)
+        return KlineData(_tail(frame, limit), "cache", description, notes=tuple(notes), **meta)
+
+    if have and (have >= wanted or offline):
+        return from_cache()
+    notes.append("nothing cached" if not have else f"cache holds only {have} candles")
+
+    # 3. live Bybit
+    if offline:
+        notes.append("offline: live Bybit skipped")
+    else:
+        try:
+            frame = _fetch(symbol, interval, limit or DEFAULT_LIMIT, category=category,
+                           base_url=base_url, timeout=timeout)
+        except BybitAPIError as exc:
+            warnings.warn(f"live Bybit klines unavailable: {exc}", UserWarning, stacklevel=2)
+            notes.append(f"live Bybit failed ({type(exc).__name__})")
+        else:
+            if frame.attrs["gaps"]:
+                warnings.warn(describe_gaps(frame.attrs["gaps"], url) + " (not filled)",
+                              KlineGapWarning, stacklevel=2)
+            description = f"live Bybit {url}"
+            try:
+                cache.merge(frame, symbol, interval, category)
+                description += f", saved to {cache.path_for(symbol, interval, category)}"
+            except OSError as exc:
+                warnings.warn(f"could not write the kline cache: {exc}", UserWarning, stacklevel=2)
+            frame.attrs.update(meta)
+            return KlineData(_tail(frame, limit), "live", description, notes=tuple(notes), **meta)
+
+    if have:  # a short cache beats synthetic data
+        offline = True  # the live attempt just failed: do not retry it for a refresh
+        return from_cache()
+
+    # 4. synthetic, loudly
+    n = limit or DEFAULT_LIMIT
+    frame = synthetic_klines(n, interval, seed=seed)
+    frame.attrs.update(meta)
+    reasons = "; ".join(notes)
+    warnings.warn(
+        f"NO REAL DATA for {symbol} {category} {label} ({reasons}). Using {n} SYNTHETIC candles "
+        f"(seed={seed}): they are NOT market data and results on them say nothing about "
+        f"real markets. Set {RECORDED_ENV} to a folder of recorded klines, or go online.",
+        SyntheticDataWarning, stacklevel=2,
+    )
+    return KlineData(frame, "synthetic", f"{SYNTHETIC_LABEL} (seed={seed}; {reasons})",
+                     notes=tuple(notes), **meta)
