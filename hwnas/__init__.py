@@ -9,6 +9,16 @@ from .cost import (
     measure_activation_peak,
     memory_footprint,
 )
+from .data import (
+    BybitAPIError,
+    BybitRateLimitError,
+    KlineCache,
+    KlineData,
+    fetch_bybit_klines,
+    load_klines,
+    read_kline_csv,
+    synthetic_klines,
+)
 from .model import build_model
 from .space import (
     Activation,
@@ -26,6 +36,14 @@ __version__ = "0.1.0"
 __all__ = [
     "Activation",
     "Architecture",
+    "BybitAPIError",
+    "BybitRateLimitError",
+    "KlineCache",
+    "KlineData",
+    "fetch_bybit_klines",
+    "load_klines",
+    "read_kline_csv",
+    "synthetic_klines",
     "BlockChoice",
     "Genome",
     "HeadType",
