@@ -1,0 +1,112 @@
+# hwnas: one entry point for set-up, the book and the tests (GNU make).
+#
+#   make book    create .venv if needed, install, execute every chapter, build _build/html
+#   make test    same set-up, then unit/property tests, notebooks (nbval), book build test
+#   make clean   remove build outputs and caches (keeps .venv; `make distclean` removes it)
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+
+PYTHON ?= python3.11
+VENV ?= $(ROOT)/.venv
+BIN := $(VENV)/bin
+# Written after a successful install; redone when requirements.txt or pyproject.toml change.
+STAMP := $(VENV)/.hwnas-installed
+
+# ---------------------------------------------------------------- data & environment
+# Recorded real Bybit klines: use ../shared/data/bybit when it exists (a checkout next
+# to the shared folder, and CI); a value from the environment or the command line wins.
+HWNAS_BYBIT_DIR ?= $(abspath $(wildcard $(ROOT)/../shared/data/bybit))
+ifneq ($(strip $(HWNAS_BYBIT_DIR)),)
+export HWNAS_BYBIT_DIR
+endif
+
+# On CI never try the network; elsewhere the loaders may fetch live data.
+ifdef CI
+HWNAS_OFFLINE ?= 1
+endif
+ifdef HWNAS_OFFLINE
+export HWNAS_OFFLINE
+endif
+
+# Unit tests draw off-screen. Notebook kernels must NOT inherit MPLBACKEND: ipykernel
+# only selects its inline backend when MPLBACKEND is unset, and with Agg the executed
+# notebooks (and so the book) would contain no figures.
+TEST_ENV := MPLBACKEND=Agg PATH="$(BIN):$$PATH"
+KERNEL_ENV := env -u MPLBACKEND PATH="$(BIN):$$PATH"
+
+# Extra arguments: make test PYTEST_ARGS="-x -k flops"; XDIST="" runs unit tests serially.
+PYTEST_ARGS ?=
+XDIST ?= -n 2
+NOTEBOOKS := $(sort $(wildcard $(ROOT)/notebooks/*.ipynb))
+
+# Prints what runs and how many seconds it took: $(call timed,label,command)
+timed = @start=$$(date +%s); echo "==> $(1)"; $(2); echo "==> $(1): done in $$(( $$(date +%s) - start )) s"
+
+.PHONY: help install book test test-unit test-notebooks test-book sync execute clean distclean env
+
+help:
+	@echo "make book        build the book into _build/html (creates .venv on first use)"
+	@echo "make test        unit + property tests, notebooks (nbval), book build test"
+	@echo "make sync        jupytext --sync every notebook with its .py twin"
+	@echo "make execute     re-execute every notebook in place (refreshes committed outputs)"
+	@echo "make clean       remove _build and caches; make distclean also removes .venv"
+	@echo "make env         show the data settings the targets export"
+
+# ---------------------------------------------------------------- set-up
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(ROOT)/requirements.txt $(ROOT)/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -r $(ROOT)/requirements.txt -e $(ROOT)
+	@touch $@
+
+install: $(STAMP)
+
+env:
+	@echo "HWNAS_BYBIT_DIR=$${HWNAS_BYBIT_DIR-}"
+	@echo "HWNAS_OFFLINE=$${HWNAS_OFFLINE-}"
+	@echo "HWNAS_CACHE_DIR=$${HWNAS_CACHE_DIR-} (empty: ~/.cache/hwnas/klines)"
+
+# ---------------------------------------------------------------- book
+book: $(STAMP)
+	$(call timed,jupyter-book build (executes every chapter),cd $(ROOT) && $(KERNEL_ENV) $(BIN)/jupyter-book build . -W -n --keep-going)
+	@echo "Book: $(ROOT)/_build/html/index.html"
+
+# ---------------------------------------------------------------- tests
+test: $(STAMP)
+	@# --keep-going: every phase reports even when an earlier one failed; make still exits non-zero.
+	$(MAKE) --no-print-directory --keep-going test-unit test-notebooks test-book
+
+test-unit: $(STAMP)
+	$(call timed,1/3 unit and property tests,cd $(ROOT) && $(TEST_ENV) $(BIN)/python -m pytest tests/ $(XDIST) $(PYTEST_ARGS))
+
+test-notebooks: $(STAMP)
+ifeq ($(NOTEBOOKS),)
+	@echo "==> 2/3 notebooks: no notebooks/*.ipynb yet, nothing to execute"
+else
+	$(call timed,2/3 notebooks (nbval-lax),cd $(ROOT) && $(KERNEL_ENV) $(BIN)/python -m pytest --nbval-lax notebooks/ $(PYTEST_ARGS))
+endif
+
+test-book: $(STAMP)
+	$(call timed,3/3 book build test,cd $(ROOT) && $(KERNEL_ENV) HWNAS_RUN_BOOK=1 $(BIN)/python -m pytest tests/test_book_build.py -m book $(PYTEST_ARGS))
+
+# ---------------------------------------------------------------- notebooks
+sync: $(STAMP)
+	cd $(ROOT) && for f in notebooks/*.py; do [ -e "$$f" ] || continue; $(BIN)/jupytext --sync "$$f"; done
+
+execute: $(STAMP)
+	cd $(ROOT) && for f in notebooks/*.ipynb; do [ -e "$$f" ] || continue; \
+	  $(KERNEL_ENV) $(BIN)/jupyter execute --inplace "$$f"; done
+
+# ---------------------------------------------------------------- cleaning
+clean:
+	rm -rf $(ROOT)/_build $(ROOT)/.jupyter_cache $(ROOT)/.pytest_cache $(ROOT)/.hypothesis
+	find $(ROOT) -path $(VENV) -prune -o -type d \( -name __pycache__ -o -name .ipynb_checkpoints -o -name '*.egg-info' \) -print0 | xargs -0 rm -rf
+
+distclean: clean
+	rm -rf $(VENV)
