@@ -20,11 +20,13 @@ so that the two agree exactly). Formulas, for a layer whose output has
 from __future__ import annotations
 
 import weakref
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
 from .space import Activation, Architecture, LayerSpec, OpType
 
@@ -275,6 +277,50 @@ class _LiveTensorBytes(TorchDispatchMode):
             if isinstance(item, torch.Tensor):
                 self._track(item)
         return out
+
+
+def measure_flops(module: torch.nn.Module, x: torch.Tensor) -> int:
+    """FLOPs of ``module(x)`` as ``torch.utils.flop_counter.FlopCounterMode`` counts them."""
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        module(x)
+    return int(counter.get_total_flops())
+
+
+class OperatorLog(TorchDispatchMode):
+    """Record each low-level (aten) operator a forward pass dispatches.
+
+    ``values[name]`` is the number of values the operator wrote (views, which
+    share their input's storage, write nothing and are left out); ``counted``
+    holds the operators that ``FlopCounterMode`` counts FLOPs for. Use under
+    ``torch.no_grad()`` (inference mode hides some operators).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: Counter[str] = Counter()
+        self.counted: set[str] = set()
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        out = func(*args, **(kwargs or {}))
+        first = out[0] if isinstance(out, (tuple, list)) else out
+        inputs = {a.untyped_storage().data_ptr() for a in args if isinstance(a, torch.Tensor)}
+        if isinstance(first, torch.Tensor) and first.untyped_storage().data_ptr() not in inputs:
+            name = func.overloadpacket.__name__
+            self.values[name] += first.numel()
+            if func.overloadpacket in flop_registry:
+                self.counted.add(name)
+        return out
+
+
+def max_batch_size(arch: Architecture, precision: str, budget_bytes: int, eager: bool = True) -> int:
+    """Largest batch whose parameters plus activations fit ``budget_bytes`` (0 if none).
+
+    ``eager=True`` uses what eager PyTorch holds (``eager_activation_bytes``),
+    ``False`` the chapter's schedule model. Activations grow linearly with batch.
+    """
+    one = memory_footprint(arch, precision)
+    per_sample = one.eager_activation_bytes if eager else one.activation_bytes
+    return max(0, (budget_bytes - one.params_bytes) // per_sample)
 
 
 def measure_activation_peak(model: torch.nn.Module, x: torch.Tensor) -> int:

@@ -326,6 +326,22 @@ def _check_layer_fits(index: int, layer: LayerSpec, channels: int, length: int) 
     return layer.out_channels, out_length
 
 
+def receptive_fields(layers: Iterable[LayerSpec], lookback: int) -> list[int]:
+    """Input steps one output step spans after each layer (attention: the whole window).
+
+    Taught in: notebooks/01_search_space. With padding a field may exceed the window.
+    """
+    field_, jump, out = 1, 1, []
+    for layer in layers:
+        if layer.op == OpType.ATTENTION:
+            field_ = lookback
+        else:
+            field_ += (layer.span - 1) * jump
+            jump *= layer.stride
+        out.append(field_)
+    return out
+
+
 # --------------------------------------------------------------------------- search space
 
 
@@ -574,6 +590,10 @@ class SearchSpace:
                 raise ValueError(
                     f"genome.blocks[{position}] = {index} is out of range 0..{len(self._candidates) - 1}"
                 )
+            if skip not in self.skip_choices:
+                raise ValueError(
+                    f"genome.skips[{position}] = {skip} is not allowed; choose from {list(self.skip_choices)}"
+                )
             layers.append(self._candidates[index].layer(layers[-1].out_channels, skip))
         return Architecture(
             layers=tuple(layers),
@@ -594,7 +614,12 @@ class SearchSpace:
             if choice not in lookup:
                 raise ValueError(f"layer {index} ({choice.label()}) is not a candidate of space {self.name!r}")
             blocks.append(lookup[choice])
-        skips = tuple(layer.use_skip for layer in arch.layers[1:])
+        # identity and pooling carry no skip; record the space's first choice so that a
+        # later block mutation at that position keeps a skip the space allows
+        skips = tuple(
+            layer.use_skip if layer.op not in POOL_OPS | {OpType.IDENTITY} else self.skip_choices[0]
+            for layer in arch.layers[1:]
+        )
         return Genome(arch.lookback, tuple(blocks), skips, arch.head)
 
     def sample(self, rng: np.random.Generator) -> Architecture:

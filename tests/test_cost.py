@@ -149,3 +149,30 @@ def test_build_model_seed_is_reproducible_and_local():
     after = torch.rand(1)
     assert before == after  # the global generator was not consumed
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_max_batch_size_fits_the_budget_exactly():
+    from hwnas.cost import max_batch_size
+
+    arch = SearchSpace.default().sample(np.random.default_rng(2))
+    budget = 5_000_000
+    for eager in (True, False):
+        n = max_batch_size(arch, "fp16", budget, eager=eager)
+        per = memory_footprint(arch, "fp16", batch_size=n)
+        used = per.eager_total_bytes if eager else per.total_bytes
+        assert used <= budget
+        after = memory_footprint(arch, "fp16", batch_size=n + 1)
+        assert (after.eager_total_bytes if eager else after.total_bytes) > budget
+    assert max_batch_size(arch, "fp32", 10) == 0
+
+
+def test_operator_log_separates_counted_and_uncounted_ops():
+    from hwnas.cost import OperatorLog, measure_flops
+
+    arch = one_layer(LayerSpec("conv", 8, 8, kernel_size=3, activation="relu", use_skip=True))
+    model = build_model(arch)
+    log = OperatorLog()
+    with torch.no_grad(), log:
+        model(torch.randn(1, 8, 32))
+    assert "convolution" in log.counted and "relu" in log.values and "relu" not in log.counted
+    assert measure_flops(model, torch.randn(1, 8, 32)) == count_flops(arch)

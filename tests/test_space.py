@@ -168,3 +168,31 @@ def test_space_rejects_bad_settings():
 def test_head_types_round_trip():
     arch = Architecture(layers=[conv(4, 8)], input_features=4, lookback=16, head=HeadType.LAST, num_outputs=3)
     assert Architecture.from_dict(arch.to_dict()).head is HeadType.LAST
+
+
+def test_fpga_mutation_keeps_the_fixed_skip_topology():
+    space = SearchSpace.fpga()
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        arch = space.sample(rng)
+        for _ in range(5):
+            arch = space.mutate(arch, rng)
+        assert all(layer.use_skip for layer in arch.layers[1:] if layer.op.value in {"conv", "dwsep_conv", "fc"})
+
+
+def test_decode_rejects_skips_the_space_forbids():
+    space = SearchSpace.fpga()
+    genome = space.sample_genome(np.random.default_rng(1))
+    bad = type(genome)(genome.lookback, genome.blocks, (False,) * len(genome.blocks), genome.head)
+    with pytest.raises(ValueError, match=r"genome.skips\[0\] = False is not allowed; choose from \[True\]"):
+        space.decode(bad)
+
+
+def test_receptive_fields():
+    from hwnas.space import receptive_fields
+
+    convs = [LayerSpec("conv", 4, 4, kernel_size=3)] * 3
+    assert receptive_fields(convs, 64) == [3, 5, 7]
+    pooled = [LayerSpec("max_pool", 4, 4, kernel_size=2, stride=2), LayerSpec("conv", 4, 4, kernel_size=3)]
+    assert receptive_fields(pooled, 64) == [2, 6]
+    assert receptive_fields([LayerSpec("attention", 4, 4, heads=2)], 64) == [64]
