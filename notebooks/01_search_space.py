@@ -1,0 +1,481 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · A search space for trading models
+#
+# Before a search can look for a good architecture it needs a precise answer to
+# *which architectures exist*. This chapter builds that answer for models that read a
+# window of market bars and predict the next move: the operations a layer may use,
+# how a network is written down and validated, how large the resulting space is, how
+# a hardware target shrinks it, and how to draw, change and run its members.
+#
+# **You will learn**
+#
+# - why a search for trading models is a *constrained* problem, and what the
+#   constraint looks like;
+# - the seven operations of the course (1-D convolution, depthwise separable and
+#   dilated convolution, a per-step fully connected layer, multi-head self-attention,
+#   identity and pooling) and how much of the lookback window each one sees;
+# - how `LayerSpec` and `Architecture` describe a network, round-trip through JSON and
+#   reject impossible designs with a clear message;
+# - how big `SearchSpace.default()` is, how fast it grows with depth, and what the
+#   FPGA-friendly subset removes;
+# - how to sample and mutate architectures reproducibly and turn one into a PyTorch
+#   model.
+#
+# **Prerequisites**: Python, NumPy and the basics of PyTorch modules; the
+# {doc}`course introduction </book/intro>`. Symbols follow {doc}`/book/notation`.
+
+# %%
+import dataclasses
+import random
+
+import numpy as np
+import pandas as pd
+import torch
+
+import hwnas
+from hwnas import plots
+from hwnas.model import build_model
+from hwnas.space import Architecture, LayerSpec, OpType, SearchSpace
+
+SEED = 2024
+random.seed(SEED)
+np.random.seed(SEED)
+torch.manual_seed(SEED)
+print(f"hwnas {hwnas.__version__}, torch {torch.__version__}, seed {SEED}")
+
+# %% [markdown]
+# ## The problem: accuracy under a budget
+#
+# Plain neural architecture search looks for the architecture with the best validation
+# score, $a^\star = \arg\max_{a \in \mathcal{A}} \mathrm{ACC}(a)$. A trading system
+# cannot use an answer that arrives too late, so the hardware-aware version adds the
+# target device to the question:
+#
+# $$
+# a^\star = \arg\max_{a \in \mathcal{A}} \mathrm{ACC}(a)
+# \quad \text{subject to} \quad \mathrm{LAT}(a) \le T ,
+# $$
+#
+# with $\mathrm{LAT}(a)$ the latency of architecture $a$ on the target hardware and $T$
+# the latency budget, the share of the strategy's {term}`latency SLA` granted to the
+# model. A market maker that must answer a quote update within 50 µs might give 20 µs
+# to features, 20 µs to the model and 10 µs to building the order, so $T = 20$ µs: a
+# more accurate network that needs 25 µs is not a slower option, it is no option.
+# MnasNet {cite:p}`tan2019mnasnet` made this formulation popular for phones; this
+# course adapts it to trading hardware.
+#
+# Everything in that formula ranges over $\mathcal{A}$, the {term}`search space`. If
+# it contains no fast architecture, no search will find one; if it is needlessly large,
+# the search wastes its budget. Designing $\mathcal{A}$ is the first decision, and the
+# subject of this chapter.
+
+# %% [markdown]
+# ## Operations for trading time series
+#
+# A model sees a window of the last $n$ bars (the {term}`lookback`) with a few features
+# per bar, a tensor of shape `(batch, features, lookback)`. Every layer maps a
+# `(channels, length)` sequence to another. The operations of the course:
+#
+# | operation | `OpType` | what one output step computes |
+# |---|---|---|
+# | 1-D convolution | `conv` | a weighted sum over $K$ neighbouring steps and all channels |
+# | depthwise separable convolution | `dwsep_conv` | a $K$-step filter per channel, then a $1 \times 1$ mix of channels ({term}`depthwise separable convolution`) |
+# | dilated convolution | `dilated_conv` | a convolution whose $K$ taps are $\delta$ steps apart ({term}`dilation`) |
+# | per-step fully connected | `fc` | a linear map of the channels of one step (a $1 \times 1$ convolution) |
+# | multi-head self-attention | `attention` | a weighted average over *all* steps, with weights computed from the data |
+# | identity | `identity` | nothing: the step passes through (lets a search make a network shallower) |
+# | max / average pooling | `max_pool`, `avg_pool` | the max or mean of 2 neighbouring steps, halving the length |
+#
+# What an output step can depend on is its **receptive field**: the number of input
+# bars that reach it. A kernel of size $K$ with dilation $\delta$ spans
+# $\delta (K - 1) + 1$ steps (`LayerSpec.span`). Stacking layers adds spans, scaled by
+# the product of the strides $s_j$ of the layers below (pooling has stride 2):
+#
+# $$
+# R_\ell = R_{\ell-1} + \bigl(\mathrm{span}_\ell - 1\bigr) \prod_{j < \ell} s_j ,
+# \qquad R_0 = 1 .
+# $$
+#
+# Self-attention {cite:p}`vaswani2017attention` is the exception: a single layer already
+# sees the whole window. The function below applies the recursion to a list of `LayerSpec`s.
+
+# %%
+def receptive_field(layers: list[LayerSpec], lookback: int) -> list[int]:
+    """Receptive field (input steps seen by one output step) after each layer."""
+    field, jump, out = 1, 1, []
+    for layer in layers:
+        if layer.op == OpType.ATTENTION:
+            field = lookback  # every output step attends to every input step
+        else:
+            field += (layer.span - 1) * jump
+            jump *= layer.stride
+        out.append(field)
+    return out
+
+
+LOOKBACK, WIDTH, DEPTH = 128, 32, 6
+conv3 = LayerSpec(OpType.CONV, WIDTH, WIDTH, kernel_size=3)
+stacks = {
+    "fc (1x1)": [LayerSpec(OpType.FC, WIDTH, WIDTH)] * DEPTH,
+    "conv k=3": [conv3] * DEPTH,
+    "conv k=7": [LayerSpec(OpType.CONV, WIDTH, WIDTH, kernel_size=7)] * DEPTH,
+    "dilated k=3, d=4": [LayerSpec(OpType.DILATED_CONV, WIDTH, WIDTH, kernel_size=3, dilation=4)] * DEPTH,
+    "conv k=3 + max_pool": [conv3, LayerSpec(OpType.MAX_POOL, WIDTH, WIDTH, kernel_size=2, stride=2,
+                                             activation="none")] * (DEPTH // 2),
+    "attention": [LayerSpec(OpType.ATTENTION, WIDTH, WIDTH, heads=4)] * DEPTH,
+}
+fields = {name: receptive_field(layers, LOOKBACK) for name, layers in stacks.items()}
+print(pd.DataFrame(fields, index=pd.RangeIndex(1, DEPTH + 1, name="layers")).T)
+
+# %% [markdown]
+# Checking the table against the closed form: $L$ stacked convolutions of kernel $K$
+# and dilation $\delta$ see $1 + L\,\delta\,(K - 1)$ steps.
+
+# %%
+for name, K, d in [("conv k=3", 3, 1), ("conv k=7", 7, 1), ("dilated k=3, d=4", 3, 4)]:
+    assert fields[name] == [1 + L * d * (K - 1) for L in range(1, DEPTH + 1)], name
+assert fields["attention"] == [LOOKBACK] * DEPTH and fields["fc (1x1)"] == [1] * DEPTH
+print("receptive fields match 1 + L*d*(K-1)")
+
+# %%
+ax = plots.receptive_field_growth(fields, lookback=LOOKBACK)
+ax.set_title("How much of a 128-bar window one output step sees");
+
+# %% [markdown]
+# Six plain $k=3$ convolutions see 13 of 128 bars: with 15-minute candles, a little
+# over three hours of a window of a day and a third. A model built only from them
+# cannot react to anything older, however long its lookback. Dilation and pooling widen the view
+# cheaply (the same weights, further apart), and attention sees everything at once, at
+# a price that grows with the square of the window (chapter {doc}`02_flops`). A search
+# space that mixes these operations lets the search trade reach against cost.
+
+# %% [markdown]
+# ## Writing an architecture down
+#
+# A `LayerSpec` is one layer: an operation, its input and output channels, kernel,
+# stride, dilation, number of attention heads, a skip flag and the activation. With
+# `use_skip=True` the layer computes $y = \mathrm{act}(\mathrm{op}(x)) + \mathrm{shortcut}(x)$,
+# where the shortcut is the identity when shapes agree and a strided $1 \times 1$
+# projection when they do not. An `Architecture` chains layers over an input of
+# `input_features` channels and `lookback` steps and ends in a head (`gap`: mean over
+# time, `last`: the last step, `flatten`: everything), followed by one linear layer.
+#
+# Here is a small network built by hand: a per-step stem that lifts 8 features to 32
+# channels, a depthwise separable convolution with an identity skip, a dilated
+# convolution that widens to 64 channels (so its skip needs a projection), a pooling
+# layer and an attention layer over the pooled sequence.
+
+# %%
+layers = [
+    LayerSpec(OpType.FC, 8, 32),
+    LayerSpec(OpType.DWSEP_CONV, 32, 32, kernel_size=5, use_skip=True),
+    LayerSpec(OpType.DILATED_CONV, 32, 64, kernel_size=3, dilation=4, use_skip=True),
+    LayerSpec(OpType.MAX_POOL, 64, 64, kernel_size=2, stride=2, activation="none"),
+    LayerSpec(OpType.ATTENTION, 64, 64, heads=4, activation="gelu", use_skip=True),
+]
+arch = Architecture(layers, input_features=8, lookback=64, head="gap")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(arch.describe())
+print("shapes (channels, length):", arch.shapes())
+print("skip projections:", [layer.needs_projection for layer in arch.layers])
+
+# %% [markdown]
+# Architectures are frozen (hashable, comparable) and travel as JSON, so a search can
+# log every candidate and a deployment can rebuild exactly the network that was chosen.
+# The round trip must give back an equal object:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+text = arch.to_json()
+assert Architecture.from_json(text) == arch
+assert Architecture.from_dict(arch.to_dict()) == arch
+print(f"{len(text)} characters of JSON; layer 2 is stored as")
+print(arch.layers[2].to_dict())
+
+# %% [markdown]
+# ### Impossible designs are rejected where they are made
+#
+# Validation happens in the constructors, and each message names the field and what
+# would be allowed. A kernel that spans more steps than the sequence has, attention
+# heads that do not divide the width, a layer whose input width does not match the
+# previous output, and a misspelt operation:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+attempts = {
+    "kernel longer than the sequence": lambda: Architecture(
+        [LayerSpec(OpType.FC, 8, 16), LayerSpec(OpType.CONV, 16, 16, kernel_size=7)],
+        input_features=8, lookback=4),
+    "heads do not divide the width": lambda: LayerSpec(OpType.ATTENTION, 32, 32, heads=3),
+    "widths do not chain": lambda: Architecture(
+        [LayerSpec(OpType.FC, 8, 16), LayerSpec(OpType.CONV, 32, 32, kernel_size=3)],
+        input_features=8, lookback=64),
+    "unknown operation": lambda: LayerSpec("lstm", 8, 8),
+}
+for what, make in attempts.items():
+    try:
+        make()
+    except ValueError as err:
+        print(f"{what}:\n  ValueError: {err}")
+    else:
+        raise AssertionError(f"{what} was accepted")
+
+# %% [markdown]
+# ## The default search space
+#
+# A `SearchSpace` turns the operations into a menu. Every architecture it produces has
+# the same shape: a fixed stem (a per-step fully connected layer from the input
+# features to `stem_width` channels), then `depth` searchable layers, each picking one
+# **candidate block** and, independently, whether to add a skip, then a head. A
+# candidate block is an operation with all its settings fixed (`conv k5 w32`: a
+# convolution of kernel 5 with 32 output channels). The lookback window and the head
+# type are searched as well.
+
+# %%
+space = SearchSpace.default()
+print(space.summary())
+candidates = space.candidates()
+print("the first candidates:", ", ".join(c.label() for c in candidates[:7]), "...")
+print("the last candidates: ", ", ".join(c.label() for c in candidates[-7:]))
+
+# %% [markdown]
+# With $|\mathcal{O}|$ candidate blocks, $|S|$ skip choices, a set $D$ of depths,
+# $|N|$ lookbacks and $|H|$ head types, the number of distinct choice sequences is
+#
+# $$
+# |\mathcal{A}| = |N| \cdot |H| \cdot \sum_{d \in D} \bigl(|\mathcal{O}|\,|S|\bigr)^{d} .
+# $$
+#
+# It is an upper bound on the number of distinct networks: a few sequences are
+# infeasible (pooling a sequence that is already short) and are never sampled.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+per_layer = len(space.candidates()) * len(space.skip_choices)
+by_hand = len(space.lookbacks) * len(space.head_types) * sum(per_layer**d for d in space.depths)
+assert by_hand == space.size()
+print(f"{len(space.candidates())} blocks x {len(space.skip_choices)} skip choices = {per_layer} choices per layer")
+print(f"|A| = {space.size():,}")
+print(f"log10 |A| = {space.log10_size():.2f}")
+
+# %% [markdown]
+# About $10^{14}$ architectures: far too many to train even a tiny fraction, which is
+# why the later chapters need cheap cost models and clever search strategies. Almost
+# all of them are the deepest ones, because every extra layer multiplies the count by
+# 170. The figure below shows the size of each named space if it allowed a single
+# depth $d$.
+
+# %%
+names = ["default", "mobile", "fpga"]
+sizes = {name: {d: SearchSpace.named(name, depths=(d,)).size() for d in range(1, 9)} for name in names}
+ax = plots.space_size_by_depth(sizes)
+ax.set_title("Architectures with exactly d searchable layers");
+
+# %% [markdown]
+# ## A space for a hardware target: the FPGA subset
+#
+# Not every operation suits every device. For FPGAs, which serve the fastest trading
+# strategies in fixed-point arithmetic, the reference chapter recommends small
+# convolutions ($1\times1$, $3\times3$), depthwise separable convolutions, ReLU rather
+# than GELU or Swish, and skip connections with a fixed topology; softmax over long
+# dimensions, large matrix products and anything data-dependent in shape are expensive
+# or impossible to synthesise. `SearchSpace.fpga()` encodes exactly that: kernels 1
+# and 3, ReLU only, a residual on every compute block, no attention, no dilation, and
+# the `last` head. `SearchSpace.mobile()` (retail-app CPUs) drops attention and keeps
+# narrow widths.
+
+# %%
+def ops_histogram(space: SearchSpace) -> dict[str, int]:
+    """Candidate blocks per operation."""
+    counts: dict[str, int] = {}
+    for choice in space.candidates():
+        counts[choice.op.value] = counts.get(choice.op.value, 0) + 1
+    return counts
+
+
+spaces = {name: SearchSpace.named(name) for name in names}
+counts = {name: ops_histogram(s) for name, s in spaces.items()}
+fpga = spaces["fpga"]
+assert not any(c.op == OpType.ATTENTION for c in fpga.candidates())
+assert {c.activation.value for c in fpga.candidates()} <= {"relu", "none"}
+assert max(c.kernel_size for c in fpga.candidates()) <= 3
+print(fpga.summary())
+
+# %%
+ax = plots.grouped_counts(counts, ylabel="candidate blocks")
+ax.set_title("Candidate blocks per operation in three search spaces");
+
+# %% [markdown]
+# The FPGA space has 12 blocks instead of 85 and a single skip choice, so it holds
+# about $10^{7}$ architectures instead of $10^{14}$: restricting the space to what the
+# hardware does well is itself a large part of hardware-aware search.
+
+# %% [markdown]
+# ## Sampling and mutating
+#
+# Search strategies need two moves: draw a random member of the space, and change an
+# existing member a little. Both take a `numpy.random.Generator`, so a seed fixes every
+# random choice. Sampling proceeds one decision at a time and only offers blocks that
+# fit the current sequence length, so every sample is a valid architecture.
+
+# %%
+rng = np.random.default_rng(SEED)
+sampled = [space.sample(rng) for _ in range(3)]
+for a in sampled:
+    print(a.describe(), end="\n\n")
+again = np.random.default_rng(SEED)
+assert [space.sample(again) for _ in range(3)] == sampled, "same seed, same architectures"
+
+# %% [markdown]
+# Internally an architecture is a `Genome`: the lookback, one candidate index and one
+# skip flag per searchable layer, and the head. `mutate` changes exactly one of those
+# decisions (a block, a skip, the depth, the lookback or the head) and returns a
+# valid neighbour. Evolutionary search (a later chapter) is little more than this move
+# plus selection.
+
+# %%
+parent = sampled[0]
+child = space.mutate(parent, rng)
+g_parent, g_child = space.encode(parent), space.encode(child)
+assert space.decode(g_parent) == parent and g_child != g_parent
+for field in dataclasses.fields(g_parent):
+    before, after = getattr(g_parent, field.name), getattr(g_child, field.name)
+    before, after = (getattr(v, "value", v) for v in (before, after))  # enums as plain text
+    flag = "  <- changed" if before != after else ""
+    print(f"{field.name:<9} {before!s:<40} {after!s}{flag}")
+
+# %% [markdown]
+# ## From an architecture to a model
+#
+# `build_model` turns any architecture into a PyTorch module (in eval mode) that maps a
+# float tensor of shape `(batch, features, lookback)` to `(batch, outputs)`; the
+# `seed` argument makes the initial weights reproducible. The values of the input do
+# not matter for this chapter (costs depend only on shapes), so a random tensor stands
+# in for a batch of windows; real BTCUSDT windows come in the market-data chapter.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+model = build_model(arch, seed=SEED)
+x = torch.randn(16, arch.input_features, arch.lookback)
+with torch.inference_mode():
+    y = model(x)
+print("input ", tuple(x.shape), "-> output", tuple(y.shape))
+print("layers:", [type(layer.op).__name__ for layer in model.layers])
+assert y.shape == (16, arch.num_outputs)
+
+# %% [markdown]
+# The model checks its input shape too, so a window of the wrong length fails loudly
+# instead of silently producing a number:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+try:
+    model(torch.randn(16, arch.input_features, 32))
+except ValueError as err:
+    print("ValueError:", err)
+
+# %% [markdown]
+# Every sampled architecture builds and runs the same way:
+
+# %%
+for a in sampled:
+    out = build_model(a, seed=SEED)(torch.randn(4, a.input_features, a.lookback))
+    assert out.shape == (4, 1) and torch.isfinite(out).all()
+print(f"{len(sampled)} sampled architectures built and run")
+
+# %% [markdown]
+# ## Summary
+#
+# - Hardware-aware NAS maximises accuracy *subject to* a latency budget $T$ (and, in
+#   chapter {doc}`03_memory`, a memory budget). The search space $\mathcal{A}$ decides
+#   what the search can possibly find.
+# - The operations differ in how much of the lookback they see: convolutions grow
+#   their receptive field linearly with depth, dilation and pooling multiply it,
+#   attention sees the whole window in one layer.
+# - `LayerSpec` and `Architecture` are validated on construction and round-trip
+#   through JSON; mistakes are caught where they are made, with the field named.
+# - `SearchSpace.default()` offers 85 blocks per layer, about $1.5 \times 10^{14}$
+#   architectures, growing by a factor of 170 per extra layer; the FPGA subset keeps
+#   12 blocks and about $10^7$ architectures.
+# - `sample` and `mutate` take a seeded generator, and `build_model` turns any
+#   architecture into a PyTorch module.
+#
+# Next, {doc}`02_flops` counts what each of these operations costs.
+
+# %% [markdown]
+# ## Exercises
+#
+# **1.** How many layers of `dilated_conv` with $K=3$ and $\delta=4$ does it take for
+# one output step to see a whole 128-bar window? How many with dilations that double
+# from layer to layer ($\delta = 2, 4, 8, \dots$; the library accepts any
+# $\delta \ge 2$)?
+#
+# :::{dropdown} Solution
+# With a fixed $\delta=4$ every layer adds $\delta(K-1) = 8$ steps, so
+# $1 + 8L \ge 128$ needs $L = 16$ layers. With doubling dilations layer $\ell$ adds
+# $2 \cdot 2^\ell$ steps, so after $L$ layers the field is $1 + \sum_{\ell=1}^{L} 2^{\ell+1} = 2^{L+2} - 3$,
+# which passes 128 at $L = 6$ ($253$ steps; $L = 5$ gives $125$). This is why
+# WaveNet {cite:p}`oord2016wavenet` doubles its dilation from layer to layer. The cell
+# below checks both numbers with `receptive_field`.
+# :::
+
+# %% tags=["hide-cell"]
+fixed = [LayerSpec(OpType.DILATED_CONV, 8, 8, kernel_size=3, dilation=4)] * 20
+assert next(i for i, r in enumerate(receptive_field(fixed, 128), 1) if r >= 128) == 16
+doubling = [LayerSpec(OpType.DILATED_CONV, 8, 8, kernel_size=3, dilation=2**i) for i in range(1, 9)]
+assert receptive_field(doubling, 128)[:6] == [2 ** (L + 2) - 3 for L in range(1, 7)]
+print("fixed d=4: 16 layers; doubling: 6 layers ->", receptive_field(doubling, 128)[5], "steps")
+
+# %% [markdown]
+# **2.** A colleague wants a space with kernels 3, 5, 7, 9, 11 instead of 3, 5, 7.
+# Predict the new number of candidate blocks and $\log_{10}|\mathcal{A}|$ before
+# computing them with `SearchSpace.default(kernel_sizes=...)`.
+#
+# :::{dropdown} Solution
+# Kernels enter three operations: `conv` and `dwsep_conv` have
+# $|K| \cdot |W| \cdot |\text{act}|$ blocks each, `dilated_conv`
+# $|K| \cdot |\delta| \cdot |W| \cdot |\text{act}|$. With 5 kernels instead of 3 that is
+# $30 + 30 + 60 = 120$ blocks instead of 72, so 133 blocks in all (the 13 others do not
+# depend on kernels), 266 choices per layer and
+# $|\mathcal{A}| = 3 \cdot 2 \cdot \sum_{d=2}^{6} 266^d \approx 2.1 \times 10^{15}$, one
+# more order of magnitude.
+# :::
+
+# %% tags=["hide-cell"]
+wide = SearchSpace.default(kernel_sizes=(3, 5, 7, 9, 11))
+assert len(wide.candidates()) == 133
+print(f"{len(wide.candidates())} blocks, log10 |A| = {wide.log10_size():.2f}")
+
+# %% [markdown]
+# **3.** Draw 200 architectures from `SearchSpace.fpga()`. Are they all free of
+# attention and GELU, and does every compute layer after the stem carry a skip?
+#
+# :::{dropdown} Solution
+# Yes: sampling only offers the space's candidates, none of which is attention or
+# uses GELU, and the only skip choice is `True`. Identity and pooling layers never
+# get a skip (there is nothing to add a residual to), so the check below skips them.
+# :::
+
+# %% tags=["hide-cell"]
+check_rng = np.random.default_rng(SEED)
+for _ in range(200):
+    a = fpga.sample(check_rng)
+    for layer in a.layers[1:]:
+        assert layer.op != OpType.ATTENTION and layer.activation.value != "gelu"
+        assert layer.use_skip or layer.op in (OpType.IDENTITY, OpType.MAX_POOL)
+print("200 FPGA samples: no attention, no GELU, a skip on every compute layer")
