@@ -1,0 +1,596 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 04 · Latency lookup tables
+#
+# A trading model that answers too late is not a slower option, it is no option. A
+# hardware-aware search must therefore know the latency of every architecture it
+# considers, thousands of times, without running each one. The standard answer is a
+# **latency lookup table** ({term}`LUT`): time every operation the search space can
+# produce once, on the target device, and predict a network's latency by adding up its
+# layers' entries. This chapter builds such a table for the CPU that runs this
+# notebook, measures how good its predictions are, and turns it into a differentiable
+# latency for gradient-based search.
+#
+# **You will learn**
+#
+# - how to time a microsecond-scale operation so that the number means something:
+#   threads, warm-up, garbage collection, repetitions, medians and tail percentiles;
+# - why an operation timed in a loop of itself looks faster than inside a model, and
+#   how to time it in context;
+# - the LUT formula $\mathrm{LAT}(a)=\sum_i \mathrm{LUT}(o_i,d_i)$, its parallel-branch
+#   variant, and the per-inference overhead a real model adds;
+# - how FLOPs and measured latency disagree on a CPU (depthwise convolutions are the
+#   classic case) and how much better the table predicts than FLOPs;
+# - the expected latency of a soft architecture, $\mathbb{E}[\mathrm{LAT}]$, and its
+#   gradient.
+#
+# **Prerequisites**: {doc}`01_search_space` (layers, architectures, spaces),
+# {doc}`02_flops` (FLOP counts) and {doc}`03_memory` (memory budgets).
+#
+# **Timings differ per machine and per run.** Every number measured below comes from the
+# machine that executed this notebook, often a shared, busy one; the figures printed
+# beside the code show the conditions. Counts of operations are deterministic; the
+# microseconds are not.
+
+# %%
+import random
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+import hwnas
+from hwnas import plots
+from hwnas.hardware import DeviceType, HardwareProfile, OpSpec, arch_op_specs, cpu_model, space_op_specs
+from hwnas.latency import (
+    EDGE_MEMORY_BUDGET,
+    build_lut,
+    build_lut_detailed,
+    candidate_latencies,
+    expected_latency,
+    op_module,
+    time_callable,
+    time_round_robin,
+    validate,
+)
+from hwnas.space import OpType, SearchSpace
+
+SEED = 2024
+random.seed(SEED)
+np.random.seed(SEED)
+torch.manual_seed(SEED)
+rng = np.random.default_rng(SEED)
+print(f"hwnas {hwnas.__version__}, torch {torch.__version__}, seed {SEED}")
+print(f"CPU: {cpu_model()}; timing with 1 torch thread, batch 1")
+
+# %% [markdown]
+# ## Why a table, and not FLOPs
+#
+# Chapter {doc}`02_flops` counted the arithmetic of every operation. FLOPs are exact and
+# hardware-independent, and that is their weakness: a CPU does not spend its time only
+# on arithmetic. At batch 1, with sequences of a few dozen steps, a layer's time is
+# dominated by fixed costs — Python and PyTorch dispatch, choosing and preparing a
+# kernel, allocating the output, reading weights — that FLOPs do not see. Measuring is
+# the only way to know these costs, and measuring *every architecture* is far too slow
+# for a search. The lookup table measures every *operation* instead, once. MnasNet
+# {cite:p}`tan2019mnasnet` timed whole models on real phones during its search; FBNet
+# {cite:p}`wu2019fbnet` replaced that by a per-operation table, and nn-Meter
+# {cite:p}`zhang2021nnmeter` showed how far such predictors can be pushed.
+#
+# ## Timing one operation
+#
+# A layer of our models takes tens of microseconds. At that scale a careless
+# measurement reports mostly noise. `hwnas.latency.time_callable` is the harness the
+# whole chapter uses; it
+#
+# - fixes the number of torch threads (1 here, the edge and trading case) and restores
+#   it afterwards;
+# - runs inside `torch.inference_mode()` (no autograd bookkeeping, as in deployment);
+# - **warms up** first: the first call of a shape makes oneDNN choose and build a kernel;
+# - switches the garbage collector off while timing (and back on afterwards, even if the
+#   workload raises), so a collection never lands inside a sample;
+# - times every call alone with `time.perf_counter_ns` and subtracts the cost of timing
+#   an empty call;
+# - adapts the number of repetitions to the operation's speed, so that each
+#   measurement takes about the same time budget;
+# - reports the **median** (robust to the occasional interruption) and keeps p90, p99,
+#   the minimum and the mean.
+
+# %%
+conv_key = OpSpec("conv", 32, 32, 64, kernel_size=5, activation="relu")
+conv_layer, (conv_x,) = op_module(conv_key)  # the module the model runs, on a (1, 32, 64) input
+with torch.inference_mode():  # the very first call of this shape, timed by hand
+    start = time.perf_counter_ns()
+    conv_layer(conv_x)
+    first_us = (time.perf_counter_ns() - start) / 1e3
+timing = time_callable(lambda: conv_layer(conv_x), target_ms=60, keep_samples=True)
+print(f"{conv_key.label()}: {conv_key.flops:,} FLOPs")
+print(f"very first call:  {first_us:8.1f} µs (kernel selection, allocation)")
+print(f"after warm-up:    median {timing.median_us:.1f} µs, p90 {timing.p90_us:.1f}, "
+      f"p99 {timing.p99_us:.1f}, min {timing.min_us:.1f}, mean {timing.mean_us:.1f} "
+      f"over {timing.reps} calls")
+
+# %%
+samples = np.array(timing.samples_us)
+upper = 1.3 * np.percentile(samples, 99.5)
+fig, ax = plt.subplots(figsize=(6.4, 3.4), layout="constrained")
+ax.hist(samples[samples <= upper], bins=60, color="tab:blue", alpha=0.8)
+for value, label, style in [(timing.median_us, "median", "-"), (timing.p90_us, "p90", "--"),
+                            (timing.p99_us, "p99", ":")]:
+    ax.axvline(value, color="tab:red", linestyle=style, label=f"{label} {value:.1f} µs")
+ax.set_xlabel("time of one call (µs)")
+ax.set_ylabel("calls")
+ax.set_title(f"{timing.reps} calls of one conv layer ({(samples > upper).sum()} slower calls off the chart)")
+ax.legend(fontsize="small");
+
+# %% [markdown]
+# The distribution is not a bell: a tight body and a long right tail of calls that were
+# interrupted by the operating system, another process or a cache miss storm. The
+# median describes the body; the tail matters for a {term}`latency SLA` stated at p99,
+# and it is a property of the *machine's load* as much as of the model.
+#
+# Before trusting the harness, check it on a workload whose time is known: a loop that
+# spins for exactly 200 µs of wall-clock time. Interruptions can only add time, so the
+# minimum must be at least 200 µs and the median close to it.
+
+# %%
+def spin_200us() -> None:
+    end = time.perf_counter_ns() + 200_000
+    while time.perf_counter_ns() < end:
+        pass
+
+
+check = time_callable(spin_200us, target_ms=20)
+print(f"known 200 µs workload: median {check.median_us:.1f} µs, min {check.min_us:.1f} µs, "
+      f"{check.reps} reps")
+assert 199.0 <= check.min_us <= check.median_us <= check.p90_us <= check.p99_us
+assert check.median_us < 300.0
+
+# %% [markdown]
+# ### In a loop of itself, or in context
+#
+# Timing one operation a thousand times in a row flatters it: its code, its weights and
+# its input stay in the caches, and the branch predictors learn its loops. Inside a
+# model every layer follows a *different* layer. The table in `hwnas` is therefore timed
+# **round-robin**: operations are grouped, and every timed call follows a call of
+# another operation (`time_round_robin`). Below, five operations are timed both ways,
+# alternating so that both see the same machine. Expect every operation to be slower in
+# context, typically by 10–30 %, and the smallest one — the prediction head, a mean over
+# time and a tiny linear layer — by the largest factor. How much depends on the
+# neighbours and on the machine's caches, which is why the table is timed among a
+# random mix of the space's own operations.
+
+# %%
+neighbours = {
+    "head (gap)": OpSpec("head_gap", 32, 1, 64),
+    "conv k5": conv_key,
+    "fc 32->64": OpSpec("fc", 32, 64, 64, activation="relu"),
+    "dwsep k5": OpSpec("dwsep_conv", 32, 32, 64, kernel_size=5, activation="relu"),
+    "attention": OpSpec("attention", 32, 32, 64, heads=2, activation="relu"),
+}
+runners = {}
+for name, key in neighbours.items():
+    module, inputs = op_module(key)
+    runners[name] = (lambda m=module, a=inputs: m(*a))
+# Alternate the two ways eight times and keep each one's quietest round (the same
+# best-of-bursts rule the table uses), so that machine noise does not decide.
+alone, in_context = {n: [] for n in runners}, {n: [] for n in runners}
+for round_ in range(8):
+    for name, fn in runners.items():
+        alone[name].append(time_callable(fn, target_ms=4).median_us)
+    for name, t in time_round_robin(runners, passes=1, target_ms=8, seed=round_).items():
+        in_context[name].append(t.median_us)
+context_table = pd.DataFrame({
+    "alone (µs)": {n: min(v) for n, v in alone.items()},
+    "in context (µs)": {n: min(v) for n, v in in_context.items()},
+})
+context_table["context / alone"] = context_table["in context (µs)"] / context_table["alone (µs)"]
+context_table.round(2)
+
+# %% [markdown]
+# ## The lookup table
+#
+# For a network of $L$ layers, layer $i$ running operation $o_i$ on an input of
+# dimensions $d_i$, the reference chapter approximates the latency by
+#
+# $$
+# \mathrm{LAT}(a) = \sum_{i=1}^{L} \mathrm{LUT}(o_i, d_i) .
+# $$
+#
+# The key of the table, `hwnas.hardware.OpSpec`, holds everything that changes a
+# layer's time: the operation, input and output channels, the input length, kernel,
+# stride, dilation, heads, activation, whether the layer carries a skip connection, and
+# the batch size. The stem and the head are keys too, because every model runs them.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+example = SearchSpace.default().sample(np.random.default_rng(7))
+print(example.describe())
+print()
+for key in arch_op_specs(example):
+    print(f"  {key.label():<46} {key.flops:>10,} FLOPs")
+
+# %% [markdown]
+# How many distinct keys does a space produce? `space_op_specs` walks every shape a
+# layer of the space can receive — every lookback, every width, every pooled length —
+# and lists each key once.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+lesson = SearchSpace(
+    name="lesson", lookbacks=(32, 64), depths=(2, 3, 4), widths=(16, 32), kernel_sizes=(3, 5),
+    dilations=(2,), heads=(2,), activations=("relu",),
+)
+for space in (SearchSpace.default(), lesson):
+    keys = space_op_specs(space)
+    print(f"space {space.name!r}: {len(space.candidates())} candidate blocks, "
+          f"10^{space.log10_size():.1f} genomes, {len(keys)} distinct OpSpecs to time")
+
+# %% [markdown]
+# The default space holds about $10^{14}$ genomes but only 2427 distinct operations:
+# that gap is why tables work. Timing 2427 entries with the full harness
+# takes about a minute (see `benchmarks/bench_latency.py`). To keep this chapter short we
+# build the table of the smaller `lesson` space, with fewer repetitions.
+#
+# The build interleaves everything: it makes eight shuffled passes over all entries,
+# each pass timing every entry briefly in round-robin groups. A machine that slows down
+# for a few seconds then disturbs one or two of an entry's eight short bursts, not all
+# of its samples, and the table keeps the median of the entry's quietest burst — on a
+# quiet machine all bursts agree and that is simply the median. Alongside the entries
+# the build times two sets of whole models:
+#
+# - **calibration models** (16 here), to measure the per-inference overhead of a whole
+#   model — the model's own `forward` checks its input and loops over the layers in
+#   Python. It is stored as one more entry, $t_0$, so the profile predicts
+#   $t_0 + \sum_i \mathrm{LUT}(o_i, d_i)$;
+# - **validation models** (60 here), which never touch the table and are timed in the
+#   same passes, so prediction and measurement see the same machine conditions.
+
+# %%
+validation_archs = [lesson.sample(rng) for _ in range(60)]
+build = build_lut_detailed(lesson, threads=1, batch=1, progress=False, passes=8, target_ms=8.0,
+                           calibration=16, validation=validation_archs, seed=SEED)
+cpu = build.profile("cpu-1thread-lesson", device_type=DeviceType.MOBILE,
+                    memory_budget_bytes=EDGE_MEMORY_BUDGET)
+print(f"timed {build.conditions['distinct_opspecs']} entries and {len(build.calibration)} calibration "
+      f"models in {build.seconds:.1f} s (+ {build.conditions['validation_seconds']} s of validation models)")
+print(cpu.summary())
+print(f"per-model overhead t0 = {cpu.overhead_latency():.1f} µs")
+
+# %% [markdown]
+# ## FLOPs against latency on this CPU
+#
+# Every entry of the table has a FLOP count and a measured time. If FLOPs were a good
+# proxy for latency the points would lie on a line.
+
+# %%
+entries = pd.DataFrame([
+    {"op": key.op, "flops": key.flops, "us": t.median_us, "label": key.label()}
+    for key, t in build.timings.items()
+])
+fig, ax = plt.subplots(figsize=(6.8, 4.2), layout="constrained")
+for op, group in entries.groupby("op"):
+    ax.scatter(group["flops"].clip(lower=1e3), group["us"], s=12, alpha=0.7, label=op)
+ax.set_xscale("log")
+ax.set_yscale("log")
+ax.set_xlabel("FLOPs of the entry (entries under 10³ FLOPs drawn at 10³)")
+ax.set_ylabel("measured median (µs)")
+ax.set_title(f"{len(entries)} LUT entries, {cpu.label}")
+ax.legend(fontsize="x-small", ncol=2);
+
+# %% [markdown]
+# Three things stand out. Operations with **zero FLOPs** (identity, pooling) and the
+# head still cost several microseconds: the fixed price of calling a module. Within one
+# operation type the time grows with FLOPs, but far more slowly than proportionally.
+# And the types sit on different curves — most strikingly the **depthwise separable
+# convolution**, which the FLOP count ranks as cheap:
+
+# %%
+pairs = []
+for k in (3, 5):
+    for length in (32, 64):
+        full = OpSpec("conv", 32, 32, length, kernel_size=k, activation="relu")
+        dwsep = OpSpec("dwsep_conv", 32, 32, length, kernel_size=k, activation="relu")
+        pairs.append({
+            "shape": f"32->32, k={k}, L={length}",
+            "conv FLOPs": full.flops, "dwsep FLOPs": dwsep.flops,
+            "conv µs": cpu.op_latency(full), "dwsep µs": cpu.op_latency(dwsep),
+        })
+pairs = pd.DataFrame(pairs).set_index("shape")
+pairs["FLOP ratio dwsep/conv"] = pairs["dwsep FLOPs"] / pairs["conv FLOPs"]
+pairs["time ratio dwsep/conv"] = pairs["dwsep µs"] / pairs["conv µs"]
+pairs.round(2)
+
+# %% [markdown]
+# The depthwise separable layer needs a fraction of the FLOPs, yet on this CPU it is
+# usually *slower*: it runs two convolutions instead of one, and eager PyTorch's
+# depthwise kernel at these tiny sizes is dominated by per-call overhead, not arithmetic.
+# On a phone accelerator or an FPGA the ranking may flip again (chapter
+# {doc}`05_hardware_targets`). A FLOPs-based search would fill its models with exactly
+# the operation this machine runs worst.
+#
+# ## Predicting whole models
+#
+# Now the question that matters: does $t_0 + \sum_i \mathrm{LUT}(o_i,d_i)$ predict the
+# measured latency of whole models it has never seen? `validate` compares the profile's
+# predictions with the end-to-end timings, and fits a FLOPs-only baseline
+# $\widehat{\mathrm{LAT}} = \beta_0 + \beta_1\,\mathrm{FLOPs}$ by least squares on the same
+# measurements for comparison — cross-fitted: each half of the models is predicted by
+# the fit on the other half, so the baseline never sees the model it predicts. The
+# figures are those of nn-Meter {cite:p}`zhang2021nnmeter`: **acc10**, the share of
+# models predicted within ±10 % ({term}`acc10`), the Spearman rank correlation (what a
+# search that only *compares* models needs), and the mean absolute percentage error.
+
+# %%
+report = validate(cpu, validation_archs, timings=build.validation_timings)
+print(report.summary())
+drift = np.median([max(t.burst_medians_us) / min(t.burst_medians_us) for t in build.validation_timings])
+print(f"machine noise: a model's slowest pass median is {drift:.2f}x its fastest (about 1.05 on a quiet machine)")
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(9.6, 4.2), layout="constrained", sharey=True)
+for ax, predicted, title in [
+    (axes[0], report.predicted_us, f"LUT: acc10 {report.acc10:.0%}, ρ = {report.spearman:.3f}"),
+    (axes[1], report.baseline_us, f"FLOPs: acc10 {report.baseline_acc10:.0%}, ρ = {report.baseline_spearman:.3f}"),
+]:
+    plots.parity(report.measured_us, predicted, xlabel="measured (µs)", ylabel="predicted (µs)", ax=ax)
+    grid = np.geomspace(report.measured_us.min() * 0.8, report.measured_us.max() * 1.2, 50)
+    ax.fill_between(grid, 0.9 * grid, 1.1 * grid, color="tab:green", alpha=0.15, label="±10 %")
+    ax.set_title(title, fontsize="medium")
+    ax.legend(fontsize="small");
+
+# %%
+assert report.spearman > 0.75, "the LUT should rank models well even on a busy machine"
+assert report.spearman > report.baseline_spearman
+assert report.mape < report.baseline_mape
+
+# %% [markdown]
+# The table ranks the models far better than FLOPs and, on a quiet machine, predicts
+# almost all of them within ±10 %; the FLOPs line cannot, because it does not know that a depthwise layer or a pooling
+# layer costs more than its arithmetic, nor that every layer pays a fixed call price.
+# On a quiet machine, over 200 models of the default space, the benchmark
+# `benchmarks/bench_latency.py` is the reference for these figures. On a shared machine
+# the remaining error is mostly the machine's own noise: the same model, timed in eight
+# short passes spread over a few seconds, has pass medians that differ by the factor
+# printed above, and no table can predict better than the measurement repeats.
+#
+# What limits a sum of isolated timings? Whatever makes a layer inside a model behave
+# differently from the same layer timed alone: caches and predictors warmed by its
+# neighbours (handled by round-robin timing), the model's own Python overhead (the $t_0$
+# entry), and the memory layout of the input — an attention layer hands the next layer
+# a transposed, non-contiguous tensor, which costs a copy the table, timed on
+# contiguous inputs, does not see.
+#
+# ## Parallel branches
+#
+# A skip connection gives a layer two branches: the operation and the shortcut (the
+# identity, or a $1 \times 1$ projection when the shape changes), joined by an addition.
+# Eager PyTorch on a CPU runs them one after the other, so the measured table times such
+# a layer whole. A device that runs the branches concurrently — an FPGA dataflow design,
+# GPU streams — pays only for the slower path, as the reference chapter states:
+#
+# $$
+# \mathrm{LAT}_{\text{parallel}}(a) = \max_{p \in \text{paths}} \sum_{i \in p} \mathrm{LUT}(o_i, d_i) .
+# $$
+#
+# A profile with `parallel_branches=True` applies this rule per skip layer,
+# $\max(\text{main}, \text{shortcut}) + \text{add}$, from separate entries for the main
+# branch (`main_branch()`), the shortcut (`shortcut_branch()`) and the join (`add_op()`).
+
+# %%
+skip_key = OpSpec("conv", 32, 16, 64, kernel_size=5, activation="relu", use_skip=True)
+parts = {"main": skip_key.main_branch(), "shortcut": skip_key.shortcut_branch(), "add": skip_key.add_op()}
+branch_lut = build_lut(lesson, progress=False, specs=[skip_key, *parts.values()], calibration=0,
+                       passes=4, target_ms=20.0)
+b = {name: branch_lut[key].median_us for name, key in parts.items()}
+whole = branch_lut[skip_key].median_us
+print(f"{skip_key.label()}  (shortcut is a 1x1 projection: {parts['shortcut'].is_projection})")
+print(f"  measured whole layer (sequential) {whole:6.1f} µs")
+print(f"  main + shortcut + add             {b['main'] + b['shortcut'] + b['add']:6.1f} µs")
+print(f"  max(main, shortcut) + add         {max(b['main'], b['shortcut']) + b['add']:6.1f} µs  "
+      f"(what parallel hardware would pay)")
+
+# %%
+table = {key: branch_lut[key].median_us for key in parts.values()}
+parallel = HardwareProfile("parallel-demo", DeviceType.FPGA, table, 10**9, 1e9, parallel_branches=True)
+sequential = HardwareProfile("sequential-demo", DeviceType.CPU, table, 10**9, 1e9)
+assert parallel.spec_latency(skip_key) == max(table[parts["main"]], table[parts["shortcut"]]) + table[parts["add"]]
+assert sequential.spec_latency(skip_key) == sum(table.values())
+print(f"parallel {parallel.spec_latency(skip_key):.1f} µs <= sequential {sequential.spec_latency(skip_key):.1f} µs")
+
+# %% [markdown]
+# ## Keeping a table
+#
+# A table is only valid for the machine and software it was measured on. `save` writes
+# it as JSON (atomically: a temporary file renamed into place) together with its
+# conditions; `load` warns when the table was made on another CPU model or torch
+# version, and refuses a damaged file with an error naming it.
+
+# %%
+with tempfile.TemporaryDirectory() as tmp:
+    path = cpu.save(Path(tmp) / "cpu-lesson.json")
+    again = HardwareProfile.load(path)
+    assert again.latency_table == cpu.latency_table
+    print(f"saved and reloaded {len(again.latency_table)} entries with {len(again.conditions)} "
+          f"recorded conditions (CPU model, torch version, threads, batch, date, load, ...)")
+    moved = HardwareProfile.load(path)
+    moved.conditions["cpu_model"] = "Some Other CPU"
+    other = moved.save(Path(tmp) / "other.json")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        HardwareProfile.load(other)
+    print("warning on load: ... was measured with", str(caught[0].message).split(" was measured with ", 1)[1])
+
+# %% [markdown]
+# ## A differentiable latency
+#
+# Gradient-based searches (DARTS {cite:p}`liu2019darts`, FBNet {cite:p}`wu2019fbnet`,
+# ProxylessNAS {cite:p}`cai2019proxylessnas`) do not pick one operation per layer; they
+# hold a weight $\alpha_{i,j}$ for every operation $j$ at layer $i$ and mix them. With a
+# table the latency of that mixture is an expectation,
+#
+# $$
+# \mathbb{E}[\mathrm{LAT}(a)] = \sum_{i=1}^{L} \sum_{j=1}^{|\mathcal{O}|}
+# \frac{\exp(\alpha_{i,j})}{\sum_k \exp(\alpha_{i,k})} \cdot \mathrm{LUT}(o_j, d_i) ,
+# $$
+#
+# a smooth function of $\alpha$ whose gradient tells the search which way is faster.
+# `candidate_latencies` fills the matrix $\mathrm{LUT}(o_j, d_i)$ for a fixed
+# macro-architecture (every searchable layer receives the stem width and the full
+# lookback, as in FBNet's {term}`supernet`); candidates that cannot run there are $+\infty$ and
+# masked out of the softmax. `expected_latency` computes the sum.
+
+# %%
+depth, lookback = 3, 64
+lut_matrix = candidate_latencies(cpu, lesson, depth=depth, lookback=lookback)
+labels = [c.label() for c in lesson.candidates()]
+alpha = torch.zeros(depth, len(labels), dtype=torch.float64, requires_grad=True)
+e_lat = expected_latency(alpha, lut_matrix)
+e_lat.backward()
+print(f"{depth} layers x {len(labels)} candidates; uniform weights: E[LAT] = {e_lat.item():.1f} µs "
+      f"(= mean of each row: {lut_matrix.mean(dim=1).sum().item():.1f} µs)")
+order = torch.argsort(alpha.grad[0])
+print("steepest descent direction at layer 0: raise", labels[order[0]], "— lower", labels[order[-1]])
+
+# %%
+assert torch.isclose(e_lat.detach(), lut_matrix.mean(dim=1).sum())
+check_alpha = torch.randn(depth, len(labels), dtype=torch.float64, requires_grad=True)
+assert torch.autograd.gradcheck(lambda a: expected_latency(a, lut_matrix), (check_alpha,))
+print("gradcheck passed: the analytic gradient matches finite differences")
+
+# %% [markdown]
+# Descending that gradient alone shows what a latency term does to a search:
+
+# %%
+alpha = torch.zeros(depth, len(labels), dtype=torch.float64, requires_grad=True)
+optimizer = torch.optim.Adam([alpha], lr=0.2)
+history = []
+for step in range(60):
+    optimizer.zero_grad()
+    loss = expected_latency(alpha, lut_matrix)
+    loss.backward()
+    optimizer.step()
+    history.append(loss.item())
+fig, ax = plt.subplots(figsize=(6.0, 3.2), layout="constrained")
+ax.plot(history)
+ax.axhline(lut_matrix.min(dim=1).values.sum().item(), color="grey", linestyle="--", label="fastest choice per layer")
+ax.set_xlabel("gradient step")
+ax.set_ylabel("E[LAT] (µs)")
+ax.legend(fontsize="small");
+print("chosen per layer:", [labels[j] for j in alpha.argmax(dim=1).tolist()])
+
+# %% [markdown]
+# With nothing but latency in the loss, every layer drifts to the cheapest candidate —
+# usually the identity. That is correct and useless: a real search adds this term to an
+# accuracy loss (FBNet multiplies the cross-entropy by a power of the expected latency),
+# and the balance between the two decides the architecture. The FBNet chapter does exactly
+# that, with Gumbel-softmax weights in place of the plain softmax.
+#
+# ## Summary
+#
+# - A latency lookup table measures each distinct operation of a search space once
+#   (2427 for the default space) and predicts a model as $t_0 + \sum_i \mathrm{LUT}(o_i,d_i)$,
+#   with the maximum over branches on hardware that runs them in parallel.
+# - Timing microsecond operations needs care: fixed threads, warm-up, no garbage
+#   collection, many repetitions, the median for the estimate and p90/p99 for the tail,
+#   interleaved passes against drift, and round-robin groups so an operation is timed in
+#   context rather than in a loop of itself.
+# - The per-model overhead of the framework is real and must be in the table.
+# - On this CPU FLOPs are a poor latency proxy: zero-FLOP operations cost microseconds
+#   and depthwise separable convolutions, cheap in FLOPs, are slow. The table ranks
+#   models far better than FLOPs and predicts most within ±10 %.
+# - With softmax weights the table gives a differentiable expected latency for
+#   gradient-based search.
+#
+# Next, {doc}`05_hardware_targets` builds tables for hardware we cannot measure here.
+#
+# ## Exercises
+#
+# 1. **Threads.** Time `conv_layer` with `threads=1` and `threads=2` using
+#    `time_callable`. Does the second thread help at batch 1? At batch 64
+#    (`op_module(OpSpec(..., batch=64))`)?
+
+# %% [markdown]
+# :::{dropdown} Solution
+# At batch 1 a layer has too little work to split: the second thread adds
+# synchronisation and the time stays the same or grows. At batch 64 there is enough
+# work, and the time per call drops, though rarely by the full factor of two.
+#
+# ```python
+# big_layer, (big_x,) = op_module(OpSpec("conv", 32, 32, 64, kernel_size=5, activation="relu", batch=64))
+# for threads in (1, 2):
+#     small = time_callable(lambda: conv_layer(conv_x), threads=threads)
+#     big = time_callable(lambda: big_layer(big_x), threads=threads)
+#     print(threads, round(small.median_us, 1), round(big.median_us, 1))
+# ```
+# :::
+
+# %% [markdown]
+# 2. **Where the error comes from.** Split the validation models into those with and
+#    without an attention layer followed by another layer, and compare the median
+#    ratio predicted / measured of the two groups. Which way does the non-contiguous
+#    output of attention push the prediction?
+
+# %% [markdown]
+# :::{dropdown} Solution
+# The layer after an attention layer receives a transposed tensor and pays for a copy
+# that the table (timed on contiguous inputs) misses, so those models are slightly
+# *under*-predicted: their ratio is a little lower. The effect is a few microseconds per
+# occurrence, small against a model's total.
+#
+# ```python
+# def attention_inside(arch):
+#     ops = [layer.op for layer in arch.layers]
+#     return any(op == OpType.ATTENTION for op in ops[:-1])
+#
+# ratio = report.predicted_us / report.measured_us
+# mask = np.array([attention_inside(a) for a in validation_archs])
+# print(np.median(ratio[mask]), np.median(ratio[~mask]))
+# ```
+# :::
+
+# %% [markdown]
+# 3. **A latency budget in the loss.** Minimise
+#    $\mathbb{E}[\mathrm{LAT}] + \lambda \sum_{i,j} p_{i,j} c_j$ where $c_j = -1$ for
+#    convolutions and $0$ otherwise (a crude stand-in for "convolutions help accuracy"),
+#    for $\lambda \in \{0, 20, 200\}$. How do the chosen operations change?
+
+# %% [markdown]
+# :::{dropdown} Solution
+# With $\lambda = 0$ the identity wins every layer. As $\lambda$ grows the reward for
+# convolutions overcomes their latency, first for the cheapest convolution, then for
+# all layers: the weight of the latency term decides the trade-off, as the exponent
+# does in the {term}`MnasNet reward`.
+#
+# ```python
+# bonus = torch.tensor([-1.0 if c.op in (OpType.CONV, OpType.DWSEP_CONV, OpType.DILATED_CONV) else 0.0
+#                       for c in lesson.candidates()], dtype=torch.float64)
+# for lam in (0.0, 20.0, 200.0):
+#     a = torch.zeros(depth, len(labels), dtype=torch.float64, requires_grad=True)
+#     opt = torch.optim.Adam([a], lr=0.2)
+#     for _ in range(200):
+#         opt.zero_grad()
+#         p = torch.softmax(a.masked_fill(~torch.isfinite(lut_matrix), float("-inf")), dim=1)
+#         loss = expected_latency(a, lut_matrix) + lam * (p * bonus).sum()
+#         loss.backward()
+#         opt.step()
+#     print(lam, [labels[j] for j in a.argmax(dim=1).tolist()])
+# ```
+# :::

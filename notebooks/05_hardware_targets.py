@@ -1,0 +1,652 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · Hardware targets
+#
+# **Purpose.** One architecture can take a few microseconds on one chip and a
+# hundred on another. The reference chapter names three deployment targets
+# for trading models, each with its own rules: an **FPGA** for high-frequency
+# trading, a **GPU** for batch inference, and a **CPU or phone** for retail
+# apps. This chapter puts the same architectures on all three and watches the
+# ranking change.
+#
+# **What you will learn**
+#
+# - what each target rewards and punishes, as the reference chapter lists it;
+# - a *roofline model* of a GPU: kernel-launch overhead, memory bandwidth,
+#   tensor-core alignment, and why batch 256 costs barely more than batch 1;
+# - a *cycle model* of an FPGA dataflow design: DSP slices, block RAM,
+#   pipeline fill, and why attention is rejected;
+# - how strongly (or weakly) latencies on different targets agree, and how
+#   the best architecture differs per target;
+# - how to check a 50 µs market-making budget and the 10 MB retail size limit.
+#
+# **Prerequisites.** Chapters 01–04: the search space, FLOPs, memory and the
+# measured latency lookup table (LUT) of `hwnas.latency`.
+#
+# **Models, not measurements.** Only the CPU profile here is measured, on the
+# machine that ran this notebook. The GPU and FPGA numbers come from
+# *analytical models* in `hwnas.targets`, built from datasheet figures and
+# assumptions that are printed below. Every GPU or FPGA number in this chapter
+# is a model estimate and is labelled as one.
+
+# %%
+import math
+import random
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from scipy.stats import spearmanr
+
+import hwnas
+from hwnas.cost import count_flops, count_params, memory_footprint
+from hwnas.hardware import OpSpec, arch_op_specs
+from hwnas.latency import EDGE_MEMORY_BUDGET, calibration_archs, profile_cpu_edge
+from hwnas.space import Architecture, LayerSpec, SearchSpace
+from hwnas.targets import (
+    A100_40GB,
+    T4,
+    ZU3EG,
+    ZU9EG,
+    fpga_engines,
+    fpga_profile,
+    fpga_resources,
+    gpu_kernel_time_us,
+    gpu_kernels,
+    gpu_profile,
+)
+
+SEED = 5
+random.seed(SEED)
+np.random.seed(SEED)
+torch.manual_seed(SEED)
+rng = np.random.default_rng(SEED)
+print(f"hwnas {hwnas.__version__}, torch {torch.__version__}; no market data is used in this chapter")
+
+# %% [markdown]
+# ## Three targets, three sets of rules
+#
+# The reference chapter's section 3 lists what each target demands:
+#
+# | target | used for | what the architecture must respect |
+# |---|---|---|
+# | FPGA | high-frequency trading, sub-µs to µs decisions | fixed-point (INT8) arithmetic; a budget of DSP slices and block RAM (BRAM); pipeline depth adds latency; only simple operations (small convolutions, ReLU, fixed skips) |
+# | GPU | batch inference: portfolios, risk, medium frequency | batch efficiency; memory bandwidth (arithmetic intensity); tensor-core alignment (multiples of 8 for FP16, 16 for INT8); kernel-launch overhead (few, large operations) |
+# | CPU / mobile | retail trading apps | single-thread speed; cache locality; power; model size under about 10 MB |
+#
+# The CPU is the one we can measure. For the other two, `hwnas.targets`
+# gives `gpu_profile` and `fpga_profile`: ordinary
+# `hwnas.hardware.HardwareProfile` objects whose `latency_model` computes each
+# operation's time instead of looking it up. A search uses them exactly like
+# the measured CPU profile: `predict_latency(arch)`, `check(arch)`,
+# `tabulate(space)`, `save`/`load`.
+
+# %% [markdown]
+# ## The GPU as a roofline
+#
+# Eager PyTorch runs a layer as a few *kernels*: a convolution is one implicit
+# matrix product (GEMM), a depthwise-separable block two, self-attention seven
+# (QKV projection, scores, scale, softmax, weighted sum, a copy, output
+# projection), and every activation and residual add one more element-wise
+# kernel. Each kernel is bounded by compute or by memory traffic, whichever is
+# slower (the *roofline* of {cite:t}`williams2009roofline`), plus the fixed cost
+# of launching it:
+#
+# $$
+# t_{\text{kernel}} = t_{\text{launch}} + \max\!\left(
+#   \frac{\lceil \text{tiles} / n_{\text{SM}} \rceil \cdot W_{\text{tile}}}{P \,\eta \,/\, n_{\text{SM}}},\;
+#   \frac{\text{bytes}}{B \,\eta_{\text{mem}}} \right),
+# \qquad
+# \text{LAT}(a) = t_{\text{sync}} + \sum_{\text{layers}} \sum_{\text{kernels}} t_{\text{kernel}}
+# $$
+#
+# $P$ is the peak rate: the tensor-core rate when the precision is FP16 and
+# the channel counts are multiples of 8 (INT8: 16), the CUDA-core FP32 rate
+# otherwise {cite:p}`nvidia2023matmul`. The output is cut into tiles; each of
+# the $n_{\text{SM}}$ streaming multiprocessors computes one tile of
+# $W_{\text{tile}}$ FLOPs per wave, and a half-empty tile costs a full one
+# (tile and wave quantisation). A residual branch runs on its own CUDA stream,
+# so a skip layer costs the chapter's $\max$ over parallel paths plus the add.
+# The card's figures come from the datasheets {cite:p}`nvidia2020a100,nvidia2019t4`;
+# the launch overhead, efficiencies and tile size are stated assumptions.
+
+# %%
+gpu = gpu_profile(A100_40GB, "fp16", measure=False)  # measure=False: the same model on every machine
+print(gpu.summary())
+print()
+for key, value in gpu.conditions["sources"].items():
+    print(f"- {key}: {value}")
+
+# %% [markdown]
+# One convolution (kernel 5, 64 → 64 channels, 64 steps, ReLU) as the model
+# sees it, at batch 1 and at batch 256:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def kernel_table(op: OpSpec, spec=A100_40GB, precision="fp16") -> pd.DataFrame:
+    rows = []
+    for k in gpu_kernels(op, precision):
+        rows.append({
+            "kernel": k.name,
+            "MFLOP": round(k.flops / 1e6, 3),
+            "kB moved": round(k.bytes / 1e3, 1),
+            "tensor cores": k.uses_tensor_cores(precision),
+            "blocks": k.tiles(spec.tile),
+            "µs (model)": round(gpu_kernel_time_us(k, spec, precision), 3),
+        })
+    return pd.DataFrame(rows)
+
+
+conv = OpSpec("conv", 64, 64, 64, kernel_size=5, activation="relu")
+conv256 = OpSpec("conv", 64, 64, 64, kernel_size=5, activation="relu", batch=256)
+print("batch 1\n", kernel_table(conv).to_string(index=False))
+print("batch 256\n", kernel_table(conv256).to_string(index=False))
+print(f"model estimate: {gpu.op_latency(conv):.2f} µs at batch 1, "
+      f"{gpu.op_latency(conv256):.2f} µs at batch 256 ({gpu.op_latency(conv256) / 256:.3f} µs per sample)")
+
+# %% [markdown]
+# At batch 1 the GEMM has one 64×64 output tile, so one of the 108
+# multiprocessors works and the 4 µs launch is most of the time. At batch 256
+# the same kernel has 256 tiles (three waves) and moves 4 MB; the layer costs
+# about 6 µs more in total, yet about 150 times less per sample. Let us check the GEMM's
+# figure by hand from the formula:
+
+# %%
+spec = A100_40GB
+tiles = math.ceil(256 * 64 / spec.tile) * math.ceil(64 / spec.tile)  # M = batch x L_out, N = C_out
+waves = math.ceil(tiles / spec.sm_count)
+w_tile = 2 * spec.tile * spec.tile * (5 * 64)  # one tile's FLOPs, K = kernel x C_in
+compute_us = waves * w_tile / (spec.peak_flops_fp16_tensor * spec.compute_efficiency / spec.sm_count) * 1e6
+traffic = 2 * (256 * 64 * 64 + 256 * 64 * 64 + 5 * 64 * 64 + 64)  # fp16 input, output, weights, bias
+memory_us = traffic / (spec.mem_bandwidth_bytes_s * spec.memory_efficiency) * 1e6
+by_hand = spec.launch_overhead_us + max(compute_us, memory_us)
+(gemm,) = [k for k in gpu_kernels(conv256, "fp16") if k.gemm is not None]
+assert math.isclose(gpu_kernel_time_us(gemm, spec, "fp16"), by_hand)
+print(f"tiles {tiles}, waves {waves}: compute {compute_us:.2f} µs, memory {memory_us:.2f} µs "
+      f"-> {by_hand:.2f} µs with the launch (model estimate)")
+
+# %% [markdown]
+# The figure below sweeps the batch size for that layer. Three regimes
+# appear: a flat launch floor at small batches, then a rise once the
+# multiprocessors are full, with the misaligned width (63 channels) and FP32
+# falling off the tensor cores and paying up to 16 times more per FLOP. (The
+# dashed 63-channel curve lies on the FP32 one: off the tensor cores both run
+# at the CUDA-core rate, and both are compute-bound there.)
+
+# %%
+batches = np.unique(np.logspace(0, 12, 40, base=2).astype(int))
+curves = {
+    "A100 fp16, 64 channels": (A100_40GB, "fp16", 64, "-"),
+    "A100 fp32, 64 channels": (A100_40GB, "fp32", 64, "-"),
+    "A100 fp16, 63 channels": (A100_40GB, "fp16", 63, "--"),
+    "T4 fp16, 64 channels": (T4, "fp16", 64, "-"),
+}
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+for label, (card, precision, width, style) in curves.items():
+    prof = gpu_profile(card, precision, measure=False)
+    total = [prof.op_latency(OpSpec("conv", width, width, 64, kernel_size=5, activation="relu", batch=int(b)))
+             for b in batches]
+    axes[0].loglog(batches, total, style, label=label)
+    axes[1].loglog(batches, np.array(total) / batches, style, label=label)
+axes[0].set(xlabel="batch size", ylabel="µs per call (model estimate)",
+            title="conv k5 + ReLU, 64 steps: whole batch")
+axes[1].set(xlabel="batch size", ylabel="µs per sample (model estimate)", title="per sample")
+axes[0].axhline(A100_40GB.launch_overhead_us * 2, color="grey", ls=":", lw=1)
+axes[0].text(1.2, A100_40GB.launch_overhead_us * 1.75, "2 launches (conv + ReLU)", color="grey", fontsize=8)
+axes[0].set_ylim(bottom=5)
+axes[1].legend(fontsize=8);
+
+# %% [markdown]
+# ## The FPGA as a cycle count
+#
+# On an FPGA each layer becomes its own engine in the fabric, and data
+# streams from one engine to the next (a dataflow design, as HLS tools such as
+# hls4ml build them {cite:p}`duarte2018hls4ml`). An engine whose output step
+# needs a dot product of length $D_i$ ($K C_{\text{in}} C_{\text{out}}$ for a
+# convolution) gets $P_i$ parallel multipliers, limited by the DSP slices we
+# give one engine; a DSP48E2 slice does $m = 2$ INT8 multiply-adds per cycle
+# {cite:p}`fu2016wp486`. With batch $B$, output length $L_{\text{out}}$,
+# pipeline fill $d$ and clock $f$:
+#
+# $$
+# P_i = \min\left(D_i,\; m \cdot n_{\text{DSP/engine}}\right),\qquad
+# \text{cycles}_i = \left\lceil \frac{B\, L_{\text{out}}\, D_i}{P_i} \right\rceil + d,\qquad
+# \text{LAT}(a) = \frac{\text{cycles}_{\text{I/O}} + \sum_i \text{cycles}_i}{f}
+# $$
+#
+# and the design fits if
+# $\sum_i \lceil P_i / m \rceil \le N_{\text{DSP}}$ and the weights (one byte
+# per parameter at INT8) plus one input buffer per engine, the shortcut FIFOs
+# and activation tables fit in block RAM. The part is a Zynq UltraScale+
+# ZU9EG (2,520 DSP slices, 912 block RAMs of 36 Kb) and, for contrast, the
+# small ZU3EG (360 DSPs, 216 block RAMs) {cite:p}`xilinx2019zynqusp`. The
+# 300 MHz clock, 128 DSPs per engine and 10-cycle fill are assumptions.
+#
+# Two design decisions follow the reference chapter. **Attention is rejected**:
+# its softmax over the sequence and its $n \times n$ score matrix are computed
+# at run time, which has no efficient fixed dataflow, so `check` names the
+# layer and the latency is infinite (no budget accepts it). **GELU is allowed
+# but penalised**: at INT8 any point-wise function is a 256-entry table in
+# block RAM, exactly the chapter's "lookup-table-based activation functions";
+# it costs a table read (2 cycles) and 256 bytes per channel, where ReLU is a
+# free comparator.
+
+# %%
+fpga = fpga_profile(ZU9EG)
+print(fpga.summary())
+print()
+for key, value in fpga.conditions["sources"].items():
+    print(f"- {key}: {value}")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+example = SearchSpace.fpga().sample(np.random.default_rng(SEED + 1))
+print(example.describe())
+print()
+rows = []
+for index, key in enumerate(arch_op_specs(example)):
+    parts = [key.main_branch()] + ([key.shortcut_branch(), key.add_op()] if key.use_skip else [])
+    for part in parts:
+        for engine in fpga_engines(part, ZU9EG):
+            rows.append({"layer": "head" if key.is_head else index, "engine": engine.name,
+                         "dot D": engine.dot_length, "parallel P": engine.parallel_macs,
+                         "DSPs": engine.dsps, "cycles": engine.cycles})
+print(pd.DataFrame(rows).to_string(index=False))
+res = fpga_resources(example, ZU9EG)
+print(f"\nmodel estimate: {fpga.predict_latency(example):.3f} µs at 300 MHz; "
+      f"{res.dsps} of {ZU9EG.dsp_slices} DSPs, {res.bram_bytes:,} of {ZU9EG.bram_bytes:,} BRAM bytes; "
+      f"feasible: {fpga.is_feasible(example)}")
+
+# %% [markdown]
+# A hand check of one engine: a 3-tap convolution from 32 to 32 channels over
+# 64 steps has $D = 3 \cdot 32 \cdot 32 = 3072$ multiply-adds per step; 128
+# DSPs give $P = 256$, so it needs $64 \cdot 3072 / 256 + 10 = 778$ cycles,
+# 2.59 µs at 300 MHz.
+
+# %%
+conv_fpga = OpSpec("conv", 32, 32, 64, kernel_size=3, activation="relu")
+cycles = math.ceil(64 * 3072 / min(3072, 128 * 2)) + 10
+assert cycles == 778 and math.isclose(fpga.op_latency(conv_fpga), cycles / 300e6 * 1e6)
+print(f"{cycles} cycles = {fpga.op_latency(conv_fpga):.3f} µs (model estimate)")
+
+attention_arch = Architecture((LayerSpec("fc", 8, 32), LayerSpec("attention", 32, 32, heads=2)),
+                              input_features=8, lookback=32)
+for reason in fpga.check(attention_arch):
+    print("infeasible:", reason)
+print("latency:", fpga.predict_latency(attention_arch))
+
+# %% [markdown]
+# ## The CPU, measured
+#
+# The retail target is the machine itself: one thread and the 10 MB budget
+# of a phone app (`profile_cpu_edge`). Measuring a whole space would take
+# minutes, so we time only the operations our sample of architectures uses
+# (`specs=`), plus those of the models that calibrate the per-inference
+# Python overhead.
+
+# %%
+space_default, space_fpga = SearchSpace.default(), SearchSpace.fpga()
+archs = [space_default.sample(rng) for _ in range(300)] + [space_fpga.sample(rng) for _ in range(100)]
+source = ["default"] * 300 + ["fpga"] * 100
+calibration = calibration_archs(space_default, 8)  # the overhead calibration models need their keys too
+keys = sorted({k for a in archs + calibration for k in arch_op_specs(a)}, key=OpSpec.sort_key)
+cpu = profile_cpu_edge(space_default, specs=keys, passes=2, target_ms=3.0, min_reps=10,
+                       calibration=8, progress=False)
+print(f"{len(archs)} architectures, {len(keys)} distinct operations timed in "
+      f"{cpu.conditions['build_seconds']} s")
+print(cpu.summary())
+
+# %% [markdown]
+# ## One set of architectures, three targets
+#
+# Now every architecture gets a latency on each target: the CPU (measured,
+# batch 1), the A100 model at batch 1 and at batch 256 (per sample), and the
+# ZU9EG model. FPGA-infeasible architectures (attention, or resources) get
+# no FPGA latency.
+
+# %%
+def row(arch, where):
+    fpga_ok = fpga.is_feasible(arch)
+    return {
+        "space": where,
+        "MFLOPs": count_flops(arch) / 1e6,
+        "params": count_params(arch),
+        "cpu_us": cpu.predict_latency(arch),
+        "gpu_b1_us": gpu.predict_latency(arch),
+        "gpu_b256_us_per_sample": gpu.predict_latency(arch, 256) / 256,
+        "fpga_us": fpga.predict_latency(arch) if fpga_ok else np.nan,
+        "fpga_feasible": fpga_ok,
+        "kernels": sum(len(gpu_kernels(p)) for k in arch_op_specs(arch)
+                       for p in ([k.main_branch(), k.shortcut_branch(), k.add_op()] if k.use_skip else [k])),
+    }
+
+
+df = pd.DataFrame([row(a, s) for a, s in zip(archs, source)])
+print(df.drop(columns=["space"]).describe(percentiles=[0.5]).round(2).to_string())
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"FPGA-feasible: {df.fpga_feasible.sum()} of {len(df)} "
+      f"(all {int((df.space == 'fpga').sum())} of the fpga space, "
+      f"{int(df.fpga_feasible[df.space == 'default'].sum())} of 300 from the default space)")
+print(f"GPU b1 (model): {df.gpu_b1_us.min():.1f} to {df.gpu_b1_us.max():.1f} µs; "
+      f"b256 per sample: {df.gpu_b256_us_per_sample.min():.3f} to {df.gpu_b256_us_per_sample.max():.3f} µs")
+print(f"FPGA (model): {df.fpga_us.min():.2f} to {df.fpga_us.max():.2f} µs")
+assert df.fpga_feasible[df.space == "fpga"].all()
+
+# %% [markdown]
+# Latency against FLOPs on each target: the FPGA model is a near-straight
+# line (cycles are multiply-adds over parallelism), the GPU at batch 1 is a
+# staircase in the number of kernels and barely cares about FLOPs, and the
+# measured CPU sits in between, with Python overhead per layer and real
+# arithmetic both showing.
+
+# %%
+panels = [("cpu_us", "CPU, 1 thread (measured)"), ("gpu_b1_us", "A100 batch 1 (model estimate)"),
+          ("gpu_b256_us_per_sample", "A100 batch 256, per sample (model estimate)"),
+          ("fpga_us", "ZU9EG INT8 (model estimate)")]
+fig, axes = plt.subplots(1, 4, figsize=(13, 3.4), layout="constrained", sharex=True)
+for ax, (col, title) in zip(axes, panels):
+    for where, colour in (("default", "tab:blue"), ("fpga", "tab:orange")):
+        part = df[df.space == where]
+        ax.scatter(part.MFLOPs, part[col], s=8, alpha=0.6, color=colour, label=f"{where} space")
+    ax.set(xscale="log", yscale="log", title=title, xlabel="MFLOPs (batch 1)")
+    ax.title.set_fontsize(9)
+axes[0].set_ylabel("µs")
+axes[0].legend(fontsize=8);
+
+# %% [markdown]
+# How much do the targets agree? Spearman's rank correlation over the
+# FPGA-feasible architectures (so every column has a value):
+
+# %%
+cols = {"MFLOPs": "FLOPs", "cpu_us": "CPU", "gpu_b1_us": "GPU b1", "gpu_b256_us_per_sample": "GPU b256",
+        "fpga_us": "FPGA", "kernels": "kernels"}
+feasible = df[df.fpga_feasible]
+rho = pd.DataFrame(spearmanr(feasible[list(cols)]).statistic, index=cols.values(), columns=cols.values())
+fig, ax = plt.subplots(figsize=(5.2, 4.2), layout="constrained")
+im = ax.imshow(rho.values, vmin=-1, vmax=1, cmap="RdBu_r")
+ax.set_xticks(range(len(cols)), rho.columns, rotation=45, ha="right")
+ax.set_yticks(range(len(cols)), rho.index)
+for i in range(len(cols)):
+    for j in range(len(cols)):
+        ax.text(j, i, f"{rho.values[i, j]:.2f}", ha="center", va="center", fontsize=8)
+fig.colorbar(im, ax=ax, label="Spearman ρ")
+ax.set_title("rank agreement (GPU, FPGA: model estimates)", fontsize=9);
+
+# %%
+# NBVAL_CHECK_OUTPUT
+model_cols = ["MFLOPs", "gpu_b1_us", "gpu_b256_us_per_sample", "fpga_us", "kernels"]
+rho_models = spearmanr(feasible[model_cols]).statistic
+print(f"rank correlation, FPGA vs FLOPs: {rho_models[3, 0]:.2f}; GPU b1 vs FLOPs: {rho_models[1, 0]:.2f}; "
+      f"GPU b1 vs kernels: {rho_models[1, 4]:.2f}; GPU b1 vs FPGA: {rho_models[1, 3]:.2f}")
+assert rho_models[3, 0] > rho_models[1, 0]  # the FPGA follows FLOPs, the batch-1 GPU follows launches
+
+# %% [markdown]
+# ## The winner differs per target
+#
+# Without an accuracy signal (that comes with the proxy task in later
+# chapters) we use a crude capacity-per-latency proxy: the feasible
+# architecture that does the most FLOPs per microsecond on each target.
+
+# %%
+targets = {"CPU (measured)": "cpu_us", "GPU batch 1 (model)": "gpu_b1_us",
+           "GPU batch 256 (model)": "gpu_b256_us_per_sample", "FPGA ZU9EG (model)": "fpga_us"}
+winners = {}
+for label, col in targets.items():
+    rate = df.MFLOPs / df[col]  # MFLOP per µs; NaN where infeasible
+    winners[label] = int(rate.idxmax())
+    best = df.loc[winners[label]]
+    print(f"== {label}: architecture #{winners[label]}, {best.MFLOPs:.2f} MFLOPs in {best[col]:.2f} µs "
+          f"({rate.max() * 1e3:.1f} GFLOP/s)")  # MFLOP per µs = 1e12 FLOP/s
+    print(archs[winners[label]].describe(), "\n")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+gpu_winner, fpga_winner = winners["GPU batch 1 (model)"], winners["FPGA ZU9EG (model)"]
+print(f"GPU winner #{gpu_winner}: {df.kernels[gpu_winner]} kernels, lookback {archs[gpu_winner].lookback}, "
+      f"on the FPGA: {df.fpga_us[gpu_winner]:.2f} µs")
+print(f"FPGA winner #{fpga_winner}: {df.kernels[fpga_winner]} kernels, on the GPU at batch 1: "
+      f"{df.gpu_b1_us[fpga_winner]:.1f} µs")
+assert gpu_winner != fpga_winner
+winner = archs[fpga_winner]
+shapes = winner.shapes()
+projection_mflops = sum(2 * layer.output_length(shapes[i][1]) * layer.in_channels * layer.out_channels
+                        for i, layer in enumerate(winner.layers) if layer.needs_projection) / 1e6
+print(f"FPGA winner: {projection_mflops:.2f} of its {df.MFLOPs[fpga_winner]:.2f} MFLOPs are in projection "
+      f"shortcuts, which run beside the main branch")
+
+# %% [markdown]
+# The batch-1 GPU charges per kernel, almost whatever the kernel computes, so
+# its winner is simply one of the heaviest architectures in the sample (long
+# lookback, wide convolutions), a model that costs the FPGA over a hundred
+# microseconds. The FPGA runs one layer after another at a few hundred
+# multiply-adds per cycle, so FLOPs cost time there; its winner gets extra work
+# for free from projection shortcuts, which run as parallel engines beside the
+# main branch (they cost DSP slices instead of cycles).
+
+# %% [markdown]
+# ## A latency budget for market making
+#
+# The reference chapter's worked example: a market maker has 50 µs from
+# market-data tick to order, split into 20 µs of feature computation, **20 µs
+# of model inference** and 10 µs of order construction. The search then
+# constrains the model to the 20 µs slice on the target. Which of our
+# architectures fit that slice on each target?
+
+# %%
+BUDGET = {"features": 20.0, "model inference": 20.0, "order\nconstruction": 10.0}
+MODEL_SLICE = BUDGET["model inference"]
+fits = {label: int((df[col] <= MODEL_SLICE).sum()) for label, col in targets.items() if "256" not in label}
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.2), layout="constrained", gridspec_kw={"width_ratios": [1, 1.3]})
+left = 0.0
+for (part, us), colour in zip(BUDGET.items(), ("tab:grey", "tab:green", "tab:purple")):
+    axes[0].barh(0, us, left=left, color=colour)
+    axes[0].text(left + us / 2, 0, f"{part}\n{us:g} µs", ha="center", va="center", color="white", fontsize=9)
+    left += us
+axes[0].set(xlim=(0, 50), yticks=[], xlabel="µs from tick to order", title="market-making decision budget (50 µs)")
+fastest = {label: df[col].min() for label, col in targets.items() if "256" not in label}
+ypos = np.arange(len(fastest))
+axes[1].barh(ypos, list(fastest.values()), color=["tab:blue", "tab:red", "tab:orange"])
+axes[1].axvline(MODEL_SLICE, color="tab:green", ls="--", label="20 µs model slice")
+axes[1].set(xscale="log", yticks=ypos, yticklabels=[f"{k}\n{fits[k]} fit" for k in fastest],
+            xlabel="fastest architecture, µs (log)", title="who can meet the model slice?")
+axes[1].legend(fontsize=8);
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for label in ("GPU batch 1 (model)", "FPGA ZU9EG (model)"):
+    print(f"{label}: {fits[label]} of {len(df)} architectures fit 20 µs")
+floor = A100_40GB.sync_overhead_us + 2 * A100_40GB.launch_overhead_us + A100_40GB.launch_overhead_us
+print(f"GPU floor for the smallest model (sync + stem fc and ReLU + head): {floor:.0f} µs > 20 µs")
+assert fits["GPU batch 1 (model)"] == 0 and fits["FPGA ZU9EG (model)"] > 0
+
+# %% [markdown]
+# Only the FPGA has room in the slice: the GPU model's synchronisation and
+# launches alone exceed it, and the measured CPU pays tens of µs of Python per
+# layer. Among the FPGA architectures that fit, the one a search with no
+# accuracy signal would keep is the largest (most parameters, a crude capacity
+# proxy):
+
+# %%
+# NBVAL_CHECK_OUTPUT
+in_slice = df[(df.fpga_us <= MODEL_SLICE)]
+pick = int(in_slice.params.idxmax())
+print(f"#{pick}: {df.params[pick]:,} parameters, {df.MFLOPs[pick]:.2f} MFLOPs, "
+      f"{df.fpga_us[pick]:.2f} µs on the ZU9EG (model estimate), "
+      f"{fpga_resources(archs[pick], ZU9EG).dsps} DSPs")
+print(archs[pick].describe())
+
+# %% [markdown]
+# The resource checks matter as much as the clock. The DSP slices each FPGA
+# architecture of our sample needs, against the two parts:
+
+# %%
+dsps = np.array([fpga_resources(a, ZU9EG).dsps for a, ok in zip(archs, df.fpga_feasible) if ok])
+fig, ax = plt.subplots(figsize=(6.4, 3.2), layout="constrained")
+ax.hist(dsps, bins=40, color="tab:orange")
+for part, colour in ((ZU3EG, "tab:red"), (ZU9EG, "tab:green")):
+    ax.axvline(part.dsp_slices, color=colour, ls="--", label=f"{part.name.split()[-1]}: {part.dsp_slices} DSPs")
+ax.set(xlabel="DSP slices the design needs (model)", ylabel="architectures",
+       title="one engine per layer, 128 DSPs max each")
+ax.legend(fontsize=8);
+
+# %%
+# NBVAL_CHECK_OUTPUT
+small = fpga_profile(ZU3EG)
+print(f"feasible on the ZU3EG: {sum(small.is_feasible(a) for a in archs)} of {len(archs)}; "
+      f"on the ZU9EG: {int(df.fpga_feasible.sum())}")
+failing = next(a for a, ok in zip(archs, df.fpga_feasible) if ok and not small.is_feasible(a))
+print("a typical reason on the ZU3EG:", small.check(failing)[0][:100], "...")
+
+# %% [markdown]
+# ## The retail limit: 10 MB
+#
+# App stores and download times keep retail models "typically under 10 MB"
+# (reference chapter, section 3.3); the edge CPU profile carries that budget
+# and `check` applies it to parameters plus peak activations. Our trading
+# models are tiny next to it: the largest in the sample has well under a
+# megabyte of FP32 weights. The limit bites only when widths grow, as the
+# sweep below shows for a six-layer, kernel-7 convolutional stack.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+largest = int(df.params.idxmax())
+print(f"largest sampled model: {df.params[largest]:,} parameters = "
+      f"{memory_footprint(archs[largest], 'fp32').params_bytes / 1e6:.2f} MB at fp32; "
+      f"edge check: {cpu.check(archs[largest]) or 'fits'}")
+
+
+def conv_stack(width: int, depth: int = 6) -> Architecture:
+    layers = [LayerSpec("fc", 8, width)] + [LayerSpec("conv", width, width, 7) for _ in range(depth)]
+    return Architecture(tuple(layers), input_features=8, lookback=64)
+
+
+widths = [32, 64, 128, 256, 384, 512, 768]
+sizes = {p: [memory_footprint(conv_stack(w), p).total_bytes for w in widths] for p in ("fp32", "int8")}
+first_fail = next(w for w in widths if cpu.check(conv_stack(w)))
+print(f"the 6-layer k7 stack first breaks the {EDGE_MEMORY_BUDGET / 2**20:.0f} MiB edge budget at width "
+      f"{first_fail}: {cpu.check(conv_stack(first_fail))[0][:60]}...")
+
+# %%
+fig, ax = plt.subplots(figsize=(6.4, 3.2), layout="constrained")
+for precision, values in sizes.items():
+    ax.plot(widths, np.array(values) / 2**20, marker="o", label=precision)
+ax.axhline(EDGE_MEMORY_BUDGET / 2**20, color="tab:red", ls="--", label="10 MiB app budget")
+ax.set(xlabel="width (channels)", ylabel="parameters + activations, MiB", yscale="log",
+       title="6 conv layers, kernel 7, lookback 64")
+ax.legend(fontsize=8);
+
+# %% [markdown]
+# INT8 buys a factor of four: the same stack fits up to a wider width once
+# quantised, which is why the chapter asks for architectures that "support
+# aggressive quantization".
+#
+# ## Summary
+#
+# - The three targets reward different things. On the **GPU** model a batch-1
+#   trading model is launch-bound: latency counts kernels, not FLOPs, and
+#   batch 256 costs little more than batch 1, so per-sample cost falls by two
+#   orders of magnitude. Misaligned widths and FP32 fall off the tensor cores.
+# - On the **FPGA** model latency is multiply-adds over parallelism plus
+#   pipeline fill, a near-perfect rank match with FLOPs; feasibility is set by
+#   DSP slices and block RAM, and attention is rejected outright.
+# - The **CPU**, measured, sits in between and is the only target here whose
+#   numbers are not a model.
+# - The best architecture differs per target, and only the FPGA meets the
+#   20 µs model slice of a 50 µs market-making budget; the retail 10 MB limit
+#   is far away for models of this size and comes into play only at widths in
+#   the hundreds.
+# - `gpu_profile` and `fpga_profile` are `HardwareProfile`s: searches call
+#   `predict_latency` and `check` on them exactly as on a measured profile, and
+#   `tabulate(space)` + `save` turn a model into a lookup table on disk.
+#
+# ## Exercises
+#
+# 1. **CUDA graphs.** Capturing the model in a CUDA graph cuts the per-kernel
+#    launch cost to about 1 µs. Build a `GpuSpec` like the A100 with
+#    `launch_overhead_us=1.0` and `sync_overhead_us=5.0`: how many of the 400
+#    architectures fit the 20 µs slice at batch 1 now?
+# 2. **Is the bigger card faster?** Compare the A100 and T4 models on the
+#    400 architectures at batch 1 and at batch 256. Where does the A100 win,
+#    and by how much?
+# 3. **Fewer DSPs per engine.** Halve `dsp_per_engine` to 64 on the ZU3EG.
+#    What happens to feasibility and to latency? Explain the trade.
+# 4. **Pipelining.** A real dataflow design overlaps its layers: latency is
+#    closer to the slowest engine's cycles plus every engine's fill than to the
+#    sum of all engines' cycles. Why is the chapter's sum an upper bound, and
+#    which architectures does it penalise most?
+
+# %% tags=["hide-input"]
+# Solution 1: CUDA graphs
+from dataclasses import replace
+
+graphs = gpu_profile(replace(A100_40GB, launch_overhead_us=1.0, sync_overhead_us=5.0), "fp16", measure=False)
+graph_lat = np.array([graphs.predict_latency(a) for a in archs])
+print(f"with CUDA graphs (model): {int((graph_lat <= MODEL_SLICE).sum())} of {len(archs)} fit 20 µs; "
+      f"fastest {graph_lat.min():.1f} µs")
+
+# %% [markdown]
+# :::{dropdown} Solution 1, discussed
+# With 1 µs launches the batch-1 GPU becomes a real candidate for the slice:
+# small architectures with few kernels (pooling and identity layers, few
+# activations) now fit. The ranking still follows the number of kernels, so a
+# GPU-targeted search would favour fused, few-layer designs.
+# :::
+
+# %% tags=["hide-input"]
+# Solution 2: A100 vs T4
+t4 = gpu_profile(T4, "fp16", measure=False)
+for batch in (1, 256):
+    ratio = np.array([t4.predict_latency(a, batch) / gpu.predict_latency(a, batch) for a in archs])
+    print(f"batch {batch}: T4 / A100 latency, median {np.median(ratio):.2f}, max {ratio.max():.2f} (model)")
+
+# %% [markdown]
+# :::{dropdown} Solution 2, discussed
+# At batch 1 both cards are launch-bound and the model gives them nearly the
+# same latency (the same assumed launch overhead): the bigger card buys
+# almost nothing. At batch 256 the A100's 4.8 times higher tensor-core rate and
+# bandwidth show up: the T4 is about twice as slow in the median and close to
+# four times for the heaviest architectures; never the full 4.8, because the
+# launches cost the same on both.
+# :::
+
+# %% tags=["hide-input"]
+# Solution 3: 64 DSPs per engine on the ZU3EG
+narrow = fpga_profile(replace(ZU3EG, dsp_per_engine=64))
+ok_narrow = [a for a in archs if narrow.is_feasible(a)]
+print(f"feasible on the ZU3EG: {sum(small.is_feasible(a) for a in archs)} with 128 DSPs per engine, "
+      f"{len(ok_narrow)} with 64")
+slow = np.median([narrow.predict_latency(a) / fpga.predict_latency(a) for a in ok_narrow])
+print(f"median latency ratio (64 vs 128 DSPs per engine, model): {slow:.2f}")
+
+# %% [markdown]
+# :::{dropdown} Solution 3, discussed
+# Fewer multipliers per engine means more architectures fit the small part,
+# but every layer whose dot product exceeded 128 multiply-adds per step now
+# takes up to twice as many cycles. That is the area–latency trade of an
+# HLS reuse factor: the search can pick the part and the parallelism together.
+# :::
+#
+# :::{dropdown} Solution 4
+# In a streaming pipeline engine $i+1$ starts as soon as engine $i$ emits its
+# first outputs, so latency is about $\max_i \lceil B L_{\text{out}} D_i / P_i \rceil + \sum_i d_i$,
+# never more than the sum. The sum penalises deep architectures whose layers
+# are all of similar cost most: their overlap would hide almost all but one
+# layer. Replacing the sum by this formula changes the reference chapter's
+# $\text{LAT}(a) = \sum_i \text{LUT}(o_i, d_i)$ into a max-plus form, which a
+# lookup table alone cannot express.
+# :::
