@@ -47,6 +47,7 @@ A ``latency_model`` (analytical targets) is only ever asked for OpSpecs with
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import tempfile
@@ -456,8 +457,19 @@ class HardwareProfile:
         )
 
     def overhead_latency(self, batch: int = 1) -> float:
-        """The per-inference overhead entry for ``batch`` (0 when the table has none)."""
-        return float(self.latency_table.get(OpSpec.overhead(batch), 0.0))
+        """The per-inference overhead: the table's entry, else the model's, else 0.
+
+        So an analytical profile predicts the same before and after :meth:`tabulate`.
+        """
+        key = OpSpec.overhead(batch)
+        if key in self.latency_table:
+            return float(self.latency_table[key])
+        if self.latency_model is None:
+            return 0.0
+        try:
+            return float(self.latency_model(key))
+        except (KeyError, ValueError, NotImplementedError):
+            return 0.0
 
     def spec_latency(self, key: OpSpec) -> float:
         """Latency of a layer or head key, applying the skip rule of the module docstring."""
@@ -540,7 +552,9 @@ class HardwareProfile:
         rows = []
         for key in sorted(self.latency_table, key=OpSpec.sort_key):
             row = key.to_dict()
-            row["latency_us"] = float(self.latency_table[key])
+            value = float(self.latency_table[key])
+            # strict JSON has no Infinity: an op the target cannot run is stored as null
+            row["latency_us"] = value if math.isfinite(value) else None
             rows.append(row)
         return {
             "format": PROFILE_FORMAT,
@@ -577,8 +591,12 @@ class HardwareProfile:
                 raise ValueError(f"latency_table[{index}] must be an object with a latency_us field")
             row = dict(row)
             value = row.pop("latency_us")
+            if value is None:  # an op the target cannot run (saved from an infinite latency)
+                value = math.inf
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value or value < 0:
-                raise ValueError(f"latency_table[{index}].latency_us must be a number >= 0, got {value!r}")
+                raise ValueError(
+                    f"latency_table[{index}].latency_us must be a number >= 0 or null, got {value!r}"
+                )
             try:
                 key = OpSpec.from_dict(row)
             except (TypeError, ValueError) as err:
@@ -609,7 +627,7 @@ class HardwareProfile:
         """Write the profile as JSON, atomically (a temporary file renamed into place)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(self.to_dict(), indent=1)
+        text = json.dumps(self.to_dict(), indent=1, allow_nan=False)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:

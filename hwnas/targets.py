@@ -648,19 +648,6 @@ class AnalyticalProfile(HardwareProfile):
 
     resource_check: Callable[[Architecture, int], list[str]] | None = field(default=None, repr=False)
 
-    def overhead_latency(self, batch: int = 1) -> float:
-        """The per-inference overhead: the table's entry, else the model's (0 if none).
-
-        So a model profile predicts the same before and after :meth:`tabulate`.
-        """
-        key = OpSpec.overhead(batch)
-        if key in self.latency_table or self.latency_model is None:
-            return super().overhead_latency(batch)
-        try:
-            return float(self.latency_model(key))
-        except (KeyError, ValueError, NotImplementedError):
-            return 0.0
-
     def check(self, arch: Architecture, batch: int = 1) -> list[str]:
         """Reasons ``arch`` is infeasible: memory, unsupported ops, then resources."""
         reasons = super().check(arch, batch)

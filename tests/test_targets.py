@@ -312,3 +312,21 @@ def test_tabulate_save_load_keeps_predictions(make, tmp_path):
     other = archs("default", 5, seed=5)
     for arch in other:
         assert full.predict_latency(arch, 8) == pytest.approx(prof.predict_latency(arch, 8))
+
+
+def test_saved_fpga_profile_is_strict_json_and_keeps_infeasible_ops(tmp_path):
+    import json
+    import math
+
+    from hwnas import SearchSpace
+    from hwnas.hardware import HardwareProfile
+    from hwnas.targets import fpga_profile
+
+    profile = fpga_profile().tabulate(SearchSpace.default(depths=(2,), lookbacks=(32,)))
+    assert any(math.isinf(v) for v in profile.latency_table.values())  # attention
+    path = profile.save(tmp_path / "fpga.json")
+    text = path.read_text()
+    assert "Infinity" not in text
+    json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    again = HardwareProfile.load(path)
+    assert again.latency_table == profile.latency_table
