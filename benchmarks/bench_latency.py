@@ -53,6 +53,13 @@ TARGET_SPEARMAN = 0.98
 TARGET_BUILD_S = 120.0
 
 
+def repeatability(first: list, second: list, estimator: str) -> float:
+    """Share of models whose two independent timings agree within ±10%."""
+    a = np.array([t.estimate(estimator) for t in first])
+    b = np.array([t.estimate(estimator) for t in second])
+    return float(np.mean(np.abs(b / a - 1) <= 0.10))
+
+
 def write_json_atomic(path: Path, data: dict) -> None:
     """Write ``data`` as JSON to ``path`` through a temporary file and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,10 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter()
     build = build_lut_detailed(
         space, threads=args.threads, batch=args.batch, progress=not args.quiet, passes=args.passes,
-        target_ms=args.target_ms, estimator=args.estimator, validation=archs if side else (),
+        target_ms=args.target_ms, estimator=args.estimator,
+        # each validation model is timed twice, as two independent entries of the same
+        # passes: the second timing against the first is the noise floor of any predictor
+        validation=archs + archs if side else (),
         seed=args.seed,
     )
-    timings = build.validation_timings
+    timings = build.validation_timings[: len(archs)]
+    repeats = build.validation_timings[len(archs):]
     if not side:
         timings = measure_models(archs, args.threads, args.batch, passes=args.passes,
                                  target_ms=4 * args.target_ms, seed=args.seed, progress=not args.quiet)
@@ -142,10 +153,13 @@ def main(argv: list[str] | None = None) -> int:
         ("median pred/meas", lambda r: f"{1 + r.bias:.3f}"),
         ("overhead (µs)", None),
         ("median measured (µs)", lambda r: f"{np.median(r.measured_us):.1f}"),
+        ("repeatability acc10", "repeat"),
     ]
     for label, fmt in rows:
         if fmt is None:
             cells = [f"{reports[e][0].overhead_latency(args.batch):.1f}" for e in ESTIMATORS]
+        elif fmt == "repeat":
+            cells = [f"{repeatability(timings, repeats, e):.1%}" if repeats else "-" for e in ESTIMATORS]
         else:
             cells = [fmt(reports[e][1]) for e in ESTIMATORS]
         print(f"{label:24}" + "".join(f"{v:>14}" for v in cells))
@@ -156,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         ("MAPE", lambda r: f"{r.baseline_mape:.2%}"),
     ]:
         print(f"{label:24}" + "".join(f"{fmt(reports[e][1]):>14}" for e in ESTIMATORS))
+    if repeats:
+        print("(repeatability: share of models whose second timing, in the same passes, is within ±10%\n"
+              " of the first: the noise floor that bounds any predictor's acc10 on this machine now)")
     main_report = reports[args.estimator][1]
     ok = main_report.acc10 >= TARGET_ACC10 and main_report.spearman >= TARGET_SPEARMAN
     print()

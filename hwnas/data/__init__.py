@@ -22,6 +22,15 @@ from hwnas.data.bybit import (
     normalize_interval,
 )
 from hwnas.data.cache import KlineCache, read_kline_csv
+from hwnas.data.features import (
+    Scaler,
+    Split,
+    chronological_split,
+    make_features,
+    make_targets,
+    make_windows,
+    periods_per_year,
+)
 from hwnas.data.loader import KlineData, SyntheticDataWarning, load_klines
 from hwnas.data.synthetic import synthetic_klines
 
@@ -36,6 +45,13 @@ __all__ = [
     "BybitResponseError",
     "BybitTimeoutError",
     "KlineCache",
+    "Scaler",
+    "Split",
+    "chronological_split",
+    "make_features",
+    "make_targets",
+    "make_windows",
+    "periods_per_year",
     "KlineData",
     "KlineGapWarning",
     "SyntheticDataWarning",
