@@ -29,3 +29,35 @@ def test_cost_reports_bad_files(tmp_path, capsys):
 def test_space_lists_candidates(capsys):
     assert main(["space", "--name", "fpga"]) == 0
     assert "space 'fpga'" in capsys.readouterr().out
+
+
+def test_fetch_fills_the_cache_over_http(tmp_path, capsys):
+    from fake_bybit import FakeBybit
+
+    with FakeBybit(n=300) as fake:
+        code = main(["fetch", "BTCUSDT", "--interval", "15", "--limit", "250",
+                     "--cache-dir", str(tmp_path), "--base-url", fake.base_url])
+    assert code == 0
+    assert "250 candles of linear BTCUSDT 15" in capsys.readouterr().out
+    assert len(list(tmp_path.glob("*.csv"))) == 1
+
+
+def test_fetch_rejects_bad_interval_before_any_request(tmp_path, capsys):
+    assert main(["fetch", "BTCUSDT", "--interval", "7", "--cache-dir", str(tmp_path),
+                 "--base-url", "http://127.0.0.1:9"]) == 2
+    assert "interval" in capsys.readouterr().err
+
+
+def test_predict_on_a_saved_profile(tmp_path, capsys):
+    from hwnas import SearchSpace
+    from hwnas.targets import fpga_profile
+
+    arch_path = tmp_path / "arch.json"
+    assert main(["sample", "--space", "fpga", "--seed", "1", "--out", str(arch_path)]) == 0
+    arch = Architecture.from_json(arch_path.read_text())
+    profile = fpga_profile().tabulate(SearchSpace.fpga(lookbacks=(arch.lookback,)))
+    profile.save(tmp_path / "fpga.json")
+    capsys.readouterr()
+    assert main(["predict", str(arch_path), "--profile", str(tmp_path / "fpga.json")]) == 0
+    out = capsys.readouterr().out
+    assert f"predicted {profile.predict_latency(arch):.1f} µs" in out and "feasible" in out
