@@ -110,22 +110,10 @@ print(f"hwnas {hwnas.__version__}, torch {torch.__version__}, seed {SEED}")
 # $$
 #
 # Self-attention {cite:p}`vaswani2017attention` is the exception: a single layer already
-# sees the whole window. The function below applies the recursion to a list of `LayerSpec`s.
+# sees the whole window. `hwnas.receptive_fields(layers, lookback)` applies the recursion to a
+# list of `LayerSpec`s and returns the field after each layer.
 
 # %%
-def receptive_field(layers: list[LayerSpec], lookback: int) -> list[int]:
-    """Receptive field (input steps seen by one output step) after each layer."""
-    field, jump, out = 1, 1, []
-    for layer in layers:
-        if layer.op == OpType.ATTENTION:
-            field = lookback  # every output step attends to every input step
-        else:
-            field += (layer.span - 1) * jump
-            jump *= layer.stride
-        out.append(field)
-    return out
-
-
 LOOKBACK, WIDTH, DEPTH = 128, 32, 6
 conv3 = LayerSpec(OpType.CONV, WIDTH, WIDTH, kernel_size=3)
 stacks = {
@@ -137,7 +125,7 @@ stacks = {
                                              activation="none")] * (DEPTH // 2),
     "attention": [LayerSpec(OpType.ATTENTION, WIDTH, WIDTH, heads=4)] * DEPTH,
 }
-fields = {name: receptive_field(layers, LOOKBACK) for name, layers in stacks.items()}
+fields = {name: hwnas.receptive_fields(layers, LOOKBACK) for name, layers in stacks.items()}
 print(pd.DataFrame(fields, index=pd.RangeIndex(1, DEPTH + 1, name="layers")).T)
 
 # %% [markdown]
@@ -275,7 +263,8 @@ print(f"log10 |A| = {space.log10_size():.2f}")
 
 # %% [markdown]
 # About $10^{14}$ architectures: far too many to train even a tiny fraction, which is
-# why the later chapters need cheap cost models and clever search strategies. Almost
+# why the later chapters need cheap cost models ({doc}`02_flops`, {doc}`03_memory`,
+# {doc}`04_latency_lut`) and clever search strategies. Almost
 # all of them are the deepest ones, because every extra layer multiplies the count by
 # 170. The figure below shows the size of each named space if it allowed a single
 # depth $d$.
@@ -366,7 +355,8 @@ for field in dataclasses.fields(g_parent):
 # float tensor of shape `(batch, features, lookback)` to `(batch, outputs)`; the
 # `seed` argument makes the initial weights reproducible. The values of the input do
 # not matter for this chapter (costs depend only on shapes), so a random tensor stands
-# in for a batch of windows; real BTCUSDT windows come in the market-data chapter.
+# in for a batch of windows; real BTCUSDT windows come in
+# {doc}`06_bybit_data`.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -431,15 +421,15 @@ print(f"{len(sampled)} sampled architectures built and run")
 # $2 \cdot 2^\ell$ steps, so after $L$ layers the field is $1 + \sum_{\ell=1}^{L} 2^{\ell+1} = 2^{L+2} - 3$,
 # which passes 128 at $L = 6$ ($253$ steps; $L = 5$ gives $125$). This is why
 # WaveNet {cite:p}`oord2016wavenet` doubles its dilation from layer to layer. The cell
-# below checks both numbers with `receptive_field`.
+# below checks both numbers with `receptive_fields`.
 # :::
 
 # %% tags=["hide-cell"]
 fixed = [LayerSpec(OpType.DILATED_CONV, 8, 8, kernel_size=3, dilation=4)] * 20
-assert next(i for i, r in enumerate(receptive_field(fixed, 128), 1) if r >= 128) == 16
+assert next(i for i, r in enumerate(hwnas.receptive_fields(fixed, 128), 1) if r >= 128) == 16
 doubling = [LayerSpec(OpType.DILATED_CONV, 8, 8, kernel_size=3, dilation=2**i) for i in range(1, 9)]
-assert receptive_field(doubling, 128)[:6] == [2 ** (L + 2) - 3 for L in range(1, 7)]
-print("fixed d=4: 16 layers; doubling: 6 layers ->", receptive_field(doubling, 128)[5], "steps")
+assert hwnas.receptive_fields(doubling, 128)[:6] == [2 ** (L + 2) - 3 for L in range(1, 7)]
+print("fixed d=4: 16 layers; doubling: 6 layers ->", hwnas.receptive_fields(doubling, 128)[5], "steps")
 
 # %% [markdown]
 # **2.** A colleague wants a space with kernels 3, 5, 7, 9, 11 instead of 3, 5, 7.

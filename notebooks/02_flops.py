@@ -37,19 +37,17 @@
 # %%
 import dataclasses
 import random
-import time
-from collections import Counter
 from fractions import Fraction
 
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.flop_counter import FlopCounterMode, flop_registry
+from torch.utils.flop_counter import FlopCounterMode
 
 import hwnas
 from hwnas import plots
-from hwnas.cost import cost_breakdown, count_flops, layer_flops
+from hwnas.cost import OperatorLog, cost_breakdown, count_flops, layer_flops, measure_flops
+from hwnas.latency import time_module
 from hwnas.model import build_layer, build_model
 from hwnas.space import Architecture, LayerSpec, OpType, SearchSpace
 
@@ -67,20 +65,14 @@ print(f"hwnas {hwnas.__version__}, torch {torch.__version__}, seed {SEED}")
 # `torch.utils.flop_counter` and of most papers; some hardware data sheets count
 # multiply-accumulates (MACs) instead, which halves every number, so always check which
 # one a figure uses. A linear map from 64 to 32 values performs $64 \cdot 32 = 2048$
-# multiply-adds:
+# multiply-adds; `hwnas.measure_flops(module, x)` runs `module(x)` under PyTorch's
+# `FlopCounterMode` and returns its count:
 
 # %%
 # NBVAL_CHECK_OUTPUT
-def torch_flops(module: torch.nn.Module, x: torch.Tensor) -> int:
-    """FLOPs of ``module(x)`` as PyTorch's FlopCounterMode counts them."""
-    with FlopCounterMode(display=False) as counter, torch.inference_mode():
-        module(x)
-    return counter.get_total_flops()
-
-
 linear = torch.nn.Linear(64, 32, bias=False)
-print("multiply-adds:", 64 * 32, "| FlopCounterMode:", torch_flops(linear, torch.randn(1, 64)))
-assert torch_flops(linear, torch.randn(1, 64)) == 2 * 64 * 32
+print("multiply-adds:", 64 * 32, "| FlopCounterMode:", measure_flops(linear, torch.randn(1, 64)))
+assert measure_flops(linear, torch.randn(1, 64)) == 2 * 64 * 32
 
 # %% [markdown]
 # ## The four formulas
@@ -157,7 +149,7 @@ rows = []
 for spec in examples:
     x = torch.randn(1, spec.in_channels, L)
     rows.append({"op": spec.op.value, "formula": formula_flops(spec, L),
-                 "hwnas": layer_flops(spec, L), "torch": torch_flops(build_layer(spec), x)})
+                 "hwnas": layer_flops(spec, L), "torch": measure_flops(build_layer(spec), x)})
 single = pd.DataFrame(rows).set_index("op")
 assert (single["formula"] == single["hwnas"]).all() and (single["hwnas"] == single["torch"]).all()
 
@@ -271,10 +263,10 @@ for name, count in draws:
         a = space.sample(rng)
         m = build_model(a, seed=SEED)
         ours.append(count_flops(a))
-        theirs.append(torch_flops(m, torch.randn(1, a.input_features, a.lookback)))
+        theirs.append(measure_flops(m, torch.randn(1, a.input_features, a.lookback)))
         assert ours[-1] == theirs[-1], a.describe()
         batch = torch.randn(8, a.input_features, a.lookback)
-        assert count_flops(a, batch_size=8) == torch_flops(m, batch) == 8 * ours[-1]
+        assert count_flops(a, batch_size=8) == measure_flops(m, batch) == 8 * ours[-1]
 print(f"{len(ours)} architectures: count_flops == FlopCounterMode for all of them")
 print(f"FLOPs range from {min(ours):,} to {max(ours):,}")
 
@@ -325,7 +317,7 @@ print(savings.to_string())
 # $1\times1$ step dominates and a larger kernel is almost free. This is why depthwise
 # separable blocks are the workhorse of mobile networks and of the FPGA space of
 # {doc}`01_search_space`. Whether they are also *faster* is another question: they do
-# less arithmetic per byte moved, and chapter 04 measures them.
+# less arithmetic per byte moved, and {doc}`04_latency_lut` measures them.
 
 # %% [markdown]
 # ## Lookback length: convolution against attention
@@ -392,30 +384,11 @@ ax.set_title("One layer of width 64: FLOPs against the lookback");
 # `torch.utils.flop_counter.flop_registry` are the counted ones; views (transposes,
 # reshapes) write nothing and are left out. Which operators appear depends on the
 # PyTorch version (a 1-D max pooling runs as a 2-D one here, for instance); the
-# picture does not.
+# picture does not. `hwnas.cost.OperatorLog` is such a recorder: a PyTorch dispatch
+# mode whose `values` counts the values each operator writes and whose `counted` holds
+# the operators `FlopCounterMode` counts.
 
 # %%
-class OperatorLog(TorchDispatchMode):
-    """Record each dispatched operator and the number of values it writes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.values: Counter[str] = Counter()
-        self.counted: set[str] = set()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        first = out[0] if isinstance(out, (tuple, list)) else out
-        inputs = {a.untyped_storage().data_ptr() for a in args if isinstance(a, torch.Tensor)}
-        # a view (transpose, reshape, ...) shares its input's storage: nothing is written
-        if isinstance(first, torch.Tensor) and first.untyped_storage().data_ptr() not in inputs:
-            name = func.overloadpacket.__name__
-            self.values[name] += first.numel()
-            if func.overloadpacket in flop_registry:
-                self.counted.add(name)
-        return out
-
-
 log = OperatorLog()
 x = torch.randn(1, arch.input_features, arch.lookback)
 with torch.no_grad(), log:  # no_grad, not inference_mode: we want the aten operators
@@ -436,24 +409,11 @@ print(f"uncounted operators write {uncounted:,} values; the counted ones perform
 # by the multipliers. On a CPU or GPU a layer that does nothing but an activation, a
 # softmax or a pooling step still takes time, and every operator call has a fixed
 # overhead (a kernel launch on a GPU, dispatch in PyTorch) whatever its size. A quick
-# side-by-side timing on this machine (medians of 300 runs; the numbers vary from
-# machine to machine and run to run):
+# side-by-side timing on this machine with the library's timing harness
+# (`hwnas.latency.time_module`: one thread, warm-up, then the median of 300 timed runs;
+# the numbers vary from machine to machine and run to run):
 
 # %%
-def median_us(module: torch.nn.Module, x: torch.Tensor, repeats: int = 300) -> float:
-    """Median wall time of ``module(x)`` in microseconds (after a short warm-up)."""
-    times = []
-    with torch.inference_mode():
-        for _ in range(20):
-            module(x)
-        for _ in range(repeats):
-            start = time.perf_counter()
-            module(x)
-            times.append(time.perf_counter() - start)
-    return 1e6 * float(np.median(times))
-
-
-torch.set_num_threads(1)
 timed = {
     "identity": LayerSpec(OpType.IDENTITY, 64, 64, activation="none"),
     "max_pool": LayerSpec(OpType.MAX_POOL, 64, 64, kernel_size=2, stride=2, activation="none"),
@@ -462,14 +422,15 @@ timed = {
 }
 x = torch.randn(1, 64, 128)
 for what, spec in timed.items():
-    print(f"{what:<22} {layer_flops(spec, 128):>10,} FLOPs  {median_us(build_layer(spec), x):8.1f} µs")
+    timing = time_module(build_layer(spec), x, threads=1, min_reps=300, max_reps=300)
+    print(f"{what:<22} {layer_flops(spec, 128):>10,} FLOPs  {timing.median_us:8.1f} µs")
 
 # %% [markdown]
 # Zero FLOPs is not zero microseconds, and FLOPs and time are not even proportional:
 # the small layers are dominated by fixed per-call overhead. For the tiny networks of
 # trading (kilo- to mega-FLOPs), that overhead is a large part of the total. This is the
-# reference chapter's "FLOPs alone are insufficient" in practice, and the reason chapter
-# 04 replaces FLOPs by a latency lookup table measured on the target device
+# reference chapter's "FLOPs alone are insufficient" in practice, and the reason
+# {doc}`04_latency_lut` replaces FLOPs by a latency lookup table measured on the target device
 # {cite:p}`wu2019fbnet,zhang2021nnmeter`.
 
 # %% [markdown]
@@ -506,7 +467,7 @@ for what, spec in timed.items():
 # %% tags=["hide-cell"]
 strided = LayerSpec(OpType.CONV, 32, 64, kernel_size=5, stride=2)
 assert strided.output_length(64) == 32
-assert layer_flops(strided, 64) == 2 * 32 * 5 * 32 * 64 == torch_flops(build_layer(strided), torch.randn(1, 32, 64))
+assert layer_flops(strided, 64) == 2 * 32 * 5 * 32 * 64 == measure_flops(build_layer(strided), torch.randn(1, 32, 64))
 print(f"{layer_flops(strided, 64):,} FLOPs")
 
 # %% [markdown]

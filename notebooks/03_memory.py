@@ -45,7 +45,14 @@ import torch
 
 import hwnas
 from hwnas import plots
-from hwnas.cost import bytes_per_value, cost_breakdown, count_params, measure_activation_peak, memory_footprint
+from hwnas.cost import (
+    bytes_per_value,
+    cost_breakdown,
+    count_params,
+    max_batch_size,
+    measure_activation_peak,
+    memory_footprint,
+)
 from hwnas.model import build_model
 from hwnas.space import Architecture, LayerSpec, OpType, SearchSpace
 
@@ -326,26 +333,21 @@ print(f"batch 1 and 4: measured = eager estimate; lookback {probe.lookback}, {co
 
 # %% [markdown]
 # Now $B_{\max}$ for the three wide-space samples with the smallest, median and largest
-# per-window activation memory, at each precision, with the eager figure:
+# per-window activation memory, at each precision, with the eager figure
+# (`hwnas.max_batch_size(arch, precision, budget_bytes)`; `eager=False` gives the
+# schedule model's $B_{\max}$ for comparison):
 
 # %%
 BUDGET = 10**9  # 1 GB of the box's 4 GB
-
-
-def max_batch(arch: Architecture, precision: str, budget: int) -> int:
-    """Largest batch whose eager total (parameters + activations) fits ``budget``."""
-    one = memory_footprint(arch, precision)
-    return (budget - one.params_bytes) // one.eager_activation_bytes
 
 
 by_activation = sorted(wide_archs, key=lambda a: memory_footprint(a).eager_activation_bytes)
 picks = {"smallest": by_activation[0], "median": by_activation[len(by_activation) // 2],
          "largest": by_activation[-1]}
 batches = pd.DataFrame(
-    {name: {p: max_batch(a, p, BUDGET) for p in ("fp32", "fp16", "int8")} for name, a in picks.items()}
+    {name: {p: max_batch_size(a, p, BUDGET) for p in ("fp32", "fp16", "int8")} for name, a in picks.items()}
 ).T
-batches["fp32 (schedule)"] = [(BUDGET - memory_footprint(a).params_bytes) // memory_footprint(a).activation_bytes
-                              for a in picks.values()]
+batches["fp32 (schedule)"] = [max_batch_size(a, "fp32", BUDGET, eager=False) for a in picks.values()]
 batches["params (MB, fp32)"] = [round(memory_footprint(a).params_bytes / 1e6, 1) for a in picks.values()]
 batches["lookback"] = [a.lookback for a in picks.values()]
 batches["attention"] = [any(layer.op == OpType.ATTENTION for layer in a.layers) for a in picks.values()]
@@ -429,8 +431,8 @@ assert (after <= before).all()
 # - On a shared edge box the activations, which grow with the batch and with $n^2$
 #   under attention, decide how many windows can be scored at once.
 #
-# With FLOPs and memory in hand, the next chapter turns to the quantity a trading SLA is
-# written in: measured latency, collected into lookup tables.
+# With FLOPs and memory in hand, the next chapter, {doc}`04_latency_lut`, turns to the
+# quantity a trading SLA is written in: measured latency, collected into lookup tables.
 
 # %% [markdown]
 # ## Exercises
