@@ -190,8 +190,8 @@ def _eager_live_values(spec: LayerSpec, length: int) -> int:
         n, d = length, spec.in_channels
         scores = spec.heads * n * n
         # fused qkv held throughout; then either scaled scores + softmax, or the
-        # softmax weights + context + its contiguous copy for the output projection
-        op_phase = 3 * n * d + max(2 * scores, scores + 2 * n * d)
+        # softmax weights + context, the output projection and its contiguous copy
+        op_phase = 3 * n * d + max(2 * scores, scores + 3 * n * d)
     elif spec.op == OpType.IDENTITY:
         op_phase = 0
     else:

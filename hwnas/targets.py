@@ -18,7 +18,7 @@ GPU: a roofline per kernel
 --------------------------
 Every operation is split into the kernels eager PyTorch launches for it
 (:func:`gpu_kernels`: a convolution is one implicit GEMM, a depthwise-separable
-block two kernels, self-attention seven, an activation or a residual add one
+block two kernels, self-attention eight, an activation or a residual add one
 element-wise kernel each). Each kernel costs
 
     t = t_launch + max(waves x W_tile / (P x eff / n_SM), bytes / (BW x eff_mem))
@@ -329,6 +329,7 @@ def gpu_kernels(op: OpSpec, precision: str = "fp16") -> list[GpuKernel]:
             _gemm("weights@v", n, hd, n, b, scores + 2 * bt * n * d, batch_count=bt * h, aligned=(hd,)),
             _elementwise("transpose copy", bt * n * d, b, flops_per_value=0.0),
             _gemm("output projection", bt * n, d, d, b, 2 * bt * n * d + d * d + d, aligned=(d,)),
+            _elementwise("channels-first copy", bt * n * d, b, flops_per_value=0.0),
         ]
     elif op.op in ("max_pool", "avg_pool"):
         kernels.append(GpuKernel(op.op, float(bt * cin * lo * k), float(b * bt * cin * (L + lo)),

@@ -80,6 +80,14 @@ def test_unparsable_rows_give_line_numbers(tmp_path: Path) -> None:
         read_kline_csv(path)
 
 
+@pytest.mark.parametrize("row", ["1,2,1.5,1.5,10", "1,1.2,0.5,1.5,10", "1,2,0.5,1.5,-1"])
+def test_inconsistent_candles_are_rejected(tmp_path: Path, row: str) -> None:
+    # low above the close, high below the close, negative volume
+    path = write(tmp_path, HEADER + "2024-01-01 00:00:00,1,2,0.5,1.5,10\n2024-01-01 00:15:00," + row + "\n")
+    with pytest.raises(ValueError, match=r"inconsistent candle on line\(s\) 3"):
+        read_kline_csv(path)
+
+
 @pytest.mark.parametrize(("second", "kind"), [("2023-12-31 23:45:00", "decreasing"),
                                               ("2024-01-01 00:00:00", "duplicate")])
 def test_timestamps_must_increase(tmp_path: Path, second: str, kind: str) -> None:

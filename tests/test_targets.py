@@ -105,7 +105,7 @@ def test_kernel_counts_per_op():
     assert count("conv", kernel_size=3) == 1
     assert count("conv", kernel_size=3, activation="relu") == 2
     assert count("dwsep_conv", kernel_size=3) == 2
-    assert count("attention", heads=2) == 7
+    assert count("attention", heads=2) == 8
     assert count("identity") == 0
     assert count("max_pool", kernel_size=2, stride=2) == 1
     assert count("add") == 1

@@ -67,7 +67,8 @@ def read_kline_csv(path: str | os.PathLike[str], *, interval: str | int | None =
     ``frame.attrs["turnover_estimated"]`` is set to True.
 
     Raises ``ValueError`` naming the missing columns, the lines that cannot be parsed,
-    or the first line where timestamps do not strictly increase.  With ``interval``
+    candles whose low/high do not bracket open and close (or negative volume), or the
+    first line where timestamps do not strictly increase.  With ``interval``
     given, gaps are listed in ``attrs["gaps"]`` and reported with a warning.
     """
     path = Path(path)
@@ -103,6 +104,17 @@ def read_kline_csv(path: str | os.PathLike[str], *, interval: str | int | None =
         if bad.any():
             raise ValueError(f"{path}: unparsable or missing {column!r} value on line(s) {_lines(bad)}")
         data[column] = values
+
+    inconsistent = (
+        (data["low"] > np.minimum(data["open"], data["close"]))
+        | (data["high"] < np.maximum(data["open"], data["close"]))
+        | (data["volume"] < 0)
+    )
+    if inconsistent.any():
+        raise ValueError(
+            f"{path}: inconsistent candle on line(s) {_lines(inconsistent)}: a kline needs "
+            f"low <= open, close <= high and volume >= 0"
+        )
 
     step = np.diff(index.asi8)
     if (step <= 0).any():
