@@ -7,16 +7,19 @@ title, a budget line or a second series. Nothing here computes a cost, samples
 an architecture or runs a model: computing lives in the other modules.
 
 This module is a flat list of independent functions; add new figures the same
-way (data in, ``ax=None`` keyword, Axes out, a "Taught in" line).
+way (data in, ``ax=None`` keyword, Axes out, a "Taught in" line). A figure of
+several panels returns its :class:`matplotlib.figure.Figure` instead.
 """
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 __all__ = [
@@ -30,6 +33,16 @@ __all__ = [
     "ratio_histogram",
     "share_bars",
     "memory_vs_batch",
+    "batch_sweep",
+    "latency_vs_flops",
+    "correlation_heatmap",
+    "decision_budget",
+    "histogram_with_limits",
+    "memory_vs_width",
+    "recent_market",
+    "split_timeline",
+    "seed_spread",
+    "rank_agreement",
 ]
 
 # One colour per series, in order; the peak / highlight colour stands apart.
@@ -316,3 +329,352 @@ def memory_vs_batch(
     ax.legend(fontsize="small")
     ax.grid(True, which="major", alpha=0.3)
     return ax
+
+
+# Colours in the order a figure's series, periods or groups take them.
+_CYCLE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
+
+
+def batch_sweep(
+    batches: Sequence[int],
+    totals: Mapping[str, Sequence[float]],
+    *,
+    styles: Mapping[str, str] | None = None,
+    title: str = "whole batch",
+    floor: float | None = None,
+    floor_label: str = "",
+    bottom: float | None = None,
+) -> Figure:
+    """Latency of one call against batch size, log-log: per call (left), per sample (right).
+
+    ``totals`` maps a label (a card, precision, width) to the latency in µs of
+    one call at each of ``batches``; the right panel divides it by the batch.
+    ``styles`` maps a label to a line style (solid by default). ``floor`` draws a
+    dotted line on the left panel (e.g. the launch overheads) with
+    ``floor_label`` written just below it; ``bottom`` is the left panel's lower
+    y limit. Returns the figure.
+
+    Taught in: notebooks/05_hardware_targets.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+    batch = np.asarray(batches)
+    for label, total in totals.items():
+        style = (styles or {}).get(label, "-")
+        axes[0].loglog(batch, total, style, label=label)
+        axes[1].loglog(batch, np.asarray(total, dtype=float) / batch, style, label=label)
+    axes[0].set(xlabel="batch size", ylabel="µs per call (model estimate)", title=title)
+    axes[1].set(xlabel="batch size", ylabel="µs per sample (model estimate)", title="per sample")
+    if floor is not None:
+        axes[0].axhline(floor, color="grey", ls=":", lw=1)
+        axes[0].text(1.2 * float(batch[0]), 0.875 * floor, floor_label, color="grey", fontsize=8)
+    if bottom is not None:
+        axes[0].set_ylim(bottom=bottom)
+    axes[1].legend(fontsize=8)
+    return fig
+
+
+def latency_vs_flops(
+    table: pd.DataFrame,
+    panels: Mapping[str, str],
+    *,
+    x: str = "MFLOPs",
+    group: str = "space",
+    xlabel: str = "MFLOPs (batch 1)",
+    ylabel: str = "µs",
+) -> Figure:
+    """One log-log scatter panel per target: latency against FLOPs, coloured by search space.
+
+    ``table`` has one row per architecture, a column ``x`` (FLOPs), a column
+    ``group`` (the space it was sampled from) and one latency column per key of
+    ``panels``, which maps that column to the panel's title. Returns the figure.
+
+    Taught in: notebooks/05_hardware_targets.
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.25 * len(panels), 3.4), layout="constrained",
+                             sharex=True, squeeze=False)
+    groups = list(dict.fromkeys(table[group]))
+    for ax, (col, title) in zip(axes[0], panels.items()):
+        for where, colour in zip(groups, _CYCLE):
+            part = table[table[group] == where]
+            ax.scatter(part[x], part[col], s=8, alpha=0.6, color=colour, label=f"{where} space")
+        ax.set(xscale="log", yscale="log", title=title, xlabel=xlabel)
+        ax.title.set_fontsize(9)
+    axes[0, 0].set_ylabel(ylabel)
+    axes[0, 0].legend(fontsize=8)
+    return fig
+
+
+def correlation_heatmap(
+    matrix: pd.DataFrame,
+    *,
+    title: str = "",
+    label: str = "Spearman ρ",
+    ax: Axes | None = None,
+) -> Axes:
+    """A correlation matrix as a heat map in [-1, 1], each cell written to two decimals.
+
+    ``matrix`` is a square DataFrame whose index and columns name the variables;
+    ``label`` names the colour bar.
+
+    Taught in: notebooks/05_hardware_targets.
+    """
+    ax = _axes(ax, figsize=(5.2, 4.2))
+    values = matrix.to_numpy(dtype=float)
+    image = ax.imshow(values, vmin=-1, vmax=1, cmap="RdBu_r")
+    ax.set_xticks(range(values.shape[1]), matrix.columns, rotation=45, ha="right")
+    ax.set_yticks(range(values.shape[0]), matrix.index)
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=8)
+    ax.figure.colorbar(image, ax=ax, label=label)
+    ax.set_title(title, fontsize=9)
+    return ax
+
+
+def decision_budget(
+    budget: Mapping[str, float],
+    fastest: Mapping[str, float],
+    fits: Mapping[str, int],
+    *,
+    slice_part: str = "model inference",
+    title: str = "market-making decision budget",
+) -> Figure:
+    """A time budget split into parts (left) and the fastest latency per target against one part (right).
+
+    ``budget`` maps each part of the decision (in order) to its µs; the part
+    ``slice_part`` is the model's slice, drawn as a dashed line on the right.
+    ``fastest`` maps a target to its fastest architecture's µs (log scale) and
+    ``fits`` the same target to how many architectures fit the slice, written
+    under its name. Returns the figure.
+
+    Taught in: notebooks/05_hardware_targets.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.2), layout="constrained",
+                             gridspec_kw={"width_ratios": [1, 1.3]})
+    part_colours = ("tab:grey", "tab:green", "tab:purple", "tab:brown", "tab:pink")
+    left, total, slice_colour = 0.0, float(sum(budget.values())), "tab:green"
+    for (part, us), colour in zip(budget.items(), part_colours):
+        axes[0].barh(0, us, left=left, color=colour)
+        axes[0].text(left + us / 2, 0, f"{part}\n{us:g} µs", ha="center", va="center", color="white",
+                     fontsize=9)
+        if part == slice_part:
+            slice_colour = colour
+        left += us
+    axes[0].set(xlim=(0, total), yticks=[], xlabel="µs from tick to order", title=f"{title} ({total:g} µs)")
+    slice_us = budget[slice_part]
+    ypos = np.arange(len(fastest))
+    target_colours = ("tab:blue", "tab:red", "tab:orange", "tab:purple", "tab:brown")
+    axes[1].barh(ypos, list(fastest.values()),
+                 color=[target_colours[i % len(target_colours)] for i in range(len(fastest))])
+    axes[1].axvline(slice_us, color=slice_colour, ls="--", label=f"{slice_us:g} µs model slice")
+    axes[1].set(xscale="log", yticks=ypos, yticklabels=[f"{k}\n{fits[k]} fit" for k in fastest],
+                xlabel="fastest architecture, µs (log)", title="who can meet the model slice?")
+    axes[1].legend(fontsize=8)
+    return fig
+
+
+def histogram_with_limits(
+    values: Sequence[float],
+    limits: Mapping[str, float],
+    *,
+    bins: int | Sequence[float] = 40,
+    xlabel: str = "",
+    ylabel: str = "architectures",
+    title: str = "",
+    ax: Axes | None = None,
+) -> Axes:
+    """A histogram of ``values`` with one dashed vertical line per limit (e.g. a chip's resources).
+
+    ``limits`` maps a legend label to the limit's value; lines take red, green, ...
+
+    Taught in: notebooks/05_hardware_targets.
+    """
+    ax = _axes(ax, figsize=(6.4, 3.2))
+    ax.hist(np.asarray(values, dtype=float), bins=bins, color="tab:orange")
+    for (label, limit), colour in zip(limits.items(), ("tab:red", "tab:green", "tab:purple", "tab:brown")):
+        ax.axvline(limit, color=colour, ls="--", label=label)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def memory_vs_width(
+    widths: Sequence[int],
+    sizes: Mapping[str, Sequence[float]],
+    *,
+    budget: float | None = None,
+    budget_label: str = "app budget",
+    title: str = "",
+    ax: Axes | None = None,
+) -> Axes:
+    """Memory in MiB (log scale) against layer width, one line per precision, with a budget line.
+
+    ``sizes`` maps a label (a precision) to bytes at each of ``widths``;
+    ``budget`` is in bytes. (For memory against batch size on log-log axes see
+    :func:`memory_vs_batch`.)
+
+    Taught in: notebooks/05_hardware_targets.
+    """
+    ax = _axes(ax, figsize=(6.4, 3.2))
+    for label, values in sizes.items():
+        ax.plot(widths, np.asarray(values, dtype=float) / 2**20, marker="o", label=label)
+    if budget is not None:
+        ax.axhline(budget / 2**20, color="tab:red", ls="--", label=f"{budget / 2**20:g} MiB {budget_label}")
+    ax.set(xlabel="width (channels)", ylabel="parameters + activations, MiB", yscale="log", title=title)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def recent_market(
+    close: pd.Series,
+    returns_bps: pd.Series,
+    volatility_bps: Mapping[str, pd.Series],
+    zscore: pd.Series,
+    *,
+    title: str = "",
+    zscore_label: str = "z-score of close\n(64 bars)",
+) -> Figure:
+    """Four stacked time series sharing the time axis: close, returns, realised volatility, z-score.
+
+    Each argument is indexed by time; ``volatility_bps`` maps a label (the
+    window) to a series, one line each. Returns the figure.
+
+    Taught in: notebooks/06_bybit_data.
+    """
+    fig, axes = plt.subplots(4, 1, figsize=(9, 7.5), sharex=True)
+    axes[0].plot(close, lw=0.8)
+    axes[0].set_ylabel("close (USDT)")
+    axes[1].plot(returns_bps, lw=0.5)
+    axes[1].set_ylabel("return (bps)")
+    for label, series in volatility_bps.items():
+        axes[2].plot(series, lw=0.8, label=label)
+    axes[2].set_ylabel("realised vol\n(bps per bar)")
+    axes[2].legend(loc="upper left", fontsize=8)
+    axes[3].plot(zscore, lw=0.8)
+    axes[3].axhline(0, color="grey", lw=0.5)
+    axes[3].set_ylabel(zscore_label)
+    axes[0].set_title(title)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def split_timeline(
+    close: pd.Series,
+    periods: Mapping[str, tuple[Any, Any, int]],
+    *,
+    gaps: Sequence[tuple[Any, Any]] = (),
+    warmup: tuple[Any, Any] | None = None,
+    title: str = "",
+    ax: Axes | None = None,
+) -> Axes:
+    """A price series with the shaded periods of a chronological split, its gaps and warm-up.
+
+    ``periods`` maps a name (train, val, test) to ``(first, last, windows)``: the
+    end times of its first and last window and its number of windows. ``gaps``
+    are ``(start, end)`` spans drawn in red; ``warmup`` the span before the first
+    window, in grey.
+
+    Taught in: notebooks/06_bybit_data.
+    """
+    ax = _axes(ax, figsize=(9, 3))
+    ax.plot(close, lw=0.6, color="black")
+    # red is the gaps' colour, so the periods skip it
+    period_colours = [c for c in _CYCLE if c != "tab:red"]
+    for (name, (first, last, windows)), colour in zip(periods.items(), period_colours):
+        ax.axvspan(first, last, color=colour, alpha=0.25, label=f"{name}: {windows:,} windows")
+    for start, end in gaps:
+        ax.axvspan(start, end, color="red", alpha=0.6)
+    if warmup is not None:
+        ax.axvspan(*warmup, color="grey", alpha=0.3, label="warm-up (no window)")
+    ax.set_ylabel("close (USDT)")
+    ax.set_title(title)
+    ax.legend(loc="upper left", fontsize=8)
+    return ax
+
+
+_STUDY_TARGETS = ("volatility", "direction")
+
+
+def seed_spread(
+    study: Mapping[str, Any],
+    summary: pd.DataFrame,
+    *,
+    targets: Sequence[str] = _STUDY_TARGETS,
+    baselines: Mapping[str, str] | None = None,
+) -> Figure:
+    """One panel per target of a proxy noise study: each architecture's score over seeds.
+
+    ``study`` is what :func:`hwnas.proxy.noise_study` returns (or its JSON);
+    ``summary`` is :func:`hwnas.proxy.summarize_noise_study` of it. Per
+    target, architectures are sorted by their mean proxy score (primary metric,
+    validation); each shows its seed mean and range, the mean after longer
+    training (red squares) and, as horizontal lines, the ``baselines`` (a name
+    mapped to a line style; persistence dotted and LSTM dashed by default).
+    The title carries the ICC, the ANOVA p-value and the validation-test rank
+    agreement. Returns the figure.
+
+    Taught in: notebooks/06_bybit_data.
+    """
+    baselines = {"persistence": ":", "lstm": "--"} if baselines is None else baselines
+    fig, axes = plt.subplots(1, len(targets), figsize=(5.5 * len(targets), 4), squeeze=False)
+    for ax, target in zip(axes[0], targets):
+        res = study["targets"][target]
+        metric = res["primary"]
+        short = np.array(res["short"][metric], float)
+        long = np.array(res["long"][metric], float)
+        order = np.argsort(np.nanmean(short, axis=1))
+        x = np.arange(len(order))
+        mean = np.nanmean(short, axis=1)[order]
+        lo, hi = np.nanmin(short, axis=1)[order], np.nanmax(short, axis=1)[order]
+        ax.errorbar(x, mean, yerr=[mean - lo, hi - mean], fmt="o", capsize=3,
+                    label="proxy (1 epoch): mean, seed range")
+        ax.plot(x, np.nanmean(long, axis=1)[order], "s", mfc="none", color="tab:red",
+                label=f"{study['long_factor']}x longer training: mean")
+        for name, style in baselines.items():
+            if name in res["baselines"]:
+                value = res["baselines"][name]["val"].get(metric, np.nan)
+                if np.isfinite(value):
+                    ax.axhline(value, ls=style, color="grey", label=f"baseline: {name}")
+        row = summary.loc[(target, metric)]
+        ax.set_title(f"{target}: {metric}\nICC {row['icc']:.2f}, p = {row['p']:.1g}, "
+                     f"val~test rank {row['val_test']:+.2f}", fontsize=10)
+        ax.set_xlabel("architecture (sorted by proxy score)")
+        ax.set_ylabel(f"validation {metric}")
+        ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def rank_agreement(
+    study: Mapping[str, Any],
+    summary: pd.DataFrame,
+    *,
+    targets: Sequence[str] = _STUDY_TARGETS,
+) -> Figure:
+    """One panel per target of a proxy noise study: the proxy score against longer training and the test period.
+
+    Each point is one architecture's seed mean (primary metric): on the x axis
+    the short proxy on validation, on the y axis the same architecture after
+    longer training (dots) and the short proxy on the test period (crosses).
+    The legend carries the Spearman rank agreements of ``summary`` (see
+    :func:`seed_spread` for the arguments). Returns the figure.
+
+    Taught in: notebooks/06_bybit_data.
+    """
+    fig, axes = plt.subplots(1, len(targets), figsize=(4.5 * len(targets), 3.8), squeeze=False)
+    for ax, target in zip(axes[0], targets):
+        res = study["targets"][target]
+        metric = res["primary"]
+        short = np.nanmean(np.array(res["short"][metric], float), axis=1)
+        long = np.nanmean(np.array(res["long"][metric], float), axis=1)
+        test = np.nanmean(np.array(res["short_test"][metric], float), axis=1)
+        row = summary.loc[(target, metric)]
+        ax.scatter(short, long, label=f"long training (rank {row['short_long']:+.2f})")
+        ax.scatter(short, test, marker="x", label=f"test period (rank {row['val_test']:+.2f})")
+        ax.set_xlabel(f"proxy {metric} (validation, seed mean)")
+        ax.set_ylabel(metric)
+        ax.set_title(target)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -45,13 +45,13 @@
 import math
 import random
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 from scipy.stats import spearmanr
 
 import hwnas
+from hwnas import plots
 from hwnas.cost import count_flops, count_params, memory_footprint
 from hwnas.hardware import OpSpec, arch_op_specs
 from hwnas.latency import EDGE_MEMORY_BUDGET, calibration_archs, profile_cpu_edge
@@ -98,7 +98,7 @@ print(f"hwnas {hwnas.__version__}, torch {torch.__version__}; no market data is 
 # ## The GPU as a roofline
 #
 # Eager PyTorch runs a layer as a few *kernels*: a convolution is one implicit
-# matrix product (GEMM), a depthwise-separable block two, self-attention seven
+# matrix product (GEMM), a depthwise-separable block two, self-attention eight
 # (QKV projection, scores, scale, softmax, weighted sum, a copy, output
 # projection), and every activation and residual add one more element-wise
 # kernel. Each kernel is bounded by compute or by memory traffic, whichever is
@@ -194,20 +194,14 @@ curves = {
     "A100 fp16, 63 channels": (A100_40GB, "fp16", 63, "--"),
     "T4 fp16, 64 channels": (T4, "fp16", 64, "-"),
 }
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+totals, styles = {}, {}
 for label, (card, precision, width, style) in curves.items():
     prof = gpu_profile(card, precision, measure=False)
-    total = [prof.op_latency(OpSpec("conv", width, width, 64, kernel_size=5, activation="relu", batch=int(b)))
-             for b in batches]
-    axes[0].loglog(batches, total, style, label=label)
-    axes[1].loglog(batches, np.array(total) / batches, style, label=label)
-axes[0].set(xlabel="batch size", ylabel="µs per call (model estimate)",
-            title="conv k5 + ReLU, 64 steps: whole batch")
-axes[1].set(xlabel="batch size", ylabel="µs per sample (model estimate)", title="per sample")
-axes[0].axhline(A100_40GB.launch_overhead_us * 2, color="grey", ls=":", lw=1)
-axes[0].text(1.2, A100_40GB.launch_overhead_us * 1.75, "2 launches (conv + ReLU)", color="grey", fontsize=8)
-axes[0].set_ylim(bottom=5)
-axes[1].legend(fontsize=8);
+    totals[label] = [prof.op_latency(OpSpec("conv", width, width, 64, kernel_size=5, activation="relu", batch=int(b)))
+                     for b in batches]
+    styles[label] = style
+fig = plots.batch_sweep(batches, totals, styles=styles, title="conv k5 + ReLU, 64 steps: whole batch",
+                        floor=A100_40GB.launch_overhead_us * 2, floor_label="2 launches (conv + ReLU)", bottom=5);
 
 # %% [markdown]
 # ## The FPGA as a cycle count
@@ -355,18 +349,10 @@ assert df.fpga_feasible[df.space == "fpga"].all()
 # arithmetic both showing.
 
 # %%
-panels = [("cpu_us", "CPU, 1 thread (measured)"), ("gpu_b1_us", "A100 batch 1 (model estimate)"),
-          ("gpu_b256_us_per_sample", "A100 batch 256, per sample (model estimate)"),
-          ("fpga_us", "ZU9EG INT8 (model estimate)")]
-fig, axes = plt.subplots(1, 4, figsize=(13, 3.4), layout="constrained", sharex=True)
-for ax, (col, title) in zip(axes, panels):
-    for where, colour in (("default", "tab:blue"), ("fpga", "tab:orange")):
-        part = df[df.space == where]
-        ax.scatter(part.MFLOPs, part[col], s=8, alpha=0.6, color=colour, label=f"{where} space")
-    ax.set(xscale="log", yscale="log", title=title, xlabel="MFLOPs (batch 1)")
-    ax.title.set_fontsize(9)
-axes[0].set_ylabel("µs")
-axes[0].legend(fontsize=8);
+panels = {"cpu_us": "CPU, 1 thread (measured)", "gpu_b1_us": "A100 batch 1 (model estimate)",
+          "gpu_b256_us_per_sample": "A100 batch 256, per sample (model estimate)",
+          "fpga_us": "ZU9EG INT8 (model estimate)"}
+fig = plots.latency_vs_flops(df, panels, x="MFLOPs", group="space");
 
 # %% [markdown]
 # How much do the targets agree? Spearman's rank correlation over the
@@ -377,15 +363,7 @@ cols = {"MFLOPs": "FLOPs", "cpu_us": "CPU", "gpu_b1_us": "GPU b1", "gpu_b256_us_
         "fpga_us": "FPGA", "kernels": "kernels"}
 feasible = df[df.fpga_feasible]
 rho = pd.DataFrame(spearmanr(feasible[list(cols)]).statistic, index=cols.values(), columns=cols.values())
-fig, ax = plt.subplots(figsize=(5.2, 4.2), layout="constrained")
-im = ax.imshow(rho.values, vmin=-1, vmax=1, cmap="RdBu_r")
-ax.set_xticks(range(len(cols)), rho.columns, rotation=45, ha="right")
-ax.set_yticks(range(len(cols)), rho.index)
-for i in range(len(cols)):
-    for j in range(len(cols)):
-        ax.text(j, i, f"{rho.values[i, j]:.2f}", ha="center", va="center", fontsize=8)
-fig.colorbar(im, ax=ax, label="Spearman ρ")
-ax.set_title("rank agreement (GPU, FPGA: model estimates)", fontsize=9);
+ax = plots.correlation_heatmap(rho, title="rank agreement (GPU, FPGA: model estimates)", label="Spearman ρ");
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -451,20 +429,8 @@ print(f"FPGA winner: {projection_mflops:.2f} of its {df.MFLOPs[fpga_winner]:.2f}
 BUDGET = {"features": 20.0, "model inference": 20.0, "order\nconstruction": 10.0}
 MODEL_SLICE = BUDGET["model inference"]
 fits = {label: int((df[col] <= MODEL_SLICE).sum()) for label, col in targets.items() if "256" not in label}
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.2), layout="constrained", gridspec_kw={"width_ratios": [1, 1.3]})
-left = 0.0
-for (part, us), colour in zip(BUDGET.items(), ("tab:grey", "tab:green", "tab:purple")):
-    axes[0].barh(0, us, left=left, color=colour)
-    axes[0].text(left + us / 2, 0, f"{part}\n{us:g} µs", ha="center", va="center", color="white", fontsize=9)
-    left += us
-axes[0].set(xlim=(0, 50), yticks=[], xlabel="µs from tick to order", title="market-making decision budget (50 µs)")
 fastest = {label: df[col].min() for label, col in targets.items() if "256" not in label}
-ypos = np.arange(len(fastest))
-axes[1].barh(ypos, list(fastest.values()), color=["tab:blue", "tab:red", "tab:orange"])
-axes[1].axvline(MODEL_SLICE, color="tab:green", ls="--", label="20 µs model slice")
-axes[1].set(xscale="log", yticks=ypos, yticklabels=[f"{k}\n{fits[k]} fit" for k in fastest],
-            xlabel="fastest architecture, µs (log)", title="who can meet the model slice?")
-axes[1].legend(fontsize=8);
+fig = plots.decision_budget(BUDGET, fastest, fits, slice_part="model inference");
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -496,13 +462,9 @@ print(archs[pick].describe())
 
 # %%
 dsps = np.array([fpga_resources(a, ZU9EG).dsps for a, ok in zip(archs, df.fpga_feasible) if ok])
-fig, ax = plt.subplots(figsize=(6.4, 3.2), layout="constrained")
-ax.hist(dsps, bins=40, color="tab:orange")
-for part, colour in ((ZU3EG, "tab:red"), (ZU9EG, "tab:green")):
-    ax.axvline(part.dsp_slices, color=colour, ls="--", label=f"{part.name.split()[-1]}: {part.dsp_slices} DSPs")
-ax.set(xlabel="DSP slices the design needs (model)", ylabel="architectures",
-       title="one engine per layer, 128 DSPs max each")
-ax.legend(fontsize=8);
+limits = {f"{part.name.split()[-1]}: {part.dsp_slices} DSPs": part.dsp_slices for part in (ZU3EG, ZU9EG)}
+ax = plots.histogram_with_limits(dsps, limits, bins=40, xlabel="DSP slices the design needs (model)",
+                                 ylabel="architectures", title="one engine per layer, 128 DSPs max each");
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -542,13 +504,8 @@ print(f"the 6-layer k7 stack first breaks the {EDGE_MEMORY_BUDGET / 2**20:.0f} M
       f"{first_fail}: {cpu.check(conv_stack(first_fail))[0][:60]}...")
 
 # %%
-fig, ax = plt.subplots(figsize=(6.4, 3.2), layout="constrained")
-for precision, values in sizes.items():
-    ax.plot(widths, np.array(values) / 2**20, marker="o", label=precision)
-ax.axhline(EDGE_MEMORY_BUDGET / 2**20, color="tab:red", ls="--", label="10 MiB app budget")
-ax.set(xlabel="width (channels)", ylabel="parameters + activations, MiB", yscale="log",
-       title="6 conv layers, kernel 7, lookback 64")
-ax.legend(fontsize=8);
+ax = plots.memory_vs_width(widths, sizes, budget=EDGE_MEMORY_BUDGET, budget_label="app budget",
+                           title="6 conv layers, kernel 7, lookback 64");
 
 # %% [markdown]
 # INT8 buys a factor of four: the same stack fits up to a wider width once

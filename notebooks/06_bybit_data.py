@@ -47,12 +47,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 
 import hwnas
+from hwnas import plots
 from hwnas.data import KlineCache, load_klines
 from hwnas.data.bybit import BYBIT_BASE_URL, KLINE_PATH, MAX_PAGE_LIMIT
 from hwnas.data.features import (
@@ -229,21 +229,14 @@ print("a change to the last candle moves only the last feature row")
 
 # %%
 month = slice(features.index[-1] - pd.Timedelta(days=30), None)
-fig, axes = plt.subplots(4, 1, figsize=(9, 7.5), sharex=True)
-axes[0].plot(frame["close"][month], lw=0.8)
-axes[0].set_ylabel("close (USDT)")
-axes[1].plot(features["ret_1"][month] * 1e4, lw=0.5)
-axes[1].set_ylabel("return (bps)")
-axes[2].plot(np.exp(features["log_rv_16"][month]) * 1e4, lw=0.8, label="16 bars")
-axes[2].plot(np.exp(features["log_rv_64"][month]) * 1e4, lw=0.8, label="64 bars")
-axes[2].set_ylabel("realised vol\n(bps per bar)")
-axes[2].legend(loc="upper left", fontsize=8)
-axes[3].plot(features["z_close"][month], lw=0.8)
-axes[3].axhline(0, color="grey", lw=0.5)
-axes[3].set_ylabel("z-score of close\n(64 bars)")
-axes[0].set_title(f"The last 30 days: BTCUSDT 15-minute bars ({data.source})")
-fig.autofmt_xdate()
-fig.tight_layout();
+fig = plots.recent_market(
+    frame["close"][month],
+    features["ret_1"][month] * 1e4,
+    {"16 bars": np.exp(features["log_rv_16"][month]) * 1e4, "64 bars": np.exp(features["log_rv_64"][month]) * 1e4},
+    features["z_close"][month],
+    title=f"The last 30 days: BTCUSDT 15-minute bars ({data.source})",
+    zscore_label="z-score of close\n(64 bars)",
+);
 
 # %% [markdown]
 # Volatility comes in clusters: calm days and busy days follow each other, which is
@@ -315,18 +308,11 @@ scaler = Scaler().fit(train_rows)
 print(f"scaler fitted on {len(train_rows):,} rows up to {train_rows.index[-1]:%Y-%m-%d %H:%M}")
 
 # %%
-fig, ax = plt.subplots(figsize=(9, 3))
-ax.plot(frame["close"], lw=0.6, color="black")
-colors = {"train": "tab:blue", "val": "tab:orange", "test": "tab:green"}
-for (name, r), color in zip(zip(("train", "val", "test"), split), colors.values()):
-    ax.axvspan(window_ends[r.start], window_ends[r.stop - 1], color=color, alpha=0.25,
-               label=f"{name}: {len(r):,} windows")
-for r_prev, r_next in ((tr, va), (va, te)):
-    ax.axvspan(window_ends[r_prev.stop - 1], window_ends[r_next.start], color="red", alpha=0.6)
-ax.axvspan(frame.index[0], window_ends[0], color="grey", alpha=0.3, label="warm-up (no window)")
-ax.set_ylabel("close (USDT)")
-ax.set_title(f"Chronological split: train, validation, test, with gaps of {split.gap} bars (red)")
-ax.legend(loc="upper left", fontsize=8);
+periods = {name: (window_ends[r.start], window_ends[r.stop - 1], len(r))
+           for name, r in zip(("train", "val", "test"), split)}
+gaps = [(window_ends[r_prev.stop - 1], window_ends[r_next.start]) for r_prev, r_next in ((tr, va), (va, te))]
+ax = plots.split_timeline(frame["close"], periods, gaps=gaps, warmup=(frame.index[0], window_ends[0]),
+                          title=f"Chronological split: train, validation, test, with gaps of {split.gap} bars (red)");
 
 # %% [markdown]
 # ## The proxy task
@@ -485,32 +471,7 @@ summary = summarize_noise_study(study)
 summary[["icc", "p", "short_long", "one_seed_long", "val_test", "mean_val", "mean_test", "verdict"]]
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-for ax, target in zip(axes, ("volatility", "direction")):
-    res = study["targets"][target]
-    metric = res["primary"]
-    short = np.array(res["short"][metric], float)
-    long = np.array(res["long"][metric], float)
-    order = np.argsort(np.nanmean(short, axis=1))
-    x = np.arange(len(order))
-    mean = np.nanmean(short, axis=1)[order]
-    lo, hi = np.nanmin(short, axis=1)[order], np.nanmax(short, axis=1)[order]
-    ax.errorbar(x, mean, yerr=[mean - lo, hi - mean], fmt="o", capsize=3,
-                label="proxy (1 epoch): mean, seed range")
-    ax.plot(x, np.nanmean(long, axis=1)[order], "s", mfc="none", color="tab:red",
-            label=f"{study['long_factor']}x longer training: mean")
-    for name, style in (("persistence", ":"), ("lstm", "--")):
-        if name in res["baselines"]:
-            value = res["baselines"][name]["val"].get(metric, np.nan)
-            if np.isfinite(value):
-                ax.axhline(value, ls=style, color="grey", label=f"baseline: {name}")
-    row = summary.loc[(target, metric)]
-    ax.set_title(f"{target}: {metric}\nICC {row['icc']:.2f}, p = {row['p']:.1g}, "
-                 f"val~test rank {row['val_test']:+.2f}", fontsize=10)
-    ax.set_xlabel("architecture (sorted by proxy score)")
-    ax.set_ylabel(f"validation {metric}")
-    ax.legend(fontsize=7, loc="best")
-fig.tight_layout();
+fig = plots.seed_spread(study, summary, targets=("volatility", "direction"));
 
 # %% [markdown]
 # The left panel is what a search needs: architectures are spread far apart, each with a
@@ -522,20 +483,7 @@ fig.tight_layout();
 # reshuffled by longer training.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
-for ax, target in zip(axes, ("volatility", "direction")):
-    res = study["targets"][target]
-    metric = res["primary"]
-    short = np.nanmean(np.array(res["short"][metric], float), axis=1)
-    long = np.nanmean(np.array(res["long"][metric], float), axis=1)
-    test = np.nanmean(np.array(res["short_test"][metric], float), axis=1)
-    ax.scatter(short, long, label=f"long training (rank {summary.loc[(target, metric), 'short_long']:+.2f})")
-    ax.scatter(short, test, marker="x", label=f"test period (rank {summary.loc[(target, metric), 'val_test']:+.2f})")
-    ax.set_xlabel(f"proxy {metric} (validation, seed mean)")
-    ax.set_ylabel(metric)
-    ax.set_title(target)
-    ax.legend(fontsize=8)
-fig.tight_layout();
+fig = plots.rank_agreement(study, summary, targets=("volatility", "direction"));
 
 # %% [markdown]
 # Finally the direction numbers that matter to a trader, against their standard errors:
