@@ -100,7 +100,7 @@ print(f"hwnas {hwnas.__version__}, torch {torch.__version__}; no market data is 
 # Eager PyTorch runs a layer as a few *kernels*: a convolution is one implicit
 # matrix product (GEMM), a depthwise-separable block two, self-attention eight
 # (QKV projection, scores, scale, softmax, weighted sum, a copy, output
-# projection), and every activation and residual add one more element-wise
+# projection, and a copy back to channels-first), and every activation and residual add one more element-wise
 # kernel. Each kernel is bounded by compute or by memory traffic, whichever is
 # slower (the *roofline* of {cite:t}`williams2009roofline`), plus the fixed cost
 # of launching it:
