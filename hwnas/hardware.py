@@ -67,6 +67,7 @@ from .space import (
     OpType,
     SearchSpace,
     _check_layer_fits,
+    setting_tags,
 )
 
 PROFILE_FORMAT = "hwnas-hardware-profile"
@@ -256,15 +257,7 @@ class OpSpec:
 
     def label(self) -> str:
         """Short text such as ``conv k5 32->64 L=64 relu skip b1``."""
-        parts = [self.op]
-        if self.kernel_size > 1:
-            parts.append(f"k{self.kernel_size}")
-        if self.dilation > 1:
-            parts.append(f"d{self.dilation}")
-        if self.stride > 1:
-            parts.append(f"s{self.stride}")
-        if self.heads > 1:
-            parts.append(f"h{self.heads}")
+        parts = [self.op, *setting_tags(self.kernel_size, self.dilation, self.stride, self.heads)]
         parts.append(f"{self.in_channels}->{self.out_channels} L={self.seq_len}")
         if self.activation != "none":
             parts.append(self.activation)

@@ -76,6 +76,13 @@ def _require_int(value: Any, where: str, minimum: int) -> int:
     return int(value)
 
 
+def setting_tags(kernel_size: int, dilation: int = 1, stride: int = 1, heads: int = 1,
+                 sep: str = "") -> list[str]:
+    """Tags of a layer's non-default settings, e.g. ``['k5', 'd2']`` (``sep="="``: ``k=5``)."""
+    settings = (("k", kernel_size), ("d", dilation), ("s", stride), ("h", heads))
+    return [f"{name}{sep}{value}" for name, value in settings if value > 1]
+
+
 @dataclass(frozen=True)
 class LayerSpec:
     """One layer: an operation with its channels, kernel and skip flag.
@@ -279,15 +286,7 @@ class Architecture:
         """One line per layer, for printing in a chapter."""
         lines = [f"input: {self.input_features} features x {self.lookback} steps"]
         for index, (layer, (ch, length)) in enumerate(zip(self.layers, self.shapes()[1:])):
-            extra = []
-            if layer.kernel_size > 1:
-                extra.append(f"k={layer.kernel_size}")
-            if layer.dilation > 1:
-                extra.append(f"d={layer.dilation}")
-            if layer.stride > 1:
-                extra.append(f"s={layer.stride}")
-            if layer.heads > 1:
-                extra.append(f"h={layer.heads}")
+            extra = setting_tags(layer.kernel_size, layer.dilation, layer.stride, layer.heads, sep="=")
             if layer.use_skip:
                 extra.append("skip")
             detail = f" ({', '.join(extra)})" if extra else ""
@@ -377,13 +376,7 @@ class BlockChoice:
 
     def label(self) -> str:
         """Short human-readable name, e.g. ``conv k5 w32``."""
-        parts = [self.op.value]
-        if self.kernel_size > 1:
-            parts.append(f"k{self.kernel_size}")
-        if self.dilation > 1:
-            parts.append(f"d{self.dilation}")
-        if self.heads > 1:
-            parts.append(f"h{self.heads}")
+        parts = [self.op.value, *setting_tags(self.kernel_size, self.dilation, heads=self.heads)]
         if self.width is not None:
             parts.append(f"w{self.width}")
         if self.activation != Activation.RELU:
