@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -37,6 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from hwnas.fileio import write_text_atomic  # noqa: E402
 from hwnas.hardware import arch_op_specs  # noqa: E402
 from hwnas.latency import (  # noqa: E402
     DEFAULT_ESTIMATOR,
@@ -58,20 +57,6 @@ def repeatability(first: list, second: list, estimator: str) -> float:
     a = np.array([t.estimate(estimator) for t in first])
     b = np.array([t.estimate(estimator) for t in second])
     return float(np.mean(np.abs(b / a - 1) <= 0.10))
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write ``data`` as JSON to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def worst_cases(report, archs, k: int = 5) -> list[str]:
@@ -190,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(worst_cases(main_report, archs)))
 
     if args.out is not None:
-        write_json_atomic(args.out, {
+        write_text_atomic(args.out, json.dumps({
             "command": " ".join(sys.argv),
             "space": space.name,
             "archs": args.archs,
@@ -207,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             "estimator": args.estimator,
             "per_arch": main_report.to_dict(),
             "architectures": [a.to_dict() for a in archs],
-        })
+        }, indent=1))
         print(f"wrote {args.out}")
     if args.profile_out is not None:
         reports[args.estimator][0].save(args.profile_out)

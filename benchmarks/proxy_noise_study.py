@@ -27,7 +27,6 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -39,24 +38,10 @@ sys.path.insert(0, str(ROOT))
 
 from hwnas import SearchSpace, count_flops  # noqa: E402
 from hwnas.data import load_klines  # noqa: E402
+from hwnas.fileio import write_text_atomic  # noqa: E402
 from hwnas.proxy import TARGETS, make_proxy_task, noise_study  # noqa: E402
 
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "proxy_noise_study.json"
-
-
-def write_json_atomic(data: dict, path: Path) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1, allow_nan=True)
-            handle.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                     "torch": torch.__version__,
                     "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None},
     })
-    write_json_atomic(result, args.out)
+    write_text_atomic(args.out, json.dumps(result, indent=1) + "\n")
 
     print(f"\n{'target':<11}{'metric':<19}{'ICC':>6}{'F p':>9}{'short~long':>11}{'1 seed~long':>12}"
           f"{'val~test':>9}  mean (val)  mean (test)")

@@ -12,32 +12,18 @@ Commands:
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
 from .data.bybit import BybitAPIError
+from .fileio import write_text_atomic
 from .cost import BYTES_PER_VALUE, cost_breakdown, count_flops, count_params, memory_footprint
 from .space import Architecture, SearchSpace
 
 SPACE_NAMES = ("default", "fpga", "mobile", "gpu")
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _load_arch(path: str) -> Architecture:

@@ -50,7 +50,6 @@ import json
 import math
 import os
 import platform
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field, fields, replace
 from enum import Enum
@@ -60,6 +59,7 @@ from typing import Any, Callable, Iterable
 import torch
 
 from .cost import layer_flops, memory_footprint
+from .fileio import write_text_atomic
 from .space import (
     POOL_OPS,
     Architecture,
@@ -618,21 +618,8 @@ class HardwareProfile:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the profile as JSON, atomically (a temporary file renamed into place)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(self.to_dict(), indent=1, allow_nan=False)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return path
+        return write_text_atomic(path, text)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "HardwareProfile":

@@ -144,19 +144,23 @@ def test_py_twin_is_percent_format(stem):
 # ---------------------------------------------------------------- chapter conventions
 
 
-@pytest.mark.parametrize("stem", STEMS)
-def test_first_cell_is_a_markdown_header(stem):
+def read_chapter(stem: str):
+    """The chapter's .ipynb read with jupytext (the test skips when it is missing)."""
     path = NOTEBOOKS / f"{stem}.ipynb"
     if not path.is_file():
         pytest.skip("no .ipynb")
-    nb = jupytext.read(path)
+    return jupytext.read(path)
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_first_cell_is_a_markdown_header(stem):
+    nb = read_chapter(stem)
     assert nb.cells, f"{stem} is empty"
     first = nb.cells[0]
     assert first.cell_type == "markdown", f"{stem}: first cell must be a markdown header cell"
     assert re.match(r"#\s+\S", first.source.lstrip()), f"{stem}: first cell must open with a '# Title' heading"
 
 
-SEED_HELPER = re.compile(r"\b(seed_everything|set_seed|seed_all)\s*\(")
 SEEDS = {
     "random": re.compile(r"\brandom\.seed\s*\("),
     "numpy": re.compile(r"\b(np|numpy)\.random\.(seed|default_rng)\s*\("),
@@ -166,28 +170,20 @@ SEEDS = {
 
 @pytest.mark.parametrize("stem", STEMS)
 def test_first_code_cell_imports_hwnas_and_seeds(stem):
-    path = NOTEBOOKS / f"{stem}.ipynb"
-    if not path.is_file():
-        pytest.skip("no .ipynb")
-    nb = jupytext.read(path)
+    nb = read_chapter(stem)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code, f"{stem} has no code cell"
     source = code[0].source
     assert re.search(r"^\s*(from\s+hwnas(\.\w+)*\s+import|import\s+hwnas\b)", source, flags=re.M), (
         f"{stem}: the first code cell must import from hwnas"
     )
-    if SEED_HELPER.search(source) and re.search(r"hwnas", source):
-        return  # one hwnas helper that seeds random, numpy and torch together
     missing = [name for name, pattern in SEEDS.items() if not pattern.search(source)]
     assert not missing, f"{stem}: the first code cell must seed random, numpy and torch; not seeded: {missing}"
 
 
 @pytest.mark.parametrize("stem", STEMS)
 def test_notebook_declares_a_python_kernel(stem):
-    path = NOTEBOOKS / f"{stem}.ipynb"
-    if not path.is_file():
-        pytest.skip("no .ipynb")
-    nb = jupytext.read(path)
+    nb = read_chapter(stem)
     kernelspec = nb.metadata.get("kernelspec", {})
     assert kernelspec.get("language", "python") == "python" and kernelspec.get("name"), (
         f"{stem}: the notebook needs a python kernelspec (name: python3) so the book can execute it"

@@ -451,7 +451,7 @@ def _parse_rows(rows: list[Any], url: str, params: dict[str, Any]) -> dict[int, 
 # ------------------------------------------------------------------------- fetching
 
 
-def _fetch(
+def fetch_bybit_klines(
     symbol: str,
     interval: str | int,
     limit: int,
@@ -466,8 +466,39 @@ def _fetch(
     session: requests.Session | None = None,
     now: TimeLike | None = None,
     sleep: Callable[[float], Any] = time.sleep,
+    warn_gaps: bool = True,
 ) -> pd.DataFrame:
-    """:func:`fetch_bybit_klines` without the gap warning (gaps go to ``attrs``)."""
+    """Download the most recent ``limit`` candles of ``symbol`` from Bybit V5.
+
+    Parameters
+    ----------
+    symbol, interval, category:
+        e.g. ``"BTCUSDT"``, one of :data:`INTERVALS` (``15`` and ``"15m"`` work too),
+        one of :data:`CATEGORIES`.
+    limit:
+        total candles wanted; more than 1000 are fetched by paging backwards.
+    start, end:
+        optional bounds on the candle open time (ms ints, datetimes, Timestamps;
+        naive means UTC).  The newest ``limit`` candles inside them are returned.
+    keep_unclosed:
+        keep the newest candle even if it has not closed yet at ``now``.
+    max_retries, sleep:
+        rate limits (retCode 10006, HTTP 429/403) are retried this many times,
+        waiting until ``X-Bapi-Limit-Reset-Timestamp`` when Bybit sends it, else with
+        exponential backoff and jitter; ``sleep`` does the waiting (inject one in tests).
+    session, now:
+        a ``requests.Session`` to reuse; the clock (default: this machine's).
+
+    Returns a frame, oldest first, with a UTC ``DatetimeIndex`` named ``timestamp``
+    (candle open time) and float64 columns ``open high low close volume turnover``.
+    Missing candles are not filled: they are listed in ``frame.attrs["gaps"]`` and,
+    with ``warn_gaps`` (the default), reported with a :class:`KlineGapWarning`.
+
+    Raises ``ValueError`` for bad arguments (before any request),
+    :class:`BybitAPIError` for ``retCode != 0`` and its subclasses
+    :class:`BybitRateLimitError`, :class:`BybitTimeoutError`,
+    :class:`BybitConnectionError` and :class:`BybitResponseError`.
+    """
     symbol = _check_symbol(symbol)
     interval = normalize_interval(interval)
     category = normalize_category(category)
@@ -538,63 +569,10 @@ def _fetch(
         {"symbol": symbol, "interval": interval, "category": category,
          "gaps": find_gaps(frame.index, interval), "url": url}
     )
+    if warn_gaps and frame.attrs["gaps"]:
+        what = f"Bybit {category} {symbol} {interval} klines"
+        warnings.warn(describe_gaps(frame.attrs["gaps"], what) + " (not filled)", KlineGapWarning,
+                      stacklevel=2)
     return frame
 
 
-def fetch_bybit_klines(
-    symbol: str,
-    interval: str | int,
-    limit: int,
-    *,
-    category: str = "linear",
-    start: TimeLike | None = None,
-    end: TimeLike | None = None,
-    base_url: str = BYBIT_BASE_URL,
-    timeout: float = 10.0,
-    keep_unclosed: bool = False,
-    max_retries: int = 5,
-    session: requests.Session | None = None,
-    now: TimeLike | None = None,
-    sleep: Callable[[float], Any] = time.sleep,
-) -> pd.DataFrame:
-    """Download the most recent ``limit`` candles of ``symbol`` from Bybit V5.
-
-    Parameters
-    ----------
-    symbol, interval, category:
-        e.g. ``"BTCUSDT"``, one of :data:`INTERVALS` (``15`` and ``"15m"`` work too),
-        one of :data:`CATEGORIES`.
-    limit:
-        total candles wanted; more than 1000 are fetched by paging backwards.
-    start, end:
-        optional bounds on the candle open time (ms ints, datetimes, Timestamps;
-        naive means UTC).  The newest ``limit`` candles inside them are returned.
-    keep_unclosed:
-        keep the newest candle even if it has not closed yet at ``now``.
-    max_retries, sleep:
-        rate limits (retCode 10006, HTTP 429/403) are retried this many times,
-        waiting until ``X-Bapi-Limit-Reset-Timestamp`` when Bybit sends it, else with
-        exponential backoff and jitter; ``sleep`` does the waiting (inject one in tests).
-    session, now:
-        a ``requests.Session`` to reuse; the clock (default: this machine's).
-
-    Returns a frame, oldest first, with a UTC ``DatetimeIndex`` named ``timestamp``
-    (candle open time) and float64 columns ``open high low close volume turnover``.
-    Missing candles are not filled: they are listed in ``frame.attrs["gaps"]`` and
-    reported with a :class:`KlineGapWarning`.
-
-    Raises ``ValueError`` for bad arguments (before any request),
-    :class:`BybitAPIError` for ``retCode != 0`` and its subclasses
-    :class:`BybitRateLimitError`, :class:`BybitTimeoutError`,
-    :class:`BybitConnectionError` and :class:`BybitResponseError`.
-    """
-    frame = _fetch(
-        symbol, interval, limit, category=category, start=start, end=end, base_url=base_url,
-        timeout=timeout, keep_unclosed=keep_unclosed, max_retries=max_retries,
-        session=session, now=now, sleep=sleep,
-    )
-    gaps = frame.attrs["gaps"]
-    if gaps:
-        what = f"Bybit {category} {frame.attrs['symbol']} {frame.attrs['interval']} klines"
-        warnings.warn(describe_gaps(gaps, what) + " (not filled)", KlineGapWarning, stacklevel=2)
-    return frame

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
+from hwnas.fileio import write_atomic
 from hwnas.data.bybit import (
     BYBIT_BASE_URL,
     KLINE_COLUMNS,
@@ -29,7 +29,7 @@ from hwnas.data.bybit import (
     TimeLike,
     _candles_between,
     _check_limit,
-    _fetch,
+    fetch_bybit_klines,
     _next_open_ms,
     describe_gaps,
     empty_kline_frame,
@@ -220,21 +220,7 @@ class KlineCache:
         """Write ``frame`` atomically (temp file in the same folder, then ``os.replace``)."""
         _check_frame(frame)
         path = self.path_for(symbol, interval, category)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-                _write_frame(frame, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-        return path
+        return write_atomic(path, lambda handle: _write_frame(frame, handle), newline="")
 
     def merge(self, frame: pd.DataFrame, symbol: str, interval: str | int,
               category: str = "linear") -> pd.DataFrame:
@@ -275,7 +261,7 @@ class KlineCache:
                                       now=now_ms, **fetch_kwargs)
         if old is None or old.empty:
             old = empty_kline_frame()
-            new = _fetch(symbol, interval, limit, **kwargs)
+            new = fetch_bybit_klines(symbol, interval, limit, warn_gaps=False, **kwargs)
         else:
             last_ms = int(old.index[-1].value // 1_000_000)
             start_ms = _next_open_ms(last_ms, interval)
@@ -283,7 +269,8 @@ class KlineCache:
                 old.attrs["new_rows"] = 0
                 return old  # the next candle is still open: nothing to ask for
             count = _candles_between(start_ms, now_ms, interval)
-            new = _fetch(symbol, interval, count, start=start_ms, **kwargs)
+            new = fetch_bybit_klines(symbol, interval, count, start=start_ms, warn_gaps=False,
+                                     **kwargs)
         merged = _merge(old, new)
         path = self.save(merged, symbol, interval, category)
         merged.attrs.update({"path": str(path), "symbol": symbol, "interval": interval,

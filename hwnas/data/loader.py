@@ -30,7 +30,7 @@ from hwnas.data.bybit import (
     BybitAPIError,
     _check_limit,
     _check_symbol,
-    _fetch,
+    fetch_bybit_klines,
     describe_gaps,
     find_gaps,
     KlineGapWarning,
@@ -242,8 +242,8 @@ def load_klines(
         notes.append("offline: live Bybit skipped")
     else:
         try:
-            frame = _fetch(symbol, interval, limit or DEFAULT_LIMIT, category=category,
-                           base_url=base_url, timeout=timeout)
+            frame = fetch_bybit_klines(symbol, interval, limit or DEFAULT_LIMIT, category=category,
+                                       base_url=base_url, timeout=timeout, warn_gaps=False)
         except BybitAPIError as exc:
             warnings.warn(f"live Bybit klines unavailable: {exc}", UserWarning, stacklevel=2)
             notes.append(f"live Bybit failed ({type(exc).__name__})")
