@@ -38,3 +38,24 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[TextIO], object]
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` to ``path`` atomically (see :func:`write_atomic`)."""
     return write_atomic(path, lambda handle: handle.write(text))
+
+
+def check_writable(path: str | os.PathLike[str], option: str) -> Path:
+    """Fail early, before any work, if ``path`` could not be written.
+
+    Raises ValueError naming ``option`` (e.g. ``"--out"``) when ``path`` is a
+    directory, or its folder does not exist, is not a directory or is not
+    writable; nothing is created. The command line calls this before it
+    measures or searches, so a bad path never costs a long run.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise ValueError(f"{option} {str(target)!r} is a directory; give a file path")
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.exists():
+        raise ValueError(f"{option} {str(target)!r}: folder {str(folder)!r} does not exist")
+    if not folder.is_dir():
+        raise ValueError(f"{option} {str(target)!r}: {str(folder)!r} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise ValueError(f"{option} {str(target)!r} is not writable")
+    return target

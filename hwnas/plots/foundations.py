@@ -6,7 +6,7 @@ None) and returns the :class:`matplotlib.axes.Axes`, so a chapter can add a
 title, a budget line or a second series. Nothing here computes a cost, samples
 an architecture or runs a model: computing lives in the other modules.
 
-This module is a flat list of independent functions; add new figures the same
+The module is a flat list of independent functions; add new figures the same
 way (data in, ``ax=None`` keyword, Axes out, a "Taught in" line). A figure of
 several panels returns its :class:`matplotlib.figure.Figure` instead.
 """

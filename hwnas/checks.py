@@ -1,0 +1,106 @@
+"""Argument checks shared by every module: one wording for every error.
+
+Taught in: notebooks/01_search_space (the library's conventions).
+
+Each check raises :class:`ValueError` naming the argument (``where``) and what
+is allowed, at the place where the input enters, and returns the value in its
+canonical type, so a constructor can write ``self.x = require_int(x, "x", 1)``.
+The command line turns these errors into one line and exit status 2.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import Enum
+from typing import Any, Iterable, TypeVar
+
+import numpy as np
+
+E = TypeVar("E", bound=Enum)
+T = TypeVar("T")
+
+
+def require_int(value: Any, where: str, minimum: int | None = None,
+                maximum: int | None = None) -> int:
+    """``value`` as an ``int``; an integer (not a bool) within ``[minimum, maximum]``."""
+    bounds = _bounds_text(minimum, maximum)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{where} must be an integer{bounds}, got {value!r}")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ValueError(f"{where} must be an integer{bounds}, got {value}")
+    return int(value)
+
+
+def require_optional_int(value: Any, where: str, minimum: int | None = None) -> int | None:
+    """Like :func:`require_int`, but ``None`` passes through."""
+    if value is None:
+        return None
+    try:
+        return require_int(value, where, minimum)
+    except ValueError:
+        raise ValueError(f"{where} must be an integer{_bounds_text(minimum, None)} or None, "
+                         f"got {value!r}") from None
+
+
+def require_float(value: Any, where: str, *, minimum: float | None = None,
+                  maximum: float | None = None, strict_minimum: bool = False) -> float:
+    """``value`` as a finite ``float``; ``strict_minimum`` makes the lower bound exclusive."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{where} must be a number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{where} must be a finite number, got {value!r}")
+    if minimum is not None and (number < minimum or (strict_minimum and number == minimum)):
+        relation = ">" if strict_minimum else ">="
+        raise ValueError(f"{where} must be {relation} {minimum}, got {value!r}")
+    if maximum is not None and number > maximum:
+        raise ValueError(f"{where} must be <= {maximum}, got {value!r}")
+    return number
+
+
+def require_positive(value: Any, where: str) -> float:
+    """A finite number strictly greater than zero."""
+    return require_float(value, where, minimum=0.0, strict_minimum=True)
+
+
+def require_choice(value: T, where: str, allowed: Iterable[T]) -> T:
+    """``value`` if it is one of ``allowed``; else an error listing them."""
+    options = list(allowed)
+    if value not in options:
+        raise ValueError(f"{where} {value!r} is not allowed; choose one of "
+                         f"{', '.join(repr(o) for o in options)}")
+    return value
+
+
+def require_enum(enum_cls: type[E], value: Any, where: str) -> E:
+    """``value`` as a member of ``enum_cls`` (a member or its value); else an error listing them."""
+    if isinstance(value, enum_cls):
+        return value
+    try:
+        return enum_cls(value)
+    except ValueError:
+        allowed = ", ".join(repr(m.value) for m in enum_cls)
+        raise ValueError(f"{where}: {value!r} is not allowed; choose one of {allowed}") from None
+
+
+def require_finite_array(values: Any, where: str, ndim: int | None = None) -> np.ndarray:
+    """``values`` as a float array with no NaN or infinity (of ``ndim`` dimensions if given)."""
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where} must be an array of numbers, got {type(values).__name__}") from None
+    if ndim is not None and array.ndim != ndim:
+        raise ValueError(f"{where} must be a {ndim}-D array, got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{where} must not contain NaN or infinite values")
+    return array
+
+
+def _bounds_text(minimum: int | None, maximum: int | None) -> str:
+    if minimum is not None and maximum is not None:
+        return f" in [{minimum}, {maximum}]"
+    if minimum is not None:
+        return f" >= {minimum}"
+    if maximum is not None:
+        return f" <= {maximum}"
+    return ""

@@ -1,0 +1,41 @@
+"""One look for every figure: a colour per search strategy and per hardware target.
+
+Taught in: notebooks/07_pareto (first used there; every later chapter keeps it).
+"""
+
+from __future__ import annotations
+
+__all__ = ["STRATEGY_COLORS", "TARGET_COLORS", "strategy_color", "target_color"]
+
+#: The same strategy has the same colour in every chapter (matplotlib's tab10).
+STRATEGY_COLORS: dict[str, str] = {
+    "random": "#7f7f7f",
+    "evolution": "#1f77b4",
+    "optuna": "#9467bd",
+    "mnasnet": "#d62728",
+    "scaling": "#2ca02c",
+    "fbnet": "#ff7f0e",
+    "baseline": "#8c564b",
+}
+
+#: And the same hardware target.
+TARGET_COLORS: dict[str, str] = {
+    "cpu": "#1f77b4",
+    "mobile": "#17becf",
+    "gpu": "#2ca02c",
+    "fpga": "#d62728",
+}
+
+
+def strategy_color(name: str) -> str:
+    """The colour of a strategy (grey-brown for a name without one)."""
+    return STRATEGY_COLORS.get(name, "#bcbd22")
+
+
+def target_color(name: str) -> str:
+    """The colour of a hardware target, matched by its device kind (cpu, gpu, fpga, mobile)."""
+    lowered = name.lower()
+    for key, colour in TARGET_COLORS.items():
+        if key in lowered:
+            return colour
+    return "#bcbd22"
