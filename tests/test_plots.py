@@ -278,8 +278,22 @@ def test_rank_agreement_two_scatters_per_target():
     assert ax.get_title() == "direction" and ax.get_xlabel().startswith("proxy ic")
 
 
+def test_strategy_color_is_fixed_per_strategy_with_a_fallback():
+    assert plots.strategy_color("evolution") == plots.STRATEGY_COLORS["evolution"]
+    assert plots.strategy_color("no-such-strategy") not in plots.STRATEGY_COLORS.values()
+    assert len(set(plots.STRATEGY_COLORS.values())) == len(plots.STRATEGY_COLORS)
+
+
+def test_target_color_matches_the_device_kind_in_a_profile_name():
+    assert plots.target_color("cpu-1thread-edge") == plots.TARGET_COLORS["cpu"]
+    assert plots.target_color("FPGA ZU9EG") == plots.TARGET_COLORS["fpga"]
+    assert plots.target_color("tpu") not in plots.TARGET_COLORS.values()
+
+
 def test_every_public_function_is_tested_and_says_where_it_is_taught():
     tested = {name.removeprefix("test_") for name in globals() if name.startswith("test_")}
     for name in plots.__all__:
+        if not callable(getattr(plots, name)):
+            continue  # the style's colour tables
         assert "Taught in: notebooks/" in getattr(plots, name).__doc__, name
         assert any(t.startswith(name) for t in tested), f"no test for plots.{name}"

@@ -28,12 +28,18 @@ TARGET_COLORS: dict[str, str] = {
 
 
 def strategy_color(name: str) -> str:
-    """The colour of a strategy (grey-brown for a name without one)."""
+    """The colour of a strategy (olive for a name without one).
+
+    Taught in: notebooks/07_pareto.
+    """
     return STRATEGY_COLORS.get(name, "#bcbd22")
 
 
 def target_color(name: str) -> str:
-    """The colour of a hardware target, matched by its device kind (cpu, gpu, fpga, mobile)."""
+    """The colour of a hardware target, matched by its device kind (cpu, gpu, fpga, mobile).
+
+    Taught in: notebooks/05_hardware_targets.
+    """
     lowered = name.lower()
     for key, colour in TARGET_COLORS.items():
         if key in lowered:
