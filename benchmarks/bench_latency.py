@@ -35,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hwnas.fileio import write_text_atomic  # noqa: E402
+from hwnas.fileio import check_writable, write_text_atomic  # noqa: E402
 from hwnas.hardware import arch_op_specs  # noqa: E402
 from hwnas.latency import (  # noqa: E402
     DEFAULT_ESTIMATOR,
@@ -83,10 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", default="side-by-side", choices=("side-by-side", "after"))
     parser.add_argument("--out", type=Path, default=None, help="write the results JSON here (atomically)")
     parser.add_argument("--profile-out", type=Path, default=None, help="also save the profile JSON here")
+    parser.add_argument("--runtime", default="eager", help="what runs every op and model: eager or onnxruntime")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.archs < 4:
         parser.error("--archs must be >= 4")
+    for path, option in ((args.out, "--out"), (args.profile_out, "--profile-out")):
+        if path is not None:
+            check_writable(path, option)
 
     space = SearchSpace.named(args.space)
     rng = np.random.default_rng(10_000 + args.seed)
@@ -100,23 +104,26 @@ def main(argv: list[str] | None = None) -> int:
         # each validation model is timed twice, as two independent entries of the same
         # passes: the second timing against the first is the noise floor of any predictor
         validation=archs + archs if side else (),
-        seed=args.seed,
+        seed=args.seed, runtime=args.runtime,
     )
     timings = build.validation_timings[: len(archs)]
     repeats = build.validation_timings[len(archs):]
     if not side:
         timings = measure_models(archs, args.threads, args.batch, passes=args.passes,
-                                 target_ms=4 * args.target_ms, seed=args.seed, progress=not args.quiet)
+                                 target_ms=4 * args.target_ms, seed=args.seed, progress=not args.quiet,
+                                 runtime=args.runtime)
     peak = peak_flops_measured(args.threads)
     wall = time.perf_counter() - wall
 
     reports = {}
     for estimator in ESTIMATORS:
         profile = build.profile(estimator=estimator, peak_flops=peak)
-        reports[estimator] = (profile, validate(profile, archs, timings=timings, estimator=estimator))
+        reports[estimator] = (profile, validate(profile, archs, timings=timings, estimator=estimator,
+                                                runtime=args.runtime))
 
     c = build.conditions
-    print(f"hwnas latency LUT fidelity — space {space.name!r}, batch {args.batch}, threads {args.threads}")
+    print(f"hwnas latency LUT fidelity — space {space.name!r}, batch {args.batch}, threads {args.threads}, "
+          f"runtime {c.get('runtime')} ({c.get('runtime_version')})")
     print(f"CPU: {c['cpu_model']} ({c['cpu_count']} logical), torch {c['torch_version']}, "
           f"load avg {c['load_avg_1min_start']} -> {c['load_avg_1min_end']}")
     print(f"distinct OpSpecs: {c['distinct_opspecs']}  (+ {c['calibration_archs']} calibration models)")

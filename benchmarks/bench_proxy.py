@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     task = make_proxy_task(data.frame)
     print(f"task built in {time.perf_counter() - t0:.2f} s")
-    print(task.describe())
+    print(task.summary())
     print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__}, "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
 

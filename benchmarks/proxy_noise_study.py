@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +38,9 @@ sys.path.insert(0, str(ROOT))
 
 from hwnas import SearchSpace, count_flops  # noqa: E402
 from hwnas.data import load_klines  # noqa: E402
-from hwnas.fileio import write_text_atomic  # noqa: E402
-from hwnas.proxy import TARGETS, make_proxy_task, noise_study  # noqa: E402
+from hwnas.fileio import check_writable  # noqa: E402
+from hwnas.proxy import TARGETS, make_proxy_task  # noqa: E402
+from hwnas.proxy_study import noise_study  # noqa: E402
 
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "proxy_noise_study.json"
 
@@ -53,12 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--targets", nargs="+", default=list(TARGETS), choices=list(TARGETS))
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
+    check_writable(args.out, "--out")
 
     torch.manual_seed(0)
     data = load_klines("BTCUSDT", "15")
     print(data.summary(), flush=True)
     task = make_proxy_task(data.frame, source=f"{data.source}: {data.description}")
-    print(task.describe(), flush=True)
+    print(task.summary(), flush=True)
     space = SearchSpace.default(input_features=task.num_features)
     rng = np.random.default_rng(args.arch_seed)
     archs = [space.sample(rng) for _ in range(args.archs)]
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                          long_factor=args.long_factor,
                          progress=lambda msg: print(f"[{time.perf_counter() - start:7.1f} s] {msg}",
                                                     flush=True))
-    result.update({
+    info = {
         "created_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
         "command": "python benchmarks/proxy_noise_study.py " + " ".join(argv or sys.argv[1:]),
         "data": {"source": data.source, "description": data.description,
@@ -84,25 +86,26 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                     "torch": torch.__version__,
                     "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None},
-    })
-    write_text_atomic(args.out, json.dumps(result, indent=1) + "\n")
+    }
+    result = replace(result, info=info)
+    result.save(args.out)
 
     print(f"\n{'target':<11}{'metric':<19}{'ICC':>6}{'F p':>9}{'short~long':>11}{'1 seed~long':>12}"
           f"{'val~test':>9}  mean (val)  mean (test)")
-    for target, res in result["targets"].items():
-        for metric in res["metrics"]:
-            anova = res["anova_short"].get(metric)
+    for target, res in result.targets.items():
+        for metric in res.metrics:
+            anova = res.anova_short.get(metric)
             if anova is None:
                 continue
-            agree = res["rank_agreement"][metric]
+            agree = res.rank_agreement[metric]
             print(f"{target:<11}{metric:<19}{anova['icc']:>6.2f}{anova['p']:>9.2g}"
                   f"{agree['short_long']:>11.2f}{agree['one_seed_long']:>12.2f}{agree['val_test']:>9.2f}"
-                  f"  {np.nanmean(res['short'][metric]):+10.4f}  {np.nanmean(res['short_test'][metric]):+10.4f}")
-        for name, base in res["baselines"].items():
-            shown = ", ".join(f"{m} {base['val'][m]:+.4f}" for m in res["metrics"][:3] if m in base["val"])
+                  f"  {np.nanmean(res.short[metric]):+10.4f}  {np.nanmean(res.short_test[metric]):+10.4f}")
+        for name, base in res.baselines.items():
+            shown = ", ".join(f"{m} {base['val'][m]:+.4f}" for m in res.metrics[:3] if m in base["val"])
             print(f"{'':<11}baseline {name:<12} val: {shown}")
-        print(f"{'':<11}context (val): " + ", ".join(f"{k} {v:+.4f}" for k, v in res["context"].items()))
-    print(f"\nwrote {args.out} in {result['seconds']:.0f} s")
+        print(f"{'':<11}context (val): " + ", ".join(f"{k} {v:+.4f}" for k, v in res.context.items()))
+    print(f"\nwrote {args.out} in {info['seconds']:.0f} s")
     return 0
 
 

@@ -1,112 +1,179 @@
 """Command line: ``python -m hwnas <command>`` (or the ``hwnas`` script).
 
+Taught in: notebooks/01_search_space (sample, cost) and notebooks/04_latency_lut
+(profile-cpu, predict).
+
 Commands:
   space        describe a named search space
-  sample       draw an architecture and write its JSON
+  sample       draw an architecture; its JSON to stdout (--json) or a file (--out)
   cost         FLOPs, parameters and memory of an architecture JSON file
   profile-cpu  measure this CPU's latency lookup table for a space, save the profile
   predict      predicted latency and feasibility of an architecture on a saved profile
   fetch        download Bybit V5 klines into the disk cache
+
+More commands come from plug-in modules (:data:`_PLUGIN_MODULES`): each has a
+``register(subparsers)`` that adds its parsers with
+``parser.set_defaults(handler=fn)``, ``fn(args) -> int`` being the exit status.
+A plug-in that is not installed yet is skipped. Plug-ins import heavy packages
+inside their handlers, so ``--help`` stays fast.
+
+Errors: bad input (ValueError), an unreadable or unwritable user path (OSError)
+or a refused Bybit request print one line ``hwnas <command>: error: ...`` and
+exit 2; Ctrl-C prints one line and exits 130; a closed pipe (``| head``) ends
+quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-import numpy as np
-
-from .data.bybit import BybitAPIError
-from .fileio import write_text_atomic
-from .cost import BYTES_PER_VALUE, cost_breakdown, count_flops, count_params, memory_footprint
-from .space import Architecture, SearchSpace
+from . import __version__
+from .space import DEFAULT_INPUT_FEATURES, Architecture, SearchSpace
 
 SPACE_NAMES = ("default", "fpga", "mobile", "gpu")
+PRECISIONS = ("fp32", "fp16", "int8")  # hwnas.cost.BYTES_PER_VALUE (a test checks they agree)
+BUDGETS = ("edge", "server")
+_PLUGIN_MODULES = ("hwnas.search.cli", "hwnas.deploy.cli", "hwnas.pipeline")
+
+Handler = Callable[[argparse.Namespace], int]
+
+__all__ = ["build_parser", "int_at_least", "load_arch_file", "main"]
 
 
-def _load_arch(path: str) -> Architecture:
-    """Read an architecture JSON file, naming the file in any error."""
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type``: an integer >= ``minimum`` (argparse names the option on error).
+
+    Taught in: notebooks/01_search_space.
+    """
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+def load_arch_file(path: str | os.PathLike[str]) -> Architecture:
+    """Read an architecture JSON file, naming the file in any error (ValueError).
+
+    Taught in: notebooks/01_search_space.
+    """
     try:
-        return Architecture.from_json(Path(path).read_text())
+        return Architecture.load(path)
     except OSError as err:
-        raise ValueError(f"cannot read architecture file {path}: {err.strerror}") from None
-    except ValueError as err:
-        raise ValueError(f"{path}: {err}") from None
+        raise ValueError(f"cannot read architecture file {path}: {err.strerror or err}") from None
 
 
-def cmd_space(args: argparse.Namespace) -> None:
+def cmd_space(args: argparse.Namespace) -> int:
     """Print a search space's summary and candidates."""
     space = SearchSpace.named(args.name, input_features=args.features)
     print(space.summary())
     for index, choice in enumerate(space.candidates()):
         print(f"{index:>3}  {choice.label()}")
+    return 0
 
 
-def cmd_sample(args: argparse.Namespace) -> None:
-    """Sample architectures and print or write them."""
+def cmd_sample(args: argparse.Namespace) -> int:
+    """Sample an architecture; print its JSON (``--json``), write it (``--out``), or describe it."""
+    import numpy as np
+
+    if args.out:
+        from .fileio import check_writable
+
+        check_writable(args.out, "--out")
     space = SearchSpace.named(args.space, input_features=args.features)
     arch = space.sample(np.random.default_rng(args.seed))
-    text = arch.to_json(indent=2)
     if args.out:
-        write_text_atomic(Path(args.out), text + "\n")
+        arch.save(args.out)
+    if args.json:  # stdout holds the JSON only, so it can be piped or redirected
+        print(arch.to_json(indent=2))
+        return 0
+    if args.out:
         print(f"wrote {args.out}")
-    print(arch.describe())
+    print(arch.summary())
+    return 0
 
 
-def cmd_cost(args: argparse.Namespace) -> None:
-    """Print the cost table of an architecture file."""
-    arch = _load_arch(args.arch)
-    print(arch.describe())
-    print(f"{'layer':<18}{'FLOPs':>14}{'params':>10}")
-    for row in cost_breakdown(arch):
-        print(f"{row.name:<18}{row.flops:>14,}{row.params:>10,}")
+def cmd_cost(args: argparse.Namespace) -> int:
+    """Print the cost table of an architecture file (everything computed before printing)."""
+    from .cost import cost_breakdown, count_flops, count_params, memory_footprint
+
+    arch = load_arch_file(args.arch)
+    rows = cost_breakdown(arch)
     mem = memory_footprint(arch, args.precision, args.batch)
-    print(f"total FLOPs (batch {args.batch}): {count_flops(arch, args.batch):,}")
-    print(f"parameters: {count_params(arch):,}")
-    print(
-        f"memory ({args.precision}): params {mem.params_bytes:,} B + peak activations "
+    lines = [arch.summary(), f"{'layer':<18}{'FLOPs':>14}{'params':>10}"]
+    lines += [f"{row.name:<18}{row.flops:>14,}{row.params:>10,}" for row in rows]
+    lines += [
+        f"total FLOPs (batch {args.batch}): {count_flops(arch, args.batch):,}",
+        f"parameters: {count_params(arch):,}",
+        f"memory ({args.precision}, batch {args.batch}): params {mem.params_bytes:,} B + peak activations "
         f"{mem.activation_bytes:,} B = {mem.total_bytes:,} B (eager PyTorch peak "
-        f"{mem.eager_activation_bytes:,} B)"
-    )
+        f"{mem.eager_activation_bytes:,} B)",
+    ]
+    print("\n".join(lines))
+    return 0
 
 
-def cmd_profile_cpu(args: argparse.Namespace) -> None:
-    """Measure and save a CPU hardware profile."""
-    from .latency import EDGE_MEMORY_BUDGET, SERVER_MEMORY_BUDGET, profile_cpu
+def cmd_profile_cpu(args: argparse.Namespace) -> int:
+    """Measure and save a CPU hardware profile (the output path is checked first)."""
+    from .fileio import check_writable
 
-    if args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    out = check_writable(args.out, "--out")
+    if args.budget == "edge" and args.threads != 1:
+        raise ValueError(f"--budget edge is the 1-thread phone case; drop --threads {args.threads} "
+                         f"or use --budget server")
+    from .latency import SERVER_MEMORY_BUDGET, profile_cpu, profile_cpu_edge
+    from .runtime import get_runtime
+
+    runtime = get_runtime(args.runtime, args.threads)  # fails early if not installed
     space = SearchSpace.named(args.space, input_features=args.features)
-    budget = EDGE_MEMORY_BUDGET if args.budget == "edge" else SERVER_MEMORY_BUDGET
-    profile = profile_cpu(space, threads=args.threads, batch=args.batch, memory_budget_bytes=budget,
-                          progress=not args.quiet)
-    profile.save(Path(args.out))
+    progress = not args.quiet
+    if args.budget == "edge":
+        profile = profile_cpu_edge(space, batch=args.batch, progress=progress, runtime=runtime)
+    else:
+        profile = profile_cpu(space, threads=args.threads, batch=args.batch,
+                              memory_budget_bytes=SERVER_MEMORY_BUDGET, progress=progress, runtime=runtime)
+    profile.save(out)
     print(profile.summary())
-    print(f"wrote {args.out}")
+    print(f"wrote {out}")
+    return 0
 
 
-def cmd_predict(args: argparse.Namespace) -> None:
+def cmd_predict(args: argparse.Namespace) -> int:
     """Print an architecture's predicted latency and feasibility on a profile."""
     from .hardware import HardwareProfile
 
-    arch = _load_arch(args.arch)
+    arch = load_arch_file(args.arch)
     try:
         profile = HardwareProfile.load(args.profile)
     except OSError as err:
-        raise ValueError(f"cannot read profile {args.profile}: {err.strerror}") from None
-    try:
-        latency = profile.predict_latency(arch, batch=args.batch)
-    except KeyError as err:
-        raise ValueError(str(err.args[0]) if err.args else str(err)) from None
+        raise ValueError(f"cannot read profile {args.profile}: {err.strerror or err}") from None
+    missing = profile.missing(arch, args.batch)
+    if missing:
+        raise ValueError(profile.coverage_error(arch, args.batch))
+    latency = profile.predict_latency(arch, batch=args.batch)
     problems = profile.check(arch, batch=args.batch)
     print(f"{profile.label}: predicted {latency:.1f} µs at batch {args.batch}")
     print("feasible" if not problems else "infeasible: " + "; ".join(problems))
+    return 0
 
 
-def cmd_fetch(args: argparse.Namespace) -> None:
+def cmd_fetch(args: argparse.Namespace) -> int:
     """Fetch klines from Bybit into the cache and report what is cached."""
+    from .data.loader import OFFLINE_ENV
+
+    if os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes"):
+        raise ValueError(f"{OFFLINE_ENV}=1 is set: no network requests; unset it to fetch")
     from .data import KlineCache
 
     cache = KlineCache(args.cache_dir)
@@ -115,70 +182,131 @@ def cmd_fetch(args: argparse.Namespace) -> None:
     path = cache.path_for(args.symbol, args.interval, args.category)
     print(f"{len(frame):,} candles of {args.category} {args.symbol} {args.interval} "
           f"from {frame.index[0]} to {frame.index[-1]} in {path}")
+    return 0
+
+
+def _add_features(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--features", type=int_at_least(1), default=DEFAULT_INPUT_FEATURES,
+                        help="input features (channels) of every architecture; the default is the "
+                             "proxy task's feature count")
+
+
+def _add_core_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """The built-in subcommands."""
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    space = sub.add_parser("space", help="describe a named search space", formatter_class=fmt)
+    space.add_argument("--name", choices=SPACE_NAMES, default="default", help="which space")
+    _add_features(space)
+    space.set_defaults(handler=cmd_space)
+
+    sample = sub.add_parser("sample", help="sample an architecture (JSON with --json or --out)",
+                            formatter_class=fmt)
+    sample.add_argument("--space", choices=SPACE_NAMES, default="default", help="space to sample from")
+    _add_features(sample)
+    sample.add_argument("--seed", type=int, default=0, help="seed of the sampler")
+    sample.add_argument("--json", action="store_true", help="print only the architecture's JSON to stdout")
+    sample.add_argument("--out", default=None, help="write the architecture JSON to this file")
+    sample.set_defaults(handler=cmd_sample)
+
+    cost = sub.add_parser("cost", help="FLOPs, parameters and memory of an architecture JSON",
+                          formatter_class=fmt)
+    cost.add_argument("arch", help="architecture JSON file (from `hwnas sample --out`)")
+    cost.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bytes per stored value")
+    cost.add_argument("--batch", type=int_at_least(1), default=1, help="batch size")
+    cost.set_defaults(handler=cmd_cost)
+
+    prof = sub.add_parser("profile-cpu", help="measure this CPU's latency table for a space",
+                          formatter_class=fmt)
+    prof.add_argument("--space", choices=SPACE_NAMES, default="default", help="space whose ops are timed")
+    _add_features(prof)
+    prof.add_argument("--threads", type=int_at_least(1), default=1, help="torch threads (edge: 1)")
+    prof.add_argument("--batch", type=int_at_least(1), default=1, help="batch size")
+    prof.add_argument("--budget", choices=BUDGETS, default="server",
+                      help="memory budget: edge (1 thread, 10 MiB app limit, profile cpu-1thread-edge) "
+                           "or server (4 GiB, profile cpu-<threads>thread-b<batch>)")
+    prof.add_argument("--runtime", default="eager",
+                      help="what runs the ops: eager (PyTorch) or onnxruntime (needs hwnas[deploy])")
+    prof.add_argument("--out", required=True, help="profile JSON to write (checked before measuring)")
+    prof.add_argument("--quiet", action="store_true", help="no progress bar")
+    prof.set_defaults(handler=cmd_profile_cpu)
+
+    predict = sub.add_parser("predict", help="predicted latency of an architecture on a profile",
+                             formatter_class=fmt)
+    predict.add_argument("arch", help="architecture JSON file")
+    predict.add_argument("--profile", required=True, help="hardware profile JSON file (from profile-cpu)")
+    predict.add_argument("--batch", type=int_at_least(1), default=1, help="batch size")
+    predict.set_defaults(handler=cmd_predict)
+
+    fetch = sub.add_parser("fetch", help="download Bybit V5 klines into the disk cache (not with HWNAS_OFFLINE=1)",
+                           formatter_class=fmt)
+    fetch.add_argument("symbol", help="e.g. BTCUSDT")
+    fetch.add_argument("--interval", default="15", help="Bybit interval: 1 3 5 15 30 60 120 240 360 720 D W M")
+    fetch.add_argument("--category", choices=("linear", "inverse", "spot"), default="linear",
+                       help="Bybit market category")
+    fetch.add_argument("--limit", type=int_at_least(1), default=1000, help="candles to fetch")
+    fetch.add_argument("--cache-dir", default=None, help="cache folder (None: $HWNAS_CACHE_DIR or ~/.cache/hwnas/klines)")
+    fetch.add_argument("--base-url", default="https://api.bybit.com", help="Bybit API root")
+    fetch.set_defaults(handler=cmd_fetch)
+
+
+def _register_plugins(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Let each installed plug-in module add its subcommands; skip the ones not there yet."""
+    for name in _PLUGIN_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name is not None and (name == err.name or name.startswith(err.name + ".")):
+                continue
+            raise
+        module.register(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the command line."""
+    """The argument parser of the command line, plug-in subcommands included.
+
+    Taught in: notebooks/01_search_space.
+    """
     parser = argparse.ArgumentParser(prog="hwnas", description="Hardware-aware NAS for trading models")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    space = sub.add_parser("space", help="describe a named search space")
-    space.add_argument("--name", choices=SPACE_NAMES, default="default")
-    space.add_argument("--features", type=int, default=8)
-    space.set_defaults(func=cmd_space)
-
-    sample = sub.add_parser("sample", help="sample an architecture")
-    sample.add_argument("--space", choices=SPACE_NAMES, default="default")
-    sample.add_argument("--features", type=int, default=8)
-    sample.add_argument("--seed", type=int, default=0)
-    sample.add_argument("--out", help="write the architecture JSON here")
-    sample.set_defaults(func=cmd_sample)
-
-    cost = sub.add_parser("cost", help="FLOPs, parameters and memory of an architecture JSON")
-    cost.add_argument("arch", help="architecture JSON file")
-    cost.add_argument("--precision", choices=sorted(BYTES_PER_VALUE), default="fp32")
-    cost.add_argument("--batch", type=int, default=1)
-    cost.set_defaults(func=cmd_cost)
-
-    prof = sub.add_parser("profile-cpu", help="measure this CPU's latency table for a space")
-    prof.add_argument("--space", choices=SPACE_NAMES, default="default")
-    prof.add_argument("--features", type=int, default=8)
-    prof.add_argument("--threads", type=int, default=1)
-    prof.add_argument("--batch", type=int, default=1)
-    prof.add_argument("--budget", choices=("edge", "server"), default="server",
-                      help="memory budget: edge (10 MB app limit) or server (4 GB)")
-    prof.add_argument("--out", required=True, help="profile JSON to write")
-    prof.add_argument("--quiet", action="store_true", help="no progress bar")
-    prof.set_defaults(func=cmd_profile_cpu)
-
-    predict = sub.add_parser("predict", help="predicted latency of an architecture on a profile")
-    predict.add_argument("arch", help="architecture JSON file")
-    predict.add_argument("--profile", required=True, help="hardware profile JSON file")
-    predict.add_argument("--batch", type=int, default=1)
-    predict.set_defaults(func=cmd_predict)
-
-    fetch = sub.add_parser("fetch", help="download Bybit V5 klines into the disk cache")
-    fetch.add_argument("symbol", help="e.g. BTCUSDT")
-    fetch.add_argument("--interval", default="15")
-    fetch.add_argument("--category", default="linear")
-    fetch.add_argument("--limit", type=int, default=1000)
-    fetch.add_argument("--cache-dir", default=None, help="default: $HWNAS_CACHE_DIR or ~/.cache/hwnas/klines")
-    fetch.add_argument("--base-url", default="https://api.bybit.com")
-    fetch.set_defaults(func=cmd_fetch)
+    parser.add_argument("--version", action="version", version=f"hwnas {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    _add_core_commands(sub)
+    _register_plugins(sub)
     return parser
 
 
+def _is_user_error(err: BaseException) -> bool:
+    """Whether ``err`` is the user's input to report in one line (not a bug to show in full)."""
+    if isinstance(err, (ValueError, OSError)):
+        return True
+    bybit = sys.modules.get("hwnas.data.bybit")  # loaded only if a command used the network
+    return bybit is not None and isinstance(err, bybit.BybitAPIError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; bad input or a refused request exits 2 with a one-line message."""
+    """Run the command line and return its exit status (see the module docstring for errors).
+
+    Taught in: notebooks/01_search_space.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
-    func: Callable[[argparse.Namespace], None] = args.func
+    handler: Handler = args.handler
     try:
-        func(args)
-    except (ValueError, BybitAPIError) as err:
+        code = handler(args)
+        sys.stdout.flush()
+    except KeyboardInterrupt:
+        print(f"\nhwnas {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # the reader went away (`| head`): point stdout at devnull so the exit flush is quiet
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except Exception as err:
+        if not _is_user_error(err):
+            raise
         print(f"hwnas {args.command}: error: {err}", file=sys.stderr)
         return 2
-    return 0
+    return int(code or 0)
 
 
 if __name__ == "__main__":

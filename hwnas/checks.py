@@ -22,7 +22,10 @@ T = TypeVar("T")
 
 def require_int(value: Any, where: str, minimum: int | None = None,
                 maximum: int | None = None) -> int:
-    """``value`` as an ``int``; an integer (not a bool) within ``[minimum, maximum]``."""
+    """``value`` as an ``int``; an integer (not a bool) within ``[minimum, maximum]``.
+
+    Taught in: notebooks/01_search_space.
+    """
     bounds = _bounds_text(minimum, maximum)
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ValueError(f"{where} must be an integer{bounds}, got {value!r}")
@@ -32,7 +35,10 @@ def require_int(value: Any, where: str, minimum: int | None = None,
 
 
 def require_optional_int(value: Any, where: str, minimum: int | None = None) -> int | None:
-    """Like :func:`require_int`, but ``None`` passes through."""
+    """Like :func:`require_int`, but ``None`` passes through.
+
+    Taught in: notebooks/01_search_space.
+    """
     if value is None:
         return None
     try:
@@ -44,7 +50,10 @@ def require_optional_int(value: Any, where: str, minimum: int | None = None) -> 
 
 def require_float(value: Any, where: str, *, minimum: float | None = None,
                   maximum: float | None = None, strict_minimum: bool = False) -> float:
-    """``value`` as a finite ``float``; ``strict_minimum`` makes the lower bound exclusive."""
+    """``value`` as a finite ``float``; ``strict_minimum`` makes the lower bound exclusive.
+
+    Taught in: notebooks/01_search_space.
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ValueError(f"{where} must be a number, got {value!r}")
     number = float(value)
@@ -59,12 +68,18 @@ def require_float(value: Any, where: str, *, minimum: float | None = None,
 
 
 def require_positive(value: Any, where: str) -> float:
-    """A finite number strictly greater than zero."""
+    """A finite number strictly greater than zero.
+
+    Taught in: notebooks/01_search_space.
+    """
     return require_float(value, where, minimum=0.0, strict_minimum=True)
 
 
 def require_choice(value: T, where: str, allowed: Iterable[T]) -> T:
-    """``value`` if it is one of ``allowed``; else an error listing them."""
+    """``value`` if it is one of ``allowed``; else an error listing them.
+
+    Taught in: notebooks/01_search_space.
+    """
     options = list(allowed)
     if value not in options:
         raise ValueError(f"{where} {value!r} is not allowed; choose one of "
@@ -73,7 +88,10 @@ def require_choice(value: T, where: str, allowed: Iterable[T]) -> T:
 
 
 def require_enum(enum_cls: type[E], value: Any, where: str) -> E:
-    """``value`` as a member of ``enum_cls`` (a member or its value); else an error listing them."""
+    """``value`` as a member of ``enum_cls`` (a member or its value); else an error listing them.
+
+    Taught in: notebooks/01_search_space.
+    """
     if isinstance(value, enum_cls):
         return value
     try:
@@ -84,7 +102,10 @@ def require_enum(enum_cls: type[E], value: Any, where: str) -> E:
 
 
 def require_finite_array(values: Any, where: str, ndim: int | None = None) -> np.ndarray:
-    """``values`` as a float array with no NaN or infinity (of ``ndim`` dimensions if given)."""
+    """``values`` as a float array with no NaN or infinity (of ``ndim`` dimensions if given).
+
+    Taught in: notebooks/01_search_space.
+    """
     try:
         array = np.asarray(values, dtype=float)
     except (TypeError, ValueError):

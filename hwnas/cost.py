@@ -15,19 +15,18 @@ so that the two agree exactly). Formulas, for a layer whose output has
   sum) + ``8 n d^2`` (fused Q/K/V and output projections)
 * pooling, identity: 0 (the counter counts no comparisons or adds)
 * a skip with a projection adds ``2 L_out C_in C_out``.
+
+The torch-based measurements that check these formulas (``measure_flops``,
+``measure_activation_peak``, ``OperatorLog``) live in :mod:`hwnas.cost_measure`
+and are reachable from here too; this module itself imports no torch.
 """
 
 from __future__ import annotations
 
-import weakref
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import torch
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.flop_counter import FlopCounterMode, flop_registry
-
+from .checks import require_int
 from .space import Activation, Architecture, LayerSpec, OpType
 
 Precision = Literal["fp32", "fp16", "int8"]
@@ -35,7 +34,10 @@ BYTES_PER_VALUE: dict[str, int] = {"fp32": 4, "fp16": 2, "int8": 1}
 
 
 def bytes_per_value(precision: str) -> int:
-    """Bytes per stored number for a precision name (fp32, fp16, int8)."""
+    """Bytes per stored number for a precision name (fp32, fp16, int8).
+
+    Taught in: notebooks/03_memory.
+    """
     if precision not in BYTES_PER_VALUE:
         raise ValueError(f"precision {precision!r} unknown; choose one of {sorted(BYTES_PER_VALUE)}")
     return BYTES_PER_VALUE[precision]
@@ -43,7 +45,10 @@ def bytes_per_value(precision: str) -> int:
 
 @dataclass(frozen=True)
 class LayerCost:
-    """Cost of one layer (or the head) for a batch of one."""
+    """Cost of one layer (or the head) for a batch of one.
+
+    Taught in: notebooks/02_flops.
+    """
 
     name: str
     flops: int
@@ -83,7 +88,10 @@ def _op_params(spec: LayerSpec) -> int:
 
 
 def layer_flops(spec: LayerSpec, length: int) -> int:
-    """FLOPs of a whole layer (main branch and skip projection), batch 1."""
+    """FLOPs of a whole layer (main branch and skip projection), batch 1.
+
+    Taught in: notebooks/02_flops.
+    """
     total = _op_flops(spec, length)
     if spec.needs_projection:
         total += 2 * spec.output_length(length) * spec.in_channels * spec.out_channels
@@ -91,7 +99,10 @@ def layer_flops(spec: LayerSpec, length: int) -> int:
 
 
 def layer_params(spec: LayerSpec) -> int:
-    """Parameters of a whole layer (main branch and skip projection)."""
+    """Parameters of a whole layer (main branch and skip projection).
+
+    Taught in: notebooks/03_memory.
+    """
     total = _op_params(spec)
     if spec.needs_projection:
         total += spec.in_channels * spec.out_channels + spec.out_channels
@@ -99,7 +110,10 @@ def layer_params(spec: LayerSpec) -> int:
 
 
 def cost_breakdown(arch: Architecture) -> list[LayerCost]:
-    """FLOPs and parameters per layer, then the head, for a batch of one."""
+    """FLOPs and parameters per layer, then the head, for a batch of one.
+
+    Taught in: notebooks/02_flops.
+    """
     shapes = arch.shapes()
     rows = [
         LayerCost(f"{i}:{spec.op.value}", layer_flops(spec, shapes[i][1]), layer_params(spec),
@@ -115,14 +129,20 @@ def cost_breakdown(arch: Architecture) -> list[LayerCost]:
 
 
 def count_flops(arch: Architecture, batch_size: int = 1) -> int:
-    """Total FLOPs of one forward pass (2 per multiply-add)."""
+    """Total FLOPs of one forward pass (2 per multiply-add).
+
+    Taught in: notebooks/02_flops.
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     return batch_size * sum(row.flops for row in cost_breakdown(arch))
 
 
 def count_params(arch: Architecture) -> int:
-    """Number of trainable parameters (equals ``sum(p.numel())`` of the built model)."""
+    """Number of trainable parameters (equals ``sum(p.numel())`` of the built model).
+
+    Taught in: notebooks/03_memory.
+    """
     return sum(row.params for row in cost_breakdown(arch))
 
 
@@ -140,6 +160,8 @@ class MemoryFootprint:
     layer (attention's score matrices, a depthwise intermediate, the copy an
     activation function makes, the model input the caller still holds);
     :func:`measure_activation_peak` measures that figure.
+
+    Taught in: notebooks/03_memory.
     """
 
     precision: str
@@ -209,10 +231,11 @@ def memory_footprint(arch: Architecture, precision: str = "fp32", batch_size: in
 
     ``MEM = params x b + max_i(size(x_i) + size(x_{i+1})) x b``, with ``b`` the
     bytes per value of ``precision`` and activations scaled by ``batch_size``.
+
+    Taught in: notebooks/03_memory.
     """
     b = bytes_per_value(precision)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    require_int(batch_size, "batch_size", 1)
     shapes = arch.shapes()
     scale = b * batch_size
     schedule = [_schedule_live_values(spec, shapes[i][1]) * scale for i, spec in enumerate(arch.layers)]
@@ -235,103 +258,26 @@ def memory_footprint(arch: Architecture, precision: str = "fp32", batch_size: in
     )
 
 
-# --------------------------------------------------------------------------- measurement
-
-
-class _LiveTensorBytes(TorchDispatchMode):
-    """Track bytes of tensor storages created inside the mode; remember the peak."""
-
-    def __init__(self, preexisting: list[torch.Tensor]) -> None:
-        super().__init__()
-        self.live = 0
-        self.peak = 0
-        self._refs: dict[int, int] = {}  # storage data_ptr -> live tensors viewing it
-        self._sizes: dict[int, int] = {}
-        for tensor in preexisting:  # views of these allocate nothing new
-            key = tensor.untyped_storage().data_ptr()
-            self._refs[key] = self._refs.get(key, 0) + 1
-            self._sizes[key] = 0
-
-    def _release(self, key: int) -> None:
-        self._refs[key] -= 1
-        if self._refs[key] == 0:
-            self.live -= self._sizes.pop(key)
-            del self._refs[key]
-
-    def _track(self, tensor: torch.Tensor) -> None:
-        storage = tensor.untyped_storage()
-        key = storage.data_ptr()
-        if key == 0:
-            return
-        if key not in self._refs:
-            self._refs[key] = 0
-            self._sizes[key] = storage.nbytes()
-            self.live += storage.nbytes()
-            self.peak = max(self.peak, self.live)
-        self._refs[key] += 1
-        weakref.finalize(tensor, self._release, key)
-
-    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        out = func(*args, **(kwargs or {}))
-        for item in out if isinstance(out, (tuple, list)) else (out,):
-            if isinstance(item, torch.Tensor):
-                self._track(item)
-        return out
-
-
-def measure_flops(module: torch.nn.Module, x: torch.Tensor) -> int:
-    """FLOPs of ``module(x)`` as ``torch.utils.flop_counter.FlopCounterMode`` counts them."""
-    with FlopCounterMode(display=False) as counter, torch.inference_mode():
-        module(x)
-    return int(counter.get_total_flops())
-
-
-class OperatorLog(TorchDispatchMode):
-    """Record each low-level (aten) operator a forward pass dispatches.
-
-    ``values[name]`` is the number of values the operator wrote (views, which
-    share their input's storage, write nothing and are left out); ``counted``
-    holds the operators that ``FlopCounterMode`` counts FLOPs for. Use under
-    ``torch.no_grad()`` (inference mode hides some operators).
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.values: Counter[str] = Counter()
-        self.counted: set[str] = set()
-
-    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        out = func(*args, **(kwargs or {}))
-        first = out[0] if isinstance(out, (tuple, list)) else out
-        inputs = {a.untyped_storage().data_ptr() for a in args if isinstance(a, torch.Tensor)}
-        if isinstance(first, torch.Tensor) and first.untyped_storage().data_ptr() not in inputs:
-            name = func.overloadpacket.__name__
-            self.values[name] += first.numel()
-            if func.overloadpacket in flop_registry:
-                self.counted.add(name)
-        return out
-
-
 def max_batch_size(arch: Architecture, precision: str, budget_bytes: int, eager: bool = True) -> int:
     """Largest batch whose parameters plus activations fit ``budget_bytes`` (0 if none).
 
     ``eager=True`` uses what eager PyTorch holds (``eager_activation_bytes``),
     ``False`` the chapter's schedule model. Activations grow linearly with batch.
+
+    Taught in: notebooks/03_memory.
     """
     one = memory_footprint(arch, precision)
     per_sample = one.eager_activation_bytes if eager else one.activation_bytes
     return max(0, (budget_bytes - one.params_bytes) // per_sample)
 
 
-def measure_activation_peak(model: torch.nn.Module, x: torch.Tensor) -> int:
-    """Measured peak bytes of activations during ``model(x)`` in eager PyTorch.
+_MEASURED = ("OperatorLog", "measure_activation_peak", "measure_flops")
 
-    Every tensor storage the forward pass allocates is counted from its creation
-    to its release (weights are not counted); the input ``x`` is added, as the
-    schedule model counts it too.
-    """
-    tracker = _LiveTensorBytes([x, *model.parameters(), *model.buffers()])
-    with torch.inference_mode(), tracker:
-        out = model(x)
-    del out
-    return tracker.peak + x.untyped_storage().nbytes()
+
+def __getattr__(name: str) -> Any:
+    """The torch-based measurements of :mod:`hwnas.cost_measure`, imported on first use."""
+    if name in _MEASURED:
+        from . import cost_measure
+
+        return getattr(cost_measure, name)
+    raise AttributeError(f"module 'hwnas.cost' has no attribute {name!r}")

@@ -18,6 +18,8 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[TextIO], object]
 
     The data is flushed to disk before the rename; on any error the temporary
     file is removed and ``path`` is left as it was. The file gets mode 0644.
+
+    Taught in: notebooks/04_latency_lut.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,7 +38,10 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[TextIO], object]
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (see :func:`write_atomic`)."""
+    """Write ``text`` to ``path`` atomically (see :func:`write_atomic`).
+
+    Taught in: notebooks/04_latency_lut.
+    """
     return write_atomic(path, lambda handle: handle.write(text))
 
 
@@ -47,6 +52,8 @@ def check_writable(path: str | os.PathLike[str], option: str) -> Path:
     directory, or its folder does not exist, is not a directory or is not
     writable; nothing is created. The command line calls this before it
     measures or searches, so a bad path never costs a long run.
+
+    Taught in: notebooks/04_latency_lut.
     """
     target = Path(path)
     if target.is_dir():

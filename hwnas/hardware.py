@@ -51,39 +51,39 @@ import math
 import os
 import platform
 import warnings
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import torch
 
-from .cost import layer_flops, memory_footprint
+from .checks import require_enum, require_int
+from .cost import memory_footprint
 from .fileio import write_text_atomic
-from .space import (
-    POOL_OPS,
-    Architecture,
-    LayerSpec,
-    OpType,
-    SearchSpace,
-    _check_layer_fits,
-    setting_tags,
+from .opspec import (  # the keys live in hwnas.opspec; re-exported here, where they are used
+    ALL_OPS,
+    BRANCH_OPS,
+    HEAD_OPS,
+    LAYER_OPS,
+    OVERHEAD_OP,
+    OpKind,
+    OpSpec,
+    arch_op_specs,
+    space_op_specs,
 )
+from .space import Architecture, SearchSpace
 
 PROFILE_FORMAT = "hwnas-hardware-profile"
 PROFILE_VERSION = 1
 
-HEAD_OPS = ("head_gap", "head_last", "head_flatten")
-BRANCH_OPS = ("shortcut", "add")
-OVERHEAD_OP = "overhead"
-LAYER_OPS = tuple(o.value for o in OpType)
-ALL_OPS = LAYER_OPS + HEAD_OPS + BRANCH_OPS + (OVERHEAD_OP,)
-_POOL_VALUES = frozenset(o.value for o in POOL_OPS)
-_ACTIVATIONS = ("relu", "gelu", "none")
 
 
 class DeviceType(str, Enum):
-    """The kind of processor a profile describes."""
+    """The kind of processor a profile describes.
+
+    Taught in: notebooks/05_hardware_targets.
+    """
 
     CPU = "cpu"
     MOBILE = "mobile"
@@ -91,268 +91,20 @@ class DeviceType(str, Enum):
     FPGA = "fpga"
 
 
-def _as_plain(value: Any) -> Any:
-    """Enum members to their string values; everything else unchanged."""
-    return value.value if isinstance(value, Enum) else value
-
-
-@dataclass(frozen=True)
-class OpSpec:
-    """The lookup-table key: one layer (or the head) as the model runs it.
-
-    ``seq_len`` is the *input* length of the layer, ``batch`` the batch size the
-    latency was measured at. Fields are normalised to plain ``str``/``int``/``bool``
-    so that keys built from enums, numpy integers or JSON compare and hash equal.
-    """
-
-    op: str
-    in_channels: int
-    out_channels: int
-    seq_len: int
-    kernel_size: int = 1
-    stride: int = 1
-    dilation: int = 1
-    heads: int = 1
-    activation: str = "none"
-    use_skip: bool = False
-    batch: int = 1
-
-    def __post_init__(self) -> None:
-        set_ = object.__setattr__
-        op = str(_as_plain(self.op))
-        if op not in ALL_OPS:
-            raise ValueError(f"OpSpec.op: {op!r} is not allowed; choose one of {list(ALL_OPS)}")
-        set_(self, "op", op)
-        activation = str(_as_plain(self.activation))
-        if activation not in _ACTIVATIONS:
-            raise ValueError(
-                f"OpSpec.activation: {activation!r} is not allowed; choose one of {list(_ACTIVATIONS)}"
-            )
-        set_(self, "activation", activation)
-        minimum = 0 if op == OVERHEAD_OP else 1
-        for name in ("in_channels", "out_channels", "seq_len", "kernel_size", "stride",
-                     "dilation", "heads", "batch"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not hasattr(value, "__index__"):
-                raise ValueError(f"OpSpec.{name} must be an integer >= {minimum}, got {value!r}")
-            value = int(value)
-            lowest = 1 if name in ("kernel_size", "stride", "dilation", "heads", "batch") else minimum
-            if value < lowest:
-                raise ValueError(f"OpSpec.{name} must be an integer >= {lowest}, got {value}")
-            set_(self, name, value)
-        if not isinstance(self.use_skip, bool):
-            if type(self.use_skip).__name__ == "bool_":  # numpy bool
-                set_(self, "use_skip", bool(self.use_skip))
-            else:
-                raise ValueError(f"OpSpec.use_skip must be True or False, got {self.use_skip!r}")
-
-    # ---- constructors
-    @classmethod
-    def from_layer(cls, spec: LayerSpec, seq_len: int, batch: int = 1) -> "OpSpec":
-        """The key of layer ``spec`` receiving ``seq_len`` steps."""
-        return cls(
-            op=spec.op.value,
-            in_channels=spec.in_channels,
-            out_channels=spec.out_channels,
-            seq_len=seq_len,
-            kernel_size=spec.kernel_size,
-            stride=spec.stride,
-            dilation=spec.dilation,
-            heads=spec.heads,
-            activation=spec.activation.value,
-            use_skip=spec.use_skip,
-            batch=batch,
-        )
-
-    @classmethod
-    def head_of(cls, arch: Architecture, batch: int = 1) -> "OpSpec":
-        """The key of the head of ``arch`` (its input map and outputs)."""
-        return cls(
-            op=f"head_{arch.head.value}",
-            in_channels=arch.output_channels,
-            out_channels=arch.num_outputs,
-            seq_len=arch.output_length,
-            batch=batch,
-        )
-
-    @classmethod
-    def overhead(cls, batch: int = 1) -> "OpSpec":
-        """The key of the per-inference overhead of a whole model."""
-        return cls(op=OVERHEAD_OP, in_channels=0, out_channels=0, seq_len=0, batch=batch)
-
-    # ---- queries
-    @property
-    def is_layer(self) -> bool:
-        """Whether the key is a layer (an :class:`~hwnas.space.OpType`)."""
-        return self.op in LAYER_OPS
-
-    @property
-    def is_head(self) -> bool:
-        """Whether the key is a head."""
-        return self.op in HEAD_OPS
-
-    @property
-    def out_len(self) -> int:
-        """Output length (1 for heads, the input length for ``add``/``overhead``)."""
-        if self.is_head:
-            return 1
-        if self.op in ("add", OVERHEAD_OP):
-            return self.seq_len
-        if self.op == "shortcut":
-            return (self.seq_len - 1) // self.stride + 1
-        span = self.dilation * (self.kernel_size - 1) + 1
-        padding = 0 if self.op in _POOL_VALUES else (span - 1) // 2
-        return (self.seq_len + 2 * padding - span) // self.stride + 1
-
-    @property
-    def flops(self) -> int:
-        """FLOPs of the key for its batch (the convention of :mod:`hwnas.cost`).
-
-        Layers count their skip projection; ``shortcut`` counts its projection
-        (0 for the identity); ``add``, ``overhead`` and pooling count 0.
-
-        Taught in: notebooks/04_latency_lut.
-        """
-        if self.is_layer:
-            return self.batch * layer_flops(self.layer_spec(), self.seq_len)
-        if self.is_head:
-            features = self.in_channels * (self.seq_len if self.op == "head_flatten" else 1)
-            return self.batch * 2 * features * self.out_channels
-        if self.is_projection:
-            return self.batch * 2 * self.out_len * self.in_channels * self.out_channels
-        return 0
-
-    def layer_spec(self) -> LayerSpec:
-        """The :class:`~hwnas.space.LayerSpec` of a layer key (ValueError otherwise)."""
-        if not self.is_layer:
-            raise ValueError(f"OpSpec op {self.op!r} is not a layer; layer_spec() needs one of {list(LAYER_OPS)}")
-        return LayerSpec(
-            op=self.op, in_channels=self.in_channels, out_channels=self.out_channels,
-            kernel_size=self.kernel_size, stride=self.stride, dilation=self.dilation,
-            heads=self.heads, use_skip=self.use_skip, activation=self.activation,
-        )
-
-    def main_branch(self) -> "OpSpec":
-        """The layer without its residual branch (``use_skip=False``)."""
-        return replace(self, use_skip=False)
-
-    def shortcut_branch(self) -> "OpSpec":
-        """The residual branch of a skip layer: a strided 1x1 projection or the identity."""
-        return OpSpec(op="shortcut", in_channels=self.in_channels, out_channels=self.out_channels,
-                      seq_len=self.seq_len, stride=self.stride, batch=self.batch)
-
-    def add_op(self) -> "OpSpec":
-        """The element-wise sum joining the two branches (on the output shape)."""
-        return OpSpec(op="add", in_channels=self.out_channels, out_channels=self.out_channels,
-                      seq_len=self.out_len, batch=self.batch)
-
-    @property
-    def is_projection(self) -> bool:
-        """For ``shortcut`` keys: whether it is a 1x1 projection (not the identity)."""
-        return self.op == "shortcut" and (self.in_channels != self.out_channels or self.stride != 1)
-
-    def sort_key(self) -> tuple:
-        """A total order on keys (used to list a space's keys deterministically)."""
-        return tuple(getattr(self, f.name) for f in fields(self))
-
-    def label(self) -> str:
-        """Short text such as ``conv k5 32->64 L=64 relu skip b1``."""
-        parts = [self.op, *setting_tags(self.kernel_size, self.dilation, self.stride, self.heads)]
-        parts.append(f"{self.in_channels}->{self.out_channels} L={self.seq_len}")
-        if self.activation != "none":
-            parts.append(self.activation)
-        if self.use_skip:
-            parts.append("skip")
-        parts.append(f"b{self.batch}")
-        return " ".join(parts)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON form."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "OpSpec":
-        """Rebuild from :meth:`to_dict` output (ValueError naming unknown or missing fields)."""
-        if not isinstance(d, dict):
-            raise ValueError(f"OpSpec must be a JSON object, got {type(d).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"OpSpec: unknown field(s) {sorted(unknown)}; allowed: {sorted(known)}")
-        missing = {"op", "in_channels", "out_channels", "seq_len"} - set(d)
-        if missing:
-            raise ValueError(f"OpSpec: missing field(s) {sorted(missing)}")
-        return cls(**d)
-
-
-def arch_op_specs(arch: Architecture, batch: int = 1) -> list[OpSpec]:
-    """The keys of ``arch``: its layers in order (the stem first), then the head."""
-    shapes = arch.shapes()
-    specs = [OpSpec.from_layer(layer, shapes[i][1], batch) for i, layer in enumerate(arch.layers)]
-    specs.append(OpSpec.head_of(arch, batch))
-    return specs
-
-
-def _space_layers(space: SearchSpace) -> tuple[set[tuple[LayerSpec, int]], set[tuple[str, int, int, int]]]:
-    """Every (layer, input length) and (head, channels, length, outputs) a space can produce."""
-    layers: set[tuple[LayerSpec, int]] = set()
-    heads: set[tuple[str, int, int, int]] = set()
-    max_depth = max(space.depths)
-    depths = set(space.depths)
-    candidates = space.candidates()
-    stem = LayerSpec(OpType.FC, space.input_features, space.stem_width, activation="relu")
-    for lookback in space.lookbacks:
-        layers.add((stem, lookback))
-        frontier = {(space.stem_width, lookback)}
-        for depth in range(1, max_depth + 1):
-            nxt: set[tuple[int, int]] = set()
-            for channels, length in frontier:
-                for choice in candidates:
-                    if not space._fits(choice, channels, length):
-                        continue
-                    for skip in space.skip_choices:
-                        layer = choice.layer(channels, skip)
-                        try:
-                            out = _check_layer_fits(0, layer, channels, length)
-                        except ValueError:
-                            continue
-                        layers.add((layer, length))
-                        nxt.add(out)
-            frontier = nxt
-            if depth in depths:
-                for channels, length in frontier:
-                    for head in space.head_types:
-                        heads.add((head.value, channels, length, space.num_outputs))
-    return layers, heads
-
-
-def space_op_specs(space: SearchSpace, batch: int = 1, branches: bool = False) -> list[OpSpec]:
-    """Every distinct key the architectures of ``space`` can produce, heads included.
-
-    Sorted by :meth:`OpSpec.sort_key`. With ``branches=False`` (the default, what a
-    measured CPU table needs) skip layers appear whole (``use_skip=True``). With
-    ``branches=True`` (what parallel-branch and analytical profiles need) skip
-    layers are replaced by their main branch, shortcut and add keys.
-    """
-    layers, heads = _space_layers(space)
-    out: set[OpSpec] = set()
-    for layer, length in layers:
-        key = OpSpec.from_layer(layer, length, batch)
-        if branches and key.use_skip:
-            out.update((key.main_branch(), key.shortcut_branch(), key.add_op()))
-        else:
-            out.add(key)
-    for kind, channels, length, outputs in heads:
-        out.add(OpSpec(op=f"head_{kind}", in_channels=channels, out_channels=outputs,
-                       seq_len=length, batch=batch))
-    return sorted(out, key=OpSpec.sort_key)
+def _mib(n_bytes: int) -> str:
+    """Bytes as binary megabytes: ``10 MiB`` for 10,485,760."""
+    value = n_bytes / 2**20
+    return f"{value:.0f} MiB" if value == round(value) else f"{value:.1f} MiB"
 
 
 LatencyModel = Callable[[OpSpec], float]
 
 
 def current_conditions() -> dict[str, Any]:
-    """Facts about this machine that a measured table depends on."""
+    """Facts about this machine that a measured table depends on.
+
+    Taught in: notebooks/04_latency_lut.
+    """
     return {
         "torch_version": torch.__version__,
         "cpu_model": cpu_model(),
@@ -362,7 +114,10 @@ def current_conditions() -> dict[str, Any]:
 
 
 def cpu_model() -> str:
-    """The CPU model name (from /proc/cpuinfo on Linux, else :mod:`platform`)."""
+    """The CPU model name (from /proc/cpuinfo on Linux, else :mod:`platform`).
+
+    Taught in: notebooks/04_latency_lut.
+    """
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
             for line in fh:
@@ -382,6 +137,8 @@ class HardwareProfile:
     from the table and are labelled "analytical model" wherever they print.
     Callables (``latency_model``, ``unsupported``) are not saved by :meth:`save`:
     a loaded model profile has only its table (call :meth:`tabulate` before saving).
+
+    Taught in: notebooks/04_latency_lut.
     """
 
     name: str
@@ -397,13 +154,10 @@ class HardwareProfile:
     unsupported: Callable[[OpSpec], str | None] | None = None
 
     def __post_init__(self) -> None:
-        self.device_type = DeviceType(_as_plain(self.device_type)) if not isinstance(
-            self.device_type, DeviceType) else self.device_type
+        self.device_type = require_enum(DeviceType, self.device_type, "device_type")
         if not isinstance(self.latency_table, dict):
             raise ValueError("latency_table must be a dict mapping OpSpec to microseconds")
-        if isinstance(self.memory_budget_bytes, bool) or int(self.memory_budget_bytes) < 0:
-            raise ValueError(f"memory_budget_bytes must be an integer >= 0, got {self.memory_budget_bytes!r}")
-        self.memory_budget_bytes = int(self.memory_budget_bytes)
+        self.memory_budget_bytes = require_int(self.memory_budget_bytes, "memory_budget_bytes", 0)
         if not self.peak_flops > 0:
             raise ValueError(f"peak_flops must be > 0 FLOP/s, got {self.peak_flops!r}")
         from .cost import bytes_per_value
@@ -426,7 +180,7 @@ class HardwareProfile:
         where = ", ".join(f"{k}={v}" for k, v in self.conditions.items() if not isinstance(v, (dict, list)))
         return (
             f"{self.label}: {self.device_type.value}, {len(self.latency_table)} table entries, "
-            f"memory budget {self.memory_budget_bytes / 1e6:.1f} MB ({self.precision}), "
+            f"memory budget {_mib(self.memory_budget_bytes)} ({self.precision}), "
             f"peak {self.peak_flops / 1e9:.1f} GFLOP/s, "
             f"{'parallel' if self.parallel_branches else 'sequential'} branches"
             + (f"\n  conditions: {where}" if where else "")
@@ -434,6 +188,10 @@ class HardwareProfile:
 
     def __str__(self) -> str:
         return self.summary()
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.name!r}, {self.kind}, {len(self.latency_table)} entries, "
+                f"budget {self.memory_budget_bytes:,} B, {self.precision})")
 
     # ---- latency
     def op_latency(self, op: OpSpec) -> float:
@@ -468,7 +226,7 @@ class HardwareProfile:
         """Latency of a layer or head key, applying the skip rule of the module docstring."""
         if not key.use_skip:
             return self.op_latency(key)
-        parts = (key.main_branch(), key.shortcut_branch(), key.add_op())
+        parts = key.branches()
         if self.parallel_branches:
             main, shortcut, add = (self.op_latency(p) for p in parts)
             return max(main, shortcut) + add
@@ -483,6 +241,53 @@ class HardwareProfile:
                 f"space this architecture comes from (hwnas.latency.profile_cpu(space, batch={key.batch}))."
             ) from None
 
+    def missing(self, arch: Architecture, batch: int = 1) -> list[OpSpec]:
+        """The keys of ``arch`` (layers, head) this profile cannot price; ``[]`` when covered.
+
+        Taught in: notebooks/04_latency_lut.
+        """
+        out = []
+        for key in arch_op_specs(arch, batch):
+            try:
+                self.spec_latency(key)
+            except KeyError:
+                out.append(key)
+        return out
+
+    def coverage(self) -> dict[str, list[int]]:
+        """What the table was built for: layer widths, kernel sizes, input features,
+        input lengths (lookbacks) and batch sizes of its keys.
+
+        Taught in: notebooks/04_latency_lut.
+        """
+        layers = [k for k in self.latency_table if k.is_layer]
+        widths = {k.out_channels for k in layers}
+        return {
+            "widths": sorted(widths),
+            "kernel_sizes": sorted({k.kernel_size for k in layers}),
+            "input_features": sorted({k.in_channels for k in layers} - widths),
+            "lookbacks": sorted({k.seq_len for k in layers if k.in_channels not in widths}),
+            "batch": sorted({k.batch for k in self.latency_table}),
+        }
+
+    def coverage_error(self, arch: Architecture, batch: int = 1) -> str:
+        """The message for an architecture the table does not cover: what is missing,
+        what the profile covers, and how to measure the rest.
+
+        Taught in: notebooks/04_latency_lut.
+        """
+        missing = self.missing(arch, batch)
+        cover = ", ".join(f"{name.replace('_', ' ')} {values}" for name, values in self.coverage().items())
+        first = "; ".join(k.label() for k in missing[:3]) + (" ..." if len(missing) > 3 else "")
+        return (
+            f"{self.label} has no latency for {len(missing)} of the {len(arch_op_specs(arch, batch))} "
+            f"layer settings of this architecture ({arch.input_features} features, lookback "
+            f"{arch.lookback}, batch {batch}): {first}. The profile covers {cover}. Measure the "
+            f"missing entries with hwnas.latency.extend_profile(profile, [arch]), or build the "
+            f"profile for the space this architecture comes from (hwnas.latency.profile_cpu(space, "
+            f"batch={batch}), `hwnas profile-cpu --features {arch.input_features}`)."
+        )
+
     def layer_latencies(self, arch: Architecture, batch: int = 1) -> list[float]:
         """µs per layer (the stem first), then the head; the overhead is not included."""
         return [self.spec_latency(key) for key in arch_op_specs(arch, batch)]
@@ -491,9 +296,14 @@ class HardwareProfile:
         """Predicted µs of one inference: overhead + the sum over layers and the head.
 
         A skip layer costs ``max(main, shortcut) + add`` when ``parallel_branches``,
-        its whole (sequential) time otherwise.
+        its whole (sequential) time otherwise. A key the table lacks raises
+        KeyError with :meth:`coverage_error`'s message.
         """
-        return self.overhead_latency(batch) + sum(self.layer_latencies(arch, batch))
+        try:
+            layers = self.layer_latencies(arch, batch)
+        except KeyError:
+            raise KeyError(self.coverage_error(arch, batch)) from None
+        return self.overhead_latency(batch) + sum(layers)
 
     # ---- feasibility
     def check(self, arch: Architecture, batch: int = 1) -> list[str]:
@@ -666,7 +476,13 @@ def profiles_table(profiles: Iterable[HardwareProfile]) -> str:
 
 
 __all__ = [
+    "ALL_OPS",
+    "BRANCH_OPS",
+    "HEAD_OPS",
+    "LAYER_OPS",
+    "OVERHEAD_OP",
     "DeviceType",
+    "OpKind",
     "OpSpec",
     "LatencyModel",
     "HardwareProfile",

@@ -24,6 +24,8 @@ class SelfAttention(nn.Module):
     softmax, weighted sum, output projection) so that its FLOPs are exactly
     ``4 n^2 d + 8 n d^2``: the chapter's ``4 n^2 d`` for scores and weighted sum,
     plus four ``d x d`` projections of ``2 n d^2`` each.
+
+    Taught in: notebooks/01_search_space.
     """
 
     def __init__(self, channels: int, heads: int) -> None:
@@ -74,7 +76,10 @@ def _operation(spec: LayerSpec) -> nn.Module:
 
 
 class Layer(nn.Module):
-    """``act(op(x))``, plus ``shortcut(x)`` when the spec asks for a skip."""
+    """``act(op(x))``, plus ``shortcut(x)`` when the spec asks for a skip.
+
+    Taught in: notebooks/01_search_space.
+    """
 
     def __init__(self, spec: LayerSpec) -> None:
         super().__init__()
@@ -96,7 +101,10 @@ class Layer(nn.Module):
 
 
 class Head(nn.Module):
-    """Reduce a ``(batch, channels, length)`` map to ``(batch, outputs)``."""
+    """Reduce a ``(batch, channels, length)`` map to ``(batch, outputs)``.
+
+    Taught in: notebooks/01_search_space.
+    """
 
     def __init__(self, kind: HeadType, in_features: int, outputs: int) -> None:
         super().__init__()
@@ -114,7 +122,10 @@ class Head(nn.Module):
 
 
 class TradingNet(nn.Module):
-    """The network an :class:`Architecture` describes."""
+    """The network an :class:`Architecture` describes.
+
+    Taught in: notebooks/01_search_space.
+    """
 
     def __init__(self, arch: Architecture) -> None:
         super().__init__()
@@ -134,12 +145,18 @@ class TradingNet(nn.Module):
 
 
 def build_layer(spec: LayerSpec) -> Layer:
-    """The torch module of one layer (used whole by models and alone by latency tables)."""
+    """The torch module of one layer (used whole by models and alone by latency tables).
+
+    Taught in: notebooks/01_search_space.
+    """
     return Layer(spec)
 
 
 def build_head(arch: Architecture) -> Head:
-    """The prediction head of ``arch``."""
+    """The prediction head of ``arch``.
+
+    Taught in: notebooks/01_search_space.
+    """
     return Head(arch.head, arch.head_in_features, arch.num_outputs)
 
 
@@ -148,6 +165,8 @@ def build_model(arch: Architecture, seed: int | None = None) -> TradingNet:
 
     ``seed`` makes the initial weights reproducible without touching the global
     random state of the caller.
+
+    Taught in: notebooks/01_search_space.
     """
     if not isinstance(arch, Architecture):
         raise ValueError(f"arch must be an Architecture, got {type(arch).__name__}")

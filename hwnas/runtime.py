@@ -35,6 +35,8 @@ class Runtime(Protocol):
     ``name`` and ``version`` go into the recorded conditions of every profile
     and report measured with it; ``threads`` is the intra-op thread count the
     runtime uses (eager PyTorch's is set by the harness instead).
+
+    Taught in: notebooks/11_deployment.
     """
 
     name: str
@@ -50,7 +52,10 @@ class Runtime(Protocol):
 
 
 class EagerRuntime:
-    """Eager PyTorch under ``torch.inference_mode``: what the chapters 04-06 measure."""
+    """Eager PyTorch under ``torch.inference_mode``: what the chapters 04-06 measure.
+
+    Taught in: notebooks/04_latency_lut.
+    """
 
     name = "eager"
 
@@ -74,17 +79,26 @@ class EagerRuntime:
 
 
 def register_runtime(name: str, factory: Callable[..., Runtime]) -> None:
-    """Make ``get_runtime(name, threads=...)`` build runtimes with ``factory``."""
+    """Make ``get_runtime(name, threads=...)`` build runtimes with ``factory``.
+
+    Taught in: notebooks/11_deployment.
+    """
     _RUNTIMES[name] = factory
 
 
 def available_runtimes() -> list[str]:
-    """Names :func:`get_runtime` accepts (providers not yet imported included)."""
+    """Names :func:`get_runtime` accepts (providers not yet imported included).
+
+    Taught in: notebooks/11_deployment.
+    """
     return sorted(set(_RUNTIMES) | set(_PROVIDERS))
 
 
 def get_runtime(runtime: "str | Runtime" = "eager", threads: int = 1) -> Runtime:
-    """A runtime by name (``"eager"``, ``"onnxruntime"``), or the instance passed in."""
+    """A runtime by name (``"eager"``, ``"onnxruntime"``), or the instance passed in.
+
+    Taught in: notebooks/11_deployment.
+    """
     if not isinstance(runtime, str):
         return runtime
     if runtime not in _RUNTIMES and runtime in _PROVIDERS:

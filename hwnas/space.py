@@ -13,17 +13,27 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field, fields, replace
 from enum import Enum
+from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
+from .checks import require_enum, require_int
+
 FORMAT_VERSION = 1
+# The input channels of an architecture by default: the proxy task's feature count
+# (hwnas.data.features.make_features with its defaults; tests/test_house.py checks they agree).
+DEFAULT_INPUT_FEATURES = 10
 
 
 class OpType(str, Enum):
-    """The operations a layer can perform on a ``(channels, length)`` sequence."""
+    """The operations a layer can perform on a ``(channels, length)`` sequence.
+
+    Taught in: notebooks/01_search_space.
+    """
 
     CONV = "conv"  # standard 1-D convolution
     DWSEP_CONV = "dwsep_conv"  # depthwise K-tap convolution, then pointwise 1x1
@@ -36,7 +46,10 @@ class OpType(str, Enum):
 
 
 class Activation(str, Enum):
-    """Non-linearity applied after a layer's operation."""
+    """Non-linearity applied after a layer's operation.
+
+    Taught in: notebooks/01_search_space.
+    """
 
     RELU = "relu"
     GELU = "gelu"
@@ -44,7 +57,10 @@ class Activation(str, Enum):
 
 
 class HeadType(str, Enum):
-    """How the final ``(channels, length)`` map becomes a prediction."""
+    """How the final ``(channels, length)`` map becomes a prediction.
+
+    Taught in: notebooks/01_search_space.
+    """
 
     GAP = "gap"  # mean over time, then a linear layer
     LAST = "last"  # the last time step, then a linear layer
@@ -56,29 +72,27 @@ POOL_OPS = frozenset({OpType.MAX_POOL, OpType.AVG_POOL})
 WIDTH_PRESERVING_OPS = frozenset({OpType.ATTENTION, OpType.IDENTITY}) | POOL_OPS
 
 
-def _coerce_enum(enum_cls: type[Enum], value: Any, where: str) -> Any:
-    """Turn ``value`` into ``enum_cls`` or raise a ValueError listing allowed values."""
-    if isinstance(value, enum_cls):
-        return value
-    try:
-        return enum_cls(value)
-    except ValueError:
-        allowed = ", ".join(repr(m.value) for m in enum_cls)
-        raise ValueError(f"{where}: {value!r} is not allowed; choose one of {allowed}") from None
+def output_length(length: int, kernel_size: int = 1, stride: int = 1, dilation: int = 1,
+                  pooling: bool = False) -> int:
+    """Output steps of a 1-D layer on ``length`` input steps: the one formula every module uses.
 
+    ``(L + 2 p - s) // stride + 1`` with span ``s = dilation (k - 1) + 1`` and
+    "same" padding ``p = (s - 1) // 2`` for convolutions, ``p = 0`` for pooling
+    (and for a skip branch's strided 1x1 projection, ``kernel_size=1``).
 
-def _require_int(value: Any, where: str, minimum: int) -> int:
-    """Return ``value`` as int, raising ValueError unless it is an integer >= minimum."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{where} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{where} must be an integer >= {minimum}, got {value}")
-    return int(value)
+    Taught in: notebooks/01_search_space.
+    """
+    span = dilation * (kernel_size - 1) + 1
+    padding = 0 if pooling else (span - 1) // 2
+    return (length + 2 * padding - span) // stride + 1
 
 
 def setting_tags(kernel_size: int, dilation: int = 1, stride: int = 1, heads: int = 1,
                  sep: str = "") -> list[str]:
-    """Tags of a layer's non-default settings, e.g. ``['k5', 'd2']`` (``sep="="``: ``k=5``)."""
+    """Tags of a layer's non-default settings, e.g. ``['k5', 'd2']`` (``sep="="``: ``k=5``).
+
+    Taught in: notebooks/01_search_space.
+    """
     settings = (("k", kernel_size), ("d", dilation), ("s", stride), ("h", heads))
     return [f"{name}{sep}{value}" for name, value in settings if value > 1]
 
@@ -90,6 +104,8 @@ class LayerSpec:
     ``use_skip`` adds a residual branch ``y = act(op(x)) + shortcut(x)``; the
     shortcut is the identity when shapes match and a strided 1x1 projection
     otherwise (a parallel branch with its own cost).
+
+    Taught in: notebooks/01_search_space.
     """
 
     op: OpType
@@ -104,10 +120,10 @@ class LayerSpec:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        set_(self, "op", _coerce_enum(OpType, self.op, "op"))
-        set_(self, "activation", _coerce_enum(Activation, self.activation, "activation"))
+        set_(self, "op", require_enum(OpType, self.op, "op"))
+        set_(self, "activation", require_enum(Activation, self.activation, "activation"))
         for name in ("in_channels", "out_channels", "kernel_size", "stride", "dilation", "heads"):
-            set_(self, name, _require_int(getattr(self, name), name, 1))
+            set_(self, name, require_int(getattr(self, name), name, 1))
         if not isinstance(self.use_skip, (bool, np.bool_)):
             raise ValueError(f"use_skip must be True or False, got {self.use_skip!r}")
         set_(self, "use_skip", bool(self.use_skip))
@@ -151,11 +167,11 @@ class LayerSpec:
 
     def output_length(self, length: int) -> int:
         """Sequence length after this layer for an input of ``length`` steps."""
-        return (length + 2 * self.padding - self.span) // self.stride + 1
+        return output_length(length, self.kernel_size, self.stride, self.dilation, self.op in POOL_OPS)
 
     def shortcut_length(self, length: int) -> int:
         """Sequence length of the skip branch (a strided 1x1 projection or identity)."""
-        return (length - 1) // self.stride + 1
+        return output_length(length, 1, self.stride)
 
     @property
     def needs_projection(self) -> bool:
@@ -172,7 +188,10 @@ class LayerSpec:
 
 @dataclass(frozen=True)
 class Architecture:
-    """A validated chain of layers over ``(batch, input_features, lookback)`` inputs."""
+    """A validated chain of layers over ``(batch, input_features, lookback)`` inputs.
+
+    Taught in: notebooks/01_search_space.
+    """
 
     layers: tuple[LayerSpec, ...]
     input_features: int
@@ -183,16 +202,16 @@ class Architecture:
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "layers", tuple(self.layers))
-        set_(self, "head", _coerce_enum(HeadType, self.head, "head"))
+        set_(self, "head", require_enum(HeadType, self.head, "head"))
         for name in ("input_features", "lookback", "num_outputs"):
-            set_(self, name, _require_int(getattr(self, name), name, 1))
+            set_(self, name, require_int(getattr(self, name), name, 1))
         if not self.layers:
             raise ValueError("layers must hold at least one LayerSpec, got none")
         channels, length = self.input_features, self.lookback
         for index, layer in enumerate(self.layers):
             if not isinstance(layer, LayerSpec):
                 raise ValueError(f"layer {index}: expected a LayerSpec, got {type(layer).__name__}")
-            channels, length = _check_layer_fits(index, layer, channels, length)
+            channels, length = check_layer_fits(index, layer, channels, length)
 
     def shapes(self) -> list[tuple[int, int]]:
         """``(channels, length)`` of the input and of each layer's output."""
@@ -282,8 +301,37 @@ class Architecture:
             raise ValueError(f"architecture JSON is malformed: {err}") from None
         return cls.from_dict(data)
 
-    def describe(self) -> str:
-        """One line per layer, for printing in a chapter."""
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the architecture's JSON to ``path`` atomically (a temporary file renamed).
+
+        Taught in: notebooks/01_search_space.
+        """
+        from .fileio import write_text_atomic
+
+        return write_text_atomic(path, self.to_json(indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> "Architecture":
+        """Read an architecture saved by :meth:`save` (or ``hwnas sample --out``).
+
+        A ValueError names the file when it is not UTF-8 text, not JSON or not a
+        valid architecture; OSError when it cannot be read.
+
+        Taught in: notebooks/01_search_space.
+        """
+        raw = Path(path).read_bytes()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{path}: not UTF-8 text (byte {err.start}: {raw[err.start:err.start + 1]!r}); "
+                             f"an architecture file is JSON from `hwnas sample --out`") from None
+        try:
+            return cls.from_json(text)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
+
+    def summary(self) -> str:
+        """One line per layer, for printing in a chapter (``describe()`` is the same)."""
         lines = [f"input: {self.input_features} features x {self.lookback} steps"]
         for index, (layer, (ch, length)) in enumerate(zip(self.layers, self.shapes()[1:])):
             extra = setting_tags(layer.kernel_size, layer.dilation, layer.stride, layer.heads, sep="=")
@@ -297,9 +345,14 @@ class Architecture:
         lines.append(f"head: {self.head.value} -> {self.num_outputs}")
         return "\n".join(lines)
 
+    describe = summary
 
-def _check_layer_fits(index: int, layer: LayerSpec, channels: int, length: int) -> tuple[int, int]:
-    """Check that ``layer`` accepts a ``(channels, length)`` input; return its output shape."""
+
+def check_layer_fits(index: int, layer: LayerSpec, channels: int, length: int) -> tuple[int, int]:
+    """Check that ``layer`` accepts a ``(channels, length)`` input; return its output shape.
+
+    Taught in: notebooks/01_search_space.
+    """
     if layer.in_channels != channels:
         raise ValueError(
             f"layer {index}: in_channels is {layer.in_channels} but the previous "
@@ -350,6 +403,8 @@ class BlockChoice:
 
     ``width`` is ``None`` for operations that keep the incoming width
     (attention, identity, pooling).
+
+    Taught in: notebooks/01_search_space.
     """
 
     op: OpType
@@ -386,7 +441,10 @@ class BlockChoice:
 
 @dataclass(frozen=True)
 class Genome:
-    """The decisions that define one architecture of a :class:`SearchSpace`."""
+    """The decisions that define one architecture of a :class:`SearchSpace`.
+
+    Taught in: notebooks/01_search_space.
+    """
 
     lookback: int
     blocks: tuple[int, ...]  # index into SearchSpace.candidates() per searchable layer
@@ -403,10 +461,12 @@ class SearchSpace:
     layers, each one of :meth:`candidates`, optionally with a skip connection,
     then a head. Pooling halves the sequence; a choice that would not fit the
     current length is never sampled.
+
+    Taught in: notebooks/01_search_space.
     """
 
     name: str = "default"
-    input_features: int = 8
+    input_features: int = DEFAULT_INPUT_FEATURES
     lookbacks: tuple[int, ...] = (32, 64, 128)
     depths: tuple[int, ...] = (2, 3, 4, 5, 6)
     ops: tuple[OpType, ...] = tuple(OpType)
@@ -425,30 +485,30 @@ class SearchSpace:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        set_(self, "ops", tuple(_coerce_enum(OpType, o, "ops") for o in self.ops))
-        set_(self, "activations", tuple(_coerce_enum(Activation, a, "activations") for a in self.activations))
-        set_(self, "head_types", tuple(_coerce_enum(HeadType, h, "head_types") for h in self.head_types))
+        set_(self, "ops", tuple(require_enum(OpType, o, "ops") for o in self.ops))
+        set_(self, "activations", tuple(require_enum(Activation, a, "activations") for a in self.activations))
+        set_(self, "head_types", tuple(require_enum(HeadType, h, "head_types") for h in self.head_types))
         for name in ("lookbacks", "depths", "kernel_sizes", "widths", "ops", "activations",
                      "skip_choices", "head_types"):
             if not getattr(self, name):
                 raise ValueError(f"SearchSpace.{name} must not be empty")
         for name in ("lookbacks", "depths", "kernel_sizes", "dilations", "widths", "heads"):
             for value in getattr(self, name):
-                _require_int(value, f"SearchSpace.{name} entry", 1)
+                require_int(value, f"SearchSpace.{name} entry", 1)
         for name in ("input_features", "stem_width", "num_outputs", "pool_kernel", "min_length"):
-            _require_int(getattr(self, name), f"SearchSpace.{name}", 1)
+            require_int(getattr(self, name), f"SearchSpace.{name}", 1)
         set_(self, "_candidates", tuple(self._enumerate_candidates()))
         if not self._candidates:
             raise ValueError(f"SearchSpace {self.name!r} has no candidate blocks")
 
     # ---- named spaces
     @classmethod
-    def default(cls, input_features: int = 8, **overrides: Any) -> "SearchSpace":
+    def default(cls, input_features: int = DEFAULT_INPUT_FEATURES, **overrides: Any) -> "SearchSpace":
         """Every operation, kernels 3/5/7, widths 16/32/64, lookbacks 32/64/128."""
         return cls(name="default", input_features=input_features, **overrides)
 
     @classmethod
-    def fpga(cls, input_features: int = 8, **overrides: Any) -> "SearchSpace":
+    def fpga(cls, input_features: int = DEFAULT_INPUT_FEATURES, **overrides: Any) -> "SearchSpace":
         """FPGA-friendly: small kernels (1, 3), ReLU only, a residual on every
         block (fixed topology), no attention or softmax, no dilation."""
         settings: dict[str, Any] = dict(
@@ -468,7 +528,7 @@ class SearchSpace:
         return cls(**settings)
 
     @classmethod
-    def mobile(cls, input_features: int = 8, **overrides: Any) -> "SearchSpace":
+    def mobile(cls, input_features: int = DEFAULT_INPUT_FEATURES, **overrides: Any) -> "SearchSpace":
         """Retail-app CPUs: cheap ops, narrow widths, single-thread friendly."""
         settings: dict[str, Any] = dict(
             name="mobile",
@@ -482,7 +542,7 @@ class SearchSpace:
         return cls(**settings)
 
     @classmethod
-    def gpu(cls, input_features: int = 8, **overrides: Any) -> "SearchSpace":
+    def gpu(cls, input_features: int = DEFAULT_INPUT_FEATURES, **overrides: Any) -> "SearchSpace":
         """Batch inference on GPUs: widths aligned to tensor-core multiples of 16."""
         settings: dict[str, Any] = dict(
             name="gpu", input_features=input_features, widths=(32, 64, 128), stem_width=64
@@ -491,7 +551,7 @@ class SearchSpace:
         return cls(**settings)
 
     @classmethod
-    def named(cls, name: str, input_features: int = 8, **overrides: Any) -> "SearchSpace":
+    def named(cls, name: str, input_features: int = DEFAULT_INPUT_FEATURES, **overrides: Any) -> "SearchSpace":
         """One of the named spaces: default, fpga, mobile, gpu."""
         makers = {"default": cls.default, "fpga": cls.fpga, "mobile": cls.mobile, "gpu": cls.gpu}
         if name not in makers:
@@ -539,7 +599,7 @@ class SearchSpace:
         return math.log10(self.size())
 
     # ---- genomes
-    def _fits(self, choice: BlockChoice, channels: int, length: int) -> bool:
+    def fits(self, choice: BlockChoice, channels: int, length: int) -> bool:
         """Whether ``choice`` can follow a ``(channels, length)`` map."""
         if choice.op == OpType.ATTENTION and channels % choice.heads:
             return False
@@ -547,13 +607,13 @@ class SearchSpace:
         if span > length:
             return False
         if choice.op in POOL_OPS:
-            return (length - choice.kernel_size) // choice.stride + 1 >= self.min_length
+            return output_length(length, choice.kernel_size, choice.stride, pooling=True) >= self.min_length
         return True
 
     def _allowed(self, channels: int, length: int) -> np.ndarray:
         """Indices of candidates that fit a ``(channels, length)`` map."""
         return np.array(
-            [i for i, c in enumerate(self._candidates) if self._fits(c, channels, length)], dtype=int
+            [i for i, c in enumerate(self._candidates) if self.fits(c, channels, length)], dtype=int
         )
 
     def sample_genome(self, rng: np.random.Generator) -> Genome:

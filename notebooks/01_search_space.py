@@ -178,7 +178,7 @@ arch = Architecture(layers, input_features=8, lookback=64, head="gap")
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(arch.describe())
+print(arch.summary())
 print("shapes (channels, length):", arch.shapes())
 print("skip projections:", [layer.needs_projection for layer in arch.layers])
 
@@ -326,7 +326,7 @@ ax.set_title("Candidate blocks per operation in three search spaces");
 rng = np.random.default_rng(SEED)
 sampled = [space.sample(rng) for _ in range(3)]
 for a in sampled:
-    print(a.describe(), end="\n\n")
+    print(a.summary(), end="\n\n")
 again = np.random.default_rng(SEED)
 assert [space.sample(again) for _ in range(3)] == sampled, "same seed, same architectures"
 
@@ -334,7 +334,7 @@ assert [space.sample(again) for _ in range(3)] == sampled, "same seed, same arch
 # Internally an architecture is a `Genome`: the lookback, one candidate index and one
 # skip flag per searchable layer, and the head. `mutate` changes exactly one of those
 # decisions (a block, a skip, the depth, the lookback or the head) and returns a
-# valid neighbour. Evolutionary search (a later chapter) is little more than this move
+# valid neighbour. Evolutionary search ({doc}`07_pareto`) is little more than this move
 # plus selection.
 
 # %%

@@ -264,7 +264,7 @@ for name, count in draws:
         m = build_model(a, seed=SEED)
         ours.append(count_flops(a))
         theirs.append(measure_flops(m, torch.randn(1, a.input_features, a.lookback)))
-        assert ours[-1] == theirs[-1], a.describe()
+        assert ours[-1] == theirs[-1], a.summary()
         batch = torch.randn(8, a.input_features, a.lookback)
         assert count_flops(a, batch_size=8) == measure_flops(m, batch) == 8 * ours[-1]
 print(f"{len(ours)} architectures: count_flops == FlopCounterMode for all of them")

@@ -107,7 +107,7 @@ arch = Architecture(
     lookback=128,
     head="gap",
 )
-print(arch.describe())
+print(arch.summary())
 
 # %% [markdown]
 # The parameter term by hand, from the per-layer parameter counts of
@@ -302,7 +302,7 @@ ax.set_title("Wide space: share of 1000 samples that fit 10 MB");
 # Going from fp32 to fp16 takes the share from about two thirds to more than 90 %, and
 # int8 admits nearly every sample. That is the memory argument
 # for {term}`quantization`; whether the int8 model still predicts as well is a separate
-# question that the deployment chapter measures. Note also that the schedule model
+# question that {doc}`11_deployment` measures. Note also that the schedule model
 # would admit more models than really fit: a budget check should use the conservative
 # figure.
 #

@@ -248,7 +248,7 @@ for key, value in fpga.conditions["sources"].items():
 # %%
 # NBVAL_CHECK_OUTPUT
 example = SearchSpace.fpga().sample(np.random.default_rng(SEED + 1))
-print(example.describe())
+print(example.summary())
 print()
 rows = []
 for index, key in enumerate(arch_op_specs(example)):
@@ -390,7 +390,7 @@ for label, col in targets.items():
     best = df.loc[winners[label]]
     print(f"== {label}: architecture #{winners[label]}, {best.MFLOPs:.2f} MFLOPs in {best[col]:.2f} µs "
           f"({rate.max() * 1e3:.1f} GFLOP/s)")  # MFLOP per µs = 1e12 FLOP/s
-    print(archs[winners[label]].describe(), "\n")
+    print(archs[winners[label]].summary(), "\n")
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -454,7 +454,7 @@ pick = int(in_slice.params.idxmax())
 print(f"#{pick}: {df.params[pick]:,} parameters, {df.MFLOPs[pick]:.2f} MFLOPs, "
       f"{df.fpga_us[pick]:.2f} µs on the ZU9EG (model estimate), "
       f"{fpga_resources(archs[pick], ZU9EG).dsps} DSPs")
-print(archs[pick].describe())
+print(archs[pick].summary())
 
 # %% [markdown]
 # The resource checks matter as much as the clock. The DSP slices each FPGA

@@ -68,10 +68,9 @@ from hwnas.proxy import (
     DEFAULT_TARGET,
     evaluate,
     make_proxy_task,
-    noise_study,
-    summarize_noise_study,
     train_baseline,
 )
+from hwnas.proxy_study import NoiseStudy, noise_study
 from hwnas.space import SearchSpace
 
 SEED = 2024
@@ -300,7 +299,7 @@ LOOKBACK, HORIZON = 128, 16  # the longest lookback of the default space; k = 16
 targets = make_targets(frame, horizon=1, vol_window=HORIZON)
 _, _, window_ends = make_windows(features.iloc[:, :1], targets, LOOKBACK)
 split = chronological_split(len(window_ends), 0.6, 0.2, lookback=LOOKBACK, horizon=HORIZON)
-print(split.describe())
+print(split.summary())
 tr, va, te = split
 assert va.start - tr.stop >= LOOKBACK + HORIZON and te.start - va.stop >= LOOKBACK + HORIZON
 train_rows = features.loc[: window_ends[tr.stop - 1]]
@@ -365,7 +364,7 @@ t0 = time.perf_counter()
 task = make_proxy_task(data.frame, DEFAULT_TARGET, lookback=LOOKBACK, vol_window=HORIZON,
                        source=data.description)
 print(f"built in {time.perf_counter() - t0:.1f} s; searches use DEFAULT_TARGET = {DEFAULT_TARGET!r}")
-print(task.describe())
+print(task.summary())
 assert periods_per_year(frame.index) == 35_040
 
 # %% [markdown]
@@ -377,7 +376,7 @@ assert periods_per_year(frame.index) == 35_040
 # %%
 space = SearchSpace.default(input_features=task.num_features, lookbacks=(64,))
 arch = space.sample(np.random.default_rng(7))
-print(arch.describe())
+print(arch.summary())
 
 results = {}
 for target in ("volatility", "direction"):
@@ -453,12 +452,13 @@ print(f"seed 0 twice: {cand_vol.score:.6f} and {again.score:.6f}; seed 1: {other
 # %%
 STUDY_FILE = Path(hwnas.__file__).resolve().parents[1] / "benchmarks" / "results" / "proxy_noise_study.json"
 if STUDY_FILE.is_file():
-    study = json.loads(STUDY_FILE.read_text())
-    print(f"LOADED the full study from {STUDY_FILE.name} (created {study['created_utc']} UTC, "
-          f"{len(study['architectures'])} architectures x {len(study['seeds'])} seeds, "
-          f"long = {study['long_factor']}x epochs)")
-    print(f"its data: {study['data']['source']} - {study['data']['candles']:,} candles "
-          f"{study['data']['first'][:10]} .. {study['data']['last'][:10]}")
+    study = NoiseStudy.load(STUDY_FILE)
+    made = study.info["data"]
+    print(f"LOADED the full study from {STUDY_FILE.name} (created {study.info['created_utc']} UTC, "
+          f"{len(study.architectures)} architectures x {len(study.seeds)} seeds, "
+          f"long = {study.long_factor}x epochs)")
+    print(f"its data: {made['source']} - {made['candles']:,} candles "
+          f"{made['first'][:10]} .. {made['last'][:10]}")
 else:
     t0 = time.perf_counter()
     small = SearchSpace.default(input_features=task.num_features, lookbacks=(32, 64))
@@ -467,7 +467,7 @@ else:
                         baselines=("persistence", "lstm"))
     print(f"RECOMPUTED a small version ({time.perf_counter() - t0:.0f} s): 5 architectures x 2 seeds, "
           f"long = 2x epochs, on {data.source} data; run benchmarks/proxy_noise_study.py for the full one")
-summary = summarize_noise_study(study)
+summary = study.summary()
 summary[["icc", "p", "short_long", "one_seed_long", "val_test", "mean_val", "mean_test", "verdict"]]
 
 # %%
@@ -489,21 +489,21 @@ fig = plots.rank_agreement(study, summary, targets=("volatility", "direction"));
 # Finally the direction numbers that matter to a trader, against their standard errors:
 
 # %%
-res = study["targets"]["direction"]
-ctx = res["context"]
-acc = np.nanmean(res["short"]["accuracy"])
-ic = np.array(res["short"]["ic"], float)
-sharpe = np.nanmean(res["short"]["sharpe"])
-gross = np.nanmean(res["short"]["sharpe_gross"])
+res = study.targets["direction"]
+ctx = res.context
+acc = np.nanmean(res.table("short", "accuracy"))
+ic = res.table("short", "ic")
+sharpe = np.nanmean(res.table("short", "sharpe"))
+gross = np.nanmean(res.table("short", "sharpe_gross"))
 print(f"directional accuracy: {acc:.2%} on average, 50% +/- {ctx['accuracy_se']:.2%} (one s.e.) by luck")
 print(f"information coefficient: mean {np.nanmean(ic):+.4f}, architectures' means "
       f"{np.nanmin(np.nanmean(ic, axis=1)):+.4f} .. {np.nanmax(np.nanmean(ic, axis=1)):+.4f}, "
-      f"s.e. of one IC ~ {1 / np.sqrt(res['n_eval']):.4f}")
+      f"s.e. of one IC ~ {1 / np.sqrt(res.n_eval):.4f}")
 print(f"Sharpe ratio before costs {gross:+.2f}, after {task.cost_bps:g} bps "
       f"costs {sharpe:+.2f}; s.e. {ctx['sharpe_se']:.2f}; buy-and-hold {ctx['buy_hold_sharpe']:+.2f}")
 vol, dire = summary.loc[("volatility", "pearson")], summary.loc[("direction", "ic")]
 print(f"\nverdicts: volatility correlation -> {vol['verdict']!r}; direction IC -> {dire['verdict']!r}")
-if len(study["architectures"]) >= 20:  # the full study: the claims of the text below
+if len(study.architectures) >= 20:  # the full study: the claims of the text below
     assert vol["verdict"] == "ranks" and vol["p"] < 1e-6
     assert dire["verdict"] == "noise"
 

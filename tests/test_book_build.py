@@ -1,10 +1,13 @@
 """Build the whole Jupyter Book, as `make book` does, into a temporary folder.
 
 The gate is `jupyter-book build -W -n --keep-going`: any Sphinx warning (a broken
-reference, a missing citation, a notebook that raises) fails it. Every chapter is
-executed afresh during the build. The built site must be self-contained: MathJax is
-served from its own `_static/`, and no page loads a script or stylesheet from the
-network.
+reference, a missing citation, a notebook that raises) fails it. The build goes
+through `tools/build_book.py`, which executes every chapter once: under `make test`
+it reuses the executions nbval has just made (saved by tests/nbval_capture.py, fresh
+only for the current code, library and data settings), otherwise it executes the
+chapter itself. The built site must be self-contained: MathJax is served from its own
+`_static/`, and no page loads a script or stylesheet from the network. The browser
+tests (tests/browser.py) then open every page in headless Chromium.
 
 This takes minutes, so a plain `pytest tests/` skips it. Run it with
 `HWNAS_RUN_BOOK=1 pytest tests/test_book_build.py` or `pytest -m book tests/`;
@@ -20,9 +23,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from build_book import toc_entries  # noqa: E402
 BOOK_TIMEOUT_S = 60 * 60
 
 pytestmark = pytest.mark.book
@@ -33,30 +37,6 @@ def _book_requested(config: pytest.Config) -> bool:
         return True
     markexpr = (config.getoption("markexpr", default="") or "").replace(" ", "")
     return "book" in markexpr and "notbook" not in markexpr
-
-
-def _toc_entries() -> list[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
-    entries: list[str] = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            for key in ("root", "file"):
-                if isinstance(node.get(key), str):
-                    entries.append(node[key])
-            for key in ("parts", "chapters", "sections"):
-                for child in node.get(key, []) or []:
-                    walk(child)
-
-    walk(toc)
-    return entries
-
-
-def _jupyter_book() -> list[str]:
-    exe = Path(sys.executable).parent / "jupyter-book"
-    if exe.exists():
-        return [str(exe)]
-    return [sys.executable, "-c", "from jupyter_book.cli.main import main; main()"]
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +51,7 @@ def built_book(request, tmp_path_factory) -> Path:
     log = out / "build.log"
     with log.open("w", encoding="utf-8") as fh:
         proc = subprocess.run(
-            [*_jupyter_book(), "build", str(ROOT), "--path-output", str(out), "-W", "-n", "--keep-going"],
+            [sys.executable, str(ROOT / "tools" / "build_book.py"), "--out", str(out), "--reuse"],
             cwd=ROOT,
             env=env,
             stdout=fh,
@@ -98,20 +78,26 @@ def _html(build: Path) -> Path:
 def test_every_toc_page_is_built(built_book):
     html = _html(built_book)
     assert (html / "index.html").is_file(), "no index.html"
-    missing = [entry for entry in _toc_entries() if not (html / f"{entry}.html").is_file()]
+    missing = [entry for entry in toc_entries() if not (html / f"{entry}.html").is_file()]
     assert not missing, f"pages missing from the built book: {missing}"
 
 
-def test_notebooks_were_executed_during_the_build(built_book):
-    notebooks = [e for e in _toc_entries() if e.startswith("notebooks/")]
-    executed = built_book / "jupyter_execute"
-    not_run = [nb for nb in notebooks if not (executed / f"{nb}.ipynb").is_file()]
-    assert not not_run, f"chapters not executed by the build: {not_run}"
+def test_every_chapter_was_executed_once_and_timed(built_book):
+    """The build prints (and keeps) a table of per-chapter execution times."""
+    notebooks = [Path(e).name for e in toc_entries() if e.startswith("notebooks/")]
+    table = (built_book / "chapter_times.txt").read_text(encoding="utf-8")
+    print(table)
+    rows = {line.split()[0]: float(line.split()[1]) for line in table.splitlines()[2:]
+            if line.strip() and not line.strip().startswith("total")}
+    assert sorted(rows) == sorted(notebooks), f"timed chapters {sorted(rows)} != toc {sorted(notebooks)}"
+    for name in notebooks:
+        page = (built_book / "html" / "notebooks" / f"{name}.html").read_text(encoding="utf-8")
+        assert "cell_output" in page, f"{name}: the built page shows no executed output"
 
 
 def test_chapters_show_figures(built_book):
     """Figures must come from the fresh execution (an Agg backend would drop them)."""
-    pages = [_html(built_book) / f"{e}.html" for e in _toc_entries() if e.startswith("notebooks/")]
+    pages = [_html(built_book) / f"{e}.html" for e in toc_entries() if e.startswith("notebooks/")]
     if not pages:
         pytest.skip("no notebook chapters in the toc")
     images = sum(len(re.findall(r"<img[^>]+src=\"[^\"]*_images/", p.read_text(encoding="utf-8"))) for p in pages)
@@ -151,3 +137,51 @@ def test_bibliography_resolves(built_book):
     text = (_html(built_book) / "book" / "references.html").read_text(encoding="utf-8")
     for needle in ("MnasNet", "EfficientNet", "FBNet", "DARTS", "nn-Meter", "ProxylessNAS", "Gumbel", "Bybit"):
         assert needle in text, f"{needle} missing from the bibliography"
+
+
+# ---------------------------------------------------------------- in a real browser
+
+
+@pytest.fixture(scope="module")
+def site(built_book):
+    from browser import serve, start_chrome
+
+    with serve(_html(built_book)) as base:
+        driver = start_chrome()  # skips with the reason when Chromium is not there
+        try:
+            yield base, driver
+        finally:
+            driver.quit()
+
+
+def test_every_page_renders_in_chromium(site, built_book):
+    """No console errors, every formula typeset by MathJax, every image loaded, screenshots kept."""
+    from browser import check_page, pages
+
+    base, driver = site
+    shots = ROOT / "_build" / "screenshots"
+    problems = {}
+    for page in pages(_html(built_book)):
+        found = check_page(driver, base, page, shots)
+        if found:
+            problems[page] = found
+    assert not problems, f"pages with problems: {problems}"
+
+
+def test_sidebar_lists_every_chapter_and_internal_links_resolve(site, built_book):
+    from browser import internal_links_broken, sidebar_links
+
+    base, driver = site
+    listed = sidebar_links(driver, base, "book/intro.html")
+    wanted = [e for e in toc_entries() if e != "book/intro"]
+    missing = [e for e in wanted if not any(link.endswith(f"{e}.html") for link in listed)]
+    assert not missing, f"the sidebar does not list {missing}"
+    broken = internal_links_broken(_html(built_book))
+    assert not broken, f"internal links that do not resolve: {broken[:20]}"
+
+
+def test_root_index_redirects_to_the_intro(site):
+    from browser import landing_url
+
+    base, driver = site
+    assert landing_url(driver, base + "/index.html").endswith("book/intro.html")

@@ -134,7 +134,7 @@ def test_memory_rejects_bad_input():
 
 
 def test_model_rejects_wrong_input_shape():
-    arch = SearchSpace.default().sample(np.random.default_rng(0))
+    arch = SearchSpace.default(input_features=8).sample(np.random.default_rng(0))
     model = build_model(arch)
     with pytest.raises(ValueError, match=r"input must have shape \(batch, 8,"):
         model(torch.randn(1, 3, arch.lookback))

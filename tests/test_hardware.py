@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from hwnas.hardware import (
+    OpKind,
     DeviceType,
     HardwareProfile,
     OpSpec,
@@ -56,7 +57,8 @@ def test_opspec_normalises_enums_and_numpy_ints_so_keys_match():
     a = OpSpec(OpType.CONV, np.int64(16), 32, 64, kernel_size=np.int32(3), activation="relu")
     b = OpSpec("conv", 16, 32, 64, kernel_size=3, activation="relu")
     assert a == b and hash(a) == hash(b)
-    assert type(a.op) is str and type(a.in_channels) is int
+    # one canonical type per field: the op is an OpKind (a str enum, equal to its name)
+    assert type(a.op) is OpKind and a.op == "conv" and type(a.in_channels) is int
     assert {a: 1.0}[b] == 1.0
 
 

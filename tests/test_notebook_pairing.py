@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import sys
 from pathlib import Path
 
 import jupytext
@@ -17,6 +18,9 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from build_book import toc_files  # noqa: E402
+
 NOTEBOOKS = ROOT / "notebooks"
 TOC = ROOT / "_toc.yml"
 
@@ -46,17 +50,7 @@ def _normalise(source: str) -> str:
     return "\n".join(lines).strip()
 
 
-def _toc_files(node) -> list[str]:
-    """Every `file:` / `root:` entry of a jb-book toc, in reading order."""
-    found: list[str] = []
-    if isinstance(node, dict):
-        for key in ("root", "file"):
-            if isinstance(node.get(key), str):
-                found.append(node[key])
-        for key in ("parts", "chapters", "sections"):
-            for child in node.get(key, []) or []:
-                found.extend(_toc_files(child))
-    return found
+_toc_files = toc_files  # every `file:` / `root:` entry, in reading order (tools/build_book.py)
 
 
 def _resolve(entry: str) -> Path | None:
@@ -78,7 +72,7 @@ def test_toc_is_a_jupyter_book_1_toc():
     assert toc["format"] == "jb-book"
     assert toc["root"] == "book/intro"
     captions = [part["caption"] for part in toc["parts"]]
-    assert captions == ["Foundations", "Hardware", "Market data", "Reference"]
+    assert captions == ["Foundations", "Hardware", "Market data", "Search", "Deployment", "Reference"]
 
 
 def test_every_toc_entry_exists_exactly_once():

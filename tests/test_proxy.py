@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 
@@ -23,7 +24,6 @@ from hwnas.proxy import (
     evaluate_splits,
     information_coefficient,
     make_proxy_task,
-    noise_study,
     one_way_anova,
     qlike,
     r2_against,
@@ -32,6 +32,7 @@ from hwnas.proxy import (
     strategy_returns,
     train_baseline,
 )
+from hwnas.proxy_study import NoiseStudy, noise_study
 
 FEATURES = dict(vol_windows=(4, 8), momentum_horizons=(2, 8), zscore_window=8, volume_window=8)
 RECIPE = dict(epochs=1, batch_size=64, max_train_windows=256)
@@ -177,11 +178,15 @@ def test_noise_study_shapes(task):
     archs = [space.sample(rng) for _ in range(3)]
     out = noise_study(replace(task, max_train_windows=64), archs, seeds=(0, 1), targets=("volatility",),
                       long_factor=2, baselines=("persistence",))
-    res = out["targets"]["volatility"]
-    assert np.array(res["short"]["pearson"]).shape == (3, 2)
-    assert 0 <= res["anova_short"]["pearson"]["p"] <= 1
-    assert set(res["rank_agreement"]["pearson"]) == {"short_long", "one_seed_long", "val_test",
-                                                     "val_test_long"}
+    res = out.targets["volatility"]
+    assert np.array(res.short["pearson"]).shape == (3, 2)
+    assert 0 <= res.anova_short["pearson"]["p"] <= 1
+    assert set(res.rank_agreement["pearson"]) == {"short_long", "one_seed_long", "val_test",
+                                                  "val_test_long"}
+    # the typed result round-trips through its JSON form
+    again = NoiseStudy.from_dict(json.loads(json.dumps(out.to_dict())))
+    np.testing.assert_array_equal(again.targets["volatility"].table("short"), res.table("short"))
+    assert again.architectures == tuple(archs) and again.seeds == (0, 1)
 
 
 # ---------------------------------------------------------------- metrics by hand

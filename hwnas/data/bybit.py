@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 import requests
 
+from hwnas.checks import require_int, require_positive
+
 __all__ = [
     "BYBIT_BASE_URL",
     "CATEGORIES",
@@ -101,6 +103,8 @@ class BybitAPIError(RuntimeError):
     ``ret_code`` and ``ret_msg`` are Bybit's ``retCode`` / ``retMsg`` when the server
     answered with one (``None`` otherwise); ``params`` are the query parameters sent,
     ``url`` the endpoint and ``status`` the HTTP status, when known.
+
+    Taught in: notebooks/06_bybit_data.
     """
 
     def __init__(
@@ -122,23 +126,38 @@ class BybitAPIError(RuntimeError):
 
 
 class BybitRateLimitError(BybitAPIError):
-    """Bybit kept rate-limiting the client after every allowed retry."""
+    """Bybit kept rate-limiting the client after every allowed retry.
+
+    Taught in: notebooks/06_bybit_data.
+    """
 
 
 class BybitTimeoutError(BybitAPIError):
-    """Bybit did not answer within the timeout."""
+    """Bybit did not answer within the timeout.
+
+    Taught in: notebooks/06_bybit_data.
+    """
 
 
 class BybitConnectionError(BybitAPIError):
-    """The Bybit endpoint could not be reached (DNS, refused connection, no network)."""
+    """The Bybit endpoint could not be reached (DNS, refused connection, no network).
+
+    Taught in: notebooks/06_bybit_data.
+    """
 
 
 class BybitResponseError(BybitAPIError):
-    """Bybit answered with something that is not a well-formed kline response."""
+    """Bybit answered with something that is not a well-formed kline response.
+
+    Taught in: notebooks/06_bybit_data.
+    """
 
 
 class KlineGapWarning(UserWarning):
-    """Candles are missing between two consecutive timestamps."""
+    """Candles are missing between two consecutive timestamps.
+
+    Taught in: notebooks/06_bybit_data.
+    """
 
 
 # ---------------------------------------------------------------- argument checking
@@ -149,6 +168,8 @@ def normalize_interval(interval: str | int) -> str:
 
     Accepts Bybit intervals as strings or ints, ``"d"``/``"w"`` in lower case, and
     the file-name labels of :data:`INTERVAL_LABELS` (``"15m"``, ``"1h"``, ``"1d"``...).
+
+    Taught in: notebooks/06_bybit_data.
     """
     if isinstance(interval, (bool, np.bool_)):
         pass  # bool is an int subclass; reject it below
@@ -170,12 +191,18 @@ def normalize_interval(interval: str | int) -> str:
 
 
 def interval_label(interval: str | int) -> str:
-    """The short label of an interval, as used in file names (``"60"`` -> ``"1h"``)."""
+    """The short label of an interval, as used in file names (``"60"`` -> ``"1h"``).
+
+    Taught in: notebooks/06_bybit_data.
+    """
     return INTERVAL_LABELS[normalize_interval(interval)]
 
 
 def normalize_category(category: str) -> str:
-    """Check a Bybit product category (``spot``, ``linear`` or ``inverse``)."""
+    """Check a Bybit product category (``spot``, ``linear`` or ``inverse``).
+
+    Taught in: notebooks/06_bybit_data.
+    """
     if isinstance(category, str) and category.strip().lower() in CATEGORIES:
         return category.strip().lower()
     raise ValueError(f"category must be one of {', '.join(CATEGORIES)}; got {category!r}")
@@ -191,9 +218,11 @@ def _check_symbol(symbol: str) -> str:
 
 
 def _check_limit(limit: int, name: str = "limit") -> int:
-    if isinstance(limit, (bool, np.bool_)) or not isinstance(limit, (int, np.integer)) or limit < 1:
-        raise ValueError(f"{name} must be a positive int; got {limit!r}")
-    return int(limit)
+    """``limit`` as an int >= 1 (:func:`hwnas.checks.require_int`), in this API's words."""
+    try:
+        return require_int(limit, name, 1)
+    except ValueError:
+        raise ValueError(f"{name} must be a positive int; got {limit!r}") from None
 
 
 def to_ms(value: TimeLike, name: str = "time") -> int:
@@ -256,6 +285,8 @@ def find_gaps(index: pd.DatetimeIndex, interval: str | int) -> list[dict[str, An
     Returns one dict per gap: ``after`` (last candle before it), ``before`` (first
     candle after it), ``position`` (row of ``before``) and ``missing`` (how many
     candles are absent).  Month candles ("M") step by calendar months.
+
+    Taught in: notebooks/06_bybit_data.
     """
     interval = normalize_interval(interval)
     if len(index) < 2:
@@ -269,8 +300,8 @@ def find_gaps(index: pd.DatetimeIndex, interval: str | int) -> list[dict[str, An
                 gaps.append(_gap(index, i, _candles_between(expected, int(ms[i]), "M") - 1))
         return gaps
     step = _FIXED_INTERVAL_MS[interval]
-    for i in np.flatnonzero(np.diff(ms) > step) + 1:
-        gaps.append(_gap(index, int(i), int((ms[i] - ms[i - 1]) // step - 1)))
+    for j in np.flatnonzero(np.diff(ms) > step) + 1:
+        gaps.append(_gap(index, int(j), int((ms[j] - ms[j - 1]) // step - 1)))
     return gaps
 
 
@@ -383,12 +414,12 @@ def _get_page(
                     f"{str(payload)[:200]!r}",
                     params=params, url=url, status=status,
                 )
-            ret_code, ret_msg = payload.get("retCode"), str(payload.get("retMsg", ""))
+            raw_code, ret_msg = payload.get("retCode"), str(payload.get("retMsg", ""))
             try:
-                ret_code = int(ret_code)
+                ret_code = int(raw_code)  # type: ignore[arg-type]  # checked by the except
             except (TypeError, ValueError) as exc:
                 raise BybitResponseError(
-                    f"Bybit response has a non-integer retCode {ret_code!r} for GET {url}",
+                    f"Bybit response has a non-integer retCode {raw_code!r} for GET {url}",
                     params=params, url=url, status=status,
                 ) from exc
             if ret_code in _RATE_LIMIT_RET_CODES:
@@ -498,6 +529,8 @@ def fetch_bybit_klines(
     :class:`BybitAPIError` for ``retCode != 0`` and its subclasses
     :class:`BybitRateLimitError`, :class:`BybitTimeoutError`,
     :class:`BybitConnectionError` and :class:`BybitResponseError`.
+
+    Taught in: notebooks/06_bybit_data.
     """
     symbol = _check_symbol(symbol)
     interval = normalize_interval(interval)
@@ -508,16 +541,14 @@ def fetch_bybit_klines(
     if start_ms is not None and end_ms is not None and start_ms >= end_ms:
         raise ValueError(f"start must be before end; got start={start!r}, end={end!r}")
     now_ms = to_ms(now, "now") if now is not None else int(time.time() * 1000)
-    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
-        raise ValueError(f"timeout must be a positive number of seconds; got {timeout!r}")
-    if isinstance(max_retries, bool) or not isinstance(max_retries, (int, np.integer)) or max_retries < 0:
-        raise ValueError(f"max_retries must be an int >= 0; got {max_retries!r}")
+    require_positive(timeout, "timeout (seconds)")
+    require_int(max_retries, "max_retries", 0)
     if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
         raise ValueError(f"base_url must be an http(s) URL such as {BYBIT_BASE_URL!r}; got {base_url!r}")
 
     url = base_url.rstrip("/") + KLINE_PATH
     own_session = session is None
-    http = requests.Session() if own_session else session
+    http: requests.Session = requests.Session() if session is None else session
     if own_session:
         http.headers["User-Agent"] = "hwnas-kline-client"
     rng = random.Random()

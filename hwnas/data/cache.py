@@ -70,6 +70,8 @@ def read_kline_csv(path: str | os.PathLike[str], *, interval: str | int | None =
     candles whose low/high do not bracket open and close (or negative volume), or the
     first line where timestamps do not strictly increase.  With ``interval``
     given, gaps are listed in ``attrs["gaps"]`` and reported with a warning.
+
+    Taught in: notebooks/06_bybit_data.
     """
     path = Path(path)
     raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
@@ -141,7 +143,10 @@ def read_kline_csv(path: str | os.PathLike[str], *, interval: str | int | None =
 
 
 def default_cache_dir() -> Path:
-    """``$HWNAS_CACHE_DIR`` if set, else ``~/.cache/hwnas/klines``."""
+    """``$HWNAS_CACHE_DIR`` if set, else ``~/.cache/hwnas/klines``.
+
+    Taught in: notebooks/06_bybit_data.
+    """
     env = os.environ.get(CACHE_ENV, "").strip()
     return Path(env).expanduser() if env else Path.home() / ".cache" / "hwnas" / "klines"
 
@@ -187,6 +192,8 @@ class KlineCache:
     is created on the first write.  File names are a safe slug of the symbol plus a
     short hash of the exact key, so odd symbols (``"../x"``, ``"BTC/USDT"``) can
     neither leave the folder nor collide.  Files are replaced atomically.
+
+    Taught in: notebooks/06_bybit_data.
     """
 
     def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:

@@ -21,12 +21,15 @@ Two rules keep the numbers honest:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
+from hwnas.checks import require_int
+
 __all__ = [
+    "MINUTES_PER_YEAR",
     "PRICE_COLUMNS",
     "Scaler",
     "Split",
@@ -64,14 +67,11 @@ def _check_frame(frame: pd.DataFrame, columns: Sequence[str]) -> None:
         raise ValueError("close prices must be positive")
 
 
-def _check_window(value: int, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def log_returns(close: pd.Series) -> pd.Series:
-    """``r_t = log(close_t / close_{t-1})``; the first value is NaN."""
+    """``r_t = log(close_t / close_{t-1})``; the first value is NaN.
+
+    Taught in: notebooks/06_bybit_data.
+    """
     return np.log(close).diff()
 
 
@@ -79,8 +79,10 @@ def rolling_zscore(series: pd.Series, window: int) -> pd.Series:
     """``(x_t - mean) / std`` over the trailing ``window`` values ending at ``t``.
 
     The first ``window - 1`` values are NaN; a window with zero spread gives 0.
+
+    Taught in: notebooks/06_bybit_data.
     """
-    window = _check_window(window, "window", 2)
+    window = require_int(window, "window", 2)
     rolling = series.rolling(window, min_periods=window)
     mean, std = rolling.mean(), rolling.std()
     z = (series - mean) / std.where(std > 0)
@@ -88,8 +90,11 @@ def rolling_zscore(series: pd.Series, window: int) -> pd.Series:
 
 
 def realized_volatility(returns: pd.Series, window: int) -> pd.Series:
-    """Rolling standard deviation of returns over the trailing ``window`` bars."""
-    window = _check_window(window, "window", 2)
+    """Rolling standard deviation of returns over the trailing ``window`` bars.
+
+    Taught in: notebooks/06_bybit_data.
+    """
+    window = require_int(window, "window", 2)
     return returns.rolling(window, min_periods=window).std()
 
 
@@ -99,6 +104,8 @@ def feature_warmup(vol_windows: Sequence[int] = (16, 64), momentum_horizons: Seq
 
     A return needs the previous close, so a ``w``-bar window of returns first
     exists at row ``w``; a ``w``-bar z-score of prices at row ``w - 1``.
+
+    Taught in: notebooks/06_bybit_data.
     """
     return max([*vol_windows, *momentum_horizons, zscore_window - 1, volume_window - 1, 1])
 
@@ -126,12 +133,14 @@ def make_features(
 
     With ``dropna`` (the default) the first rows, which lack history, are dropped;
     nothing is ever filled in from later bars.
+
+    Taught in: notebooks/06_bybit_data.
     """
     _check_frame(frame, PRICE_COLUMNS)
-    vol_windows = [_check_window(w, "vol_windows entry", 2) for w in vol_windows]
-    momentum_horizons = [_check_window(h, "momentum_horizons entry") for h in momentum_horizons]
-    zscore_window = _check_window(zscore_window, "zscore_window", 2)
-    volume_window = _check_window(volume_window, "volume_window", 2)
+    vol_windows = [require_int(w, "vol_windows entry", 2) for w in vol_windows]
+    momentum_horizons = [require_int(h, "momentum_horizons entry") for h in momentum_horizons]
+    zscore_window = require_int(zscore_window, "zscore_window", 2)
+    volume_window = require_int(volume_window, "volume_window", 2)
 
     close = frame["close"].astype(float)
     ret = log_returns(close)
@@ -167,10 +176,12 @@ def make_targets(frame: pd.DataFrame, horizon: int = 1, vol_window: int = 16) ->
       the naive "same direction again" forecast).
 
     The last bars, whose future is not in the frame, hold NaN.
+
+    Taught in: notebooks/06_bybit_data.
     """
     _check_frame(frame, ("close",))
-    horizon = _check_window(horizon, "horizon")
-    vol_window = _check_window(vol_window, "vol_window")
+    horizon = require_int(horizon, "horizon")
+    vol_window = require_int(vol_window, "vol_window")
     close = frame["close"].astype(float)
     log_close = np.log(close)
     ret = log_close.diff()
@@ -210,8 +221,10 @@ def make_windows(
     ``y`` (``(n,)`` for a Series, ``(n, k)`` for a DataFrame) and the ``index``
     of the ``t_i``. Consecutive windows are one bar apart as long as the features
     frame is contiguous.
+
+    Taught in: notebooks/06_bybit_data.
     """
-    lookback = _check_window(lookback, "lookback")
+    lookback = require_int(lookback, "lookback")
     if not isinstance(features, pd.DataFrame):
         raise ValueError(f"features must be a DataFrame, got {type(features).__name__}")
     if features.isna().to_numpy().any():
@@ -233,21 +246,26 @@ def make_windows(
 
 @dataclass(frozen=True)
 class Split:
-    """Index ranges of the train, validation and test windows, in time order."""
+    """Index ranges of the train, validation and test windows, in time order.
+
+    Taught in: notebooks/06_bybit_data.
+    """
 
     train: range
     val: range
     test: range
     gap: int
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[range]:
         return iter((self.train, self.val, self.test))
 
-    def describe(self) -> str:
-        """One line per set, for a chapter to print."""
+    def summary(self) -> str:
+        """One line per set, for a chapter to print (``describe()`` is the same)."""
         parts = [f"{name:<5} windows {r.start:>6} .. {r.stop - 1:>6} ({len(r):,})"
                  for name, r in zip(("train", "val", "test"), self)]
         return "\n".join(parts + [f"gap   {self.gap} windows dropped between sets"])
+
+    describe = summary
 
 
 def chronological_split(
@@ -267,12 +285,14 @@ def chronological_split(
     shares no bar with the last window or target of the previous one when
     ``gap >= lookback + horizon`` (the default and the minimum allowed). The test
     set gets what is left, ``1 - train - val`` of the windows minus the gaps.
+
+    Taught in: notebooks/06_bybit_data.
     """
-    n = _check_window(n, "n")
-    lookback = _check_window(lookback, "lookback")
-    horizon = _check_window(horizon, "horizon")
+    n = require_int(n, "n")
+    lookback = require_int(lookback, "lookback")
+    horizon = require_int(horizon, "horizon")
     minimum = lookback + horizon
-    gap = minimum if gap is None else _check_window(gap, "gap", 0)
+    gap = minimum if gap is None else require_int(gap, "gap", 0)
     if gap < minimum:
         raise ValueError(
             f"gap must be >= lookback + horizon = {minimum} so that no window or target "
@@ -302,6 +322,8 @@ class Scaler:
     ``fit`` sees only the rows you give it (the training period); ``transform``
     applies those fixed statistics to any rows, optionally clipping to
     ``[-clip, clip]`` so that one extreme bar cannot blow up a short training run.
+
+    Taught in: notebooks/06_bybit_data.
     """
 
     def __init__(self, clip: float | None = 8.0) -> None:
@@ -336,7 +358,7 @@ class Scaler:
         return out
 
 
-_MINUTES_PER_YEAR = 365 * 24 * 60
+MINUTES_PER_YEAR = 365 * 24 * 60  # crypto trades around the clock, every day of a 365-day year
 
 
 def periods_per_year(index_or_interval: pd.DatetimeIndex | str | int) -> float:
@@ -344,7 +366,9 @@ def periods_per_year(index_or_interval: pd.DatetimeIndex | str | int) -> float:
 
     Accepts a Bybit interval in minutes (``"15"``, ``60``), ``"D"``/``"W"``, or a
     regular ``DatetimeIndex`` (its median spacing is used). 15-minute bars give
-    ``365 * 24 * 4 = 35,040``.
+    ``365 * 24 * 4 = 35,040`` (:data:`MINUTES_PER_YEAR`).
+
+    Taught in: notebooks/06_bybit_data.
     """
     if isinstance(index_or_interval, pd.DatetimeIndex):
         if len(index_or_interval) < 2:
@@ -362,4 +386,4 @@ def periods_per_year(index_or_interval: pd.DatetimeIndex | str | int) -> float:
             raise ValueError(
                 f"interval {index_or_interval!r} unknown; give minutes such as '15' or 60, 'D' or 'W'"
             )
-    return _MINUTES_PER_YEAR / float(minutes)
+    return MINUTES_PER_YEAR / float(minutes)

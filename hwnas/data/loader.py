@@ -60,7 +60,10 @@ DEFAULT_LIMIT = 1000
 
 
 class SyntheticDataWarning(UserWarning):
-    """No real data was found; the result is synthetic."""
+    """No real data was found; the result is synthetic.
+
+    Taught in: notebooks/06_bybit_data.
+    """
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +73,8 @@ class KlineData:
     ``frame`` is the kline DataFrame, ``source`` one of ``"recorded"``, ``"cache"``,
     ``"live"``, ``"synthetic"`` and ``description`` a human-readable provenance
     (file path, URL, or the SYNTHETIC label).  ``print(data)`` shows a summary.
+
+    Taught in: notebooks/06_bybit_data.
     """
 
     frame: pd.DataFrame
@@ -121,6 +126,8 @@ def find_recorded_file(directory: str | os.PathLike[str], symbol: str,
 
     Matches ``{symbol}_{label}.csv`` and ``{symbol}_{label}_*.csv`` where label is
     ``15m``, ``1h``, ``1d``...; with several matches the last by name is used.
+
+    Taught in: notebooks/06_bybit_data.
     """
     folder = Path(directory).expanduser()
     label = interval_label(interval)
@@ -164,6 +171,8 @@ def load_klines(
     cached rows, or ``DEFAULT_LIMIT`` live / synthetic rows.  Network failures are
     turned into warnings and the next source is tried; bad arguments raise
     ``ValueError`` at once.
+
+    Taught in: notebooks/06_bybit_data.
     """
     symbol = _check_symbol(symbol)
     interval = normalize_interval(interval)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from hwnas.data.features import MINUTES_PER_YEAR
 from hwnas.data.bybit import (
     _FIXED_INTERVAL_MS,
     KLINE_COLUMNS,
@@ -25,8 +26,7 @@ from hwnas.data.bybit import (
 __all__ = ["SYNTHETIC_LABEL", "synthetic_klines"]
 
 SYNTHETIC_LABEL = "SYNTHETIC — not market data"
-_MINUTES_PER_YEAR = 365.25 * 24 * 60
-_MONTH_MINUTES = _MINUTES_PER_YEAR / 12
+_MONTH_MINUTES = MINUTES_PER_YEAR / 12
 
 
 def _timestamps(n: int, interval: str, start: TimeLike) -> pd.DatetimeIndex:
@@ -59,6 +59,8 @@ def synthetic_klines(
     with ``|r_t|``; turnover is typical price times volume.  The same ``seed`` gives
     the same frame.  ``attrs["synthetic"]`` is True and ``attrs["description"]``
     says it is not market data.
+
+    Taught in: notebooks/06_bybit_data.
     """
     n = _check_limit(n, "n")
     interval = normalize_interval(interval)
@@ -73,7 +75,7 @@ def synthetic_klines(
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
     minutes = _MONTH_MINUTES if interval == "M" else _FIXED_INTERVAL_MS[interval] / 60_000
-    long_run_var = annual_vol**2 * minutes / _MINUTES_PER_YEAR
+    long_run_var = annual_vol**2 * minutes / MINUTES_PER_YEAR
     omega = long_run_var * (1.0 - alpha - beta)
 
     z = rng.standard_t(tail_df, size=n) * np.sqrt((tail_df - 2.0) / tail_df)

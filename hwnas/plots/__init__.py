@@ -11,7 +11,8 @@ Colours per strategy and per hardware target come from :mod:`hwnas.plots.style`.
 
 from __future__ import annotations
 
-from . import deploy, fbnet, foundations, pareto, rl, scaling, style
+from . import capstone, deploy, fbnet, foundations, pareto, rl, scaling, style
+from .capstone import *  # noqa: F401,F403
 from .deploy import *  # noqa: F401,F403
 from .fbnet import *  # noqa: F401,F403
 from .foundations import *  # noqa: F401,F403
@@ -20,5 +21,5 @@ from .rl import *  # noqa: F401,F403
 from .scaling import *  # noqa: F401,F403
 from .style import *  # noqa: F401,F403
 
-__all__ = [name for module in (foundations, style, pareto, rl, scaling, fbnet, deploy)
+__all__ = [name for module in (foundations, style, pareto, rl, scaling, fbnet, deploy, capstone)
            for name in module.__all__]

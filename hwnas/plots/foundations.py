@@ -13,7 +13,7 @@ several panels returns its :class:`matplotlib.figure.Figure` instead.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -21,6 +21,9 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
+
+if TYPE_CHECKING:
+    from ..proxy_study import NoiseStudy
 
 __all__ = [
     "bytes_formatter",
@@ -176,15 +179,15 @@ def layer_bars(
     memory per layer).
     """
     ax = _axes(ax)
-    labels, values = [str(label) for label in labels], np.asarray(values, dtype=float)
-    colours = [_HIGHLIGHT if i == highlight else _BASE for i in range(len(values))]
-    ax.bar(range(len(values)), values, color=colours)
+    labels, heights = [str(label) for label in labels], np.asarray(values, dtype=float)
+    colours = [_HIGHLIGHT if i == highlight else _BASE for i in range(len(heights))]
+    ax.bar(range(len(heights)), heights, color=colours)
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
     ax.set_ylabel(ylabel)
     if byte_units:
         ax.yaxis.set_major_formatter(bytes_formatter())
     if highlight is not None:
-        ax.annotate(highlight_label, (highlight, values[highlight]), xytext=(0, 3),
+        ax.annotate(highlight_label, (highlight, heights[highlight]), xytext=(0, 3),
                     textcoords="offset points", ha="center", color=_HIGHLIGHT, fontsize="small")
     return ax
 
@@ -274,7 +277,7 @@ def ratio_histogram(
     )
     for label, values in groups.items():
         if len(values):
-            ax.hist(values, bins=edges, alpha=0.6, label=f"{label} ({len(values)})")
+            ax.hist(values, bins=list(edges), alpha=0.6, label=f"{label} ({len(values)})")
     if reference is not None:
         ax.axvline(reference, color="grey", linestyle="--", linewidth=1)
     ax.set_xlabel(xlabel)
@@ -597,7 +600,7 @@ _STUDY_TARGETS = ("volatility", "direction")
 
 
 def seed_spread(
-    study: Mapping[str, Any],
+    study: NoiseStudy,
     summary: pd.DataFrame,
     *,
     targets: Sequence[str] = _STUDY_TARGETS,
@@ -605,8 +608,9 @@ def seed_spread(
 ) -> Figure:
     """One panel per target of a proxy noise study: each architecture's score over seeds.
 
-    ``study`` is what :func:`hwnas.proxy.noise_study` returns (or its JSON);
-    ``summary`` is :func:`hwnas.proxy.summarize_noise_study` of it. Per
+    ``study`` is the :class:`~hwnas.proxy_study.NoiseStudy` that
+    :func:`hwnas.proxy_study.noise_study` returns (or ``NoiseStudy.load`` reads);
+    ``summary`` is ``study.summary()``. Per
     target, architectures are sorted by their mean proxy score (primary metric,
     validation); each shows its seed mean and range, the mean after longer
     training (red squares) and, as horizontal lines, the ``baselines`` (a name
@@ -619,10 +623,9 @@ def seed_spread(
     baselines = {"persistence": ":", "lstm": "--"} if baselines is None else baselines
     fig, axes = plt.subplots(1, len(targets), figsize=(5.5 * len(targets), 4), squeeze=False)
     for ax, target in zip(axes[0], targets):
-        res = study["targets"][target]
-        metric = res["primary"]
-        short = np.array(res["short"][metric], float)
-        long = np.array(res["long"][metric], float)
+        res = study.targets[target]
+        metric = res.primary
+        short, long = res.table("short"), res.table("long")
         order = np.argsort(np.nanmean(short, axis=1))
         x = np.arange(len(order))
         mean = np.nanmean(short, axis=1)[order]
@@ -630,10 +633,10 @@ def seed_spread(
         ax.errorbar(x, mean, yerr=[mean - lo, hi - mean], fmt="o", capsize=3,
                     label="proxy (1 epoch): mean, seed range")
         ax.plot(x, np.nanmean(long, axis=1)[order], "s", mfc="none", color="tab:red",
-                label=f"{study['long_factor']}x longer training: mean")
+                label=f"{study.long_factor}x longer training: mean")
         for name, style in baselines.items():
-            if name in res["baselines"]:
-                value = res["baselines"][name]["val"].get(metric, np.nan)
+            if name in res.baselines:
+                value = res.baselines[name]["val"].get(metric, np.nan)
                 if np.isfinite(value):
                     ax.axhline(value, ls=style, color="grey", label=f"baseline: {name}")
         row = summary.loc[(target, metric)]
@@ -647,7 +650,7 @@ def seed_spread(
 
 
 def rank_agreement(
-    study: Mapping[str, Any],
+    study: NoiseStudy,
     summary: pd.DataFrame,
     *,
     targets: Sequence[str] = _STUDY_TARGETS,
@@ -664,11 +667,9 @@ def rank_agreement(
     """
     fig, axes = plt.subplots(1, len(targets), figsize=(4.5 * len(targets), 3.8), squeeze=False)
     for ax, target in zip(axes[0], targets):
-        res = study["targets"][target]
-        metric = res["primary"]
-        short = np.nanmean(np.array(res["short"][metric], float), axis=1)
-        long = np.nanmean(np.array(res["long"][metric], float), axis=1)
-        test = np.nanmean(np.array(res["short_test"][metric], float), axis=1)
+        res = study.targets[target]
+        metric = res.primary
+        short, long, test = (res.seed_means(kind) for kind in ("short", "long", "short_test"))
         row = summary.loc[(target, metric)]
         ax.scatter(short, long, label=f"long training (rank {row['short_long']:+.2f})")
         ax.scatter(short, test, marker="x", label=f"test period (rank {row['val_test']:+.2f})")

@@ -24,16 +24,29 @@ from .base import (
     get_strategy,
     register_strategy,
 )
+from .evaluator import Evaluator, pack_task, task_fingerprint, unpack_task
+from .loop import Evaluation, SearchResult, default_task, search
+from .store import EvaluationStore, architecture_key
 
 __all__ = [
     "CONSTRAINTS",
     "INFEASIBLE_REWARD",
+    "Evaluation",
+    "EvaluationStore",
+    "Evaluator",
     "Metrics",
     "SearchProblem",
+    "SearchResult",
     "Strategy",
+    "architecture_key",
     "available_strategies",
+    "default_task",
     "get_strategy",
+    "pack_task",
     "register_strategy",
+    "search",
+    "task_fingerprint",
+    "unpack_task",
 ]
 
 

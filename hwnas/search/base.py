@@ -50,6 +50,8 @@ class Metrics:
     ``scores`` holds the other validation metrics, ``test_scores`` the test
     split's, filled only when asked for (never read by a strategy);
     ``seconds`` is the wall time of the evaluation.
+
+    Taught in: notebooks/07_pareto.
     """
 
     score: float
@@ -67,7 +69,7 @@ class Metrics:
         """Plain JSON types (NaN stored as None)."""
         data = asdict(self)
         data["reasons"] = list(self.reasons)
-        return _nan_to_none(data)
+        return nan_to_none(data)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Metrics":
@@ -78,6 +80,8 @@ class Metrics:
             raise ValueError(f"Metrics: unknown field(s) {sorted(unknown)}; allowed {sorted(known)}")
         values = dict(data)
         values["score"] = math.nan if values.get("score") is None else float(values["score"])
+        if values.get("latency_us") is None:  # an op the target cannot run: stored as null
+            values["latency_us"] = math.inf
         values["reasons"] = tuple(values.get("reasons", ()))
         for name in ("scores", "test_scores"):
             values[name] = {k: (math.nan if v is None else float(v))
@@ -85,13 +89,18 @@ class Metrics:
         return cls(**values)
 
 
-def _nan_to_none(value: Any) -> Any:
+def nan_to_none(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, infinity) replaced by None, recursively,
+    so that it is strict JSON.
+
+    Taught in: notebooks/07_pareto.
+    """
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _nan_to_none(v) for k, v in value.items()}
+        return {k: nan_to_none(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_nan_to_none(v) for v in value]
+        return [nan_to_none(v) for v in value]
     return value
 
 
@@ -104,6 +113,8 @@ class SearchProblem:
     while ``LAT <= T``, ``-1`` above); ``memory_budget_bytes`` adds the memory
     term and a third objective. ``task`` is given to strategies that train
     themselves (FBNet's supernet); the others only see :class:`Metrics`.
+
+    Taught in: notebooks/07_pareto.
     """
 
     space: "SearchSpace"
@@ -174,6 +185,8 @@ class Strategy(abc.ABC):
 
     Subclasses take ``problem`` and keyword-only, typed options including
     ``seed``; every random choice comes from generators seeded with it.
+
+    Taught in: notebooks/07_pareto.
     """
 
     name: ClassVar[str] = ""
@@ -221,7 +234,10 @@ _STRATEGY_MODULES: dict[str, str] = {
 
 
 def register_strategy(name: str) -> Callable[[S], S]:
-    """Class decorator: make ``hwnas.search(..., strategy=name)`` use this class."""
+    """Class decorator: make ``hwnas.search(..., strategy=name)`` use this class.
+
+    Taught in: notebooks/07_pareto.
+    """
 
     def decorate(cls: S) -> S:
         cls.name = name
@@ -232,12 +248,18 @@ def register_strategy(name: str) -> Callable[[S], S]:
 
 
 def available_strategies() -> list[str]:
-    """Every strategy name :func:`get_strategy` accepts."""
+    """Every strategy name :func:`get_strategy` accepts.
+
+    Taught in: notebooks/07_pareto.
+    """
     return sorted(set(_STRATEGIES) | set(_STRATEGY_MODULES))
 
 
 def get_strategy(name: str) -> type[Strategy]:
-    """The strategy class registered under ``name`` (importing its module if needed)."""
+    """The strategy class registered under ``name`` (importing its module if needed).
+
+    Taught in: notebooks/07_pareto.
+    """
     if name not in _STRATEGIES and name in _STRATEGY_MODULES:
         try:
             importlib.import_module(_STRATEGY_MODULES[name])

@@ -1,0 +1,315 @@
+"""Search strategies compared at equal budgets: hypervolume against evaluations, and the loop's cost.
+
+For each strategy and seed, ``hwnas.search`` runs ``--evals`` evaluations on
+the recorded BTCUSDT 15-minute proxy task (the library's default task) under
+the 1-thread CPU profile of the default space, with the soft MnasNet reward and
+a latency budget ``T`` (default: the median LUT latency of 200 random
+architectures of the space). Hypervolume is over (-validation score, LAT / T)
+with the reference (0, 1): a candidate counts when its score is above 0 and it
+runs within the budget; the maximum is 1.
+
+Printed (and written to ``benchmarks/results/search_hv.txt`` / ``.json`` after
+every run, so a partial run leaves its figures): the final hypervolume's mean,
+spread and per-seed values per strategy, every strategy's ratio to random, the
+evaluations each needs to reach random's final mean hypervolume, and the
+curves. ``--overhead`` adds the loop's own cost per candidate (ask, tell, store;
+training replaced by a constant-time stub) and the process-pool speed-up on
+real evaluations.
+
+Every evaluation goes to one SQLite store (``--store``), shared by all runs:
+an architecture is trained once per task and profile, and a killed benchmark
+started again resumes each search where it stood.
+
+    PYTHONPATH=. HWNAS_BYBIT_DIR=../shared/data/bybit .venv/bin/python benchmarks/bench_search.py \
+        --strategies random,evolution,optuna --seeds 5 --evals 300 --overhead
+
+Other benchmarks reuse the machinery: ``from bench_search import run_strategy, summarise``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import hwnas  # noqa: E402
+from hwnas.fileio import check_writable, write_text_atomic  # noqa: E402
+from hwnas.hardware import HardwareProfile  # noqa: E402
+from hwnas.search import EvaluationStore, Evaluator, SearchProblem, SearchResult, get_strategy, search  # noqa: E402
+from hwnas.search.loop import restore_history, run_key  # noqa: E402
+from hwnas.search.evaluator import TrainResult, Trainer  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TARGET_RATIO = 1.1  # evolution's final hypervolume against random's
+
+
+def default_profile(space: hwnas.SearchSpace, path: Path) -> HardwareProfile:
+    """The 1-thread CPU profile of ``space``: loaded from ``path``, else measured and saved there."""
+    if path.exists():
+        return HardwareProfile.load(path)
+    print(f"measuring the 1-thread CPU profile of space {space.name!r} (saved to {path}) ...", flush=True)
+    profile = hwnas.profile_cpu(space, threads=1, progress=False)
+    profile.save(path)
+    return profile
+
+
+def median_latency(space: hwnas.SearchSpace, profile: HardwareProfile, n: int = 200, seed: int = 0) -> float:
+    """The median LUT latency (µs) of ``n`` random architectures of ``space``."""
+    rng = np.random.default_rng(seed)
+    return float(np.median([profile.predict_latency(space.sample(rng)) for _ in range(n)]))
+
+
+def run_strategy(strategy: str, seed: int, *, space: hwnas.SearchSpace, profile: HardwareProfile,
+                 task: Any, budget_us: float, evals: int, store: EvaluationStore,
+                 batch_size: int = 8, options: dict[str, Any] | None = None,
+                 evaluator: Evaluator | None = None, executor: Any = None) -> tuple[SearchResult, float]:
+    """One search (resumed from ``store`` when it ran before) and its wall seconds."""
+    start = time.perf_counter()
+    result = search(space, profile, budget_us, evals, strategy=strategy, task=task, seed=seed,
+                    store=store, batch_size=batch_size, strategy_options=options, evaluator=evaluator,
+                    executor=executor, progress=False)
+    return result, time.perf_counter() - start
+
+
+def evaluations_to_reach(curve: np.ndarray, target: float) -> int | None:
+    """The number of evaluations after which ``curve`` first reaches ``target`` (None: never)."""
+    hits = np.flatnonzero(np.asarray(curve) >= target)
+    return int(hits[0]) + 1 if len(hits) else None
+
+
+def summarise(curves: dict[str, list[np.ndarray]], baseline: str = "random") -> dict[str, Any]:
+    """Final hypervolume mean/std/min/max per strategy, ratios to ``baseline``, evaluations to
+    reach the baseline's final mean, and the mean curves (plain JSON types)."""
+    out: dict[str, Any] = {"strategies": {}}
+    base = curves.get(baseline)
+    base_final = float(np.mean([c[-1] for c in base])) if base else None
+    for name, runs in curves.items():
+        finals = np.array([c[-1] for c in runs])
+        length = min(len(c) for c in runs)
+        entry: dict[str, Any] = {
+            "runs": len(runs), "evaluations": length,
+            "final_mean": float(finals.mean()), "final_std": float(finals.std(ddof=1)) if len(runs) > 1 else 0.0,
+            "final_min": float(finals.min()), "final_max": float(finals.max()),
+            "finals": finals.tolist(),
+            "mean_curve": np.mean([c[:length] for c in runs], axis=0).tolist(),
+        }
+        if base_final:
+            entry["ratio_to_" + baseline] = float(finals.mean() / base_final)
+            reach = [evaluations_to_reach(c, base_final) for c in runs]
+            entry["evals_to_reach_" + baseline] = reach
+            reached = [r for r in reach if r is not None]
+            entry["evals_to_reach_median"] = float(np.median(reached)) if reached else None
+        out["strategies"][name] = entry
+    out["baseline"] = baseline
+    out["baseline_final_mean"] = base_final
+    return out
+
+
+def format_summary(summary: dict[str, Any], settings: dict[str, Any]) -> str:
+    """The summary as the text the benchmark prints."""
+    lines = ["settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()), "",
+             f"{'strategy':<12}{'runs':>5}{'evals':>6}{'final HV mean':>15}{'std':>8}{'min':>8}{'max':>8}"
+             f"{'x random':>10}{'evals to random final (per seed)':>36}"]
+    baseline = summary["baseline"]
+    for name, e in summary["strategies"].items():
+        reach = e.get("evals_to_reach_" + baseline)
+        ratio = e.get("ratio_to_" + baseline)
+        lines.append(f"{name:<12}{e['runs']:>5}{e['evaluations']:>6}{e['final_mean']:>15.4f}{e['final_std']:>8.4f}"
+                     f"{e['final_min']:>8.4f}{e['final_max']:>8.4f}"
+                     f"{(f'{ratio:.3f}' if ratio else '-'):>10}  {reach}")
+    evo = summary["strategies"].get("evolution", {}).get("ratio_to_" + baseline)
+    if evo is not None:
+        verdict = "met" if evo >= TARGET_RATIO else "NOT met"
+        lines.append(f"\ntarget: evolution final HV >= {TARGET_RATIO} x random: {evo:.3f} ({verdict})")
+    for name, e in summary["strategies"].items():
+        curve = e["mean_curve"]
+        marks = [k for k in (10, 25, 50, 100, 200, 300, 500) if k <= len(curve)]
+        lines.append(f"mean HV curve {name:<10} " + "  ".join(f"@{k}: {curve[k - 1]:.4f}" for k in marks))
+    return "\n".join(lines)
+
+
+class StubTrainer(Trainer):
+    """Training replaced by a deterministic pseudo-score from the architecture (for the loop's cost)."""
+
+    def __call__(self, arch: hwnas.Architecture) -> TrainResult:  # noqa: D102
+        score = int(hashlib.sha256(arch.to_json().encode()).hexdigest()[:8], 16) / 16**8
+        return TrainResult(score, {"pearson": score}, {"pearson": score}, 0.0)
+
+
+def loop_overhead(strategies: Sequence[str], space: hwnas.SearchSpace, profile: HardwareProfile, task: Any,
+                  budget_us: float, evals: int, options: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Milliseconds per candidate of everything but training (ask, hardware metrics, store, tell):
+    wall time, and this process's CPU time (less sensitive to other load on the machine)."""
+    out = {}
+    for name in strategies:
+        evaluator = Evaluator(task, profile)
+        evaluator.trainer = StubTrainer(task)
+        evaluator.fingerprints()  # once per search, not per candidate
+        cpu = time.process_time()
+        with tempfile.TemporaryDirectory() as tmp, \
+                EvaluationStore(Path(tmp) / "overhead.sqlite", *evaluator.fingerprints(), 0) as store:
+            _, seconds = run_strategy(name, 0, space=space, profile=profile, task=task, budget_us=budget_us,
+                                      evals=evals, store=store, options=options.get(name),
+                                      evaluator=evaluator)
+        out[name] = 1000 * seconds / evals
+        out[name + " (cpu)"] = 1000 * (time.process_time() - cpu) / evals
+    return out
+
+
+def pool_speedup(space: hwnas.SearchSpace, profile: HardwareProfile, task: Any, budget_us: float,
+                 evals: int, workers: int) -> dict[str, float]:
+    """Wall seconds of ``evals`` fresh random-search evaluations in-process and on a process pool."""
+    times = {}
+    for label, make in (("in_process", lambda: None), ("pool", lambda: ProcessPoolExecutor(workers))):
+        executor = make()
+        try:
+            evaluator = Evaluator(task, profile, seed=12345)  # a seed no other run uses: all fresh
+            with EvaluationStore(":memory:", *evaluator.fingerprints(), 12345) as store:
+                _, seconds = run_strategy("random", 999, space=space, profile=profile, task=task,
+                                          budget_us=budget_us, evals=evals, store=store,
+                                          evaluator=evaluator, executor=executor)
+        finally:
+            if executor is not None:
+                executor.shutdown()
+        times[label] = seconds
+    times["speedup"] = times["in_process"] / times["pool"]
+    times["workers"] = workers
+    return times
+
+
+def saved_result(name: str, seed: int, *, space: hwnas.SearchSpace, profile: HardwareProfile, task: Any,
+                 budget_us: float, evals: int, store: EvaluationStore, evaluator: Evaluator,
+                 batch_size: int = 8, options: dict[str, Any] | None = None) -> SearchResult | None:
+    """Where a search of :func:`run_strategy` stands in ``store`` (finished or not), without running it."""
+    opts = dict(options or {})
+    problem = SearchProblem(space, profile, budget_us, evals, task=task)
+    strategy = get_strategy(name)(problem, seed=seed, **opts)
+    saved = store.load_run(run_key(strategy, opts, problem, batch_size, evaluator, *evaluator.fingerprints()))
+    if saved is None:
+        return None
+    return SearchResult(restore_history(store, saved), {
+        "strategy": name, "seed": seed, "latency_budget_us": budget_us, "memory_budget_bytes": None,
+        "constraint": "soft"})
+
+
+def snapshot(strategies: Sequence[str], seeds: int, **kwargs: Any) -> tuple[dict[str, Any], int]:
+    """Every saved search's hypervolume curve cut to the shortest one: strategies compared at
+    equal budgets while the benchmark still runs. Returns the summary and that length."""
+    curves = {}
+    for name in strategies:
+        runs = [saved_result(name, seed, **kwargs) for seed in range(seeds)]
+        curves[name] = [r.hypervolume_curve() for r in runs if r is not None and r.history]
+    curves = {k: v for k, v in curves.items() if v}
+    length = min(len(c) for runs in curves.values() for c in runs)
+    return summarise({k: [c[:length] for c in v] for k, v in curves.items()}), length
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--strategies", default="random,evolution,optuna",
+                        help="comma-separated strategy names (random first: the baseline)")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--evals", type=int, default=300)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--budget-us", type=float, default=None, help="default: median LUT latency")
+    parser.add_argument("--store", type=Path, default=RESULTS / "search_evals.sqlite")
+    parser.add_argument("--profile", type=Path, default=RESULTS / "search_profile_cpu_1thread.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "search_hv")
+    parser.add_argument("--overhead", action="store_true", help="also measure loop cost and pool speed-up")
+    parser.add_argument("--overhead-only", action="store_true", help="only the loop cost and pool speed-up")
+    parser.add_argument("--pool-evals", type=int, default=16)
+    parser.add_argument("--snapshot", action="store_true",
+                        help="only summarise the searches saved in --store so far, cut to equal length")
+    args = parser.parse_args(argv)
+    for suffix in (".txt", ".json"):
+        check_writable(args.out.with_suffix(suffix), "--out")
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    for name in strategies:
+        hwnas.search.get_strategy(name)  # an unknown name fails before any work
+
+    data = hwnas.load_klines("BTCUSDT", "15")
+    print(data.summary(), flush=True)
+    space = hwnas.SearchSpace.default(input_features=10)
+    task, _ = hwnas.search.default_task(space, progress=False)
+    profile = default_profile(space, args.profile)
+    budget = args.budget_us or median_latency(space, profile)
+    settings: dict[str, Any] = {
+        "data": data.description, "task": task.describe().replace("\n", "; "), "profile": profile.label,
+        "space": space.name, "budget_us": round(budget, 1), "constraint": "soft", "w": -0.07,
+        "evals": args.evals, "seeds": args.seeds, "batch_size": args.batch_size,
+        "hv": "(-val score, LAT/T), reference (0, 1)", "load_average_start": os.getloadavg(),
+    }
+    print(json.dumps(settings, indent=1), flush=True)
+    report: dict[str, Any] = {"settings": settings}
+    options: dict[str, dict[str, Any]] = {}
+    if args.snapshot:
+        evaluator = Evaluator(task, profile)
+        with EvaluationStore(args.store, *evaluator.fingerprints(), 0) as store:
+            summary, length = snapshot(strategies, args.seeds, space=space, profile=profile, task=task,
+                                       budget_us=budget, evals=args.evals, store=store, evaluator=evaluator,
+                                       batch_size=args.batch_size)
+        settings["snapshot"] = f"runs in progress, every curve cut to its first {length} evaluations"
+        text = format_summary(summary, settings)
+        print(text)
+        out = args.out.with_name(args.out.name + "_snapshot")
+        write_text_atomic(out.with_suffix(".txt"), text + "\n")
+        write_text_atomic(out.with_suffix(".json"), json.dumps({"settings": settings, "summary": summary}, indent=1))
+        return 0
+
+    if not args.overhead_only:
+        evaluator = Evaluator(task, profile)
+        curves: dict[str, list[np.ndarray]] = {name: [] for name in strategies}
+        runs: list[dict[str, Any]] = []
+        with EvaluationStore(args.store, *evaluator.fingerprints(), 0) as store:
+            for seed in range(args.seeds):  # round robin: a partial benchmark stays balanced
+                for name in strategies:
+                    result, seconds = run_strategy(name, seed, space=space, profile=profile, task=task,
+                                                   budget_us=budget, evals=args.evals, store=store,
+                                                   batch_size=args.batch_size, options=options.get(name),
+                                                   evaluator=evaluator)
+                    curve = result.hypervolume_curve()
+                    curves[name].append(curve)
+                    trained = [s.metrics.seconds for s in result.history if not s.cached and s.metrics.feasible]
+                    runs.append({"strategy": name, "seed": seed, "seconds": seconds,
+                                 "final_hv": float(curve[-1]), "front": len(result),
+                                 "trained": len(trained), "median_eval_s": float(np.median(trained)) if trained else None,
+                                 "load_average": os.getloadavg()})
+                    print(f"{name:<10} seed {seed}: HV {curve[-1]:.4f}, front {len(result)}, "
+                          f"{len(trained)} trained, {seconds:.0f} s", flush=True)
+                    summary = summarise({k: v for k, v in curves.items() if v})
+                    report.update(summary=summary, runs=runs, completed_seeds=seed)
+                    text = format_summary(summary, settings)
+                    write_text_atomic(args.out.with_suffix(".json"), json.dumps(report, indent=1))
+                    write_text_atomic(args.out.with_suffix(".txt"), text + "\n")
+        print(text)
+
+    if args.overhead or args.overhead_only:
+        overhead = loop_overhead(strategies, space, profile, task, budget, 200, options)
+        pool = pool_speedup(space, profile, task, budget, args.pool_evals, 2)
+        extra = {"settings": settings, "loop_ms_per_candidate": overhead, "process_pool": pool,
+                 "load_average_end": os.getloadavg()}
+        lines = ["loop cost per candidate (ask + hardware metrics + store + tell, training stubbed), "
+                 "200 candidates: " + ", ".join(f"{k} {v:.2f} ms" for k, v in overhead.items()),
+                 f"process pool ({pool['workers']} workers, {args.pool_evals} fresh evaluations, batch 8): "
+                 f"in-process {pool['in_process']:.1f} s, pool {pool['pool']:.1f} s, speed-up {pool['speedup']:.2f}x",
+                 f"load average at the end: {extra['load_average_end']}"]
+        print("\n".join(lines))
+        overhead_out = args.out.with_name(args.out.name + "_overhead")
+        write_text_atomic(overhead_out.with_suffix(".txt"), "\n".join(lines) + "\n")
+        write_text_atomic(overhead_out.with_suffix(".json"), json.dumps(extra, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,44 @@
+"""Deployment: export (ONNX, ``torch.export``), ONNX Runtime, quantisation, latency SLA reports.
+
+Taught in: notebooks/11_deployment.
+
+The submodules load lazily (PEP 562): ``import hwnas.deploy`` costs nothing,
+and onnx / onnxruntime are imported only when a name that needs them is used.
+
+* :mod:`hwnas.deploy.export`: :func:`export`, :func:`onnx_bytes`, :func:`load_exported`
+* :mod:`hwnas.deploy.runtimes`: :class:`OnnxRuntime` (registered as ``"onnxruntime"``)
+* :mod:`hwnas.deploy.quantize`: INT8 (static, QDQ) and FP16 ONNX models, a fixed-point simulation
+* :mod:`hwnas.deploy.sla`: :func:`sla_report` and :class:`SLAReport`
+* :mod:`hwnas.deploy.cli`: the ``export`` and ``report`` commands
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_NAMES: dict[str, str] = {
+    "OPSET": "export", "FORMATS": "export", "ExportResult": "export", "export": "export",
+    "onnx_bytes": "export", "torch_export_bytes": "export", "load_exported": "export",
+    "coverage_architecture": "export",
+    "OnnxRuntime": "runtimes", "OrtModule": "runtimes", "make_session": "runtimes",
+    "session_inputs": "runtimes", "session_callable": "runtimes",
+    "SLAReport": "sla", "sla_report": "sla", "deployable_callable": "sla",
+    "quantize_int8": "quantize", "convert_fp16": "quantize", "fixed_point_model": "quantize",
+    "calibration_windows": "quantize", "weight_bytes": "quantize", "compare_precisions": "quantize",
+    "PrecisionResult": "quantize",
+}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NAMES:
+        value = getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_NAMES))

@@ -1,0 +1,278 @@
+"""Export a model to ONNX or ``torch.export`` and check the file against eager PyTorch.
+
+Taught in: notebooks/11_deployment.
+
+ONNX files are made by torch's TorchScript-based exporter (``dynamo=False``,
+opset :data:`OPSET`): about 0.05 s per model of the default space here, where
+the dynamo exporter took about 2 s. TorchScript itself is deprecated in favour
+of ``torch.export``, which is the second format (``.pt2`` files written by
+``torch.export.save``). Either way the serialised bytes are loaded back and run
+on real windows beside the eager model *before* anything is written; only a
+model that agrees within ``atol + rtol * |eager|`` is written, atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..checks import require_choice, require_float
+from ..fileio import write_atomic
+from ..model import build_model
+from ..space import POOL_OPS, Architecture, LayerSpec, OpType, SearchSpace
+
+__all__ = ["OPSET", "FORMATS", "ExportResult", "export", "onnx_bytes", "torch_export_bytes",
+           "load_exported", "coverage_architecture", "write_bytes_atomic"]
+
+OPSET = 17
+"""The ONNX opset of every exported model (ONNX Runtime 1.31 runs opsets up to 23)."""
+
+FORMATS = ("onnx", "torch.export")
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What :func:`export` wrote and how well the reloaded file matched eager PyTorch.
+
+    ``max_abs_error`` is the largest ``|reloaded - eager|`` over the checked
+    windows and outputs; ``max_rel_error`` the same divided by the largest
+    ``|eager|`` output (NaN when not checked). The check passed when every output
+    was within ``atol + rtol * |eager|``.
+
+    Taught in: notebooks/11_deployment.
+    """
+
+    path: str
+    format: str
+    exporter: str
+    opset: int | None
+    size_bytes: int
+    export_seconds: float
+    checked_windows: int
+    max_abs_error: float
+    max_rel_error: float
+    atol: float
+    rtol: float
+
+    def summary(self) -> str:
+        """One line for a chapter or the command line."""
+        check = (f"checked on {self.checked_windows} windows: max |error| {self.max_abs_error:.2e} "
+                 f"(rel {self.max_rel_error:.2e}; atol {self.atol:g}, rtol {self.rtol:g})"
+                 if self.checked_windows else "not checked")
+        return (f"{self.path}: {self.format} ({self.exporter}), {self.size_bytes:,} B, "
+                f"exported in {self.export_seconds:.2f} s; {check}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return asdict(self)
+
+
+def _input_names(count: int) -> list[str]:
+    """``["x"]`` for one input, ``["x0", "x1", ...]`` for several."""
+    return ["x"] if count == 1 else [f"x{i}" for i in range(count)]
+
+
+def _output_rank(module: nn.Module, args: tuple[torch.Tensor, ...]) -> int:
+    """Number of dimensions of ``module(*args)``."""
+    with torch.no_grad():
+        return int(module(*args).dim())
+
+
+def onnx_bytes(module: nn.Module, inputs: Sequence[torch.Tensor], *, dynamic_batch: bool = True,
+               dynamic_length: bool = False, opset: int = OPSET) -> bytes:
+    """The ONNX model of ``module`` traced on ``inputs`` (TorchScript-based exporter, in memory).
+
+    ``dynamic_batch`` leaves the first dimension of every input and of the
+    output free, ``dynamic_length`` the last dimension of every input and of the
+    output (for a layer, whose output is a sequence); otherwise the shapes of
+    ``inputs`` are fixed in the graph.
+
+    Taught in: notebooks/11_deployment.
+    """
+    module.eval()
+    args = tuple(inputs)
+    names = _input_names(len(args))
+    axes: dict[str, dict[int, str]] | None = None
+    if dynamic_batch or dynamic_length:
+        axes = {name: {} for name in [*names, "y"]}
+        for name in axes:
+            if dynamic_batch:
+                axes[name][0] = "batch"
+            if dynamic_length and (name != "y" or _output_rank(module, args) == 3):
+                axes[name][2] = "length" if name != "y" else "out_length"
+    buffer = io.BytesIO()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tracing runs the model once: small ops, no thread pool wanted
+    try:
+        with warnings.catch_warnings():
+            # the legacy-exporter notice and the tracer's note on the input shape check
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, args, buffer, dynamo=False, opset_version=opset,  # type: ignore[arg-type]
+                              input_names=names, output_names=["y"], dynamic_axes=axes)
+    finally:
+        torch.set_num_threads(threads)
+    return buffer.getvalue()
+
+
+def torch_export_bytes(module: nn.Module, inputs: Sequence[torch.Tensor]) -> bytes:
+    """The ``torch.export`` program of ``module`` (batch dimension dynamic), serialised.
+
+    Taught in: notebooks/11_deployment.
+    """
+    module.eval()
+    args = tuple(inputs)
+    dims = tuple({0: torch.export.Dim.DYNAMIC} for _ in args)
+    program = torch.export.export(module, args, dynamic_shapes=dims)
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer)
+    return buffer.getvalue()
+
+
+def _reload(data: bytes, format: str) -> nn.Module:
+    """A module running serialised ``data`` (an ONNX Runtime session or the exported program)."""
+    if format == "onnx":
+        from .runtimes import OrtModule
+
+        return OrtModule(data)
+    return torch.export.load(io.BytesIO(data)).module()
+
+
+def load_exported(path: str | os.PathLike[str], threads: int = 1) -> nn.Module:
+    """A module running an exported file: ``.onnx`` in ONNX Runtime, ``.pt2`` via ``torch.export.load``.
+
+    Taught in: notebooks/11_deployment.
+    """
+    target = Path(path)
+    if target.suffix not in (".onnx", ".pt2"):
+        raise ValueError(f"path {str(target)!r} must end in .onnx or .pt2")
+    if not target.is_file():
+        raise ValueError(f"path {str(target)!r} is not a file")
+    if target.suffix == ".onnx":
+        from .runtimes import OrtModule
+
+        return OrtModule(target, threads)
+    return torch.export.load(str(target)).module()
+
+
+def _max_errors(got: torch.Tensor, want: torch.Tensor) -> tuple[float, float, np.ndarray]:
+    """Max absolute error, max error relative to the largest output, and the arrays' gaps."""
+    a, b = got.detach().double().numpy(), want.detach().double().numpy()
+    if a.shape != b.shape:
+        raise ValueError(f"reloaded model gives shape {a.shape}, eager {b.shape}")
+    gap = np.abs(a - b)
+    scale = float(np.abs(b).max()) if b.size else 0.0
+    worst = float(gap.max()) if gap.size else 0.0
+    return worst, worst / scale if scale > 0 else 0.0, gap
+
+
+def _model_and_example(model_or_arch: Any, example: Any, seed: int) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    """The module to export and the inputs to trace it on."""
+    if isinstance(model_or_arch, Architecture):
+        module: nn.Module = build_model(model_or_arch, seed=seed)
+    elif isinstance(model_or_arch, nn.Module):
+        module = model_or_arch
+    else:
+        raise ValueError(f"model_or_arch must be an Architecture or a torch.nn.Module, "
+                         f"got {type(model_or_arch).__name__}")
+    if example is None:
+        arch = getattr(module, "arch", None)
+        if not isinstance(arch, Architecture):
+            raise ValueError("example is required for a module without an .arch (its input shape is unknown)")
+        gen = torch.Generator().manual_seed(seed)
+        example = torch.randn(2, arch.input_features, arch.lookback, generator=gen)
+    inputs = tuple(example) if isinstance(example, (tuple, list)) else (example,)
+    return module.eval(), tuple(torch.as_tensor(x, dtype=torch.float32) for x in inputs)
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` through :func:`hwnas.fileio.write_atomic` (temporary file, rename).
+
+    Taught in: notebooks/11_deployment.
+    """
+    return write_atomic(path, lambda handle: handle.buffer.write(data))  # type: ignore[attr-defined]
+
+
+def export(model_or_arch: Architecture | nn.Module, path: str | os.PathLike[str], *,
+           format: str = "onnx", example: torch.Tensor | Sequence[torch.Tensor] | None = None,
+           check: bool = True, check_inputs: torch.Tensor | Sequence[torch.Tensor] | None = None,
+           atol: float = 1e-5, rtol: float = 1e-5, seed: int = 0) -> ExportResult:
+    """Export a model (or a fresh ``build_model(arch, seed)``) to ``path`` and check it.
+
+    ``format`` is ``"onnx"`` (dynamic batch, opset :data:`OPSET`) or
+    ``"torch.export"`` (``.pt2``). ``example`` is what the model is traced on
+    (by default two seeded random windows of the architecture's shape). With
+    ``check`` the serialised model is loaded back and run on ``check_inputs``
+    (real windows, ideally; default ``example``) beside the eager model, and a
+    ``ValueError`` is raised, with nothing written, if any output differs by
+    more than ``atol + rtol * |eager|``. The file is written atomically.
+
+    Taught in: notebooks/11_deployment.
+    """
+    format = require_choice(format, "format", FORMATS)
+    atol = require_float(atol, "atol", minimum=0.0)
+    rtol = require_float(rtol, "rtol", minimum=0.0)
+    module, inputs = _model_and_example(model_or_arch, example, seed)
+    start = time.perf_counter()
+    data = onnx_bytes(module, inputs) if format == "onnx" else torch_export_bytes(module, inputs)
+    seconds = time.perf_counter() - start
+    worst, relative, windows = float("nan"), float("nan"), 0
+    if check:
+        probe = inputs if check_inputs is None else (
+            tuple(check_inputs) if isinstance(check_inputs, (tuple, list)) else (check_inputs,))
+        probe = tuple(torch.as_tensor(x, dtype=torch.float32).contiguous() for x in probe)
+        with torch.inference_mode():
+            want = module(*probe)
+            got = _reload(data, format)(*probe)
+        worst, relative, gap = _max_errors(got, want)
+        allowed = atol + rtol * np.abs(want.double().numpy())
+        if np.any(gap > allowed):
+            raise ValueError(f"export check failed: max |reloaded - eager| = {worst:.3e} exceeds "
+                             f"atol {atol:g} + rtol {rtol:g} x |eager|; nothing written to {path}")
+        windows = int(probe[0].shape[0])
+    target = write_bytes_atomic(path, data)
+    return ExportResult(
+        path=str(target), format=format,
+        exporter="torch.onnx.export (TorchScript-based, dynamo=False)" if format == "onnx" else "torch.export",
+        opset=OPSET if format == "onnx" else None, size_bytes=len(data), export_seconds=seconds,
+        checked_windows=windows, max_abs_error=worst, max_rel_error=relative, atol=atol, rtol=rtol,
+    )
+
+
+def coverage_architecture(space: SearchSpace, lookback: int | None = None) -> Architecture:
+    """One architecture of ``space``'s blocks using every operation, with both skip kinds.
+
+    For each operation of the space: its first candidate block without a skip;
+    for compute operations also one with an identity skip (same width) and, where
+    the space has another width, one with a projection skip (a 1x1 convolution
+    on the shortcut). Pooling comes last, so every kernel fits the window. The
+    export tests and chapter 11 round-trip this one model per space.
+
+    Taught in: notebooks/11_deployment.
+    """
+    length = max(space.lookbacks) if lookback is None else lookback
+    layers = [LayerSpec(OpType.FC, space.input_features, space.stem_width)]
+    by_op: dict[OpType, list[Any]] = {}
+    for choice in space.candidates():
+        by_op.setdefault(choice.op, []).append(choice)
+    pools = [op for op in by_op if op in POOL_OPS]
+    for op in [op for op in by_op if op not in POOL_OPS] + pools:
+        choices = by_op[op]
+        layers.append(choices[0].layer(layers[-1].out_channels, choices[0].op != OpType.IDENTITY
+                                       and False not in space.skip_choices))
+        if op in POOL_OPS | {OpType.IDENTITY} or True not in space.skip_choices:
+            continue
+        width = layers[-1].out_channels
+        same = [c for c in choices if c.width in (None, width)]
+        other = [c for c in choices if c.width not in (None, width)]
+        for choice in same[:1] + other[:1]:  # an identity skip, then a projection skip
+            layers.append(choice.layer(layers[-1].out_channels, True))
+    return Architecture(tuple(layers), space.input_features, length, space.head_types[0], space.num_outputs)

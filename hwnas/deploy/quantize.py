@@ -1,0 +1,306 @@
+"""Lower precision for deployment: INT8 and FP16 ONNX models, and an FPGA fixed-point simulation.
+
+Taught in: notebooks/11_deployment.
+
+* INT8: static post-training quantisation with ONNX Runtime's tools
+  (``onnxruntime.quantization.quantize_static``): QDQ graphs, symmetric INT8
+  weights per output channel, INT8 activations whose ranges are calibrated
+  (min-max) on training windows, never on validation or test data.
+* FP16: every float tensor of the graph converted with ONNX Runtime's
+  ``onnxruntime.transformers.float16`` (the converter of onnxconverter-common),
+  inputs and outputs kept float32.
+* Fixed point (:func:`fixed_point_model`): what an FPGA datapath computes,
+  simulated in torch: weights rounded to INT8 with a scale per output channel,
+  and every tensor that moves between layers (the input of each layer and of
+  the head) rounded to INT8 with a scale per channel calibrated on training
+  windows. Intermediate values inside a layer (accumulators, attention scores)
+  stay in float, as the wide accumulators of a DSP slice would hold them.
+  This is the INT8 assumption of :func:`hwnas.fpga_profile`.
+
+:func:`compare_precisions` trains one architecture on the proxy task and
+reports, for each precision, size, measured latency and the change in proxy
+score on validation and test.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import logging
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import onnx
+import onnx.numpy_helper
+import torch
+from torch import nn
+
+from ..checks import require_int
+from ..model import Head, Layer
+from ..space import Architecture
+
+__all__ = [
+    "calibration_windows",
+    "weight_bytes",
+    "quantize_int8",
+    "convert_fp16",
+    "fixed_point_model",
+    "PrecisionResult",
+    "compare_precisions",
+]
+
+
+QUANTIZED_OPS = ("Conv", "Gemm", "MatMul")
+"""ONNX operations whose inputs and weights become INT8 (activations such as GELU stay float)."""
+
+
+def weight_bytes(model: bytes) -> int:
+    """Bytes of an ONNX model's stored tensors (initialisers and constants), without the graph.
+
+    For a small network the graph itself (nodes, names, the quantise and
+    dequantise steps of a QDQ model) is a large share of the file: the weights
+    shrink 4x in INT8 while the file may not.
+
+    Taught in: notebooks/11_deployment.
+    """
+    graph = onnx.load_from_string(model).graph
+    tensors = list(graph.initializer) + [attr.t for node in graph.node if node.op_type == "Constant"
+                                         for attr in node.attribute if attr.type == onnx.AttributeProto.TENSOR]
+    return int(sum(onnx.numpy_helper.to_array(t).nbytes for t in tensors))
+
+
+def calibration_windows(task: Any, lookback: int, n: int = 256, seed: int = 0) -> np.ndarray:
+    """``n`` training windows of the task (the last ``lookback`` steps), float32, for calibration.
+
+    Taught in: notebooks/11_deployment.
+    """
+    n = require_int(n, "n", 1)
+    rows = task.train_indices()
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(rows, size=min(n, len(rows)), replace=False))
+    windows = task.train.X.index_select(0, torch.from_numpy(chosen))[:, :, -lookback:]
+    return np.ascontiguousarray(windows.numpy(), dtype=np.float32)
+
+
+class _Reader:
+    """An ONNX Runtime calibration data reader over windows, in batches."""
+
+    def __init__(self, name: str, windows: np.ndarray, batch: int) -> None:
+        self._batches: Iterator[np.ndarray] = iter(
+            [windows[i:i + batch] for i in range(0, len(windows), batch)])
+        self.name = name
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        batch = next(self._batches, None)
+        return None if batch is None else {self.name: batch}
+
+    def rewind(self) -> None:  # pragma: no cover - ORT calls it only for some methods
+        pass
+
+
+def quantize_int8(model: bytes, calibration: np.ndarray, *, per_channel: bool = True,
+                  batch: int = 32) -> bytes:
+    """INT8 static post-training quantisation (QDQ, symmetric per-channel weights) of an ONNX model.
+
+    Only :data:`QUANTIZED_OPS` are quantised. ``model`` is ONNX bytes with a dynamic batch dimension (see
+    :func:`hwnas.deploy.export.onnx_bytes`); ``calibration`` holds training
+    windows ``(n, features, lookback)`` whose activation ranges (min-max) fix the
+    activation scales.
+
+    Taught in: notebooks/11_deployment.
+    """
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    proto = onnx.load_from_string(model)
+    name = proto.graph.input[0].name
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the tools log a suggestion to pre-process on every call
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            source, target = Path(folder) / "fp32.onnx", Path(folder) / "int8.onnx"
+            source.write_bytes(model)
+            quantize_static(
+                str(source), str(target), _Reader(name, np.asarray(calibration, np.float32), batch),
+                quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                calibrate_method=CalibrationMethod.MinMax, op_types_to_quantize=list(QUANTIZED_OPS),
+                extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
+            )
+            return target.read_bytes()
+    finally:
+        root.setLevel(level)
+
+
+def convert_fp16(model: bytes) -> bytes:
+    """The ONNX model with its float tensors in float16 (inputs and outputs stay float32).
+
+    Taught in: notebooks/11_deployment.
+    """
+    import warnings
+
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # notes about values clipped to the float16 range
+        converted = convert_float_to_float16(onnx.load_from_string(model), keep_io_types=True)
+    return bytes(converted.SerializeToString())
+
+
+def _round_per_channel(values: torch.Tensor, scale: torch.Tensor, qmax: int) -> torch.Tensor:
+    """``values`` rounded to the integer grid ``scale * k``, ``|k| <= qmax``."""
+    return torch.clamp(torch.round(values / scale), -qmax, qmax) * scale
+
+
+def _weight_scale(weight: torch.Tensor, qmax: int) -> torch.Tensor:
+    """Symmetric scale per output channel (dimension 0), shaped to broadcast over ``weight``."""
+    dims = tuple(range(1, weight.dim()))
+    peak = weight.abs().amax(dim=dims, keepdim=True) if dims else weight.abs()
+    return torch.clamp(peak, min=1e-12) / qmax
+
+
+def fixed_point_model(model: nn.Module, calibration: torch.Tensor | np.ndarray, bits: int = 8) -> nn.Module:
+    """A copy of ``model`` computing as a fixed-point FPGA datapath would (see the module docstring).
+
+    Weights of every convolution and linear layer are rounded to ``bits``-bit
+    integers with one symmetric scale per output channel; biases stay wide (an
+    INT32 accumulator's precision). The input of each layer and of the head is
+    rounded to ``bits`` bits with one scale per channel, set by the largest
+    magnitude that channel reaches on ``calibration`` windows.
+
+    Taught in: notebooks/11_deployment.
+    """
+    bits = require_int(bits, "bits", 2, 16)
+    qmax = 2 ** (bits - 1) - 1
+    sim = copy.deepcopy(model).eval()
+    with torch.no_grad():
+        for module in sim.modules():
+            if isinstance(module, (nn.Conv1d, nn.Linear)):
+                module.weight.copy_(_round_per_channel(module.weight, _weight_scale(module.weight, qmax), qmax))
+    boundaries = [m for m in sim.modules() if isinstance(m, (Layer, Head))]
+    peaks: dict[int, torch.Tensor] = {}
+
+    def record(index: int) -> Callable[..., None]:
+        def hook(_: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+            peak = args[0].abs().amax(dim=(0, 2))
+            peaks[index] = torch.maximum(peaks[index], peak) if index in peaks else peak
+        return hook
+
+    handles = [m.register_forward_pre_hook(record(i)) for i, m in enumerate(boundaries)]
+    with torch.no_grad():
+        for chunk in torch.as_tensor(np.asarray(calibration), dtype=torch.float32).split(256):
+            sim(chunk)
+    for handle in handles:
+        handle.remove()
+
+    def quantise(index: int) -> Callable[..., tuple[torch.Tensor, ...]]:
+        scale = (torch.clamp(peaks[index], min=1e-12) / qmax).reshape(1, -1, 1)
+
+        def hook(_: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+            return (_round_per_channel(args[0], scale, qmax), *args[1:])
+        return hook
+
+    for i, module in enumerate(boundaries):
+        module.register_forward_pre_hook(quantise(i))
+    return sim
+
+
+def _fixed_point_bytes(model: nn.Module, bits: int) -> int:
+    """Storage of a fixed-point model: ``bits`` per weight, 32 bits per bias and per-channel scale."""
+    total = 0
+    for module in model.modules():
+        if isinstance(module, (nn.Conv1d, nn.Linear)):
+            total += module.weight.numel() * bits // 8 + module.weight.shape[0] * 4
+            total += module.bias.numel() * 4 if module.bias is not None else 0
+    return total
+
+
+@dataclass(frozen=True)
+class PrecisionResult:
+    """One precision of one trained model: size, latency, proxy scores.
+
+    ``size_bytes`` is the file (or ``torch.save``) size, ``weight_bytes`` the
+    stored tensors alone (:func:`weight_bytes`; for the fixed-point model the
+    INT8 weights plus 32-bit biases and scales). ``latency_us`` is the fastest call at batch 1 (``None`` for the fixed-point
+    simulation, which runs in float in torch: its speed is not an FPGA's);
+    ``val_score``/``test_score`` are the proxy task's primary metric and
+    ``max_abs_diff`` the largest gap of its validation predictions from the FP32
+    model's.
+
+    Taught in: notebooks/11_deployment.
+    """
+
+    name: str
+    runtime: str
+    size_bytes: int
+    weight_bytes: int
+    latency_us: float | None
+    median_us: float | None
+    val_score: float
+    test_score: float
+    max_abs_diff: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return asdict(self)
+
+
+def _state_bytes(model: nn.Module) -> int:
+    """Size of ``torch.save(model.state_dict())``."""
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return len(buffer.getvalue())
+
+
+def compare_precisions(arch: Architecture, task: Any, *, seed: int = 0, threads: int = 1,
+                       calibration: int = 256, epochs: int | None = None,
+                       target_ms: float = 40.0) -> list[PrecisionResult]:
+    """Train ``arch`` once on the proxy task; FP32 eager and ONNX, INT8, FP16 and fixed point, compared.
+
+    Calibration uses ``calibration`` training windows. Latencies are measured
+    side by side (round-robin, :func:`hwnas.latency.time_round_robin`) at batch 1
+    with ``threads`` threads; scores with :func:`hwnas.proxy.score_predictions`
+    on the validation and test splits.
+
+    Taught in: notebooks/11_deployment.
+    """
+    from ..latency import time_round_robin
+    from ..proxy import PRIMARY_METRIC, predict_split, score_predictions, train_model
+    from ..runtime import get_runtime
+    from .export import onnx_bytes
+    from .runtimes import OnnxRuntime, OrtModule
+
+    model = train_model(arch, task, seed, epochs=epochs)
+    windows = calibration_windows(task, arch.lookback, calibration, seed)
+    example = (torch.from_numpy(windows[:2]),)
+    fp32 = onnx_bytes(model, example)
+    graphs = {"fp32 onnx": fp32, "int8 onnx (QDQ)": quantize_int8(fp32, windows), "fp16 onnx": convert_fp16(fp32)}
+    modules: dict[str, nn.Module] = {"fp32 eager": model, **{k: OrtModule(v, threads) for k, v in graphs.items()},
+                                     "int8 fixed point (sim)": fixed_point_model(model, windows)}
+    one = torch.from_numpy(windows[:1])
+    ort = OnnxRuntime(threads)
+    callables = {"fp32 eager": get_runtime("eager", threads).prepare(model, (one,)),
+                 **{k: ort.prepare_onnx(v, batch=1, seed=seed) for k, v in graphs.items()}}
+    timings = time_round_robin(callables, threads=threads, target_ms=target_ms, seed=seed)
+    metric = PRIMARY_METRIC[task.target]
+    reference = predict_split(model, task, "val", arch.lookback)
+    sizes = {"fp32 eager": _state_bytes(model), **{k: len(v) for k, v in graphs.items()},
+             "int8 fixed point (sim)": _fixed_point_bytes(model, 8)}
+    tensors = {"fp32 eager": sum(p.numel() * 4 for p in model.parameters()),
+               **{k: weight_bytes(v) for k, v in graphs.items()}, "int8 fixed point (sim)": sizes["int8 fixed point (sim)"]}
+    results = []
+    for name, module in modules.items():
+        preds = {split: predict_split(module, task, split, arch.lookback) for split in ("val", "test")}
+        scores = {split: score_predictions(preds[split], task, split)[metric] for split in preds}
+        timing = timings.get(name)
+        results.append(PrecisionResult(
+            name=name, runtime="onnxruntime" if "onnx" in name else "torch", size_bytes=sizes[name],
+            weight_bytes=int(tensors[name]),
+            latency_us=timing.min_us if timing else None, median_us=timing.median_us if timing else None,
+            val_score=float(scores["val"]), test_score=float(scores["test"]),
+            max_abs_diff=float(np.max(np.abs(preds["val"] - reference))),
+        ))
+    return results

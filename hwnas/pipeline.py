@@ -1,0 +1,682 @@
+"""The whole method for one hardware target: data, profile, search, retrain, baselines, deploy, report.
+
+Taught in: notebooks/12_capstone.
+
+:func:`run_pipeline` is what ``hwnas run --target cpu|gpu|fpga`` calls:
+
+1. **data**: :func:`hwnas.load_klines` (recorded folder, cache, live, or the
+   labelled synthetic fallback; the source is printed and recorded) and the proxy task;
+2. **profile**: the target's latency model (:data:`PLANS` says which and why);
+3. **search**: :func:`hwnas.search.search` through the SQLite store, then the best
+   architecture *within the budgets* on the validation score;
+4. **retrain**: the chosen architecture with a longer recipe (``retrain_epochs``
+   over ``retrain_windows`` training windows), scored on validation and on the
+   held-out test period, which no step before this one has read;
+5. **baselines**: persistence, the MLP and the LSTM of :mod:`hwnas.proxy`, trained
+   with the same recipe and scored on the same test period, and the latency of
+   the chosen model beside the MLP's and the LSTM's, measured side by side in
+   eager PyTorch and ONNX Runtime (one thread, batch 1, fastest call);
+6. **export**: ONNX, checked against eager PyTorch on real test windows;
+7. **quantise**: CPU: INT8 (QDQ) and FP16 graphs timed beside FP32, kept when
+   faster by at least :data:`QUANT_MIN_SPEEDUP` at a validation score no more
+   than :data:`QUANT_MAX_SCORE_LOSS` lower; GPU: FP16, FPGA: INT8 fixed point
+   (the precisions their profiles assume), with the change in score;
+8. **SLA**: :func:`hwnas.deploy.sla_report` of the deployed file in ONNX Runtime on
+   this CPU; for the GPU and the FPGA that is a stand-in, and their verdict is
+   the analytical model's prediction against the budget (labelled so);
+9. **write**: ``<target>_summary.json``, ``<target>_front.png`` (the searched
+   models and the front), the search result, the architecture and the ONNX file.
+
+Every stage is timed; :meth:`PipelineResult.summary` says where the time went.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import io
+import json
+import math
+import sys
+import time
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+
+from .checks import require_choice, require_int, require_optional_int, require_positive
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from torch import nn
+
+    from .data import KlineData
+    from .hardware import HardwareProfile
+    from .proxy import ProxyTask
+    from .search import SearchResult
+    from .space import Architecture, SearchSpace
+
+__all__ = ["PLANS", "QUICK_SPACE", "TARGET_NAMES", "TargetPlan", "PipelineResult", "register",
+           "run_pipeline", "side_by_side_latency", "target_profile", "target_space", "walk_forward"]
+
+TARGET_NAMES = ("cpu", "gpu", "fpga")
+QUANT_MIN_SPEEDUP = 1.05
+QUANT_MAX_SCORE_LOSS = 0.01
+QUICK_SPACE: dict[str, Any] = {"lookbacks": (32,), "depths": (2, 3)}
+"""Overrides of the named space for ``quick`` runs (tests, the chapter's reduced budget)."""
+QUICK_LUT: dict[str, Any] = {"passes": 2, "target_ms": 1.0, "min_reps": 8, "calibration": 16}
+"""Latency-table options of ``quick`` runs: about a tenth of the default measurement time."""
+
+
+@dataclass(frozen=True)
+class TargetPlan:
+    """How one target is searched: its space, strategy, budgets, batch and the rule behind them.
+
+    Taught in: notebooks/12_capstone.
+    """
+
+    target: str
+    space: str
+    strategy: str
+    budget_us: float
+    memory_budget: int | None
+    batch: int
+    rule: str
+
+
+PLANS: dict[str, TargetPlan] = {
+    "cpu": TargetPlan("cpu", "mobile", "evolution", 25.0, 10 * 1024 * 1024, 1,
+                      "retail app: one thread, the 10 MB app limit (reference §3.3), the table "
+                      "measured in ONNX Runtime (what is deployed); 25 µs per call, below the LSTM "
+                      "baseline's fastest call there (about 40 µs on the course machine)"),
+    "gpu": TargetPlan("gpu", "gpu", "evolution", 150.0, None, 256,
+                      "batch inference: 256 windows per call (portfolio, risk), widths in multiples "
+                      "of 16 for tensor cores (reference §3.2); 150 µs per batch on the A100 model"),
+    "fpga": TargetPlan("fpga", "fpga", "evolution", 20.0, None, 1,
+                       "market making: the 20 µs model share of a 50 µs decision (reference §4.1); "
+                       "small kernels, ReLU, fixed skips, INT8, DSP and BRAM limits (§3.1)"),
+}
+"""The default plan per target (every field can be overridden in :func:`run_pipeline`)."""
+
+
+# --------------------------------------------------------------------------- stages
+
+
+class _Stages:
+    """Wall time per stage, and progress lines that say what they count."""
+
+    def __init__(self, target: str, progress: bool) -> None:
+        self.target, self.progress = target, progress
+        self.seconds: dict[str, float] = {}
+
+    def say(self, text: str) -> None:
+        if self.progress:
+            print(f"[run {self.target}] {text}", file=sys.stderr, flush=True)
+
+    @contextmanager
+    def stage(self, name: str, what: str) -> Iterator[None]:
+        self.say(f"stage {len(self.seconds) + 1} {name}: {what}")
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = time.perf_counter() - start
+            self.say(f"stage {name} done in {self.seconds[name]:.1f} s")
+
+
+def target_space(target: str, quick: bool = False, **overrides: Any) -> "SearchSpace":
+    """The named space of ``target``'s plan (``quick``: :data:`QUICK_SPACE`'s smaller one).
+
+    Taught in: notebooks/12_capstone.
+    """
+    from .space import SearchSpace
+
+    plan = PLANS[require_choice(target, "target", TARGET_NAMES)]
+    return SearchSpace.named(plan.space, **{**(QUICK_SPACE if quick else {}), **overrides})
+
+
+def target_profile(target: str, space: "SearchSpace", *, quick: bool = False, progress: bool = True,
+                   **lut_options: Any) -> tuple["HardwareProfile", str]:
+    """``target``'s profile and what it is (measured in which runtime, or an analytical model).
+
+    CPU: this machine, one thread, the 10 MiB edge budget, the table measured in
+    ONNX Runtime (eager PyTorch, with a warning saying so, when ONNX Runtime is
+    not installed). GPU: :func:`hwnas.gpu_profile` (CUDA-measured when a device is
+    present, else the A100 roofline model). FPGA: :func:`hwnas.fpga_profile`.
+
+    Taught in: notebooks/12_capstone.
+    """
+    target = require_choice(target, "target", TARGET_NAMES)
+    if target == "gpu":
+        from .targets import gpu_profile
+
+        profile = gpu_profile()
+        return profile, ("analytical model (roofline), not a measurement" if profile.is_model
+                         else "measured on this machine's CUDA device")
+    if target == "fpga":
+        from .targets import fpga_profile
+
+        return fpga_profile(), "analytical model (INT8 cycle model), not a measurement"
+    from .latency import profile_cpu_edge
+
+    options = {**(QUICK_LUT if quick else {}), **lut_options}
+    if _has_onnxruntime():
+        return (profile_cpu_edge(space, progress=progress, runtime="onnxruntime", **options),
+                "measured on this CPU in ONNX Runtime, 1 thread")
+    warnings.warn("onnxruntime is not installed: the CPU table is eager PyTorch's, whose per-op "
+                  "overhead a deployed model does not pay (pip install hwnas[deploy])", stacklevel=2)
+    return (profile_cpu_edge(space, progress=progress, **options),
+            "measured on this CPU in eager PyTorch, 1 thread (ONNX Runtime not installed)")
+
+
+def _has_onnxruntime() -> bool:
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def _load_profile(path: str | Path, target: str) -> "HardwareProfile":
+    """A saved profile (an analytical one rebuilt with its model for the GPU and FPGA)."""
+    from .hardware import HardwareProfile
+    from .targets import AnalyticalProfile
+
+    try:
+        return (AnalyticalProfile if target != "cpu" else HardwareProfile).load(path)
+    except OSError as err:
+        raise ValueError(f"profile {str(path)!r}: {err.strerror or err}") from None
+
+
+# --------------------------------------------------------------------------- the result
+
+
+@dataclass(eq=False)
+class PipelineResult:
+    """Everything one :func:`run_pipeline` found, with the stage times and the files written.
+
+    ``scores`` holds the retrained chosen model's primary metric on ``"val"`` and
+    ``"test"``; ``baselines`` each baseline's test score, parameters and measured
+    latency; ``latency`` the chosen model's prediction and measured fastest calls;
+    ``verdict`` the pass/fail on the target with its basis.
+
+    Taught in: notebooks/12_capstone.
+    """
+
+    target: str
+    plan: TargetPlan
+    data_source: str
+    profile_label: str
+    profile_kind: str
+    recipe: str
+    search: "SearchResult"
+    arch: "Architecture"
+    search_score: float
+    scores: dict[str, float]
+    baselines: dict[str, dict[str, Any]]
+    latency: dict[str, float | None]
+    memory_bytes: int
+    export: dict[str, Any]
+    precisions: list[dict[str, Any]]
+    precision: str
+    sla: dict[str, Any]
+    verdict: dict[str, Any]
+    stage_seconds: dict[str, float]
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def test_score(self) -> float:
+        """The retrained chosen model's score on the held-out test period."""
+        return self.scores["test"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types (the SLA's raw samples are left out; the search is in its own file)."""
+        from .search.base import nan_to_none
+
+        data = {k: getattr(self, k) for k in ("target", "data_source", "profile_label", "profile_kind",
+                                              "recipe", "search_score", "scores", "baselines", "latency",
+                                              "memory_bytes", "export", "precisions", "precision", "sla",
+                                              "verdict", "stage_seconds", "outputs")}
+        data["plan"] = vars(self.plan)
+        data["arch"] = self.arch.to_dict()
+        data["front"] = [{"arch": a.to_dict(), "metrics": m.to_dict()} for a, m in self.search]
+        data["evaluations"] = len(self.search.history)
+        return dict(nan_to_none(data))
+
+    def row(self) -> dict[str, Any]:
+        """One line of the closing table: architecture, score, latency, memory, pass/fail."""
+        from .search.loop import _short
+
+        from .cost import count_params
+
+        return {"target": self.target, "architecture": _short(self.arch), "params": count_params(self.arch),
+                "val": self.scores["val"], "test": self.test_score,
+                "lstm test": self.baselines["lstm"]["test"], "persistence test": self.baselines["persistence"]["test"],
+                "predicted us": self.latency["predicted_us"], "p50 us": self.sla.get("p50_us"),
+                "p99 us": self.sla.get("p99_us"), "memory B": self.memory_bytes, "precision": self.precision,
+                "budget us": self.plan.budget_us, "pass": self.verdict["passed"]}
+
+    def summary(self) -> str:
+        """A few lines: data, profile, the choice, scores beside the baselines, SLA, time per stage."""
+        from .search.loop import _short
+
+        b = self.baselines
+        total = sum(self.stage_seconds.values())
+        stages = ", ".join(f"{k} {v:.1f} s ({100 * v / total:.0f}%)" for k, v in self.stage_seconds.items())
+        lines = [
+            f"target {self.target}: {self.plan.rule}",
+            f"data: {self.data_source}",
+            f"profile: {self.profile_label} ({self.profile_kind})",
+            f"search: {self.search.info.get('strategy')}, {len(self.search.history)} evaluations; chosen "
+            f"{_short(self.arch)} (validation {self.search_score:+.4f} with the proxy recipe)",
+            f"retrained ({self.recipe}): validation {self.scores['val']:+.4f}, test {self.test_score:+.4f}",
+            "test beside baselines (same recipe): " + ", ".join(
+                f"{k} {v['test']:+.4f}" for k, v in b.items()),
+            f"latency: predicted {_fmt(self.latency['predicted_us'])} µs on the target; this CPU, 1 thread, "
+            f"fastest call: eager {_fmt(self.latency['eager_us'])} µs, ONNX Runtime {_fmt(self.latency['ort_us'])}"
+            f" µs (LSTM {_fmt(b['lstm'].get('ort_us'))} µs, MLP {_fmt(b['mlp'].get('ort_us'))} µs)",
+            f"deployed precision {self.precision}; SLA on this CPU: p50 {_fmt(self.sla.get('p50_us'))}, "
+            f"p99 {_fmt(self.sla.get('p99_us'))} µs against {self.plan.budget_us:g} µs",
+            f"verdict: {'PASS' if self.verdict['passed'] else 'FAIL'} ({self.verdict['basis']})"
+            + ("" if self.verdict["passed"] else ": " + "; ".join(self.verdict["reasons"])),
+            f"time {total:.1f} s: {stages}",
+        ]
+        return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:,.1f}"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _choose(search: "SearchResult", budget_us: float, memory_budget: int | None) -> tuple["Architecture", Any]:
+    """The best validation score among the trained candidates within the budgets."""
+    candidates = [(s.arch, s.metrics) for s in search.history
+                  if s.metrics.feasible and math.isfinite(s.metrics.score) and s.metrics.latency_us <= budget_us
+                  and not (memory_budget and s.metrics.memory_bytes > memory_budget)]
+    if not candidates:
+        raise ValueError(f"no evaluated architecture is feasible within budget_us={budget_us:g} "
+                         f"(and memory_budget={memory_budget}); raise the budget or evals")
+    return max(candidates, key=lambda c: (c[1].score, -c[1].latency_us))
+
+
+def _score(model: "nn.Module", task: "ProxyTask", split: str, lookback: int) -> float:
+    """The primary metric of a trained model's predictions on ``split``."""
+    from .proxy import PRIMARY_METRIC, predict_split, score_predictions
+
+    return float(score_predictions(predict_split(model, task, split, lookback), task, split)[
+        PRIMARY_METRIC[task.target]])
+
+
+def side_by_side_latency(modules: Mapping[str, tuple["nn.Module", Any]], seed: int = 0,
+                         target_ms: float = 20.0) -> dict[str, dict[str, float]]:
+    """Fastest call (µs) of each ``name: (module, input)`` in eager PyTorch and ONNX Runtime.
+
+    One thread, every callable timed round-robin in the same passes
+    (:func:`hwnas.latency.time_round_robin`), so ratios between them are measured
+    side by side. Keys ``eager_us`` and ``ort_us`` (the latter only when ONNX
+    Runtime is installed).
+
+    Taught in: notebooks/12_capstone.
+    """
+    from .latency import time_round_robin
+    from .runtime import get_runtime
+
+    runtimes = ["eager"] + (["onnxruntime"] if _has_onnxruntime() else [])
+    callables = {(name, rt): get_runtime(rt, 1).prepare(module, (x,))
+                 for rt in runtimes for name, (module, x) in modules.items()}
+    timings = time_round_robin(callables, threads=1, target_ms=target_ms, seed=seed)
+    out: dict[str, dict[str, float]] = {name: {} for name in modules}
+    for (name, rt), timing in timings.items():
+        out[name]["eager_us" if rt == "eager" else "ort_us"] = float(timing.min_us)
+    return out
+
+
+def _quantise(target: str, model: "nn.Module", arch: "Architecture", task: "ProxyTask", fp32: bytes,
+              seed: int, target_ms: float) -> tuple[list[dict[str, Any]], str, bytes | None]:
+    """Each precision's validation/test score (and CPU latency); the one deployed and its ONNX bytes."""
+    from .deploy.quantize import calibration_windows, convert_fp16, fixed_point_model, quantize_int8
+    from .deploy.runtimes import OnnxRuntime, OrtModule
+    from .latency import time_round_robin
+
+    windows = calibration_windows(task, arch.lookback, 256, seed)
+    graphs = {"fp32": fp32}
+    if target in ("cpu", "gpu"):
+        graphs["fp16"] = convert_fp16(fp32)
+    if target == "cpu":
+        graphs["int8"] = quantize_int8(fp32, windows)
+    modules: dict[str, Any] = {name: OrtModule(data) for name, data in graphs.items()}
+    if target == "fpga":
+        modules["int8 fixed point"] = fixed_point_model(model, windows)
+    ort = OnnxRuntime(1)
+    timings = time_round_robin({n: ort.prepare_onnx(g, 1, seed) for n, g in graphs.items()},
+                               threads=1, target_ms=target_ms, seed=seed)
+    rows: list[dict[str, Any]] = [
+        {"precision": name, "val": _score(m, task, "val", arch.lookback),
+         "test": _score(m, task, "test", arch.lookback),
+         "ort_us": float(timings[name].min_us) if name in timings else None,
+         "size_bytes": len(graphs[name]) if name in graphs else None} for name, m in modules.items()]
+    if target == "gpu":
+        return rows, "fp16", graphs["fp16"]
+    if target == "fpga":
+        return rows, "int8 fixed point", None
+    fp32_row = rows[0]
+    helps = [r for r in rows[1:] if fp32_row["ort_us"] / r["ort_us"] >= QUANT_MIN_SPEEDUP
+             and r["val"] >= fp32_row["val"] - QUANT_MAX_SCORE_LOSS]
+    best = str(min(helps, key=lambda r: float(r["ort_us"]))["precision"]) if helps else "fp32"
+    return rows, best, graphs[best]
+
+
+def _verdict(target: str, sla: Any, predicted: float, reasons: Sequence[str], budget_us: float) -> dict[str, Any]:
+    """Pass/fail on the target: the measured SLA for the CPU, the model's prediction otherwise."""
+    if target == "cpu":
+        return {"passed": bool(sla.passed), "basis": f"measured p{sla.percentile:g} in ONNX Runtime on this CPU",
+                "reasons": list(sla.reasons)}
+    out = list(reasons)
+    if predicted > budget_us:
+        out.append(f"predicted {predicted:.1f} µs > budget {budget_us:g} µs")
+    return {"passed": not out, "basis": "the target's analytical model (this CPU's SLA is a stand-in)",
+            "reasons": out}
+
+
+def _front_png(search: "SearchResult", arch: "Architecture", budget_us: float, title: str) -> bytes:
+    """The front figure as PNG bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from .plots.capstone import search_front
+
+    ax = search_front(search, budget_us=budget_us, chosen=arch, title=title)
+    buffer = io.BytesIO()
+    figure = ax.get_figure(root=True)
+    assert figure is not None
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def _outputs(out_dir: Path, target: str) -> dict[str, Path]:
+    """The files a run writes, each checked for writability before any work."""
+    from .fileio import check_writable
+
+    if not out_dir.is_dir():
+        if not out_dir.parent.is_dir():
+            raise ValueError(f"out_dir {str(out_dir)!r}: folder {str(out_dir.parent)!r} does not exist")
+        out_dir.mkdir()
+    names = {"summary": "summary.json", "front": "front.png", "search": "search.json", "arch": "arch.json",
+             "onnx": "model.onnx", "deployed": "deployed.onnx", "profile": "profile.json",
+             "store": "evals.sqlite"}
+    paths = {k: out_dir / (v if k == "store" else f"{target}_{v}") for k, v in names.items()}
+    for key, path in paths.items():
+        check_writable(path, f"out_dir ({key})")
+    return paths
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+
+def run_pipeline(
+    target: str,
+    *,
+    data: "KlineData | None" = None,
+    task: "ProxyTask | None" = None,
+    space: "SearchSpace | None" = None,
+    profile: "HardwareProfile | str | Path | None" = None,
+    strategy: str | None = None,
+    evals: int = 40,
+    budget_us: float | None = None,
+    memory_budget: int | None = None,
+    retrain_epochs: int = 5,
+    retrain_windows: int | None = 4096,
+    out_dir: str | Path = "hwnas_run",
+    seed: int = 0,
+    progress: bool = True,
+    quick: bool = False,
+    sla_repeats: int = 10_000,
+    timing_ms: float = 20.0,
+    lut_options: dict[str, Any] | None = None,
+) -> PipelineResult:
+    """Search, retrain, compare, export, quantise and check one target end to end (module docstring).
+
+    ``target`` is ``"cpu"``, ``"gpu"`` or ``"fpga"``; unset arguments come from
+    :data:`PLANS`. ``data`` (default :func:`hwnas.load_klines` of BTCUSDT 15m) or a
+    ready ``task`` (its recipe is the search's proxy). ``profile`` is a
+    :class:`~hwnas.hardware.HardwareProfile` or a saved one's path (default: built
+    by :func:`target_profile`). ``retrain_windows=None`` trains on every training
+    window. ``quick`` shrinks the space (:data:`QUICK_SPACE`) and the latency
+    measurements (:data:`QUICK_LUT`, ``sla_repeats`` at most 2,000) for tests and
+    the chapter. ``timing_ms`` is the timed time per model in the side-by-side
+    latency comparisons.
+
+    Taught in: notebooks/12_capstone.
+    """
+    target = require_choice(target, "target", TARGET_NAMES)
+    plan = PLANS[target]
+    plan = replace(plan, strategy=strategy or plan.strategy,
+                   budget_us=plan.budget_us if budget_us is None else require_positive(budget_us, "budget_us"),
+                   memory_budget=plan.memory_budget if memory_budget is None
+                   else require_optional_int(memory_budget, "memory_budget", 1))
+    evals = require_int(evals, "evals", 1)
+    retrain_epochs = require_int(retrain_epochs, "retrain_epochs", 1)
+    retrain_windows = require_optional_int(retrain_windows, "retrain_windows", 1)
+    seed = require_int(seed, "seed", 0)
+    sla_repeats = min(require_int(sla_repeats, "sla_repeats", 10), 2000 if quick else sla_repeats)
+    timing_ms = require_positive(timing_ms, "timing_ms")
+    from .search.base import get_strategy
+
+    get_strategy(plan.strategy)  # an unknown name fails here, before any work
+    paths = _outputs(Path(out_dir), target)
+    stages = _Stages(target, progress)
+    result = _run_stages(plan, stages, paths, data=data, task=task, space=space, profile=profile,
+                         evals=evals, retrain_epochs=retrain_epochs, retrain_windows=retrain_windows,
+                         seed=seed, progress=progress, quick=quick, sla_repeats=sla_repeats,
+                         timing_ms=timing_ms, lut_options=dict(lut_options or {}))
+    stages.say("time by stage: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.stage_seconds.items()))
+    return result
+
+
+def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, data: Any, task: Any,
+                space: Any, profile: Any, evals: int, retrain_epochs: int, retrain_windows: int | None,
+                seed: int, progress: bool, quick: bool, sla_repeats: int, timing_ms: float,
+                lut_options: dict[str, Any]) -> PipelineResult:
+    """The stages of :func:`run_pipeline`, arguments already checked."""
+    import torch
+
+    from .cost import memory_footprint
+    from .deploy.export import export, write_bytes_atomic
+    from .deploy.sla import sla_report
+    from .fileio import write_text_atomic
+    from .proxy import LSTMBaseline, MLPBaseline, make_proxy_task, train_baseline, train_model
+    from .search import Evaluator, search
+
+    target = plan.target
+    space = space if space is not None else target_space(target, quick)
+    with stages.stage("data", "klines and the proxy task"):
+        if task is None:
+            if data is None:
+                from .data import load_klines
+
+                data = load_klines("BTCUSDT", "15")
+            task = make_proxy_task(data.frame, lookback=max(space.lookbacks), interval=data.interval,
+                                   source=data.description)
+            source = f"{data.source}: {data.description}"
+        else:
+            source = task.source or "a proxy task given by the caller"
+        stages.say(f"data: {source}; {len(task.train):,} train / {len(task.val):,} val / "
+                   f"{len(task.test):,} test windows")
+    with stages.stage("profile", f"the {target} latency model"):
+        if profile is None:
+            profile, kind = target_profile(target, space, quick=quick, progress=progress, **lut_options)
+        elif isinstance(profile, (str, Path)):
+            profile, kind = _load_profile(profile, target), f"loaded from {profile}"
+        else:
+            kind = "given by the caller" + (" (analytical model)" if profile.is_model else "")
+        if not profile.is_model:  # a measured table: keep it, so a rerun can pass --profile
+            profile.save(paths["profile"])
+    memory_budget = plan.memory_budget or int(profile.memory_budget_bytes)
+    with stages.stage("search", f"{evals} evaluations ({plan.strategy}, budget {plan.budget_us:g} µs)"):
+        evaluator = Evaluator(task, profile, seed=0, batch=plan.batch)
+        result = search(space, profile, plan.budget_us, evals, strategy=plan.strategy, task=task, seed=seed,
+                        store=paths["store"], memory_budget=memory_budget, constraint="hard",
+                        evaluator=evaluator, progress=progress)
+        arch, metrics = _choose(result, plan.budget_us, memory_budget)
+        stages.say(f"chosen: validation {metrics.score:+.4f}, predicted {metrics.latency_us:.1f} µs")
+    rtask = replace(task, epochs=retrain_epochs, max_train_windows=retrain_windows)
+    recipe = (f"{retrain_epochs} epochs over {len(rtask.train_indices()):,} training windows, "
+              f"batch {rtask.batch_size}, Adam lr {rtask.lr}")
+    with stages.stage("retrain", f"the chosen model: {recipe}"):
+        model = train_model(arch, rtask, seed)
+        scores = {split: _score(model, rtask, split, arch.lookback) for split in ("val", "test")}
+    lookback = min(64, task.lookback)
+    with stages.stage("baselines", "persistence, MLP and LSTM on the test period; latency side by side"):
+        baselines = {name: {"test": float(train_baseline(name, rtask, seed, split="test").score)}
+                     for name in ("persistence", "mlp", "lstm")}
+        x = torch.randn(1, task.num_features, lookback)
+        mlp, lstm = MLPBaseline(task.num_features, lookback).eval(), LSTMBaseline(task.num_features).eval()
+        measured = side_by_side_latency({"chosen": (model, torch.randn(1, arch.input_features, arch.lookback)),
+                                  "mlp": (mlp, x), "lstm": (lstm, x)}, seed, timing_ms)
+        for name, module in (("mlp", mlp), ("lstm", lstm)):
+            baselines[name].update(measured[name], params=sum(p.numel() for p in module.parameters()))
+        baselines["persistence"].update(params=0)
+    predicted = float(profile.predict_latency(arch, plan.batch))
+    latency: dict[str, float | None] = {"predicted_us": predicted, **measured["chosen"]}
+    with stages.stage("export", "ONNX, checked on real test windows"):
+        probe = task.test.X[:64, :, -arch.lookback:].contiguous()
+        exported = export(model, paths["onnx"], check_inputs=probe, seed=seed)
+        stages.say(exported.summary())
+    with stages.stage("quantise", "lower precisions, kept where they help"):
+        precisions, precision, deployed = _quantise(target, model, arch, rtask, paths["onnx"].read_bytes(),
+                                                    seed, timing_ms)
+        sla_file = paths["onnx"]  # the GPU's and FPGA's stand-in on this CPU: the FP32 graph
+        if deployed is not None and precision != "fp32":
+            written = write_bytes_atomic(paths["deployed"], deployed)
+            sla_file = written if target == "cpu" else sla_file
+    if plan.batch > 1:
+        sla_repeats = min(sla_repeats, 50)  # a batch of 256 takes tens of ms on one CPU thread
+    with stages.stage("sla", f"{sla_repeats:,} calls in ONNX Runtime on this CPU, batch {plan.batch}"):
+        report = sla_report(sla_file, plan.budget_us, runtime="onnxruntime", threads=1, batch=plan.batch,
+                            memory_budget_bytes=memory_budget, repeats=sla_repeats,
+                            bursts=min(5, sla_repeats), label=f"{target} {precision}", seed=seed)
+        stages.say(report.summary().splitlines()[0])
+    sla = {k: v for k, v in report.to_dict().items() if k != "samples_us"}
+    verdict = _verdict(target, report, predicted, profile.check(arch, plan.batch), plan.budget_us)
+    precision_key = {"int8 fixed point": "int8"}.get(precision, precision)
+    memory = int(memory_footprint(arch, precision_key, plan.batch).total_bytes)
+    if memory > memory_budget:
+        verdict["passed"] = False
+        verdict["reasons"].append(f"memory {memory:,} B > budget {memory_budget:,} B")
+    with stages.stage("write", "front PNG, search result, architecture (then the summary JSON)"):
+        result.save(paths["search"])
+        arch.save(paths["arch"])
+        write_bytes_atomic(paths["front"], _front_png(result, arch, plan.budget_us,
+                                                      f"{target}: {profile.label}"))
+        out = PipelineResult(
+            target=target, plan=plan, data_source=source, profile_label=profile.label, profile_kind=kind,
+            recipe=recipe, search=result, arch=arch, search_score=float(metrics.score), scores=scores,
+            baselines=baselines, latency=latency, memory_bytes=memory, export=exported.to_dict(),
+            precisions=precisions, precision=precision, sla=sla, verdict=verdict, stage_seconds=stages.seconds,
+            outputs={k: str(v) for k, v in paths.items() if v.exists() or k in ("summary",)})
+    write_text_atomic(paths["summary"], json.dumps(out.to_dict(), indent=1, allow_nan=False) + "\n")
+    return out
+
+
+# --------------------------------------------------------------------------- walk-forward
+
+
+def walk_forward(models: Mapping[str, "Architecture"], frame: "pd.DataFrame", *, folds: int = 2,
+                 fraction: float = 0.8, lookback: int | None = None, seed: int = 0,
+                 baselines: Sequence[str] = ("persistence", "lstm"), interval: str | None = None,
+                 **recipe: Any) -> list[dict[str, Any]]:
+    """Retrain ``models`` (and ``baselines``) on rolling windows of ``frame``; each window's test score.
+
+    Window ``i`` of ``folds`` holds ``fraction`` of the rows, starting ``i``
+    steps of ``(1 - fraction) / (folds - 1)`` of the rows later; inside it the
+    proxy task's chronological 60/20/20 split with gaps, so each later window is
+    trained on later data and scored on the period after it. ``recipe`` sets the
+    training fields (``epochs``, ``max_train_windows``, ...). Rows: ``fold``,
+    ``test_start``, ``test_end``, ``model``, ``test``.
+
+    Taught in: notebooks/12_capstone.
+    """
+    from .proxy import make_proxy_task, train_baseline, train_model
+
+    folds = require_int(folds, "folds", 2)
+    if not 0.2 <= fraction < 1.0:
+        raise ValueError(f"fraction must be in [0.2, 1), got {fraction!r}")
+    steps = max(a.lookback for a in models.values()) if lookback is None else require_int(lookback, "lookback", 1)
+    length = int(len(frame) * fraction)
+    rows: list[dict[str, Any]] = []
+    for fold in range(folds):
+        start = round(fold * (len(frame) - length) / (folds - 1))
+        task = make_proxy_task(frame.iloc[start:start + length], lookback=steps, interval=interval, **recipe)
+        period = {"fold": fold, "test_start": str(task.test.index[0]), "test_end": str(task.test.index[-1])}
+        for name, arch in models.items():
+            model = train_model(arch, task, seed)
+            rows.append({**period, "model": name, "test": _score(model, task, "test", arch.lookback)})
+        for kind in baselines:
+            rows.append({**period, "model": kind,
+                         "test": float(train_baseline(kind, task, seed, split="test").score)})
+    return rows
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def register(subparsers: Any) -> None:
+    """Add ``run`` (the whole pipeline for one target) to the ``hwnas`` command line.
+
+    Taught in: notebooks/12_capstone.
+    """
+    run = subparsers.add_parser(
+        "run", help="the whole pipeline for one target: data, profile, search, retrain, export, report",
+        description="Search one hardware target end to end and write <target>_summary.json and "
+                    "<target>_front.png into --out-dir. Exit 0 when the chosen model meets the target's "
+                    "budget, 1 when it misses, 2 on bad arguments.")
+    run.add_argument("--target", required=True, help="cpu, gpu or fpga")
+    run.add_argument("--out-dir", default="hwnas_run", help="folder for the outputs (created if its parent exists)")
+    run.add_argument("--strategy", default=None, help="search strategy (default: the target's plan)")
+    run.add_argument("--evals", type=int, default=40, help="architectures evaluated by the search")
+    run.add_argument("--budget-us", type=float, default=None, help="latency budget, µs (default: the plan's)")
+    run.add_argument("--memory-budget", type=int, default=None, help="memory budget, bytes (default: the plan's)")
+    run.add_argument("--retrain-epochs", type=int, default=5, help="epochs of the longer recipe")
+    run.add_argument("--retrain-windows", type=int, default=4096, help="training windows of the longer recipe")
+    run.add_argument("--sla-repeats", type=int, default=10_000, help="timed calls of the SLA report")
+    run.add_argument("--profile", default=None, help="a saved hardware profile JSON (default: build it)")
+    run.add_argument("--seed", type=int, default=0, help="seed of the search and of the retraining")
+    run.add_argument("--quick", action="store_true", help="a small space and short measurements (tests, demos)")
+    run.add_argument("--quiet", action="store_true", help="no progress lines")
+    run.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The ``run`` command: exit 0 when the chosen model passes on its target, 1 when it fails."""
+    require_choice(args.target, "--target", TARGET_NAMES)
+    for option in ("evals", "retrain_epochs", "retrain_windows", "sla_repeats"):
+        require_int(getattr(args, option), f"--{option.replace('_', '-')}", 10 if option == "sla_repeats" else 1)
+    require_int(args.seed, "--seed", 0)
+    if args.budget_us is not None:
+        require_positive(args.budget_us, "--budget-us")
+    require_optional_int(args.memory_budget, "--memory-budget", 1)
+    if args.profile is not None and not Path(args.profile).is_file():
+        raise ValueError(f"--profile {args.profile!r}: no such file")
+    out_dir = Path(args.out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out-dir {args.out_dir!r} is a file; give a folder")
+    if not out_dir.exists() and not out_dir.parent.is_dir():
+        raise ValueError(f"--out-dir {args.out_dir!r}: folder {str(out_dir.parent)!r} does not exist")
+    if args.strategy is not None:
+        from .search.base import get_strategy
+
+        try:
+            get_strategy(args.strategy)
+        except ValueError as err:
+            raise ValueError(f"--strategy: {err}") from None
+    result = run_pipeline(args.target, strategy=args.strategy, evals=args.evals, budget_us=args.budget_us,
+                          memory_budget=args.memory_budget, retrain_epochs=args.retrain_epochs,
+                          retrain_windows=args.retrain_windows, out_dir=out_dir, seed=args.seed,
+                          progress=not args.quiet, quick=args.quick, sla_repeats=args.sla_repeats,
+                          profile=args.profile)
+    print(result.summary())
+    print(f"wrote {result.outputs['summary']} and {result.outputs['front']}")
+    return 0 if result.verdict["passed"] else 1

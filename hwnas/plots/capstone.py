@@ -1,0 +1,122 @@
+"""Capstone figures: the chosen models per target against the baselines.
+
+Taught in: notebooks/12_capstone.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.patches import FancyBboxPatch
+
+from .foundations import _axes
+from .style import strategy_color, target_color
+
+if TYPE_CHECKING:
+    from ..search import SearchResult
+    from ..space import Architecture
+
+__all__ = ["search_front", "architecture_blocks", "score_vs_latency", "walk_forward_lines"]
+
+_OP_COLOURS = {"conv": "#1f77b4", "dwsep_conv": "#17becf", "dilated_conv": "#9467bd", "fc": "#8c564b",
+               "attention": "#d62728", "identity": "#c7c7c7", "max_pool": "#bcbd22", "avg_pool": "#bcbd22"}
+
+
+def search_front(result: "SearchResult", *, budget_us: float | None = None, chosen: "Architecture | None" = None,
+                 title: str = "", ax: Axes | None = None) -> Axes:
+    """Every trained candidate (validation score against predicted latency), the front, the budget, the choice.
+
+    Taught in: notebooks/12_capstone.
+    """
+    ax = _axes(ax)
+    trained = [s.metrics for s in result.history if s.metrics.feasible and math.isfinite(s.metrics.score)]
+    colour = strategy_color(str(result.info.get("strategy", "")))
+    ax.scatter([m.latency_us for m in trained], [m.score for m in trained], s=14, color=colour, alpha=0.45,
+               label=f"{len(trained)} trained candidates")
+    front = sorted(((m.latency_us, m.score) for _, m in result), key=lambda p: p[0])
+    if front:
+        ax.step([p[0] for p in front], [p[1] for p in front], where="post", color=colour, label="front")
+    if chosen is not None:
+        picked = [s.metrics for s in result.history if s.arch == chosen][:1]
+        for m in picked:
+            ax.scatter([m.latency_us], [m.score], marker="*", s=180, color="black", zorder=3, label="chosen")
+    if budget_us is not None:
+        ax.axvline(budget_us, color="tab:red", linestyle="--", label=f"budget {budget_us:g} µs")
+    ax.set_xlabel("predicted latency (µs)")
+    ax.set_ylabel("validation score (proxy)")
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    return ax
+
+
+def architecture_blocks(archs: Mapping[str, "Architecture"], *, ax: Axes | None = None) -> Axes:
+    """One row of boxes per architecture: each layer's operation, kernel and width; skips marked.
+
+    Taught in: notebooks/12_capstone.
+    """
+    ax = _axes(ax, figsize=(9.0, 0.9 + 0.8 * len(archs)))
+    for row, (name, arch) in enumerate(archs.items()):
+        y = len(archs) - 1 - row
+        for i, layer in enumerate(arch.layers):
+            op = layer.op.value
+            box = FancyBboxPatch((i * 1.1, y - 0.3), 1.0, 0.6, boxstyle="round,pad=0.02",
+                                 facecolor=_OP_COLOURS.get(op, "#7f7f7f"), alpha=0.8,
+                                 edgecolor="black" if layer.use_skip else "none", linewidth=1.5)
+            ax.add_patch(box)
+            kernel = f" k{layer.kernel_size}" if layer.kernel_size > 1 else ""
+            ax.text(i * 1.1 + 0.5, y, f"{op}{kernel}\n{layer.out_channels}", ha="center", va="center",
+                    fontsize=7)
+        ax.text(len(arch.layers) * 1.1 + 0.1, y, f"{arch.head.value} head, L={arch.lookback}", va="center",
+                fontsize=8)
+        ax.text(-0.2, y, name, ha="right", va="center", color=target_color(name), fontweight="bold")
+    width = max(len(a.layers) for a in archs.values()) * 1.1 + 2.5
+    ax.set_xlim(-1.6, width)
+    ax.set_ylim(-0.6, len(archs) - 0.4)
+    ax.set_axis_off()
+    ax.set_title("chosen architectures (layer: operation, kernel, output width; black edge: skip)",
+                 fontsize="small")
+    return ax
+
+
+def score_vs_latency(points: Sequence[Mapping[str, Any]], *, xlabel: str = "measured latency (µs)",
+                     ax: Axes | None = None) -> Axes:
+    """Test score against latency: one marker per model (``name``, ``latency_us``, ``score``, ``kind``).
+
+    ``kind`` is a target name (coloured by :func:`~hwnas.plots.style.target_color`)
+    or ``"baseline"`` (drawn as squares).
+
+    Taught in: notebooks/12_capstone.
+    """
+    ax = _axes(ax)
+    for point in points:
+        baseline = point.get("kind") == "baseline"
+        colour = strategy_color("baseline") if baseline else target_color(str(point.get("kind", "")))
+        ax.scatter([point["latency_us"]], [point["score"]], marker="s" if baseline else "o", s=50,
+                   color=colour, zorder=3)
+        ax.annotate(str(point["name"]), (point["latency_us"], point["score"]), xytext=(4, 4),
+                    textcoords="offset points", fontsize="small")
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test score (held out)")
+    return ax
+
+
+def walk_forward_lines(scores: Mapping[str, Sequence[float]], periods: Sequence[str], *,
+                       ax: Axes | None = None) -> Axes:
+    """Each model's test score in each walk-forward period (one line per model).
+
+    Taught in: notebooks/12_capstone.
+    """
+    ax = _axes(ax)
+    for name, values in scores.items():
+        colour = target_color(name) if name in ("cpu", "gpu", "fpga") else None
+        ax.plot(range(len(values)), list(values), marker="o", color=colour, label=name)
+    ax.set_xticks(range(len(periods)), list(periods))
+    ax.set_ylabel("test score")
+    ax.set_xlabel("test period")
+    ax.legend(fontsize="small")
+    plt.setp(ax.get_xticklabels(), fontsize="small")
+    return ax

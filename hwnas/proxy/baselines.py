@@ -1,0 +1,93 @@
+"""Hand-designed baselines scored exactly like a candidate.
+
+Taught in: notebooks/06_bybit_data.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..checks import require_choice
+from .task import BASELINES, ProxyScore, ProxyTask, eval_targets, score_run
+from .training import fit_and_predict, torch_settings
+
+
+class MLPBaseline(nn.Module):
+    """A hand-designed baseline: flatten the window, two hidden layers, one output.
+
+    Taught in: notebooks/06_bybit_data.
+    """
+
+    def __init__(self, features: int, lookback: int, hidden: int = 64) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Flatten(), nn.Linear(features * lookback, hidden), nn.ReLU(),
+            nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class LSTMBaseline(nn.Module):
+    """A hand-designed baseline: one LSTM layer over time, the last hidden state, a linear map.
+
+    Taught in: notebooks/06_bybit_data.
+    """
+
+    def __init__(self, features: int, hidden: int = 32) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(features, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        seq, _ = self.lstm(x.transpose(1, 2))  # (batch, steps, hidden)
+        return self.out(seq[:, -1])
+
+
+def train_baseline(kind: str, task: ProxyTask, seed: int = 0, *, lookback: int | None = None,
+                   split: str = "val", epochs: int | None = None,
+                   keep_predictions: bool = False) -> ProxyScore:
+    """Score a baseline with the same data, loop and metrics as :func:`evaluate`.
+
+    ``kind``: ``"persistence"`` (volatility: the current realised volatility;
+    direction: the sign of the last return), ``"mean"`` (the training mean:
+    for direction a constant position, i.e. buy-and-hold when the mean is
+    positive), ``"mlp"`` (:class:`MLPBaseline`) or ``"lstm"`` (:class:`LSTMBaseline`),
+    the last two trained like a candidate on the last ``lookback`` steps
+    (default 64, capped at the task's).
+
+    Taught in: notebooks/06_bybit_data.
+    """
+    t_start = time.perf_counter()
+    require_choice(kind, "baseline", BASELINES)
+    lookback = min(64, task.lookback) if lookback is None else int(lookback)
+    if not 1 <= lookback <= task.lookback:
+        raise ValueError(f"lookback must be in 1..{task.lookback}, got {lookback}")
+    epochs = task.epochs if epochs is None else int(epochs)
+    if kind in ("persistence", "mean"):
+        t = eval_targets(task, split)
+        n = len(t["ret_fwd"])
+        if task.target == "volatility":
+            pred = (t["log_vol_past"].copy() if kind == "persistence"
+                    else np.full(n, task.train.targets["log_vol_fwd"].mean()))
+        else:
+            pred = (t["ret_last"].copy() if kind == "persistence"
+                    else np.full(n, task.train.targets["ret_fwd"].mean()))
+        return score_run(kind, pred, task, split, seed, 0.0, t_start, 0, False, keep_predictions, 0)
+    with torch_settings(task.num_threads):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = (MLPBaseline(task.num_features, lookback) if kind == "mlp"
+                     else LSTMBaseline(task.num_features))
+        preds, train_seconds, diverged = fit_and_predict(model, task, lookback, seed, (split,), epochs)
+        pred = preds[split]
+    return score_run(f"{kind} (L{lookback})", pred, task, split, seed, train_seconds, t_start, epochs,
+                  diverged, keep_predictions, len(task.train_indices()))
+
+
+__all__ = ["LSTMBaseline", "MLPBaseline", "train_baseline"]

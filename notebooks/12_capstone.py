@@ -1,0 +1,364 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 12 · Capstone: one search per hardware target
+#
+# Every earlier chapter built one piece: a search space ({doc}`01_search_space`), its
+# costs ({doc}`02_flops`, {doc}`03_memory`), latency tables and hardware targets
+# ({doc}`04_latency_lut`, {doc}`05_hardware_targets`), a proxy task on Bybit data
+# ({doc}`06_bybit_data`). This chapter runs the whole method once per target, the way a
+# trading desk would before deploying a model: search each target under its own rules,
+# retrain the chosen architecture longer, score it on a test period that no step of the
+# search has seen, put it beside hand-designed baselines, export it, quantise it where
+# that helps, and check it against its latency budget at the 99th percentile. Then the
+# question a trader asks: **is the searched model better than the LSTM or the naive
+# forecast, and is it faster?**
+#
+# **You will learn**
+#
+# - how `hwnas.pipeline.run_pipeline` (and `hwnas run --target cpu|gpu|fpga` on the
+#   command line) chains data, profile, search, retraining, baselines, export,
+#   quantisation and the SLA report, and where its time goes;
+# - why the three targets choose different architectures, in terms of their rules;
+# - how to read a held-out comparison against baselines honestly, with a walk-forward
+#   check that the ranking survives a later period.
+#
+# **Prerequisites**: chapters {doc}`01_search_space` to {doc}`06_bybit_data`; the Pareto
+# front and the search loop of chapter 07.
+#
+# **Reduced budgets.** To run in under two minutes on two CPU cores this chapter
+# searches small spaces (lookback 32, two or three layers; the CPU space also narrower)
+# with 6 evaluations per target, retrains for 3 epochs, and times 2,000 calls per SLA
+# report. `benchmarks/bench_capstone.py` runs the CPU target at full size (the whole
+# mobile space, 40 evaluations, 10,000 SLA calls) and commits its figures in
+# `benchmarks/results/`.
+
+# %%
+import random
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+import hwnas
+from hwnas import plots
+from hwnas.cost import count_flops, count_params
+from hwnas.data import load_klines
+from hwnas.numerics import spearman
+from hwnas.pipeline import PLANS, TARGET_NAMES, run_pipeline, target_space, walk_forward
+from hwnas.proxy import make_proxy_task
+
+SEED = 2024
+random.seed(SEED)
+np.random.seed(SEED)
+torch.manual_seed(SEED)
+pd.set_option("display.precision", 4)
+OUT = Path(tempfile.mkdtemp(prefix="hwnas_capstone_"))  # the runs' files (JSON, PNG, ONNX) go here
+
+# %% [markdown]
+# ## The three targets and their rules
+#
+# Each target is searched for the architecture with the best validation score among
+# those that fit its budgets:
+#
+# $$a^\star = \arg\max_{a \in \mathcal{A}_t} \ \text{ACC}_{\text{val}}(a) \quad
+# \text{subject to} \quad \text{LAT}_t(a) \le T_t,\ \ \text{MEM}_t(a) \le M_t,$$
+#
+# where $\mathcal{A}_t$ is the target's search space, $\text{LAT}_t(a) = \sum_i
+# \text{LUT}_t(o_i, d_i)$ its latency table or model ({doc}`04_latency_lut`) and $T_t$,
+# $M_t$ its budgets. The FPGA's budget comes from the reference chapter's market maker:
+#
+# $$\underbrace{50\ \mu s}_{\text{decision}} = \underbrace{20\ \mu s}_{\text{features}}
+# + \underbrace{20\ \mu s}_{\text{model}} + \underbrace{10\ \mu s}_{\text{order}}.$$
+#
+# The search itself is regularised evolution {cite}`real2019regularized` under the hard
+# constraint (only candidates within the budgets count); the selection reads validation
+# scores only. The plan per target:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+plan_table = pd.DataFrame([{"target": p.target, "space": p.space, "strategy": p.strategy,
+                            "budget µs": p.budget_us, "batch": p.batch, "rule": p.rule}
+                           for p in PLANS.values()]).set_index("target")
+print(plan_table[["space", "strategy", "budget µs", "batch"]].to_string())
+assert PLANS["fpga"].budget_us == 50.0 - 20.0 - 10.0
+
+# %% [markdown]
+# The FPGA's 20 µs is the reference chapter's. The other two budgets are this course's
+# choices, stated so they can be argued with: the GPU's 150 µs for a batch of 256 windows
+# (under 0.6 µs per window on the A100 model), and the CPU's 25 µs per call, set below the
+# LSTM baseline's fastest ONNX Runtime call on the course machine (about 40 µs), so that a
+# model within it is faster than the LSTM by construction; what remains open is its score.
+
+# %% [markdown]
+# ## Data
+#
+# One proxy task serves all three searches: BTCUSDT 15-minute candles, the
+# next-window volatility target of {doc}`06_bybit_data`, windows of 32 steps, a
+# chronological 60/20/20 split with gaps.
+
+# %%
+data = load_klines("BTCUSDT", "15")
+print(data)
+task = make_proxy_task(data.frame, lookback=32, interval=data.interval, source=data.description)
+print(task.describe())
+
+# %% [markdown]
+# ## One pipeline per target
+#
+# `run_pipeline` does, per target: build or load the profile (CPU: this machine, one
+# thread, 10 MiB, the table measured in ONNX Runtime; GPU: the A100 roofline model at
+# batch 256, *a model, not a measurement*; FPGA: the ZU9EG INT8 cycle model), search,
+# choose, retrain with the longer recipe, train and score the baselines with the same
+# recipe, export to ONNX, try lower precisions and run the SLA report. The CPU's space
+# is narrowed further here (widths 8 and 16, kernels 3 and 5) so its latency table
+# builds in seconds.
+
+# %%
+spaces = {"cpu": target_space("cpu", quick=True, widths=(8, 16), kernel_sizes=(3, 5)),
+          "gpu": target_space("gpu", quick=True), "fpga": target_space("fpga", quick=True)}
+results = {}
+for name in TARGET_NAMES:
+    results[name] = run_pipeline(name, task=task, space=spaces[name], quick=True, evals=6,
+                                 retrain_epochs=3, retrain_windows=2048, sla_repeats=2000,
+                                 timing_ms=5.0, out_dir=OUT, seed=0, progress=False)
+    print(results[name].summary(), end="\n\n")
+
+# %% [markdown]
+# The checks: every chosen architecture is within its target's budget by the target's
+# own latency model, its scores are finite, and the exported ONNX file reproduces the
+# eager model.
+
+# %%
+for name, r in results.items():
+    assert r.latency["predicted_us"] <= r.plan.budget_us, name
+    assert np.isfinite(r.scores["val"]) and np.isfinite(r.test_score), name
+    assert r.export["max_abs_error"] <= 1e-5 + 1e-5 * 10, name
+    assert Path(r.outputs["summary"]).is_file() and Path(r.outputs["front"]).is_file()
+print({name: round(r.latency["predicted_us"], 1) for name, r in results.items()})
+
+# %% [markdown]
+# ## Three different architectures
+#
+# The same method, three different answers:
+
+# %%
+arch_table = pd.DataFrame([{
+    "target": name, "layers": " ".join(l.op.value + (f"{l.kernel_size}" if l.kernel_size > 1 else "")
+                                       + ("+skip" if l.use_skip else "") for l in r.arch.layers[1:]),
+    "widths": "/".join(str(l.out_channels) for l in r.arch.layers), "head": r.arch.head.value,
+    "lookback": r.arch.lookback, "params": count_params(r.arch), "kFLOPs": count_flops(r.arch) / 1e3,
+    "memory B": r.memory_bytes, "precision": r.precision} for name, r in results.items()]).set_index("target")
+print(arch_table.to_string())
+assert len({r.arch.to_json() for r in results.values()}) == 3
+
+# %%
+plots.architecture_blocks({name: r.arch for name, r in results.items()});
+
+# %% [markdown]
+# They differ because the targets' rules differ ({doc}`05_hardware_targets`):
+#
+# - **FPGA**: the space itself only offers what synthesises well (1×1 and 3×3 kernels,
+#   ReLU, a skip on every block, no attention), memory is block RAM, arithmetic INT8. The
+#   cycle model charges multiply-adds over parallel DSP slices, so every model of this
+#   small space fits 20 µs easily; the budget that binds a larger FPGA space is resources.
+# - **GPU**: widths come in multiples of 16 (tensor cores) and the stem is 64 wide; at
+#   batch 256 a wider layer costs little more than a narrow one while each extra kernel
+#   launch costs the same few microseconds, so the GPU's model tolerates width and
+#   punishes depth.
+# - **CPU**: one thread, the narrowest widths, and latency as ONNX Runtime pays it: small
+#   convolutions are cheap, while every extra operation still costs a fixed call.
+#
+# Each run also wrote the front it chose from (`<target>_front.png`); the CPU's:
+
+# %%
+cpu = results["cpu"]
+ax = plots.search_front(cpu.search, budget_us=cpu.plan.budget_us, chosen=cpu.arch,
+                        title=f"cpu: {cpu.profile_label}");
+
+# %% [markdown]
+# ## Held-out test: the chosen models against the baselines
+#
+# Scores are the Pearson correlation of predicted and realised next-window volatility on
+# the **test** period, which no search or selection step read. Every trained model used
+# the same recipe (3 epochs over 2,048 training windows here). Latencies are this CPU's
+# fastest call at batch 1 in ONNX Runtime, one thread, measured side by side (for the
+# GPU and FPGA models that is where they would run if not on their target: their target
+# latency is the model's prediction in the closing table).
+
+# %%
+rows = []
+for name, r in results.items():
+    rows.append({"name": f"NAS {name}", "kind": name, "score": r.test_score, "latency_us": r.latency["ort_us"]})
+lstm, mlp = results["cpu"].baselines["lstm"], results["cpu"].baselines["mlp"]
+rows += [{"name": "LSTM", "kind": "baseline", "score": lstm["test"], "latency_us": lstm["ort_us"]},
+         {"name": "MLP", "kind": "baseline", "score": mlp["test"], "latency_us": mlp["ort_us"]}]
+persistence = results["cpu"].baselines["persistence"]["test"]
+comparison = pd.DataFrame(rows).set_index("name")
+print(comparison.round(4).to_string())
+print(f"persistence (no model): test {persistence:+.4f}")
+ax = plots.score_vs_latency(rows, xlabel="this CPU, ONNX Runtime, 1 thread: fastest call (µs)")
+ax.axhline(persistence, color="grey", linestyle=":", label="persistence")
+ax.legend(fontsize="small");
+
+# %%
+for name, r in results.items():
+    verdict_lstm = "beats" if r.test_score >= lstm["test"] else "does NOT beat"
+    verdict_pers = "beats" if r.test_score >= persistence else "does NOT beat"
+    speed = lstm["ort_us"] / r.latency["ort_us"]
+    print(f"NAS {name}: test {r.test_score:+.4f}: {verdict_lstm} the LSTM ({lstm['test']:+.4f}), "
+          f"{verdict_pers} persistence ({persistence:+.4f}); LSTM/NAS latency in ORT {speed:.1f}x")
+
+# %%
+best = comparison["score"].idxmax()
+print(f"best test score in the table: {best} ({comparison.loc[best, 'score']:+.4f}); "
+      f"persistence {persistence:+.4f}")
+
+# %% [markdown]
+# Read this table as a trader would. The scores of a model trained for a few epochs
+# move by about a hundredth between seeds ({doc}`06_bybit_data` measured the spread), so
+# a gap smaller than that is not a result. Every trained model beats persistence clearly.
+# Between the trained models the gaps are of the order of that noise, and on the run
+# committed with this chapter **the hand-designed MLP had the best test score, above
+# every searched model**, while the searched CPU model and the LSTM tied: the search did
+# not buy accuracy here. What it bought is fit: each chosen model meets its own
+# target's budget by its target's latency model. The latencies in this table are short
+# measurements (5 ms of timed calls per model) on a shared machine, too short to order
+# models that differ by less than about 2x: `benchmarks/bench_capstone.py` measured the
+# full-size CPU choice against the LSTM side by side five times and found the LSTM 1.6x
+# slower in ONNX Runtime (median; range 0.9-1.9x, load average 16 on 2 cores). The GPU's
+# model, wide because batch 256 on a GPU makes width cheap, is clearly *slower* than the
+# LSTM on one CPU thread: a model is fast only on the hardware it was searched for.
+
+# %% [markdown]
+# ## Deployment: precision and the SLA report
+#
+# Lower precision is kept only where it helps: on the CPU an INT8 (QDQ) or FP16 graph
+# replaces FP32 when it is at least 5% faster in ONNX Runtime at a validation score no
+# more than 0.01 lower; the GPU deploys FP16 and the FPGA INT8 fixed point because their
+# profiles assume those precisions (the table shows what that costs in score).
+
+# %%
+prec = pd.DataFrame([{"target": name, **p} for name, r in results.items() for p in r.precisions])
+print(prec.set_index(["target", "precision"]).round(4).to_string())
+print({name: r.precision for name, r in results.items()})
+
+# %% [markdown]
+# The SLA report times the deployed file in ONNX Runtime on this CPU and judges its 99th
+# percentile. For the CPU target that *is* the deployment; for the GPU (at batch 256) and
+# the FPGA it is a stand-in, and their pass/fail rests on their analytical models.
+# On a shared machine the tail includes other processes' interference: the report says
+# so in its warnings, and a miss here should be repeated on a quiet machine before it is
+# believed.
+
+# %%
+sla = pd.DataFrame([{"target": name, "batch": r.plan.batch, "budget µs": r.plan.budget_us,
+                     "p50 µs": r.sla["p50_us"], "p99 µs": r.sla["p99_us"], "p99.9 µs": r.sla["p999_us"],
+                     "this CPU passes": r.sla["passed"], "warnings": len(r.sla["warnings"])}
+                    for name, r in results.items()]).set_index("target")
+print(sla.round(1).to_string())
+print(results["cpu"].sla["warnings"])
+
+# %% [markdown]
+# ## Walk-forward: does the ranking hold later?
+#
+# A single test period can flatter a model. The same three architectures, the LSTM and
+# persistence are retrained on a later window of the data (80% of the rows, shifted by
+# 20%) and scored on the period after it; the earlier window is scored the same way.
+
+# %%
+wf = pd.DataFrame(walk_forward({name: r.arch for name, r in results.items()}, data.frame, folds=2,
+                               fraction=0.8, lookback=32, seed=0, baselines=("persistence", "lstm"),
+                               interval=data.interval, epochs=3, max_train_windows=2048))
+table = wf.pivot(index="model", columns="fold", values="test")
+periods = [f"{s[:10]} to {e[:10]}" for s, e in wf.groupby("fold")[["test_start", "test_end"]].first().values]
+print(table.round(4).to_string())
+rho = spearman(table[0].to_numpy(), table[1].to_numpy())
+print(f"rank agreement of the two periods (Spearman over {len(table)} models): {rho:+.2f}")
+assert wf.groupby("fold")["test_start"].first().is_monotonic_increasing
+
+# %%
+plots.walk_forward_lines({m: table.loc[m].tolist() for m in table.index}, periods);
+
+# %% [markdown]
+# ## Closing table
+#
+# Per target: the architecture, its test score, its latency (predicted on the target;
+# measured on this CPU in ONNX Runtime, p50 and p99, at the target's batch), memory at the
+# deployed precision, and whether it passes.
+
+# %%
+closing = pd.DataFrame([r.row() for r in results.values()]).set_index("target")
+print(closing.round(4).to_string())
+print({name: r.verdict["basis"] for name, r in results.items()})
+
+# %% [markdown]
+# ## Summary
+#
+# - One command per target (`hwnas run --target cpu`) runs the whole method: data with
+#   its provenance, the target's latency model, a search through the evaluation store,
+#   the best architecture within budget on validation, a longer retraining, held-out test
+#   scores beside persistence, the MLP and the LSTM trained the same way, an ONNX export
+#   checked against PyTorch, lower precision where it helps, and an SLA report; it writes
+#   a JSON summary and a PNG of the front, and says where its time went.
+# - The targets' rules produce different architectures: narrow and shallow for one CPU
+#   thread, wide for batched GPU inference, small ReLU convolutions with fixed skips and
+#   INT8 for the FPGA.
+# - The held-out comparison is the honest test, and the printout says plainly whether each
+#   searched model beat the LSTM and persistence. With this chapter's reduced budgets
+#   (6 evaluations, 3 epochs) it is not guaranteed, and on the committed run the MLP
+#   baseline scored best: the searched models are fitted to their targets' budgets, not
+#   more accurate than the baselines.
+# - `benchmarks/bench_capstone.py` runs the full CPU pipeline and prints whether the
+#   chosen model meets its budget at p99 in ONNX Runtime, how close the table's
+#   prediction is to the fastest measured call, and the LSTM/chosen latency ratio in
+#   eager PyTorch and in ONNX Runtime.
+
+# %% [markdown]
+# ## Exercises
+#
+# **1.** Run the CPU pipeline from the command line with a 15 µs budget instead of 25 µs.
+# What happens to the chosen architecture and its test score?
+#
+# :::{dropdown} Solution
+# `hwnas run --target cpu --budget-us 15 --quick --out-dir run15` searches the same space
+# under the tighter constraint. Fewer candidates qualify, so the best qualifying
+# validation score can only stay or fall; the chosen model is shallower or narrower, and
+# ONNX Runtime's fixed per-call cost (a few microseconds) becomes most of its latency.
+# If no candidate fits, `run_pipeline` raises a ValueError that names `budget_us`.
+# :::
+#
+# **2.** The walk-forward check above uses two windows. Why does a single held-out test
+# period not settle which model is best?
+#
+# :::{dropdown} Solution
+# Volatility regimes change: a model may rank first in one quarter and third in the next.
+# The test score of one period has a sampling spread (and every training seed adds its
+# own), so two models a few hundredths apart are not distinguished by one period. Scoring
+# several later periods, each after retraining on the data before it, shows whether a
+# ranking repeats; a Spearman correlation near +1 between periods says it does, near 0
+# that the ranking was luck.
+# :::
+#
+# **3.** The GPU's pass/fail rests on the roofline model. What would you measure to trust
+# it on a real card?
+#
+# :::{dropdown} Solution
+# Run `hwnas.gpu_profile()` on a machine with CUDA: it then times every layer setting with
+# CUDA events (`measure=None` measures when a device is present) instead of modelling it,
+# and the same pipeline searches against the measured table. Then run the chosen model's
+# SLA on the card at batch 256 (the CPU stand-in here says nothing about a GPU's tail).
+# :::

@@ -1,0 +1,79 @@
+"""The course's apparatus: every chapter has its parts, every citation its entry.
+
+- each chapter (notebooks/NN_topic.py, the source of truth) opens with a header cell
+  "# NN · Title" that says what the reader will learn and what it needs first, and
+  has a "## Summary" and a "## Exercises" section whose solutions are folded
+  (a ``{dropdown}`` after the Exercises heading);
+- every ``{cite}`` key used anywhere in the book exists in book/references.bib, and
+  every entry there is cited somewhere (no dead entries);
+- the intro's roadmap links every chapter of the table of contents.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import jupytext
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
+BIB = ROOT / "book" / "references.bib"
+CITE = re.compile(r"\{cite(?::[a-z]+)?\}`([^`]+)`")
+
+
+def _markdown(path: Path) -> list[str]:
+    return [cell.source for cell in jupytext.read(path).cells if cell.cell_type == "markdown"]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_chapter_has_header_summary_and_folded_exercises(path: Path) -> None:
+    cells = _markdown(path)
+    assert cells, f"{path.name} has no markdown cells"
+    header = cells[0]
+    number = path.stem[:2]
+    assert re.match(rf"# {number} · \S", header), f"{path.name}: first cell must be '# {number} · Title'"
+    assert re.search(r"learn", header, re.I), f"{path.name}: the header says what you will learn"
+    assert re.search(r"Prerequisites", header), f"{path.name}: the header names the prerequisites"
+    text = "\n\n".join(cells)
+    assert re.search(r"^## Summary", text, re.M), f"{path.name}: no '## Summary' section"
+    exercises = re.search(r"^## Exercises", text, re.M)
+    assert exercises, f"{path.name}: no '## Exercises' section"
+    assert re.search(r"\{dropdown\}", text[exercises.end():]), (
+        f"{path.name}: the exercises' solutions must be folded in a {{dropdown}}")
+
+
+def _bib_keys() -> set[str]:
+    return set(re.findall(r"^@\w+\{([^,\s]+),", BIB.read_text(encoding="utf-8"), re.M))
+
+
+def _cited() -> dict[str, set[str]]:
+    sources = list((ROOT / "book").glob("*.md")) + list((ROOT / "notebooks").glob("*.py"))
+    cited: dict[str, set[str]] = {}
+    for source in sources:
+        for group in CITE.findall(source.read_text(encoding="utf-8")):
+            for key in group.split(","):
+                cited.setdefault(key.strip(), set()).add(source.name)
+    return cited
+
+
+def test_every_citation_has_a_bibliography_entry() -> None:
+    missing = {key: sorted(where) for key, where in _cited().items() if key not in _bib_keys()}
+    assert not missing, f"cited but not in references.bib: {missing}"
+
+
+def test_every_bibliography_entry_is_cited() -> None:
+    unused = sorted(_bib_keys() - set(_cited()))
+    assert not unused, f"entries of references.bib that no page cites: {unused}"
+
+
+def test_intro_links_every_chapter() -> None:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    chapters = [c["file"] for part in toc["parts"] for c in part["chapters"]
+                if c["file"].startswith("notebooks/")]
+    intro = (ROOT / "book" / "intro.md").read_text(encoding="utf-8")
+    unlinked = [c for c in chapters if not re.search(rf"\{{doc\}}`[^`]*{re.escape(Path(c).name)}`", intro)]
+    assert not unlinked, f"the intro's roadmap does not link {unlinked}"
+    assert not re.search(r"\bplanned\b", intro, re.I), "the intro calls something 'planned'"

@@ -1,0 +1,132 @@
+"""The capstone pipeline: ``hwnas run`` end to end on tiny settings, its outputs, its errors.
+
+Runs on the synthetic fallback (no ../shared needed): HWNAS_BYBIT_DIR is empty,
+HWNAS_OFFLINE=1 and the kline cache points into tmp_path.
+"""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from hwnas import Architecture
+from hwnas.__main__ import main
+from hwnas.pipeline import PLANS, run_pipeline, target_space, walk_forward
+from hwnas.search import SearchResult
+
+TINY = ["--quick", "--evals", "3", "--retrain-epochs", "1", "--retrain-windows", "128",
+        "--sla-repeats", "50", "--quiet"]
+
+
+@pytest.fixture
+def offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("HWNAS_BYBIT_DIR", "")
+    monkeypatch.setenv("HWNAS_OFFLINE", "1")
+    monkeypatch.setenv("HWNAS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def fpga_run(tmp_path_factory):
+    """One tiny FPGA run through the command line (shared by the output tests)."""
+    folder = tmp_path_factory.mktemp("run")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HWNAS_BYBIT_DIR", "")
+        mp.setenv("HWNAS_OFFLINE", "1")
+        mp.setenv("HWNAS_CACHE_DIR", str(folder / "cache"))
+        mp.setenv("MPLBACKEND", "Agg")
+        with pytest.warns(UserWarning, match="SYNTHETIC"):
+            code = main(["run", "--target", "fpga", "--out-dir", str(folder / "out"), *TINY])
+    return code, folder / "out"
+
+
+def test_run_writes_outputs_that_parse(fpga_run):
+    code, out = fpga_run
+    summary = json.loads((out / "fpga_summary.json").read_text())
+    assert code == (0 if summary["verdict"]["passed"] else 1)
+    assert summary["data_source"].startswith("synthetic")
+    assert "analytical model" in summary["profile_kind"]
+    assert summary["plan"]["budget_us"] == 20.0 and summary["evaluations"] == 3
+    assert set(summary["baselines"]) == {"persistence", "mlp", "lstm"}
+    assert all(math.isfinite(summary["scores"][s]) for s in ("val", "test"))
+    assert set(summary["stage_seconds"]) == {"data", "profile", "search", "retrain", "baselines", "export",
+                                             "quantise", "sla", "write"}
+    assert (out / "fpga_front.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    arch = Architecture.load(out / "fpga_arch.json")
+    assert arch.to_dict() == summary["arch"]
+    assert summary["export"]["max_abs_error"] <= 1e-5 + 1e-5 * 10
+    assert (out / "fpga_model.onnx").stat().st_size == summary["export"]["size_bytes"]
+    assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
+
+
+def test_run_chooses_the_best_validation_score_within_budget(fpga_run):
+    _, out = fpga_run
+    summary = json.loads((out / "fpga_summary.json").read_text())
+    result = SearchResult.from_json((out / "fpga_search.json").read_text())
+    budget = summary["plan"]["budget_us"]
+    memory = summary["sla"]["memory_budget_bytes"]
+    within = [s for s in result.history if s.metrics.feasible and math.isfinite(s.metrics.score)
+              and s.metrics.latency_us <= budget and s.metrics.memory_bytes <= memory]
+    best = max(within, key=lambda s: (s.metrics.score, -s.metrics.latency_us))
+    assert best.arch.to_dict() == summary["arch"]
+    assert summary["search_score"] == pytest.approx(best.metrics.score)
+    assert summary["latency"]["predicted_us"] == pytest.approx(best.metrics.latency_us)
+    # the FPGA deploys the INT8 fixed-point simulation, scored beside FP32
+    assert summary["precision"] == "int8 fixed point"
+    assert [p["precision"] for p in summary["precisions"]] == ["fp32", "int8 fixed point"]
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["--target", "tpu"], "--target"),
+    (["--target", "cpu", "--evals", "0"], "--evals"),
+    (["--target", "gpu", "--budget-us", "-5"], "--budget-us"),
+    (["--target", "fpga", "--retrain-epochs", "0"], "--retrain-epochs"),
+    (["--target", "fpga", "--strategy", "nope"], "--strategy"),
+    (["--target", "fpga", "--profile", "missing.json"], "--profile"),
+])
+def test_bad_arguments_exit_2_with_one_line(offline, capsys, argv, named):
+    assert main(["run", *argv, "--out-dir", str(offline / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and named in err[0] and err[0].startswith("hwnas run: error:")
+    assert not (offline / "out").exists()
+
+
+def test_out_dir_in_a_missing_folder_fails_before_any_work(offline, capsys):
+    assert main(["run", "--target", "fpga", "--out-dir", str(offline / "no" / "such")]) == 2
+    assert "--out-dir" in capsys.readouterr().err
+
+
+def test_run_pipeline_checks_its_arguments(offline):
+    with pytest.raises(ValueError, match="target"):
+        run_pipeline("tpu", out_dir=offline)
+    with pytest.raises(ValueError, match="evals"):
+        run_pipeline("fpga", evals=0, out_dir=offline)
+    with pytest.raises(ValueError, match="strategy"):
+        run_pipeline("fpga", strategy="nope", out_dir=offline)
+
+
+def test_plans_follow_the_reference_chapter():
+    assert PLANS["fpga"].budget_us == 20.0  # the model's 20 µs of a 50 µs market-making decision
+    assert PLANS["cpu"].memory_budget == 10 * 1024 * 1024 and PLANS["cpu"].batch == 1
+    assert PLANS["gpu"].batch > 1
+    assert target_space("fpga").name == "fpga" and target_space("cpu").name == "mobile"
+    assert max(target_space("gpu", quick=True).lookbacks) == 32
+
+
+def test_walk_forward_scores_later_periods_the_same_way_twice():
+    from hwnas.data import synthetic_klines
+    from hwnas.space import SearchSpace
+
+    frame = synthetic_klines(900, seed=3)
+    arch = SearchSpace.fpga(lookbacks=(16,), depths=(2,)).sample(np.random.default_rng(0))
+    kwargs = dict(folds=2, fraction=0.8, seed=0, baselines=("persistence",), epochs=1, max_train_windows=64)
+    rows = walk_forward({"fpga": arch}, frame, **kwargs)
+    assert [(r["fold"], r["model"]) for r in rows] == [(0, "fpga"), (0, "persistence"),
+                                                        (1, "fpga"), (1, "persistence")]
+    assert rows[2]["test_start"] > rows[0]["test_start"] and rows[2]["test_end"] > rows[0]["test_end"]
+    assert all(math.isfinite(r["test"]) for r in rows)
+    assert walk_forward({"fpga": arch}, frame, **kwargs) == rows
+    with pytest.raises(ValueError, match="fraction"):
+        walk_forward({"fpga": arch}, frame, fraction=1.0)

@@ -1,0 +1,69 @@
+"""``python -m hwnas search``: a tiny real run, and bad arguments ending with one line and exit 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import hwnas
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def hwnas_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, HWNAS_OFFLINE="1", MPLBACKEND="Agg")
+    return subprocess.run([sys.executable, "-m", "hwnas", *args], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def registered() -> None:
+    if "search" not in hwnas_cli("--help").stdout:
+        pytest.skip("the search subcommand is not registered in hwnas/__main__.py yet")
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("cli")
+    frame = hwnas.synthetic_klines(900, seed=1)
+    csv = folder / "klines.csv"
+    frame.rename_axis("timestamp").reset_index().to_csv(csv, index=False)
+    space = hwnas.SearchSpace.named("fpga", input_features=10)
+    profile = hwnas.fpga_profile(hwnas.ZU9EG).tabulate(space)
+    return {"csv": csv, "profile": profile.save(folder / "fpga.json"), "folder": folder}
+
+
+def test_search_writes_the_result_and_prints_the_front(registered: None, inputs: dict[str, Path]) -> None:
+    out = inputs["folder"] / "result.json"
+    done = hwnas_cli("search", "--strategy", "random", "--budget-us", "50", "--evals", "4", "--batch-size", "4",
+                     "--profile", str(inputs["profile"]), "--data", str(inputs["csv"]), "--space", "fpga",
+                     "--store", str(inputs["folder"] / "evals.sqlite"), "--out", str(out), "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert "front:" in done.stdout and "score" in done.stdout
+    result = hwnas.search.SearchResult.from_json(out.read_text())
+    assert len(result.history) == 4 and result.info["strategy"] == "random"
+    assert json.loads(out.read_text())["format"] == "hwnas-search-result"
+
+
+@pytest.mark.parametrize("change, option", [
+    ({"--budget-us": "0"}, "--budget-us"),
+    ({"--evals": "0"}, "--evals"),
+    ({"--strategy": "nope"}, "strategy"),
+    ({"--out": "/nonexistent-folder/r.json"}, "--out"),
+    ({"--constraint": "firm"}, "--constraint"),
+])
+def test_bad_arguments_exit_2_with_one_line(registered: None, inputs: dict[str, Path], change: dict[str, str],
+                                            option: str) -> None:
+    args = {"--budget-us": "50", "--evals": "2", "--profile": str(inputs["profile"]),
+            "--data": str(inputs["csv"]), "--out": str(inputs["folder"] / "bad.json"), "--strategy": "random"}
+    args.update(change)
+    done = hwnas_cli("search", *[x for pair in args.items() for x in pair], "--quiet")
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.strip().splitlines() if line]
+    assert len(lines) == 1 and option in lines[0]
+    assert not (inputs["folder"] / "bad.json").exists()
