@@ -170,8 +170,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     """Fetch klines from Bybit into the cache and report what is cached."""
+    from .data.bybit import normalize_interval
     from .data.loader import OFFLINE_ENV
 
+    normalize_interval(args.interval)  # a bad --interval is named before anything else
     if os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes"):
         raise ValueError(f"{OFFLINE_ENV}=1 is set: no network requests; unset it to fetch")
     from .data import KlineCache

@@ -31,8 +31,10 @@ def test_space_lists_candidates(capsys):
     assert "space 'fpga'" in capsys.readouterr().out
 
 
-def test_fetch_fills_the_cache_over_http(tmp_path, capsys):
+def test_fetch_fills_the_cache_over_http(tmp_path, capsys, monkeypatch):
     from fake_bybit import FakeBybit
+
+    monkeypatch.delenv("HWNAS_OFFLINE", raising=False)  # CI sets it; the fake server is local
 
     with FakeBybit(n=300) as fake:
         code = main(["fetch", "BTCUSDT", "--interval", "15", "--limit", "250",
@@ -42,7 +44,8 @@ def test_fetch_fills_the_cache_over_http(tmp_path, capsys):
     assert len(list(tmp_path.glob("*.csv"))) == 1
 
 
-def test_fetch_rejects_bad_interval_before_any_request(tmp_path, capsys):
+def test_fetch_rejects_bad_interval_before_any_request(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HWNAS_OFFLINE", "1")  # the interval is named first, offline or not
     assert main(["fetch", "BTCUSDT", "--interval", "7", "--cache-dir", str(tmp_path),
                  "--base-url", "http://127.0.0.1:9"]) == 2
     assert "interval" in capsys.readouterr().err
