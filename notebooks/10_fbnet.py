@@ -9,7 +9,7 @@
 # %% [markdown]
 # # 10 · FBNet: differentiable search with a Gumbel-softmax supernet
 #
-# The searches of {doc}`07_pareto` and {doc}`08_mnasnet` train every candidate they
+# The searches of {doc}`07_pareto` and {doc}`08_mnasnet_rl` train every candidate they
 # look at. FBNet {cite}`wu2019fbnet` trains *one* network instead: a **supernet** that
 # holds every candidate block of every layer, with architecture logits $\theta$ that
 # choose between them. A Gumbel-softmax sample of $\theta$ {cite}`jang2017gumbel` makes

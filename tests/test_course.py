@@ -77,3 +77,19 @@ def test_intro_links_every_chapter() -> None:
     unlinked = [c for c in chapters if not re.search(rf"\{{doc\}}`[^`]*{re.escape(Path(c).name)}`", intro)]
     assert not unlinked, f"the intro's roadmap does not link {unlinked}"
     assert not re.search(r"\bplanned\b", intro, re.I), "the intro calls something 'planned'"
+
+
+DOC = re.compile(r"\{doc\}`(?:[^`<]*<)?([^`>]+)>?`")
+
+
+def test_every_doc_link_names_a_page_of_the_book() -> None:
+    """``{doc}`` targets resolve (relative to the page, or absolute from the book root)."""
+    broken = []
+    sources = list((ROOT / "book").glob("*.md")) + list((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
+    for source in sources:
+        for target in DOC.findall(source.read_text(encoding="utf-8")):
+            base = ROOT if target.startswith("/") else source.parent
+            path = (base / target.lstrip("/")).resolve()
+            if not any(path.with_suffix(s).is_file() for s in (".md", ".ipynb")):
+                broken.append(f"{source.name} -> {target}")
+    assert not broken, f"{{doc}} links to pages that do not exist: {broken}"

@@ -97,9 +97,10 @@ def executed_chapters(stage: Path, reuse: bool) -> list[tuple[str, float, str]]:
         name = source.stem
         committed = json.loads(source.read_text(encoding="utf-8"))
         key = execution_key(committed, library)
-        notebook = load_fresh(name, key) if reuse else None
-        if notebook is not None:
-            meta = notebook["metadata"]["hwnas_execution"]
+        executed = load_fresh(name, key) if reuse else None
+        if executed is not None:
+            notebook = with_outputs(committed, executed)
+            meta = executed["metadata"]["hwnas_execution"]
             rows.append((name, float(meta["seconds"]), f"reused ({meta['executed_by']})"))
         else:
             notebook, seconds = execute(source)
@@ -108,6 +109,24 @@ def executed_chapters(stage: Path, reuse: bool) -> list[tuple[str, float, str]]:
         (stage / "notebooks" / f"{name}.ipynb").write_text(
             json.dumps(notebook, indent=1, ensure_ascii=False), encoding="utf-8")
     return rows
+
+
+def with_outputs(committed: dict[str, Any], executed: dict[str, Any]) -> dict[str, Any]:
+    """The committed chapter (its current prose) with the outputs of a fresh execution.
+
+    A fresh execution has the same code cells in the same order (its key says so), so
+    outputs are carried over cell by cell; edited markdown needs no re-execution.
+    """
+    code_outputs = [(c.get("outputs", []), c.get("execution_count"))
+                    for c in executed["cells"] if c.get("cell_type") == "code"]
+    merged = json.loads(json.dumps(committed))
+    code_cells = [c for c in merged["cells"] if c.get("cell_type") == "code"]
+    if len(code_cells) != len(code_outputs):
+        raise ValueError("executed notebook does not match the chapter's code cells")
+    for cell, (outputs, count) in zip(code_cells, code_outputs):
+        cell["outputs"], cell["execution_count"] = outputs, count
+    merged["metadata"]["hwnas_execution"] = executed["metadata"]["hwnas_execution"]
+    return merged
 
 
 def time_table(rows: list[tuple[str, float, str]]) -> str:
