@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import sys
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,6 @@ from executed import execution_key, library_digest, save_executed  # noqa: E402
 _outputs: dict[Path, dict[int, list[dict[str, Any]]]] = defaultdict(dict)
 _failed: set[Path] = set()
 _seconds: dict[Path, float] = defaultdict(float)
-_started: dict[Path, float] = {}
 _notebooks: dict[Path, Any] = {}
 
 
@@ -51,7 +49,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return
     path = Path(str(item.parent.fspath))
     _notebooks[path] = item.parent.nb
-    _started.setdefault(path, time.time() - report.duration)
     _seconds[path] += report.duration
     if report.failed:
         _failed.add(path)
