@@ -6,7 +6,8 @@ task (the library's default task) under the 1-thread CPU profile of the default
 space (``benchmarks/results/search_profile_cpu_1thread.json``, measured by
 ``bench_search.py`` and shared with it), latency budget ``T`` the median LUT
 latency of 200 random architectures. Then random and evolution run with the
-same seed (one evaluation per batch, so each has its own wall time) until
+same seed, and so does mnasnet's controller (one evaluation per batch, so each has
+its own wall time; mnasnet still updates its policy once per batch of its samples) until
 their wall time passes FBNet's; each is scored by the
 hypervolume of its front over (-validation score, LAT / T), reference (0, 1),
 after the last evaluation told within FBNet's wall time. No evaluation store:
@@ -18,7 +19,7 @@ each supernet of the first seed the expected latency of its final theta, the
 LUT prediction of its argmax architecture and that architecture's measured
 latency (``hwnas.latency.measure_models``, same harness as the table).
 
-    PYTHONPATH=. HWNAS_BYBIT_DIR=../shared/data/bybit .venv/bin/python benchmarks/bench_fbnet.py --seeds 2
+    PYTHONPATH=. HWNAS_BYBIT_DIR=../shared/data/bybit .venv/bin/python benchmarks/bench_fbnet.py --seeds 5
 
 Output: ``benchmarks/results/fbnet.txt`` and ``.json`` (rewritten after every seed).
 """
@@ -46,7 +47,7 @@ from hwnas.search import SearchResult, search  # noqa: E402
 from hwnas.search.fbnet import FBNet  # noqa: E402
 
 TARGET_SECONDS = 120.0
-BASELINES = ("random", "evolution")
+BASELINES = ("random", "evolution", "mnasnet")
 
 
 def hv_at(result: SearchResult, seconds: float) -> tuple[float, int]:
@@ -102,7 +103,7 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"{name:<11}{hvs.mean():>9.4f}{spread:>8.4f}{hvs.min():>8.4f}{hvs.max():>8.4f}"
                      f"{evals:>14.1f}  {np.round(hvs, 4).tolist()}")
     base = np.mean([r["random"]["hv"] for r in report["runs"]])
-    for name in ("fbnet", "evolution"):
+    for name in ("fbnet", "evolution", "mnasnet"):
         mean = np.mean([r[name]["hv"] for r in report["runs"]])
         lines.append(f"{name} / random at equal wall time: {mean / base:.3f}" if base else "random HV is 0")
     lines.append("\nexpected latency of the final theta vs LUT of its argmax architecture vs measured (seed 0):")
@@ -117,7 +118,7 @@ def format_report(report: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--profile", type=Path, default=RESULTS / "search_profile_cpu_1thread.json")
     parser.add_argument("--out", type=Path, default=RESULTS / "fbnet")
     args = parser.parse_args(argv)

@@ -32,6 +32,7 @@ import math
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -147,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--reduced", action="store_true",
                         help="chapter 08's reduced task and space (8,000 candles, 384 training windows, "
                              "lookbacks 32/64, depths 2-4) in their own store")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes that train a round's candidates (1: in-process; scores do not depend on it)")
     args = parser.parse_args(argv)
     if args.reduced:
         args.store = args.store if args.store != RESULTS / "search_evals.sqlite" else \
@@ -164,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings: dict[str, Any] = {
         "profile": profile.label, "space": space.name, "budget_us": round(budget, 1),
         "constraint": "soft", "w": -0.07, "evals": args.evals, "seeds": args.seeds,
-        "loop_batch": args.batch_size, "reduced": args.reduced,
+        "loop_batch": args.batch_size, "reduced": args.reduced, "workers": args.workers,
         "mnasnet": repr(MnasNetStrategy(SearchProblem(space, profile, budget, 1))),
         "hv": "(-val score, LAT/T), reference (0, 1)", "load_average_start": os.getloadavg(),
     }
@@ -206,6 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         order = [(name, s) for s in seeds for name in ("mnasnet", *BASELINES)]
     else:
         order = [("mnasnet", s) for s in seeds] + [(b, s) for s in seeds for b in BASELINES]
+    executor = ProcessPoolExecutor(args.workers) if args.workers > 1 else None
     with EvaluationStore(args.store, *evaluator.fingerprints(), 0) as store:
         for name, seed in order:
             # mnasnet as an object (the same run key as the name with default options), so its
@@ -213,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             controller = MnasNetStrategy(problem, seed=seed, **options) if name == "mnasnet" else None
             result, seconds = run_strategy(controller or name, seed, space=space, profile=profile,
                                            task=task, budget_us=budget, evals=args.evals, store=store,
-                                           batch_size=args.batch_size, evaluator=evaluator)
+                                           batch_size=args.batch_size, evaluator=evaluator, executor=executor)
             hv_curves.setdefault(name, []).append(result.hypervolume_curve())
             best_curves.setdefault(name, []).append(best_reward_curve(result, problem))
             if controller is not None:
@@ -232,6 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 report["best_reward"] = reward_summary({k: best_curves[k] for k in ordered})
             settings["load_average_now"] = os.getloadavg()
             save()
+    if executor is not None:
+        executor.shutdown()
     return 0
 
 

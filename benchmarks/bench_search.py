@@ -229,6 +229,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--overhead", action="store_true", help="also measure loop cost and pool speed-up")
     parser.add_argument("--overhead-only", action="store_true", help="only the loop cost and pool speed-up")
     parser.add_argument("--pool-evals", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes that train a round's candidates (1: in-process); the scores do not "
+                             "depend on it (each candidate's training is seeded and single-threaded)")
     parser.add_argument("--snapshot", action="store_true",
                         help="only summarise the searches saved in --store so far, cut to equal length")
     args = parser.parse_args(argv)
@@ -247,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings: dict[str, Any] = {
         "data": data.description, "task": task.describe().replace("\n", "; "), "profile": profile.label,
         "space": space.name, "budget_us": round(budget, 1), "constraint": "soft", "w": -0.07,
-        "evals": args.evals, "seeds": args.seeds, "batch_size": args.batch_size,
+        "evals": args.evals, "seeds": args.seeds, "batch_size": args.batch_size, "workers": args.workers,
         "hv": "(-val score, LAT/T), reference (0, 1)", "load_average_start": os.getloadavg(),
     }
     print(json.dumps(settings, indent=1), flush=True)
@@ -271,13 +274,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         evaluator = Evaluator(task, profile)
         curves: dict[str, list[np.ndarray]] = {name: [] for name in strategies}
         runs: list[dict[str, Any]] = []
+        executor = ProcessPoolExecutor(args.workers) if args.workers > 1 else None
         with EvaluationStore(args.store, *evaluator.fingerprints(), 0) as store:
             for seed in range(args.seeds):  # round robin: a partial benchmark stays balanced
                 for name in strategies:
                     result, seconds = run_strategy(name, seed, space=space, profile=profile, task=task,
                                                    budget_us=budget, evals=args.evals, store=store,
                                                    batch_size=args.batch_size, options=options.get(name),
-                                                   evaluator=evaluator)
+                                                   evaluator=evaluator, executor=executor)
                     curve = result.hypervolume_curve()
                     curves[name].append(curve)
                     trained = [s.metrics.seconds for s in result.history if not s.cached and s.metrics.feasible]
@@ -292,6 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     text = format_summary(summary, settings)
                     write_text_atomic(args.out.with_suffix(".json"), json.dumps(report, indent=1))
                     write_text_atomic(args.out.with_suffix(".txt"), text + "\n")
+        if executor is not None:
+            executor.shutdown()
         print(text)
 
     if args.overhead or args.overhead_only:

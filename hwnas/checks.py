@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from enum import Enum
-from typing import Any, Iterable, TypeVar
+from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 import numpy as np
 
@@ -115,6 +115,86 @@ def require_finite_array(values: Any, where: str, ndim: int | None = None) -> np
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{where} must not contain NaN or infinite values")
     return array
+
+
+Rule = Callable[[Any, str], Any]
+"""A field check: ``rule(value, where)`` returns the canonical value or raises ValueError."""
+
+
+def integer(minimum: int | None = None, maximum: int | None = None) -> Rule:
+    """A rule: an integer within ``[minimum, maximum]`` (see :func:`require_int`).
+
+    Taught in: notebooks/01_search_space.
+    """
+    return lambda value, where: require_int(value, where, minimum, maximum)
+
+
+def number(minimum: float | None = None, maximum: float | None = None, *,
+           strict_minimum: bool = False) -> Rule:
+    """A rule: a finite number within the bounds (see :func:`require_float`).
+
+    Taught in: notebooks/01_search_space.
+    """
+    return lambda value, where: require_float(value, where, minimum=minimum, maximum=maximum,
+                                              strict_minimum=strict_minimum)
+
+
+def POSITIVE(value: Any, where: str) -> float:  # noqa: N802 - a rule constant, used as a value
+    """A rule: a finite number > 0.
+
+    Taught in: notebooks/01_search_space.
+    """
+    return require_positive(value, where)
+
+
+def NON_NEGATIVE(value: Any, where: str) -> float:  # noqa: N802
+    """A rule: a finite number >= 0.
+
+    Taught in: notebooks/01_search_space.
+    """
+    return require_float(value, where, minimum=0.0)
+
+
+def FRACTION(value: Any, where: str) -> float:  # noqa: N802
+    """A rule: a number in (0, 1] (an efficiency, a share).
+
+    Taught in: notebooks/01_search_space.
+    """
+    return require_float(value, where, minimum=0.0, maximum=1.0, strict_minimum=True)
+
+
+def member(enum_cls: type[Enum]) -> Rule:
+    """A rule: a member of ``enum_cls`` or its value (see :func:`require_enum`).
+
+    Taught in: notebooks/01_search_space.
+    """
+    return lambda value, where: require_enum(enum_cls, value, where)
+
+
+def flag(value: Any, where: str) -> bool:
+    """``value`` as a ``bool``: True or False (numpy's booleans too), nothing else.
+
+    Taught in: notebooks/01_search_space.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{where} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_fields(obj: Any, rules: Mapping[str | tuple[str, ...], Rule], prefix: str = "") -> None:
+    """Check the named fields of ``obj`` (a dataclass, frozen or not), one rule per name or
+    tuple of names, and store each canonical value back; the error names ``prefix + field``.
+
+    A constructor's whole validation reads as one table::
+
+        check_fields(self, {("dsp_slices", "bram_bytes"): integer(1), "clock_hz": POSITIVE},
+                     "FpgaSpec.")
+
+    Taught in: notebooks/01_search_space.
+    """
+    for names, rule in rules.items():
+        for name in (names,) if isinstance(names, str) else names:
+            object.__setattr__(obj, name, rule(getattr(obj, name), prefix + name))
 
 
 def _bounds_text(minimum: int | None, maximum: int | None) -> str:

@@ -58,7 +58,7 @@ from typing import Any, Callable, Iterable
 
 import torch
 
-from .checks import require_enum, require_int
+from .checks import POSITIVE, check_fields, integer, member
 from .cost import memory_footprint
 from .fileio import write_text_atomic
 from .opspec import (  # the keys live in hwnas.opspec; re-exported here, where they are used
@@ -154,12 +154,10 @@ class HardwareProfile:
     unsupported: Callable[[OpSpec], str | None] | None = None
 
     def __post_init__(self) -> None:
-        self.device_type = require_enum(DeviceType, self.device_type, "device_type")
         if not isinstance(self.latency_table, dict):
             raise ValueError("latency_table must be a dict mapping OpSpec to microseconds")
-        self.memory_budget_bytes = require_int(self.memory_budget_bytes, "memory_budget_bytes", 0)
-        if not self.peak_flops > 0:
-            raise ValueError(f"peak_flops must be > 0 FLOP/s, got {self.peak_flops!r}")
+        check_fields(self, {"device_type": member(DeviceType), "memory_budget_bytes": integer(0),
+                            "peak_flops": POSITIVE})
         from .cost import bytes_per_value
 
         bytes_per_value(self.precision)  # validates the name

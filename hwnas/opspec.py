@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from enum import Enum, StrEnum
 from typing import Any
 
-from .checks import require_choice, require_enum, require_int
+from .checks import check_fields, flag, integer, require_choice, require_enum
 from .cost import layer_flops
 from .space import (
     POOL_OPS,
@@ -93,21 +93,15 @@ class OpSpec:
     batch: int = 1
 
     def __post_init__(self) -> None:
-        set_ = object.__setattr__
         op = require_enum(OpKind, _as_plain(self.op), "OpSpec.op")
-        set_(self, "op", op)
-        set_(self, "activation", require_choice(str(_as_plain(self.activation)), "OpSpec.activation",
-                                                _ACTIVATIONS))
-        minimum = 0 if op == OVERHEAD_OP else 1
-        for name in ("in_channels", "out_channels", "seq_len", "kernel_size", "stride",
-                     "dilation", "heads", "batch"):
-            lowest = 1 if name in ("kernel_size", "stride", "dilation", "heads", "batch") else minimum
-            set_(self, name, require_int(getattr(self, name), f"OpSpec.{name}", lowest))
-        if not isinstance(self.use_skip, bool):
-            if type(self.use_skip).__name__ == "bool_":  # numpy bool
-                set_(self, "use_skip", bool(self.use_skip))
-            else:
-                raise ValueError(f"OpSpec.use_skip must be True or False, got {self.use_skip!r}")
+        object.__setattr__(self, "op", op)
+        channels = integer(0 if op == OVERHEAD_OP else 1)  # the overhead key has no channels
+        check_fields(self, {
+            "activation": lambda v, where: require_choice(str(_as_plain(v)), where, _ACTIVATIONS),
+            ("in_channels", "out_channels", "seq_len"): channels,
+            ("kernel_size", "stride", "dilation", "heads", "batch"): integer(1),
+            "use_skip": flag,
+        }, "OpSpec.")
 
     # ---- constructors
     @classmethod

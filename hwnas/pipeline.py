@@ -32,7 +32,6 @@ Every stage is timed; :meth:`PipelineResult.summary` says where the time went.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import io
 import json
@@ -46,6 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from .checks import require_choice, require_int, require_optional_int, require_positive
+from .pipeline_result import PipelineResult
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from .search import SearchResult
     from .space import Architecture, SearchSpace
 
-__all__ = ["PLANS", "QUICK_SPACE", "TARGET_NAMES", "TargetPlan", "PipelineResult", "register",
+__all__ = ["PLANS", "QUICK_SPACE", "TARGET_NAMES", "TargetPlan", "PipelineResult", "PRECISIONS_BY_TARGET",
            "run_pipeline", "side_by_side_latency", "target_profile", "target_space", "walk_forward"]
 
 TARGET_NAMES = ("cpu", "gpu", "fpga")
@@ -90,14 +90,20 @@ PLANS: dict[str, TargetPlan] = {
                       "retail app: one thread, the 10 MB app limit (reference §3.3), the table "
                       "measured in ONNX Runtime (what is deployed); 25 µs per call, below the LSTM "
                       "baseline's fastest call there (about 40 µs on the course machine)"),
-    "gpu": TargetPlan("gpu", "gpu", "evolution", 150.0, None, 256,
+    "gpu": TargetPlan("gpu", "gpu", "scaling", 150.0, None, 256,
                       "batch inference: 256 windows per call (portfolio, risk), widths in multiples "
                       "of 16 for tensor cores (reference §3.2); 150 µs per batch on the A100 model"),
-    "fpga": TargetPlan("fpga", "fpga", "evolution", 20.0, None, 1,
+    "fpga": TargetPlan("fpga", "fpga", "fbnet", 20.0, None, 1,
                        "market making: the 20 µs model share of a 50 µs decision (reference §4.1); "
                        "small kernels, ReLU, fixed skips, INT8, DSP and BRAM limits (§3.1)"),
 }
-"""The default plan per target (every field can be overridden in :func:`run_pipeline`)."""
+"""The default plan per target (every field can be overridden in :func:`run_pipeline`). The
+strategies are the ones the earlier chapters found suited to each target: regularised
+evolution for the measured CPU table (notebooks/07_pareto: it reaches random search's final
+hypervolume in a fraction of the evaluations), compound scaling for the GPU's batch
+inference (notebooks/09_efficientnet_scaling: widths kept at tensor-core multiples), FBNet
+for the FPGA (notebooks/10_fbnet: one supernet run, its latency loss exact to the cycle
+model, which prices every candidate)."""
 
 
 # --------------------------------------------------------------------------- stages
@@ -185,106 +191,6 @@ def _load_profile(path: str | Path, target: str) -> "HardwareProfile":
         raise ValueError(f"profile {str(path)!r}: {err.strerror or err}") from None
 
 
-# --------------------------------------------------------------------------- the result
-
-
-@dataclass(eq=False)
-class PipelineResult:
-    """Everything one :func:`run_pipeline` found, with the stage times and the files written.
-
-    ``scores`` holds the retrained chosen model's primary metric on ``"val"`` and
-    ``"test"``; ``baselines`` each baseline's test score, parameters and measured
-    latency; ``latency`` the chosen model's prediction and measured fastest calls;
-    ``verdict`` the pass/fail on the target with its basis.
-
-    Taught in: notebooks/12_capstone.
-    """
-
-    target: str
-    plan: TargetPlan
-    data_source: str
-    profile_label: str
-    profile_kind: str
-    recipe: str
-    search: "SearchResult"
-    arch: "Architecture"
-    search_score: float
-    scores: dict[str, float]
-    baselines: dict[str, dict[str, Any]]
-    latency: dict[str, float | None]
-    memory_bytes: int
-    export: dict[str, Any]
-    precisions: list[dict[str, Any]]
-    precision: str
-    sla: dict[str, Any]
-    verdict: dict[str, Any]
-    stage_seconds: dict[str, float]
-    outputs: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def test_score(self) -> float:
-        """The retrained chosen model's score on the held-out test period."""
-        return self.scores["test"]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types (the SLA's raw samples are left out; the search is in its own file)."""
-        from .search.base import nan_to_none
-
-        data = {k: getattr(self, k) for k in ("target", "data_source", "profile_label", "profile_kind",
-                                              "recipe", "search_score", "scores", "baselines", "latency",
-                                              "memory_bytes", "export", "precisions", "precision", "sla",
-                                              "verdict", "stage_seconds", "outputs")}
-        data["plan"] = vars(self.plan)
-        data["arch"] = self.arch.to_dict()
-        data["front"] = [{"arch": a.to_dict(), "metrics": m.to_dict()} for a, m in self.search]
-        data["evaluations"] = len(self.search.history)
-        return dict(nan_to_none(data))
-
-    def row(self) -> dict[str, Any]:
-        """One line of the closing table: architecture, score, latency, memory, pass/fail."""
-        from .search.loop import _short
-
-        from .cost import count_params
-
-        return {"target": self.target, "architecture": _short(self.arch), "params": count_params(self.arch),
-                "val": self.scores["val"], "test": self.test_score,
-                "lstm test": self.baselines["lstm"]["test"], "persistence test": self.baselines["persistence"]["test"],
-                "predicted us": self.latency["predicted_us"], "p50 us": self.sla.get("p50_us"),
-                "p99 us": self.sla.get("p99_us"), "memory B": self.memory_bytes, "precision": self.precision,
-                "budget us": self.plan.budget_us, "pass": self.verdict["passed"]}
-
-    def summary(self) -> str:
-        """A few lines: data, profile, the choice, scores beside the baselines, SLA, time per stage."""
-        from .search.loop import _short
-
-        b = self.baselines
-        total = sum(self.stage_seconds.values())
-        stages = ", ".join(f"{k} {v:.1f} s ({100 * v / total:.0f}%)" for k, v in self.stage_seconds.items())
-        lines = [
-            f"target {self.target}: {self.plan.rule}",
-            f"data: {self.data_source}",
-            f"profile: {self.profile_label} ({self.profile_kind})",
-            f"search: {self.search.info.get('strategy')}, {len(self.search.history)} evaluations; chosen "
-            f"{_short(self.arch)} (validation {self.search_score:+.4f} with the proxy recipe)",
-            f"retrained ({self.recipe}): validation {self.scores['val']:+.4f}, test {self.test_score:+.4f}",
-            "test beside baselines (same recipe): " + ", ".join(
-                f"{k} {v['test']:+.4f}" for k, v in b.items()),
-            f"latency: predicted {_fmt(self.latency['predicted_us'])} µs on the target; this CPU, 1 thread, "
-            f"fastest call: eager {_fmt(self.latency['eager_us'])} µs, ONNX Runtime {_fmt(self.latency['ort_us'])}"
-            f" µs (LSTM {_fmt(b['lstm'].get('ort_us'))} µs, MLP {_fmt(b['mlp'].get('ort_us'))} µs)",
-            f"deployed precision {self.precision}; SLA on this CPU: p50 {_fmt(self.sla.get('p50_us'))}, "
-            f"p99 {_fmt(self.sla.get('p99_us'))} µs against {self.plan.budget_us:g} µs",
-            f"verdict: {'PASS' if self.verdict['passed'] else 'FAIL'} ({self.verdict['basis']})"
-            + ("" if self.verdict["passed"] else ": " + "; ".join(self.verdict["reasons"])),
-            f"time {total:.1f} s: {stages}",
-        ]
-        return "\n".join(lines)
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{value:,.1f}"
-
-
 # --------------------------------------------------------------------------- helpers
 
 
@@ -297,14 +203,6 @@ def _choose(search: "SearchResult", budget_us: float, memory_budget: int | None)
         raise ValueError(f"no evaluated architecture is feasible within budget_us={budget_us:g} "
                          f"(and memory_budget={memory_budget}); raise the budget or evals")
     return max(candidates, key=lambda c: (c[1].score, -c[1].latency_us))
-
-
-def _score(model: "nn.Module", task: "ProxyTask", split: str, lookback: int) -> float:
-    """The primary metric of a trained model's predictions on ``split``."""
-    from .proxy import PRIMARY_METRIC, predict_split, score_predictions
-
-    return float(score_predictions(predict_split(model, task, split, lookback), task, split)[
-        PRIMARY_METRIC[task.target]])
 
 
 def side_by_side_latency(modules: Mapping[str, tuple["nn.Module", Any]], seed: int = 0,
@@ -331,39 +229,33 @@ def side_by_side_latency(modules: Mapping[str, tuple["nn.Module", Any]], seed: i
     return out
 
 
+PRECISIONS_BY_TARGET = {"cpu": ("fp32 onnx", "fp16 onnx", "int8 onnx (QDQ)"),
+                        "gpu": ("fp32 onnx", "fp16 onnx"),
+                        "fpga": ("fp32 onnx", "int8 fixed point (sim)")}
+"""The precisions tried per target (names of :data:`hwnas.deploy.quantize.PRECISIONS`)."""
+
+
 def _quantise(target: str, model: "nn.Module", arch: "Architecture", task: "ProxyTask", fp32: bytes,
               seed: int, target_ms: float) -> tuple[list[dict[str, Any]], str, bytes | None]:
     """Each precision's validation/test score (and CPU latency); the one deployed and its ONNX bytes."""
-    from .deploy.quantize import calibration_windows, convert_fp16, fixed_point_model, quantize_int8
-    from .deploy.runtimes import OnnxRuntime, OrtModule
-    from .latency import time_round_robin
+    from .deploy.quantize import calibration_windows, convert_fp16, quantize_int8, score_precisions
 
     windows = calibration_windows(task, arch.lookback, 256, seed)
-    graphs = {"fp32": fp32}
-    if target in ("cpu", "gpu"):
-        graphs["fp16"] = convert_fp16(fp32)
-    if target == "cpu":
-        graphs["int8"] = quantize_int8(fp32, windows)
-    modules: dict[str, Any] = {name: OrtModule(data) for name, data in graphs.items()}
-    if target == "fpga":
-        modules["int8 fixed point"] = fixed_point_model(model, windows)
-    ort = OnnxRuntime(1)
-    timings = time_round_robin({n: ort.prepare_onnx(g, 1, seed) for n, g in graphs.items()},
-                               threads=1, target_ms=target_ms, seed=seed)
-    rows: list[dict[str, Any]] = [
-        {"precision": name, "val": _score(m, task, "val", arch.lookback),
-         "test": _score(m, task, "test", arch.lookback),
-         "ort_us": float(timings[name].min_us) if name in timings else None,
-         "size_bytes": len(graphs[name]) if name in graphs else None} for name, m in modules.items()]
-    if target == "gpu":
-        return rows, "fp16", graphs["fp16"]
-    if target == "fpga":
-        return rows, "int8 fixed point", None
+    results = score_precisions(model, arch, task, windows, precisions=PRECISIONS_BY_TARGET[target], fp32=fp32,
+                               seed=seed, target_ms=target_ms)
+    rows: list[dict[str, Any]] = [{"precision": r.name, "val": r.val_score, "test": r.test_score,
+                                   "ort_us": r.latency_us, "size_bytes": r.size_bytes} for r in results]
+    if target == "gpu":  # the GPU profile assumes FP16 tensor cores
+        return rows, "fp16 onnx", convert_fp16(fp32)
+    if target == "fpga":  # the FPGA profile assumes an INT8 datapath
+        return rows, "int8 fixed point (sim)", None
     fp32_row = rows[0]
     helps = [r for r in rows[1:] if fp32_row["ort_us"] / r["ort_us"] >= QUANT_MIN_SPEEDUP
              and r["val"] >= fp32_row["val"] - QUANT_MAX_SCORE_LOSS]
-    best = str(min(helps, key=lambda r: float(r["ort_us"]))["precision"]) if helps else "fp32"
-    return rows, best, graphs[best]
+    best = str(min(helps, key=lambda r: float(r["ort_us"]))["precision"]) if helps else "fp32 onnx"
+    graphs = {"fp32 onnx": lambda: fp32, "fp16 onnx": lambda: convert_fp16(fp32),
+              "int8 onnx (QDQ)": lambda: quantize_int8(fp32, windows)}
+    return rows, best, graphs[best]()
 
 
 def _verdict(target: str, sla: Any, predicted: float, reasons: Sequence[str], budget_us: float) -> dict[str, Any]:
@@ -487,7 +379,7 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
     from .deploy.export import export, write_bytes_atomic
     from .deploy.sla import sla_report
     from .fileio import write_text_atomic
-    from .proxy import LSTMBaseline, MLPBaseline, make_proxy_task, train_baseline, train_model
+    from .proxy import LSTMBaseline, MLPBaseline, make_proxy_task, split_score, train_baseline, train_model
     from .search import Evaluator, search
 
     target = plan.target
@@ -527,7 +419,7 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
               f"batch {rtask.batch_size}, Adam lr {rtask.lr}")
     with stages.stage("retrain", f"the chosen model: {recipe}"):
         model = train_model(arch, rtask, seed)
-        scores = {split: _score(model, rtask, split, arch.lookback) for split in ("val", "test")}
+        scores = {split: split_score(model, rtask, split, arch.lookback) for split in ("val", "test")}
     lookback = min(64, task.lookback)
     with stages.stage("baselines", "persistence, MLP and LSTM on the test period; latency side by side"):
         baselines = {name: {"test": float(train_baseline(name, rtask, seed, split="test").score)}
@@ -549,7 +441,7 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
         precisions, precision, deployed = _quantise(target, model, arch, rtask, paths["onnx"].read_bytes(),
                                                     seed, timing_ms)
         sla_file = paths["onnx"]  # the GPU's and FPGA's stand-in on this CPU: the FP32 graph
-        if deployed is not None and precision != "fp32":
+        if deployed is not None and precision != "fp32 onnx":
             written = write_bytes_atomic(paths["deployed"], deployed)
             sla_file = written if target == "cpu" else sla_file
     if plan.batch > 1:
@@ -561,8 +453,9 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
         stages.say(report.summary().splitlines()[0])
     sla = {k: v for k, v in report.to_dict().items() if k != "samples_us"}
     verdict = _verdict(target, report, predicted, profile.check(arch, plan.batch), plan.budget_us)
-    precision_key = {"int8 fixed point": "int8"}.get(precision, precision)
-    memory = int(memory_footprint(arch, precision_key, plan.batch).total_bytes)
+    from .deploy.quantize import STORAGE_PRECISION
+
+    memory = int(memory_footprint(arch, STORAGE_PRECISION[precision], plan.batch).total_bytes)
     if memory > memory_budget:
         verdict["passed"] = False
         verdict["reasons"].append(f"memory {memory:,} B > budget {memory_budget:,} B")
@@ -581,102 +474,11 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
     return out
 
 
-# --------------------------------------------------------------------------- walk-forward
+def __getattr__(name: str) -> Any:
+    """``walk_forward`` lives in :mod:`hwnas.proxy.walk_forward`; importing it here stays lazy
+    (the command line imports this module and must not load torch)."""
+    if name == "walk_forward":
+        from .proxy.walk_forward import walk_forward
 
-
-def walk_forward(models: Mapping[str, "Architecture"], frame: "pd.DataFrame", *, folds: int = 2,
-                 fraction: float = 0.8, lookback: int | None = None, seed: int = 0,
-                 baselines: Sequence[str] = ("persistence", "lstm"), interval: str | None = None,
-                 **recipe: Any) -> list[dict[str, Any]]:
-    """Retrain ``models`` (and ``baselines``) on rolling windows of ``frame``; each window's test score.
-
-    Window ``i`` of ``folds`` holds ``fraction`` of the rows, starting ``i``
-    steps of ``(1 - fraction) / (folds - 1)`` of the rows later; inside it the
-    proxy task's chronological 60/20/20 split with gaps, so each later window is
-    trained on later data and scored on the period after it. ``recipe`` sets the
-    training fields (``epochs``, ``max_train_windows``, ...). Rows: ``fold``,
-    ``test_start``, ``test_end``, ``model``, ``test``.
-
-    Taught in: notebooks/12_capstone.
-    """
-    from .proxy import make_proxy_task, train_baseline, train_model
-
-    folds = require_int(folds, "folds", 2)
-    if not 0.2 <= fraction < 1.0:
-        raise ValueError(f"fraction must be in [0.2, 1), got {fraction!r}")
-    steps = max(a.lookback for a in models.values()) if lookback is None else require_int(lookback, "lookback", 1)
-    length = int(len(frame) * fraction)
-    rows: list[dict[str, Any]] = []
-    for fold in range(folds):
-        start = round(fold * (len(frame) - length) / (folds - 1))
-        task = make_proxy_task(frame.iloc[start:start + length], lookback=steps, interval=interval, **recipe)
-        period = {"fold": fold, "test_start": str(task.test.index[0]), "test_end": str(task.test.index[-1])}
-        for name, arch in models.items():
-            model = train_model(arch, task, seed)
-            rows.append({**period, "model": name, "test": _score(model, task, "test", arch.lookback)})
-        for kind in baselines:
-            rows.append({**period, "model": kind,
-                         "test": float(train_baseline(kind, task, seed, split="test").score)})
-    return rows
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def register(subparsers: Any) -> None:
-    """Add ``run`` (the whole pipeline for one target) to the ``hwnas`` command line.
-
-    Taught in: notebooks/12_capstone.
-    """
-    run = subparsers.add_parser(
-        "run", help="the whole pipeline for one target: data, profile, search, retrain, export, report",
-        description="Search one hardware target end to end and write <target>_summary.json and "
-                    "<target>_front.png into --out-dir. Exit 0 when the chosen model meets the target's "
-                    "budget, 1 when it misses, 2 on bad arguments.")
-    run.add_argument("--target", required=True, help="cpu, gpu or fpga")
-    run.add_argument("--out-dir", default="hwnas_run", help="folder for the outputs (created if its parent exists)")
-    run.add_argument("--strategy", default=None, help="search strategy (default: the target's plan)")
-    run.add_argument("--evals", type=int, default=40, help="architectures evaluated by the search")
-    run.add_argument("--budget-us", type=float, default=None, help="latency budget, µs (default: the plan's)")
-    run.add_argument("--memory-budget", type=int, default=None, help="memory budget, bytes (default: the plan's)")
-    run.add_argument("--retrain-epochs", type=int, default=5, help="epochs of the longer recipe")
-    run.add_argument("--retrain-windows", type=int, default=4096, help="training windows of the longer recipe")
-    run.add_argument("--sla-repeats", type=int, default=10_000, help="timed calls of the SLA report")
-    run.add_argument("--profile", default=None, help="a saved hardware profile JSON (default: build it)")
-    run.add_argument("--seed", type=int, default=0, help="seed of the search and of the retraining")
-    run.add_argument("--quick", action="store_true", help="a small space and short measurements (tests, demos)")
-    run.add_argument("--quiet", action="store_true", help="no progress lines")
-    run.set_defaults(handler=_run)
-
-
-def _run(args: argparse.Namespace) -> int:
-    """The ``run`` command: exit 0 when the chosen model passes on its target, 1 when it fails."""
-    require_choice(args.target, "--target", TARGET_NAMES)
-    for option in ("evals", "retrain_epochs", "retrain_windows", "sla_repeats"):
-        require_int(getattr(args, option), f"--{option.replace('_', '-')}", 10 if option == "sla_repeats" else 1)
-    require_int(args.seed, "--seed", 0)
-    if args.budget_us is not None:
-        require_positive(args.budget_us, "--budget-us")
-    require_optional_int(args.memory_budget, "--memory-budget", 1)
-    if args.profile is not None and not Path(args.profile).is_file():
-        raise ValueError(f"--profile {args.profile!r}: no such file")
-    out_dir = Path(args.out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"--out-dir {args.out_dir!r} is a file; give a folder")
-    if not out_dir.exists() and not out_dir.parent.is_dir():
-        raise ValueError(f"--out-dir {args.out_dir!r}: folder {str(out_dir.parent)!r} does not exist")
-    if args.strategy is not None:
-        from .search.base import get_strategy
-
-        try:
-            get_strategy(args.strategy)
-        except ValueError as err:
-            raise ValueError(f"--strategy: {err}") from None
-    result = run_pipeline(args.target, strategy=args.strategy, evals=args.evals, budget_us=args.budget_us,
-                          memory_budget=args.memory_budget, retrain_epochs=args.retrain_epochs,
-                          retrain_windows=args.retrain_windows, out_dir=out_dir, seed=args.seed,
-                          progress=not args.quiet, quick=args.quick, sla_repeats=args.sla_repeats,
-                          profile=args.profile)
-    print(result.summary())
-    print(f"wrote {result.outputs['summary']} and {result.outputs['front']}")
-    return 0 if result.verdict["passed"] else 1
+        return walk_forward
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

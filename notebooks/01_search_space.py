@@ -138,7 +138,7 @@ for name, K, d in [("conv k=3", 3, 1), ("conv k=7", 7, 1), ("dilated k=3, d=4", 
 assert fields["attention"] == [LOOKBACK] * DEPTH and fields["fc (1x1)"] == [1] * DEPTH
 print("receptive fields match 1 + L*d*(K-1)")
 
-# %%
+# %% mystnb={"figure": {"caption": "Six stacked $k=3$ convolutions see only 13 of the 128 bars; dilation ($\\delta = 4$: 49 bars) and pooling widen the view with the same weights, and a single attention layer already sees the whole window."}, "image": {"alt": "Line chart of the receptive field in time steps (log scale, base 2, from 1 to 128) against the number of layers stacked (1 to 6), one line with circle markers per stack: fc (1x1) flat at 1; conv k=3 rising to 13; conv k=7 to 37; dilated k=3, d=4 to 49; conv k=3 + max_pool, alternating, to 22; attention flat at 128 on the grey dashed line marked lookback = 128."}}
 ax = plots.receptive_field_growth(fields, lookback=LOOKBACK)
 ax.set_title("How much of a 128-bar window one output step sees");
 
@@ -269,7 +269,7 @@ print(f"log10 |A| = {space.log10_size():.2f}")
 # 170. The figure below shows the size of each named space if it allowed a single
 # depth $d$.
 
-# %%
+# %% mystnb={"figure": {"caption": "Each extra searchable layer multiplies the default space by its 170 choices per layer, a straight line on the log scale, so almost all of its $10^{14}$ architectures are the deepest ones; the mobile space grows almost as fast, the FPGA space far more slowly."}, "image": {"alt": "Line chart with a log-scaled y axis of architectures (about 10^1 to 10^19) against searchable layers, depth 1 to 8, one line with circle markers per search space: default (blue) and mobile (cyan) almost on top of each other, rising steeply to about 10^18 at depth 8, and fpga (red) rising along a much flatter straight line to about 10^9."}}
 names = ["default", "mobile", "fpga"]
 sizes = {name: {d: SearchSpace.named(name, depths=(d,)).size() for d in range(1, 9)} for name in names}
 ax = plots.space_size_by_depth(sizes)
@@ -285,8 +285,8 @@ ax.set_title("Architectures with exactly d searchable layers");
 # dimensions, large matrix products and anything data-dependent in shape are expensive
 # or impossible to synthesise. `SearchSpace.fpga()` encodes exactly that: kernels 1
 # and 3, ReLU only, a residual on every compute block, no attention, no dilation, and
-# the `last` head. `SearchSpace.mobile()` (retail-app CPUs) drops attention and keeps
-# narrow widths.
+# the `last` head. `SearchSpace.mobile()` (retail-app CPUs) drops attention and max
+# pooling (average pooling stays) and keeps narrow widths.
 
 # %%
 def ops_histogram(space: SearchSpace) -> dict[str, int]:
@@ -305,7 +305,7 @@ assert {c.activation.value for c in fpga.candidates()} <= {"relu", "none"}
 assert max(c.kernel_size for c in fpga.candidates()) <= 3
 print(fpga.summary())
 
-# %%
+# %% mystnb={"figure": {"caption": "The FPGA space keeps 12 of the default space's 85 candidate blocks: no attention, no dilated convolutions, only small kernels; the mobile space drops attention and max pooling but keeps every convolution."}, "image": {"alt": "Grouped bar chart of candidate blocks (y axis, 0 to about 37) for eight operations on the x axis (conv, dwsep_conv, dilated_conv, fc, attention, identity, max_pool, avg_pool), three bars per operation, each labelled with its count: default (blue) 18, 18, 36, 6, 4, 1, 1, 1; mobile (cyan) 18, 18, 36, 6, 0, 1, 0, 1; fpga (red) 4, 4, 0, 2, 0, 1, 1, 0."}}
 ax = plots.grouped_counts(counts, ylabel="candidate blocks")
 ax.set_title("Candidate blocks per operation in three search spaces");
 

@@ -51,7 +51,6 @@ import time
 import warnings
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
@@ -128,18 +127,10 @@ print(f"after warm-up:    median {timing.median_us:.1f} µs, p90 {timing.p90_us:
       f"p99 {timing.p99_us:.1f}, min {timing.min_us:.1f}, mean {timing.mean_us:.1f} "
       f"over {timing.reps} calls")
 
-# %%
-samples = np.array(timing.samples_us)
-upper = 1.3 * np.percentile(samples, 99.5)
-fig, ax = plt.subplots(figsize=(6.4, 3.4), layout="constrained")
-ax.hist(samples[samples <= upper], bins=60, color="tab:blue", alpha=0.8)
-for value, label, style in [(timing.median_us, "median", "-"), (timing.p90_us, "p90", "--"),
-                            (timing.p99_us, "p99", ":")]:
-    ax.axvline(value, color="tab:red", linestyle=style, label=f"{label} {value:.1f} µs")
-ax.set_xlabel("time of one call (µs)")
-ax.set_ylabel("calls")
-ax.set_title(f"{timing.reps} calls of one conv layer ({(samples > upper).sum()} slower calls off the chart)")
-ax.legend(fontsize="small");
+# %% mystnb={"figure": {"caption": "The times of repeated calls of one convolution are not a bell: a tight body, which the median describes, and a long right tail of interrupted calls, which p90 and p99 measure and a latency SLA stated at p99 must budget for."}, "image": {"alt": "Histogram of the time of one call in µs (x axis) against the number of calls (y axis) for one conv layer, in 60 blue bins, with three red vertical lines: the median (solid), p90 (dashed) and p99 (dotted), their values in the legend. Most calls sit in a narrow peak at the left; a sparse tail of slower calls stretches to the right. The title counts the calls left off the chart."}}
+ax = plots.timing_histogram(timing.samples_us,
+                            {"median": timing.median_us, "p90": timing.p90_us, "p99": timing.p99_us},
+                            title=f"{timing.reps} calls of one conv layer");
 
 # %% [markdown]
 # The distribution is not a bell: a tight body and a long right tail of calls that were
@@ -286,25 +277,19 @@ print(f"per-model overhead t0 = {cpu.overhead_latency():.1f} µs")
 # Every entry of the table has a FLOP count and a measured time. If FLOPs were a good
 # proxy for latency the points would lie on a line.
 
-# %%
+# %% mystnb={"figure": {"caption": "FLOPs are a poor guide to latency on this CPU: zero-FLOP operations (identity, pooling) and the heads still cost microseconds, time grows far more slowly than FLOPs within one operation, and depthwise separable convolutions sit above ordinary ones despite their fewer FLOPs."}, "image": {"alt": "Scatter plot on log-log axes of the measured median time in µs (y) against the FLOPs of each lookup-table entry (x, entries under 10^3 FLOPs drawn at 10^3), one colour per operation: attention, avg_pool, conv, dilated_conv, dwsep_conv, fc, head_gap, head_last, identity and max_pool. The zero-FLOP operations form a vertical column at the left edge; each operation's points rise slowly to the right, with dwsep_conv and attention highest."}}
 entries = pd.DataFrame([
     {"op": key.op, "flops": key.flops, "us": t.median_us, "label": key.label()}
     for key, t in build.timings.items()
 ])
-fig, ax = plt.subplots(figsize=(6.8, 4.2), layout="constrained")
-for op, group in entries.groupby("op"):
-    ax.scatter(group["flops"].clip(lower=1e3), group["us"], s=12, alpha=0.7, label=op)
-ax.set_xscale("log")
-ax.set_yscale("log")
-ax.set_xlabel("FLOPs of the entry (entries under 10³ FLOPs drawn at 10³)")
-ax.set_ylabel("measured median (µs)")
-ax.set_title(f"{len(entries)} LUT entries, {cpu.label}")
-ax.legend(fontsize="x-small", ncol=2);
+ax = plots.latency_by_op(entries, x="flops", y="us", group="op", floor=1e3,
+                         title=f"{len(entries)} LUT entries, {cpu.label}");
 
 # %% [markdown]
 # Three things stand out. Operations with **zero FLOPs** (identity, pooling) and the
-# head still cost several microseconds: the fixed price of calling a module. Within one
-# operation type the time grows with FLOPs, but far more slowly than proportionally.
+# head still cost tens of microseconds in eager PyTorch: the fixed price of calling a
+# module. Within one operation type the time grows with FLOPs, but far more slowly than
+# proportionally.
 # And the types sit on different curves — most strikingly the **depthwise separable
 # convolution**, which the FLOP count ranks as cheap:
 
@@ -350,17 +335,11 @@ print(report.summary())
 drift = np.median([max(t.burst_medians_us) / min(t.burst_medians_us) for t in build.validation_timings])
 print(f"machine noise: a model's slowest pass median is {drift:.2f}x its fastest (about 1.05 on a quiet machine)")
 
-# %%
-fig, axes = plt.subplots(1, 2, figsize=(9.6, 4.2), layout="constrained", sharey=True)
-for ax, predicted, title in [
-    (axes[0], report.predicted_us, f"LUT: acc10 {report.acc10:.0%}, ρ = {report.spearman:.3f}"),
-    (axes[1], report.baseline_us, f"FLOPs: acc10 {report.baseline_acc10:.0%}, ρ = {report.baseline_spearman:.3f}"),
-]:
-    plots.parity(report.measured_us, predicted, xlabel="measured (µs)", ylabel="predicted (µs)", ax=ax)
-    grid = np.geomspace(report.measured_us.min() * 0.8, report.measured_us.max() * 1.2, 50)
-    ax.fill_between(grid, 0.9 * grid, 1.1 * grid, color="tab:green", alpha=0.15, label="±10 %")
-    ax.set_title(title, fontsize="medium")
-    ax.legend(fontsize="small");
+# %% mystnb={"figure": {"caption": "The lookup table, $t_0 + \\sum_i \\mathrm{LUT}(o_i, d_i)$ (left), ranks the 60 validation models far better than a FLOPs-only fit (right), whose predictions hardly follow the measurement; each title gives the predictor's acc10 and Spearman ρ on the machine that ran the chapter."}, "image": {"alt": "Two side-by-side scatter plots of predicted against measured latency in µs, log-scaled axes, the y axis shared, each with a grey dashed y = x line and a light green band for ±10 %. Left, LUT: the points follow the diagonal, many of them inside or near the band. Right, FLOPs: the points form a wide, nearly flat horizontal cloud that crosses the diagonal."}}
+fig = plots.parity_panels(report.measured_us, {
+    f"LUT: acc10 {report.acc10:.0%}, ρ = {report.spearman:.3f}": report.predicted_us,
+    f"FLOPs: acc10 {report.baseline_acc10:.0%}, ρ = {report.baseline_spearman:.3f}": report.baseline_us,
+}, band=0.1, xlabel="measured (µs)", ylabel="predicted (µs)");
 
 # %%
 assert report.spearman > 0.75, "the LUT should rank models well even on a busy machine"
@@ -368,12 +347,14 @@ assert report.spearman > report.baseline_spearman
 assert report.mape < report.baseline_mape
 
 # %% [markdown]
-# The table ranks the models far better than FLOPs and, on a quiet machine, predicts
-# almost all of them within ±10 %; the FLOPs line cannot, because it does not know that a depthwise layer or a pooling
-# layer costs more than its arithmetic, nor that every layer pays a fixed call price.
-# On a quiet machine, over 200 models of the default space, the benchmark
-# `benchmarks/bench_latency.py` is the reference for these figures. On a shared machine
-# the remaining error is mostly the machine's own noise: the same model, timed in eight
+# The table ranks the models far better than FLOPs; the FLOPs line cannot, because it
+# does not know that a depthwise layer or a pooling layer costs more than its
+# arithmetic, nor that every layer pays a fixed call price. The reference for these
+# figures is `benchmarks/bench_latency.py`: over 200 models of the default space on the
+# course machine (2 vCPUs, one thread) it measured 93 % of the models within ±10 % and a
+# rank correlation of 0.987, against a repeatability floor of 90 % (the share of models
+# whose second timing, in the same passes, lands within ±10 % of the first). On a shared
+# machine the remaining error is mostly the machine's own noise: the same model, timed in eight
 # short passes spread over a few seconds, has pass medians that differ by the factor
 # printed above, and no table can predict better than the measurement repeats.
 #
@@ -485,7 +466,7 @@ print("gradcheck passed: the analytic gradient matches finite differences")
 # %% [markdown]
 # Descending that gradient alone shows what a latency term does to a search:
 
-# %%
+# %% mystnb={"figure": {"caption": "Descending the gradient of $\\mathbb{E}[\\mathrm{LAT}]$ alone drives the expected latency down onto the fastest choice per layer (dashed) within 60 Adam steps: with nothing but latency in the loss, every layer drifts to the cheapest candidate."}, "image": {"alt": "Line chart of E[LAT] in µs (y axis) against the gradient step (x axis, 0 to 60): one blue curve falls steeply from the value of uniform weights, then flattens and settles onto a grey dashed horizontal line labelled fastest choice per layer."}}
 alpha = torch.zeros(depth, len(labels), dtype=torch.float64, requires_grad=True)
 optimizer = torch.optim.Adam([alpha], lr=0.2)
 history = []
@@ -495,13 +476,9 @@ for step in range(60):
     loss.backward()
     optimizer.step()
     history.append(loss.item())
-fig, ax = plt.subplots(figsize=(6.0, 3.2), layout="constrained")
-ax.plot(history)
-ax.axhline(lut_matrix.min(dim=1).values.sum().item(), color="grey", linestyle="--", label="fastest choice per layer")
-ax.set_xlabel("gradient step")
-ax.set_ylabel("E[LAT] (µs)")
-ax.legend(fontsize="small");
 print("chosen per layer:", [labels[j] for j in alpha.argmax(dim=1).tolist()])
+ax = plots.descent_curve(history, floor=lut_matrix.min(dim=1).values.sum().item(),
+                         floor_label="fastest choice per layer");
 
 # %% [markdown]
 # With nothing but latency in the loss, every layer drifts to the cheapest candidate —

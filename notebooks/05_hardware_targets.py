@@ -186,7 +186,7 @@ print(f"tiles {tiles}, waves {waves}: compute {compute_us:.2f} µs, memory {memo
 # dashed 63-channel curve lies on the FP32 one: off the tensor cores both run
 # at the CUDA-core rate, and both are compute-bound there.)
 
-# %%
+# %% mystnb={"figure": {"caption": "In the A100 model one kernel-5 convolution costs 9.31 µs at batch 1 and only 15.26 µs at batch 256, so the cost per sample (right) falls about 150-fold; FP32 and the misaligned 63-channel width fall off the tensor cores and cost several times more once the layer is compute-bound (all model estimates)."}, "image": {"alt": "Two line charts on log-log axes against batch size (1 to about 4000). Left, µs per call (model estimate): A100 fp16 with 64 channels (blue, solid) flat near 9 µs up to about batch 100, then rising to about 120 µs; A100 fp32 (orange) and A100 fp16 with 63 channels (green, dashed) almost identical, flat near 28 µs, then jumping and rising to about 900 µs; T4 fp16 (red) in between; a grey dotted line near 8 µs marked 2 launches (conv + ReLU). Right, µs per sample: all four lines fall steeply and level off, A100 fp16 with 64 channels lowest, near 0.03 µs."}}
 batches = np.unique(np.logspace(0, 12, 40, base=2).astype(int))
 curves = {
     "A100 fp16, 64 channels": (A100_40GB, "fp16", 64, "-"),
@@ -348,7 +348,7 @@ assert df.fpga_feasible[df.space == "fpga"].all()
 # measured CPU sits in between, with Python overhead per layer and real
 # arithmetic both showing.
 
-# %%
+# %% mystnb={"figure": {"caption": "The same architectures on three targets: the FPGA model is a near-straight line (cycles follow multiply-adds), the A100 at batch 1 hardly cares about FLOPs because it counts kernel launches, and the measured CPU sits in between, showing both per-layer Python overhead and arithmetic."}, "image": {"alt": "Four log-log scatter panels sharing an x axis of MFLOPs at batch 1 (about 0.01 to 25), latency in µs on the y axis: CPU, 1 thread (measured); A100 batch 1 (model estimate); A100 batch 256, per sample (model estimate); ZU9EG INT8 (model estimate). Points are coloured by search space, the default space in the CPU colour (blue) and the fpga space in the FPGA colour (red). The CPU and A100 panels show broad rising clouds; the ZU9EG panel, which holds only FPGA-feasible architectures, a narrow straight line."}}
 panels = {"cpu_us": "CPU, 1 thread (measured)", "gpu_b1_us": "A100 batch 1 (model estimate)",
           "gpu_b256_us_per_sample": "A100 batch 256, per sample (model estimate)",
           "fpga_us": "ZU9EG INT8 (model estimate)"}
@@ -358,7 +358,7 @@ fig = plots.latency_vs_flops(df, panels, x="MFLOPs", group="space");
 # How much do the targets agree? Spearman's rank correlation over the
 # FPGA-feasible architectures (so every column has a value):
 
-# %%
+# %% mystnb={"figure": {"caption": "The targets disagree on which architecture is fast: over the FPGA-feasible architectures the FPGA model ranks them exactly as FLOPs do (ρ = 1.00), while the batch-1 GPU follows its number of kernels (0.98) and hardly FLOPs (0.26) or the FPGA (0.27)."}, "image": {"alt": "Heat map of Spearman rank correlations between six variables, FLOPs, CPU, GPU b1, GPU b256, FPGA and kernels, on both axes, every cell written to two decimals and coloured on a blue-white-red scale from -1 to 1 shown in a colour bar. All cells are positive: dark red on the diagonal, for FLOPs with FPGA and for GPU b1 with kernels; pale for FLOPs and FPGA against GPU b1 and kernels."}}
 cols = {"MFLOPs": "FLOPs", "cpu_us": "CPU", "gpu_b1_us": "GPU b1", "gpu_b256_us_per_sample": "GPU b256",
         "fpga_us": "FPGA", "kernels": "kernels"}
 feasible = df[df.fpga_feasible]
@@ -425,7 +425,7 @@ print(f"FPGA winner: {projection_mflops:.2f} of its {df.MFLOPs[fpga_winner]:.2f}
 # constrains the model to the 20 µs slice on the target. Which of our
 # architectures fit that slice on each target?
 
-# %%
+# %% mystnb={"figure": {"caption": "Of the 50 µs from tick to order, 20 µs are the model's slice, and only the FPGA model has architectures within it (241 of 400): the GPU model's synchronisation and launches alone exceed it, and the measured CPU is slower still."}, "image": {"alt": "Two panels. Left: one horizontal stacked bar of µs from tick to order (0 to 50), split into features, 20 µs (grey), model inference, 20 µs (green) and order construction, 10 µs (purple). Right: horizontal bars of the fastest architecture's latency in µs on a log axis for CPU (measured, blue), GPU batch 1 (model, green) and FPGA ZU9EG (model, red), each labelled with how many architectures fit; a green dashed vertical line marks the 20 µs model slice, and only the short FPGA bar ends left of it."}}
 BUDGET = {"features": 20.0, "model inference": 20.0, "order\nconstruction": 10.0}
 MODEL_SLICE = BUDGET["model inference"]
 fits = {label: int((df[col] <= MODEL_SLICE).sum()) for label, col in targets.items() if "256" not in label}
@@ -460,7 +460,7 @@ print(archs[pick].summary())
 # The resource checks matter as much as the clock. The DSP slices each FPGA
 # architecture of our sample needs, against the two parts:
 
-# %%
+# %% mystnb={"figure": {"caption": "Resources decide feasibility as much as the clock: every FPGA-feasible design fits the ZU9EG's 2,520 DSP slices, but almost all need more than the small ZU3EG's 360, where only 14 of the 400 architectures are feasible."}, "image": {"alt": "Histogram (orange, 40 bins) of the DSP slices each FPGA-feasible design needs (x axis, 0 to about 2,600) counting architectures (y axis); the designs range from about 100 to 1,650 DSPs, most between 500 and 1,100. A red dashed vertical line marks ZU3EG: 360 DSPs at the left edge of the distribution, a green dashed one ZU9EG: 2520 DSPs far to its right."}}
 dsps = np.array([fpga_resources(a, ZU9EG).dsps for a, ok in zip(archs, df.fpga_feasible) if ok])
 limits = {f"{part.name.split()[-1]}: {part.dsp_slices} DSPs": part.dsp_slices for part in (ZU3EG, ZU9EG)}
 ax = plots.histogram_with_limits(dsps, limits, bins=40, xlabel="DSP slices the design needs (model)",
@@ -503,7 +503,7 @@ first_fail = next(w for w in widths if cpu.check(conv_stack(w)))
 print(f"the 6-layer k7 stack first breaks the {EDGE_MEMORY_BUDGET / 2**20:.0f} MiB edge budget at width "
       f"{first_fail}: {cpu.check(conv_stack(first_fail))[0][:60]}...")
 
-# %%
+# %% mystnb={"figure": {"caption": "The six-layer kernel-7 stack breaks the 10 MiB retail budget first at width 256 at fp32; stored as INT8 it needs a quarter of the memory and fits up to a wider width."}, "image": {"alt": "Line chart of parameters + activations in MiB (log y axis, about 0.05 to 100) against the width in channels (32 to 768, linear x axis): fp32 (blue) and int8 (orange) lines with circle markers rise in parallel, int8 four times lower. A red dashed horizontal line marks the 10 MiB app budget; the fp32 line reaches it at width 256, the int8 line at about 512."}}
 ax = plots.memory_vs_width(widths, sizes, budget=EDGE_MEMORY_BUDGET, budget_label="app budget",
                            title="6 conv layers, kernel 7, lookback 64");
 

@@ -226,7 +226,7 @@ pd.testing.assert_frame_equal(features.iloc[:-1], after.iloc[:-1], check_exact=T
 assert not features.iloc[-1].equals(after.iloc[-1])
 print("a change to the last candle moves only the last feature row")
 
-# %%
+# %% mystnb={"figure": {"caption": "Volatility comes in clusters, calm days and busy days following each other, which is what makes it forecastable; the sign of the next return shows no such structure to the eye."}, "image": {"alt": "Four stacked time-series panels sharing a date axis over the last 30 days of 15-minute bars: the close in USDT; the return in basis points, noise around zero with a few large spikes; realised volatility in bps per bar over 16 bars (blue) and 64 bars (orange), in bursts that rise and decay; and the z-score of the close over 64 bars, swinging around a grey zero line."}}
 month = slice(features.index[-1] - pd.Timedelta(days=30), None)
 fig = plots.recent_market(
     frame["close"][month],
@@ -306,7 +306,7 @@ train_rows = features.loc[: window_ends[tr.stop - 1]]
 scaler = Scaler().fit(train_rows)
 print(f"scaler fitted on {len(train_rows):,} rows up to {train_rows.index[-1]:%Y-%m-%d %H:%M}")
 
-# %%
+# %% mystnb={"figure": {"caption": "The walk-forward split keeps time order: train, then validation, then test, each gap (red) dropping the 144 windows whose features or target would overlap the next period, so nothing leaks between the sets."}, "image": {"alt": "Line chart of the close in USDT (black) over the whole data period, on shaded backgrounds: a thin grey warm-up strip at the start, then a long blue train period, an orange validation period and a green test period, with narrow red gap bands between them. The legend gives each period's number of windows."}}
 periods = {name: (window_ends[r.start], window_ends[r.stop - 1], len(r))
            for name, r in zip(("train", "val", "test"), split)}
 gaps = [(window_ends[r_prev.stop - 1], window_ends[r_next.start]) for r_prev, r_next in ((tr, va), (va, te))]
@@ -470,7 +470,7 @@ else:
 summary = study.summary()
 summary[["icc", "p", "short_long", "one_seed_long", "val_test", "mean_val", "mean_test", "verdict"]]
 
-# %%
+# %% mystnb={"figure": {"caption": "For next-window volatility (left) the architectures are spread far apart with short seed bars and longer training mostly keeps their order; for next-bar direction (right) every information coefficient sits within a few hundredths of zero, the seed bars overlap and longer training reshuffles the order."}, "image": {"alt": "Two panels, one per target, architectures on the x axis sorted by proxy score. Each shows blue dots with error bars (the one-epoch proxy's seed mean and range), open red squares (the mean after longer training) and grey horizontal baselines (persistence dotted, LSTM dashed); the titles give the ICC, p-value and validation-test rank agreement. Left, validation pearson: the dots rise from about 0.1 to 0.6 with mostly short bars, the squares lie higher and flatter. Right, validation ic: the dots lie between about -0.01 and 0.03 with long, overlapping bars."}}
 fig = plots.seed_spread(study, summary, targets=("volatility", "direction"));
 
 # %% [markdown]
@@ -482,7 +482,7 @@ fig = plots.seed_spread(study, summary, targets=("volatility", "direction"));
 # hundredths of zero, the seed bars overlap across architectures, and the order is
 # reshuffled by longer training.
 
-# %%
+# %% mystnb={"figure": {"caption": "For volatility the one-epoch proxy's ranking agrees with longer training and with the later test period (the legend's rank correlations); for direction it agrees far less, so a search on that score would select on luck."}, "image": {"alt": "Two scatter plots, volatility (left) and direction (right), of each architecture's metric (y axis) against its one-epoch proxy score on validation, seed mean (x axis): blue dots for longer training and orange crosses for the test period, the Spearman rank agreements in the legend. In the volatility panel both sets rise with the proxy score; in the direction panel the points scatter over small values with little trend."}}
 fig = plots.rank_agreement(study, summary, targets=("volatility", "direction"));
 
 # %% [markdown]

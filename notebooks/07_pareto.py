@@ -105,7 +105,7 @@ brute = [i for i in range(len(cloud)) if not any(dominates(cloud[j], cloud[i]) f
 assert pareto_front(cloud).tolist() == brute == fronts[0].tolist()
 print(f"{len(cloud)} points in {len(fronts)} fronts; sizes {[len(f) for f in fronts]}")
 
-# %%
+# %% mystnb={"figure": {"caption": "Non-dominated sorting peels the 60 random points into successive fronts: front 0 is the lower-left staircase that no point dominates, and each later front is the staircase of what is left once the earlier ones are removed."}, "image": {"alt": "Scatter plot of 60 points in the unit square, objective 1 (minimised) on the x axis and objective 2 (minimised) on the y axis, both linear from 0 to 1. Each point is coloured by its front on the viridis scale, from dark purple for front 0 near the lower left to yellow for the last front near the upper right, and the points of one front are joined by a step line; the legend lists fronts 0 to 3 and the last one."}}
 ax = plots.pareto_layers(cloud, fronts)
 ax.set_title("Fronts of non-dominated sorting (both objectives minimised)");
 
@@ -137,7 +137,7 @@ for points, reference, expected in hand:
     assert abs(value - expected) < 1e-12
     print(f"HV({points}, r={reference}) = {value:g}")
 
-# %%
+# %% mystnb={"figure": {"caption": "The boxes of the three points up to the reference $r = (4, 4)$ overlap; their union, a staircase of columns 1, 2 and 3 units high, has area 6, the value `hypervolume` returns and the cell above worked out by hand."}, "image": {"alt": "Plot with objective 1 (minimised) on the x axis and objective 2 (minimised) on the y axis, both from 0.5 to 4.5. Three blue points at (1, 3), (2, 2) and (3, 1) each span a translucent blue rectangle up to a red cross at the reference point (4, 4); where rectangles overlap the blue is darker, and together they form a staircase that rises from left to right."}}
 ax = plots.hypervolume_boxes([(1, 3), (2, 2), (3, 1)], (4, 4), value=hypervolume([(1, 3), (2, 2), (3, 1)], (4, 4)))
 ax.set_title("Hypervolume: the union of the boxes up to r = (4, 4) (area 6)");
 
@@ -162,7 +162,7 @@ assert abs(mnas_reward(0.5 * 2 ** 0.07, 2.0, 1.0) - 0.5) < 1e-12   # twice as sl
 print("hard reward at LAT/T = 0.5, 1, 2:", mnas_reward(np.full(3, 0.5), np.array([0.5, 1.0, 2.0]), 1.0, hard=True))
 print(f"with memory at twice the budget: {mnas_reward(0.5, 1.0, 1.0, memory=2.0, memory_target=1.0):.4f}")
 
-# %%
+# %% mystnb={"figure": {"caption": "Along each iso-line the reward is constant. The soft reward's lines (red) rise gently everywhere, so a model twice as slow needs about 5% more accuracy ($2^{0.07} \\approx 1.05$), while the hard reward's lines (blue, dashed) are flat up to $T$ and above it rise in proportion to $\\text{LAT}/T$."}, "image": {"alt": "Contour plot with the latency ratio LAT/T on the x axis (linear, 0.2 to 3) and the accuracy term ACC on the y axis (0.05 to 0.8). Solid red lines of the soft reward (w = -0.07) at levels 0.2, 0.4 and 0.6 rise slowly from left to right; dashed blue lines of the hard reward at the same levels are horizontal up to a grey vertical line at LAT/T = 1 and then rise as straight lines, steeper for the higher levels."}}
 ratio = np.linspace(0.2, 3.0, 200)
 acc = np.linspace(0.05, 0.8, 200)
 R, A = np.meshgrid(ratio, acc)
@@ -243,7 +243,7 @@ for name in options:
 print(f"{len(results)} searches of {EVALS} evaluations in {time.perf_counter() - t0:.0f} s")
 print(results["evolution", 0].summary())
 
-# %%
+# %% mystnb={"figure": {"caption": "The Pareto fronts of seed 0 after 40 evaluations per strategy, random search in grey and regularised evolution in blue, over every feasible evaluation drawn faintly: read which staircase is higher at a given latency, and note that under the soft reward a front may reach past the budget $T$ (dashed)."}, "image": {"alt": "Scatter plot of validation score (y) against predicted latency in µs (x, log scale). Faint grey and blue dots are every feasible evaluation of random search and of evolution; bold dots joined by step lines are each strategy's front, grey for random and blue for evolution, along the top of the cloud; a dashed grey vertical line marks the budget T, and the legend gives the size of each front."}}
 fronts_by_strategy = {name: np.array([(m.latency_us, m.score) for _, m in results[name, 0]])
                       for name in options}
 clouds = {name: np.array([(s.metrics.latency_us, s.metrics.score) for s in results[name, 0].history
@@ -257,7 +257,7 @@ ax.set_title("Fronts found with seed 0 (every evaluation faint)");
 # its validation correlation is positive and it runs within the budget, and the
 # largest possible value is 1.
 
-# %%
+# %% mystnb={"figure": {"caption": "The hypervolume never falls as evaluations accumulate, and the min-max bands of the two seeds overlap over most of the run: the seed-to-seed spread is as large as the gap between random search and evolution, so 40 evaluations on two seeds do not rank the strategies."}, "image": {"alt": "Line chart of hypervolume (y, linear, from 0) against evaluations (x, 1 to 40). A grey line for random search and a blue line for evolution, each the mean of 2 seeds inside a shaded band from the lower to the higher seed, rise in steps and then flatten; the two bands overlap over most of the range."}}
 curves = {name: [results[name, seed].hypervolume_curve() for seed in SEEDS] for name in options}
 for name, runs in curves.items():
     finals = [c[-1] for c in runs]
@@ -292,7 +292,7 @@ assert stored <= total
 # down). Re-running the random search with a budget reads every evaluation back from
 # the store: nothing is trained again, only the front is recomputed.
 
-# %%
+# %% mystnb={"figure": {"caption": "With memory as a third objective the front (ringed in red) keeps candidates that the two-objective front drops: a model beaten on score and latency stays on it when it needs less memory (a darker dot)."}, "image": {"alt": "Scatter plot of validation score (y) against predicted latency in µs (x, linear) for every feasible evaluation of the random search, each dot coloured by its memory in kB on a viridis colour bar, dark purple for little memory and yellow for much. Red rings mark the members of the three-objective front; they lie along the upper left edge of the cloud."}}
 MEMORY_BUDGET = int(np.median([s.metrics.memory_bytes for s in results["random", 0].history]))
 with_memory = search(space, profile, BUDGET, EVALS, strategy="random", task=task, seed=0, store=STORE,
                      memory_budget=MEMORY_BUDGET, progress=False)

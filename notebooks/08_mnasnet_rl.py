@@ -101,7 +101,7 @@ assert mnas_reward(0.3, 1.5, 1.0, hard=True) == 0.3 / 1.5
 # about 0.7% of its accuracy; under the hard constraint (blue, dashed) they are flat up to
 # $T$ and fall steeply after it.
 
-# %%
+# %% mystnb={"figure": {"caption": "Each line is one reward value. Under the soft constraint (red) the lines lean gently, so a 10% faster model may give up about 0.7% of its accuracy for the same reward; under the hard constraint (blue, dashed) they are flat up to $T$ and rise in proportion to $\\mathrm{LAT}/T$ beyond it."}, "image": {"alt": "Contour plot of the MnasNet reward with latency over budget LAT/T on the x axis (linear, 0.25 to 2.5) and the accuracy term ACC on the y axis (0.05 to 0.6). Solid red iso-lines of the soft reward at levels 0.1 to 0.5 rise slightly from left to right; dashed blue iso-lines of the hard reward at the same levels are horizontal up to a grey vertical line at LAT/T = 1 and then rise steeply as straight lines."}}
 ratio = np.linspace(0.25, 2.5, 120)
 acc = np.linspace(0.05, 0.6, 100)
 R, A = np.meshgrid(ratio, acc)
@@ -334,16 +334,17 @@ for name, result in found.items():
 # controller improves while the mean reward runs above the baseline. The entropy of one
 # sample's decisions (grey, right axis) falls as the policy commits.
 
-# %%
+# %% mystnb={"figure": {"caption": "The controller improves while the batch's mean reward (red) runs above the moving-average baseline $b$ (brown, dashed) that trails it, and the entropy of a sample (grey, right axis) falls as the policy commits within its 8 updates."}, "image": {"alt": "Line chart over policy updates 1 to 8 on the x axis. Left axis, reward: a red line with circles for the batch's mean reward (a dotted red line for feasible samples only is hidden under it when every sample is feasible) and a brown dashed line with squares for the baseline b, which starts at the first mean reward and climbs more slowly. Right axis, entropy of a sample in nats: a grey line that falls steeply over the first updates and then levels off."}}
 ax = plots.controller_learning_curves(mnas.history)
 ax.set_title("REINFORCE on BTCUSDT volatility, 1-thread CPU latency");
 
 # %% [markdown]
-# **The policy sharpening.** For each update (column), the probability of the most likely
-# choice of each decision (row), along the policy's most likely path. Uniform at first
-# (dark: 1/8 for an operation, 1/85 for a variant), brighter as it commits.
+# **The policy sharpening.** After each update (column), the probability of the most
+# likely choice of each decision (row), along the policy's most likely path. The uniform
+# policy it starts from would be dark (1/8 for an operation, 1/85 for a variant); already
+# the first update moves it well above that, and the cells brighten as it commits.
 
-# %%
+# %% mystnb={"figure": {"caption": "The probability of each decision's most likely choice (rows, along the policy's most likely path) after each update (columns): the cells brighten towards 1 as the policy commits, for most decisions within a few of the 8 updates."}, "image": {"alt": "Heatmap with 15 rows, labelled lookback, depth, head, then op, variant and skip for each of layers 1 to 4, and 8 columns for policy updates 1 to 8; the colour is the probability of the most likely choice on a viridis scale from 0 (dark purple) to 1 (yellow). The first column is mostly blue and green, and from about the fourth update most rows are yellow, the variant and skip rows a little less bright."}}
 top_p = np.array([h["top_probability"] for h in mnas.history]).T
 ax = plots.decision_heatmap(top_p, [d.name for d in mnas.layout],
                             column_labels=[h["update"] for h in mnas.history],
@@ -359,7 +360,7 @@ print(f"predicted latency {profile.predict_latency(mode):,.0f} µs (T = {T:,.0f}
 # %% [markdown]
 # **The fronts.** Score up, latency down; every evaluated candidate faint, the front bold.
 
-# %%
+# %% mystnb={"figure": {"caption": "The controller's front (red) against random search's (grey) after 64 evaluations each on the reduced task, every evaluated candidate drawn faintly: one seed of a short run, so the difference is mostly which candidates each search happened to draw; the benchmark below answers with 5 seeds."}, "image": {"alt": "Scatter plot of validation score (y) against predicted latency in µs (x, log scale). Faint red and grey dots are every feasible candidate of the MnasNet controller and of random search; bold dots joined by step lines are each one's Pareto front, red for mnasnet and grey for random, with the number of front members in the legend; a dashed grey vertical line marks the budget T."}}
 fronts = {name: [(m.latency_us, m.score) for _, m in result] for name, result in found.items()}
 clouds = {name: [(s.metrics.latency_us, s.metrics.score) for s in result.history
                  if s.metrics.feasible and np.isfinite(s.metrics.score)] for name, result in found.items()}
@@ -382,8 +383,10 @@ ax.set_title(f"{N} evaluations each, reduced task");
 # evolution of {doc}`07_pareto`) at equal budgets and seeds, on the recorded BTCUSDT
 # 15-minute candles under the 1-thread CPU profile, and records hypervolume and the best
 # feasible reward after every evaluation. The full run (the whole proxy task, 300
-# evaluations, 5 seeds) needs hours of one core; where only its `--reduced` version (this
-# chapter's task and space) could be run, that is what is shown, and said.
+# evaluations, 5 seeds) shares its evaluation store with `benchmarks/bench_search.py`, so
+# an architecture any strategy trained is not trained again; it is what is shown below
+# when its output is committed, and otherwise its `--reduced` version (this chapter's
+# task and space), which the printout names.
 
 # %%
 def load_bench(name: str) -> dict:

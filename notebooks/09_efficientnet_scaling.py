@@ -217,7 +217,7 @@ for phi in phis:
 growth = pd.DataFrame(rows).set_index("phi")
 print(growth.round(3).to_string())
 
-# %%
+# %% mystnb={"figure": {"caption": "On the log-2 axis the target $2^\\phi$ is the dashed straight line: the unrounded cost model follows it closely, and `count_flops` of the rounded models steps above it where depth gains a whole layer, yet stays within a factor 1.6 of it below the lookback cap."}, "image": {"alt": "Line chart of the FLOPs ratio to the base model (y, log base 2, from about 2^-1 to 2^3) against φ from -1 to 3 (x). A black dashed straight line is 2^φ; blue circles joined by lines are count_flops of the rounded scaled models, slightly above the dashed line with a jump at φ = 0.5; orange squares are the unrounded cost model, running just below the dashed line."}}
 # the realised ratio stays within a factor 1.6 of 2^phi while the lookback is below the cap
 uncapped = growth[growth["lookback"] < 128]
 assert ((uncapped["FLOPs ratio"] / uncapped["2^phi"]).between(1 / 1.6, 1.6)).all()
@@ -267,7 +267,7 @@ print(f"constraint form: {result.kind}; width multiple on the CPU: {result.width
 print(pd.DataFrame(result.table()).round(4).to_string(index=False))
 print("best (alpha, beta, gamma):", tuple(round(c, 3) for c in result.best))
 
-# %%
+# %% mystnb={"figure": {"caption": "The validation correlation of each grid point on the conv constraint $\\alpha\\beta^2\\gamma = 2$ at $\\phi = 1$, with $\\alpha$ written in each cell and the best outlined in red: cells that differ by less than the few hundredths of seed noise are not distinguishable, so the chosen point is partly luck."}, "image": {"alt": "Heatmap with β (width coefficient) on the x axis at 1, 1.2 and 1.4 and γ (lookback coefficient) on the y axis from 1 to 2 in steps of 0.2. Only the combinations with α of at least 1 are filled, a triangle along the left and bottom edges, and each cell shows its α and its score; the colour is the validation correlation on a viridis scale from dark purple (low) to yellow (high), and one cell is outlined in red as the best."}}
 for point in result.grid:  # every grid point lies on the constraint
     assert math.isclose(constraint_value(point.alpha, point.beta, point.gamma, result.kind), 2.0)
 best_point = max(result.grid, key=lambda p: p.metrics.score)
@@ -309,11 +309,11 @@ print("family:", ", ".join(f"{m.metrics.latency_us:.0f} µs {m.metrics.score:+.3
 print("random:", ", ".join(f"{m.latency_us:.0f} µs {m.score:+.3f}" for m in random_metrics))
 print(f"load average (1, 5, 15 min): {tuple(round(x, 1) for x in os.getloadavg())}")
 
-# %%
+# %% mystnb={"figure": {"caption": "Read whether the compound family (green, one member per budget; dotted lines at 1, 2, 4 and 8 times the base's latency) lies on or above the random models' front at the same latency. With a one-epoch proxy the larger members do not converge, so the family's score tends to fall at the loose budgets."}, "image": {"alt": "Chart of validation score (y) against LUT latency in µs (x, log scale) with grey dotted vertical lines at the four budgets. Green circles joined by a line are the compound family, one member per budget; hollow grey circles, unconnected, are the φ = 1 grid models near the smallest budget; a grey step line with square markers is the front of the eight random models (a single square when that front is one model)."}}
 front = hwnas.pareto_front([(-m.score, m.latency_us) for m in random_metrics])
 plots.scaled_families(
-    {"compound": ([m.metrics.latency_us for m in family], [m.metrics.score for m in family]),
-     "grid (phi = 1)": ([p.metrics.latency_us for p in result.grid], [p.metrics.score for p in result.grid])},
+    {"compound": ([m.metrics.latency_us for m in family], [m.metrics.score for m in family])},
+    points={"grid (phi = 1)": ([p.metrics.latency_us for p in result.grid], [p.metrics.score for p in result.grid])},
     fronts={"random": ([random_metrics[i].latency_us for i in front], [random_metrics[i].score for i in front])},
     budgets=budgets);
 
@@ -354,7 +354,7 @@ for name, profile in targets.items():
                  "feasible up to phi": max(p for p, ok in zip(sweep, feasible) if ok)})
 print(pd.DataFrame(rows).set_index("target").round(2).T.to_string())
 
-# %%
+# %% mystnb={"figure": {"caption": "The same base scaled with the same coefficients costs very differently per target: the measured CPU latency grows slowly and noisily, the launch-bound GPU model barely moves, and the FPGA's cycle model nearly doubles per unit $\\phi$, following the multiply-adds."}, "image": {"alt": "Line chart of predicted latency in µs (y, log scale) against φ from -1 to 4 (x), one line with circles per target: cpu (measured) in blue, the highest, around a millisecond and nearly flat; gpu A100 fp16 (model) in green, below 100 µs and almost flat; fpga ZU9EG int8 (model) in red, the lowest, rising from under 2 µs to about 30 µs as a nearly straight line on the log axis."}}
 plots.target_families(curves);
 
 # %% [markdown]
@@ -393,9 +393,9 @@ for name, run in runs.items():
     print(f"{name:<8} hypervolume {run.hypervolume():.4f}, front of {len(run)}, "
           f"best validation score {max(s.metrics.score for s in run.history if s.metrics.feasible):+.4f}")
 
-# %%
+# %% mystnb={"figure": {"caption": "The fronts of random search (grey) and of `strategy=\\\"scaling\\\"` (green) after 8 evaluations each on the GPU model, with its budget $T$ dotted: a budget far too small to compare the strategies, so the figure shows only the mechanics."}, "image": {"alt": "Chart of validation score (y) against latency predicted by the analytical GPU model in µs (x, log scale) with a grey dotted vertical line at the GPU budget T. Grey square markers joined by a step line are the random front, green ones the scaling front; with eight evaluations each a front may be a single square."}}
 fronts = {name: ([m.latency_us for _, m in run], [m.score for _, m in run]) for name, run in runs.items()}
-plots.scaled_families({}, fronts=fronts, budgets=[t_gpu]);
+plots.scaled_families({}, fronts=fronts, budgets=[t_gpu], xlabel="predicted latency, GPU model (µs)");
 
 # %% [markdown]
 # ## Summary

@@ -269,7 +269,7 @@ assert rows[-1][2] < rows[0][2]  # a latency price lowers the expected latency
 # distribution sharpening over the epochs for the largest $\lambda$ (the warm-up epochs
 # keep it uniform), beside the temperature and the expected latency:
 
-# %%
+# %% mystnb={"figure": {"caption": "Left: layer 1's distribution $\\operatorname{softmax}(\\theta)$ over the 12 candidate blocks for the largest latency weight ($\\lambda = 1$) stays uniform through the two warm-up epochs and then concentrates on cheap blocks. Right: the temperature $\\tau$ falls exponentially from 5 to 0.2 over the 8 epochs while the expected latency $\\mathbb{E}[\\text{LAT}]$ drops."}, "image": {"alt": "Two panels. Left: a heatmap with the 12 candidate blocks of layer 1 as rows (conv and dwsep_conv with kernels 3 and 5, fc, each at widths 16 and 32, then identity and attention) and epochs 0 to 7 as columns, coloured by probability on a viridis scale; the first two columns are uniformly dark, later columns brighten in a few rows, and one row is bright yellow by the last epoch. Right: temperature τ per epoch on a log left axis, a purple line with circles falling straight from 5 to 0.2, and the expected latency in µs on the right axis, an orange line with squares that falls after the warm-up."}}
 run = fbnet.runs[-1]
 layer = 0
 fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
@@ -305,7 +305,7 @@ print(f"random: {len(random_result.history)} evaluations in {random_seconds:.0f}
 hv = {"fbnet": fbnet_result.hypervolume(), "random": random_result.hypervolume()}
 print("hypervolume (-score, LAT/T), reference (0, 1): " + ", ".join(f"{k} {v:.3f}" for k, v in hv.items()))
 
-# %%
+# %% mystnb={"figure": {"caption": "FBNet's argmax architectures (stars, labelled by $\\lambda$) move to cheaper latencies as the latency weight grows, the mechanism this one-seed run can show; whether FBNet's front (orange) beats random search's (grey) at equal wall time is a question for the benchmark."}, "image": {"alt": "Scatter plot of validation score (Pearson, y) against LUT latency in µs (x, log scale). Faint grey dots are random search's evaluations and faint orange dots FBNet's retrained architectures; a grey and an orange step line trace each one's front; three large orange stars with black edges, labelled λ=0.0, λ=0.05 and λ=1.0, lie at decreasing latencies from right to left; a black dotted vertical line marks the budget T."}}
 evaluated = {name: ([s.metrics.latency_us for s in r.history], [s.metrics.score for s in r.history])
              for name, r in (("random", random_result), ("fbnet", fbnet_result))}
 derived = [(s.metrics.latency_us, s.metrics.score,

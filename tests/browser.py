@@ -89,7 +89,9 @@ return {
   raw_math: (text.match(/\\$\\$|\\\\\\[|\\\\\\(/g) || []).length,
   math_total: math.length,
   math_untypeset: math.filter(m => !m.querySelector('mjx-container') && !m.closest('mjx-container')).length,
-  images: Array.from(document.images).map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0]),
+  images: Array.from(document.images).map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0,
+    (i.getAttribute('alt') || '').trim().length > 0,
+    !!(i.closest('figure') && i.closest('figure').querySelector('figcaption'))]),
 };
 """
 
@@ -109,7 +111,10 @@ def check_page(driver, base: str, page: str, shots: Path) -> list[str]:
         problems.append(f"{found['math_untypeset']} of {found['math_total']} formulas not typeset")
     if found["raw_math"]:
         problems.append(f"{found['raw_math']} raw TeX delimiters ($$, \\[ or \\() left in the text")
-    problems += [f"image not loaded: {src}" for src, loaded in found["images"] if not loaded]
+    problems += [f"image not loaded: {src}" for src, loaded, _, _ in found["images"] if not loaded]
+    problems += [f"image without alt text: {src}" for src, _, alt, _ in found["images"] if not alt]
+    problems += [f"figure without a caption: {src}" for src, _, _, captioned in found["images"]
+                 if "_images/" in (src or "") and not captioned]
     shots.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(shots / (page.replace("/", "__").removesuffix(".html") + ".png")))
     return problems

@@ -93,3 +93,31 @@ def test_every_doc_link_names_a_page_of_the_book() -> None:
             if not any(path.with_suffix(s).is_file() for s in (".md", ".ipynb")):
                 broken.append(f"{source.name} -> {target}")
     assert not broken, f"{{doc}} links to pages that do not exist: {broken}"
+
+
+DRAWS = re.compile(r"(?<![\w.])(plots\.\w+\(|plt\.subplots\()")
+
+
+def _figure_cells(path: Path) -> list[tuple[int, str, dict]]:
+    """(cell index, source, metadata) of every code cell that draws a figure."""
+    return [(i, cell.source, cell.metadata) for i, cell in enumerate(jupytext.read(path).cells)
+            if cell.cell_type == "code" and DRAWS.search(cell.source)]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_every_figure_has_a_caption_and_alt_text(path: Path) -> None:
+    """A figure cell carries ``mystnb: {figure: {caption}, image: {alt}}`` in its header line
+    (``# %% mystnb={...}``): the caption says what to read off the figure, the alt text
+    describes it for a reader who cannot see it."""
+    cells = _figure_cells(path)
+    assert cells, f"{path.name} draws no figure"
+    for index, source, metadata in cells:
+        where = f"{path.name} cell {index} ({source.splitlines()[0][:60]!r})"
+        options = metadata.get("mystnb", {})
+        caption = options.get("figure", {}).get("caption", "")
+        alt = options.get("image", {}).get("alt", "")
+        assert len(caption) >= 30 and caption.rstrip().endswith("."), f"{where}: no caption sentence"
+        assert len(alt) >= 30, f"{where}: no alt text"
+        assert alt != caption, f"{where}: the alt text describes the image; the caption interprets it"
+        assert "name" not in options.get("figure", {}) or re.fullmatch(r"fig-\d\d-[a-z0-9-]+",
+                                                                     options["figure"]["name"]), where

@@ -253,3 +253,56 @@ def test_model_timing_matches_the_model_the_lut_describes(tiny_build):
     arch = archs[0]
     model = build_model(arch, seed=1)
     assert len(arch_op_specs(arch)) == len(model.layers) + 1
+
+
+class _FixedCostRuntime:
+    """Eager PyTorch plus a fixed busy-wait per call, the shape of ONNX Runtime's per-call cost."""
+
+    name = "fixedcost"
+    threads = 1
+    cost_s = 2e-3  # far above any tiny layer's own cost in eager PyTorch (10-250 µs here)
+
+    def version(self) -> str:
+        return "fixedcost 1.0"
+
+    def _paying(self, fn):
+        def call():
+            end = time.perf_counter() + self.cost_s
+            while time.perf_counter() < end:
+                pass
+            return fn()
+        return call
+
+    def prepare(self, module, inputs):
+        module.eval()
+        args = tuple(inputs)
+        return self._paying(lambda: module(*args))
+
+    def null_callable(self):
+        return self._paying(lambda: None)
+
+
+def test_a_runtime_per_call_cost_comes_off_every_entry_and_into_the_overhead():
+    from hwnas.latency import build_lut_detailed
+
+    space = SearchSpace.default(input_features=4, widths=(8,), lookbacks=(16,), depths=(1, 2), stem_width=8)
+    arch = space.sample(np.random.default_rng(0))
+    build = build_lut_detailed(space, progress=False, specs=arch_op_specs(arch), passes=2, target_ms=4.0,
+                               min_reps=5, calibration=6, runtime=_FixedCostRuntime())
+    assert 1990 <= build.per_call_us <= 3000
+    assert build.conditions["per_call_us_subtracted"] == pytest.approx(build.per_call_us, abs=1e-3)
+    # A tiny layer costs far less than the 2 ms the runtime adds to each call (uncorrected,
+    # every entry would be above it; the median is robust to one entry disturbed by load).
+    assert np.median([t.min_us for t in build.timings.values()]) < 0.25 * build.per_call_us
+    # Each model pays the per-call cost once: the fitted overhead holds it (not per layer).
+    measured = np.array([t.min_us for t in build.calibration_timings])
+    predicted = np.array([build.profile(estimator="min").predict_latency(a) for a in build.calibration])
+    # (uncorrected, a model of n layers would be predicted at about n times the per-call cost;
+    # the median over the models is robust to one of them disturbed by other load)
+    assert np.median(np.abs(predicted / measured - 1)) < 0.25
+    assert np.median(predicted) > 0.8 * build.per_call_us
+
+
+def test_eager_builds_subtract_nothing(tiny_build):
+    build, _ = tiny_build
+    assert build.per_call_us == 0.0 and build.conditions["per_call_us_subtracted"] == 0.0

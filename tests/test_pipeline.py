@@ -74,8 +74,8 @@ def test_run_chooses_the_best_validation_score_within_budget(fpga_run):
     assert summary["search_score"] == pytest.approx(best.metrics.score)
     assert summary["latency"]["predicted_us"] == pytest.approx(best.metrics.latency_us)
     # the FPGA deploys the INT8 fixed-point simulation, scored beside FP32
-    assert summary["precision"] == "int8 fixed point"
-    assert [p["precision"] for p in summary["precisions"]] == ["fp32", "int8 fixed point"]
+    assert summary["precision"] == "int8 fixed point (sim)"
+    assert [p["precision"] for p in summary["precisions"]] == ["fp32 onnx", "int8 fixed point (sim)"]
 
 
 @pytest.mark.parametrize("argv, named", [

@@ -93,12 +93,50 @@ def test_layer_bars_highlights_one_bar():
     assert ax.get_ylabel() == "FLOPs"
 
 
+def test_layer_bars_draws_a_labelled_reference_line():
+    ax = plots.layer_bars(["a", "b", "c"], [1e3, 4e3, 2e3], highlight=1, byte_units=True,
+                          reference=9e3, reference_label="eager PyTorch peak")
+    assert [line.get_ydata()[0] for line in ax.lines] == [9e3]
+    (note,) = [t for t in ax.texts if t.get_text() == "eager PyTorch peak"]
+    assert note.xy == (2, 9e3)  # under the right end of the line
+    assert "peak" in _texts(ax)
+    # no reference, no line
+    assert not plots.layer_bars(["a"], [1.0]).lines
+
+
 def test_parity_draws_the_identity_line_on_log_axes():
     ax = plots.parity([1, 10, 100], [1.1, 9, 120], xlabel="measured", ylabel="predicted")
     assert len(ax.collections) == 1 and len(ax.collections[0].get_offsets()) == 3
     assert len(ax.lines) == 1
     assert ax.get_xscale() == ax.get_yscale() == "log"
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("measured", "predicted")
+
+
+def test_parity_band_spans_ten_percent_either_side_of_the_diagonal():
+    x = [100.0, 200.0, 400.0]
+    ax = plots.parity(x, [95.0, 230.0, 390.0], band=0.1)
+    (band,) = [c for c in ax.collections if not isinstance(c, PathCollection)]
+    vertices = band.get_paths()[0].vertices
+    grid = vertices[:, 0]
+    ratio = vertices[:, 1] / grid
+    assert np.isclose(ratio.min(), 0.9) and np.isclose(ratio.max(), 1.1)
+    assert np.isclose(grid.min(), 80.0) and np.isclose(grid.max(), 480.0)  # the x range, padded
+    assert _legend_texts(ax) == ["y = x", "±10 %"]
+    assert len(plots.parity(x, x).collections) == 1  # no band unless asked
+
+
+def test_parity_panels_one_panel_per_predictor_with_its_band():
+    measured = [100.0, 200.0, 400.0]
+    fig = plots.parity_panels(measured, {"LUT": [110.0, 190.0, 420.0], "FLOPs": [250.0, 250.0, 260.0]},
+                              band=0.05)
+    assert isinstance(fig, Figure)
+    assert [ax.get_title() for ax in fig.axes] == ["LUT", "FLOPs"]
+    for ax, predicted in zip(fig.axes, ([110.0, 190.0, 420.0], [250.0, 250.0, 260.0])):
+        scatter = next(c for c in ax.collections if isinstance(c, PathCollection))
+        np.testing.assert_allclose(scatter.get_offsets()[:, 1], predicted)
+        assert _legend_texts(ax) == ["y = x", "±5 %"]
+        assert ax.get_xscale() == ax.get_yscale() == "log"
+    assert fig.axes[0].get_shared_y_axes().joined(fig.axes[0], fig.axes[1])
 
 
 def test_flops_vs_length_marks_the_crossover():
@@ -125,6 +163,44 @@ def test_memory_vs_batch_is_log_log_with_a_budget():
     assert len(ax.lines) == 3
     assert ax.get_xscale() == ax.get_yscale() == "log"
     assert any(t.startswith("budget 3 kB") for t in _texts(ax))
+
+
+# --- chapter 04 --------------------------------------------------------------------------
+
+
+def test_timing_histogram_marks_each_statistic_and_counts_the_clipped_calls():
+    samples = [10.0] * 50 + [11.0] * 40 + [12.0] * 9 + [1000.0]
+    ax = plots.timing_histogram(samples, {"median": 10.5, "p90": 11.5, "p99": 20.0}, bins=10,
+                                title="100 calls")
+    assert [line.get_xdata()[0] for line in ax.lines] == [10.5, 11.5, 20.0]
+    assert [line.get_linestyle() for line in ax.lines] == ["-", "--", ":"]
+    assert _legend_texts(ax) == ["median 10.5 µs", "p90 11.5 µs", "p99 20.0 µs"]
+    # 1.3 x the 99.5th percentile (about 506 µs) leaves the 1000 µs call out
+    assert sum(b.get_height() for b in _bars(ax)) == 99
+    assert ax.get_title() == "100 calls (1 slower calls off the chart)"
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("time of one call (µs)", "calls")
+
+
+def test_latency_by_op_one_scatter_per_op_with_small_flops_at_the_floor():
+    entries = pd.DataFrame({"op": ["conv", "identity", "conv", "fc"], "flops": [5e4, 0, 2e5, 8e3],
+                            "us": [60.0, 20.0, 90.0, 40.0]})
+    ax = plots.latency_by_op(entries, title="4 entries")
+    assert _legend_texts(ax) == ["conv", "fc", "identity"]
+    offsets = [c.get_offsets() for c in ax.collections]
+    np.testing.assert_allclose(offsets[0], [[5e4, 60.0], [2e5, 90.0]])
+    np.testing.assert_allclose(offsets[2], [[1e3, 20.0]])  # zero FLOPs drawn at the floor
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    assert "under 10³ FLOPs drawn at 10³" in ax.get_xlabel()
+    assert ax.get_title() == "4 entries"
+
+
+def test_descent_curve_draws_the_history_and_its_floor():
+    ax = plots.descent_curve([400.0, 200.0, 120.0, 100.0], floor=95.0)
+    curve, floor = ax.lines
+    np.testing.assert_allclose(curve.get_ydata(), [400.0, 200.0, 120.0, 100.0])
+    assert floor.get_ydata()[0] == 95.0 and floor.get_linestyle() == "--"
+    assert _legend_texts(ax) == ["fastest choice per layer"]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("gradient step", "E[LAT] (µs)")
 
 
 # --- chapter 05 --------------------------------------------------------------------------
@@ -158,6 +234,21 @@ def test_latency_vs_flops_one_panel_per_target():
     assert len(fig.axes[0].collections[0].get_offsets()) == 2
     assert fig.axes[0].get_ylabel() == "µs"
     assert _legend_texts(fig.axes[0]) == ["default space", "fpga space"]
+
+
+def test_target_series_take_the_target_colours():
+    # latency_vs_flops: a space takes its target's colour; the default space is the CPU's
+    table = pd.DataFrame({"MFLOPs": [1.0, 2.0, 3.0, 4.0], "space": ["default", "fpga", "gpu", "mobile"],
+                          "cpu_us": [10.0, 20.0, 30.0, 40.0]})
+    (ax,) = plots.latency_vs_flops(table, {"cpu_us": "CPU"}).axes
+    colours = [matplotlib.colors.to_hex(c.get_facecolor()[0]) for c in ax.collections]
+    assert colours == [plots.TARGET_COLORS[k] for k in ("cpu", "fpga", "gpu", "mobile")]
+    # decision_budget: one bar per target, in the target's colour
+    fastest = {"CPU (measured)": 100.0, "GPU batch 1 (model)": 30.0, "FPGA ZU9EG (model)": 2.0}
+    fig = plots.decision_budget({"features": 20.0, "model inference": 20.0}, fastest,
+                                {name: 0 for name in fastest})
+    bars = [matplotlib.colors.to_hex(b.get_facecolor()) for b in _bars(fig.axes[1])]
+    assert bars == [plots.TARGET_COLORS[k] for k in ("cpu", "gpu", "fpga")]
 
 
 def test_correlation_heatmap_writes_every_cell():
@@ -303,3 +394,19 @@ def test_every_public_function_is_tested_and_says_where_it_is_taught():
             continue  # the style's colour tables
         assert "Taught in: notebooks/" in getattr(plots, name).__doc__, name
         assert any(t.startswith(name) for t in tested) or f"plots.{name}(" in called, f"no test for plots.{name}"
+
+
+def test_search_spaces_take_their_targets_colours_in_chapter_01_figures():
+    from hwnas.plots.style import TARGET_COLORS
+
+    assert plots.is_space_name("default") and plots.is_space_name("fpga") and not plots.is_space_name("lstm")
+    assert plots.space_color("default") == TARGET_COLORS["cpu"] and plots.space_color("fpga") == TARGET_COLORS["fpga"]
+    ax = plots.space_size_by_depth({"default": {1: 10, 2: 100}, "mobile": {1: 5, 2: 50}})
+    assert [matplotlib.colors.to_hex(line.get_color()) for line in ax.get_lines()] == [
+        TARGET_COLORS["cpu"], TARGET_COLORS["mobile"]]
+    ax = plots.grouped_counts({"default": {"conv": 3}, "fpga": {"conv": 1}})
+    assert [matplotlib.colors.to_hex(bar.get_facecolor()) for bar in ax.patches] == [
+        TARGET_COLORS["cpu"], TARGET_COLORS["fpga"]]
+    other = plots.grouped_counts({"a": {"conv": 3}, "b": {"conv": 1}})  # not spaces: the default cycle
+    assert len({matplotlib.colors.to_hex(bar.get_facecolor()) for bar in other.patches}) == 2
+    plt.close("all")

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hwnas import Activation, Architecture, LayerSpec, OpType, SearchSpace, build_model
 from hwnas.data import synthetic_klines
@@ -26,6 +28,7 @@ from hwnas.proxy import (
     make_proxy_task,
     one_way_anova,
     qlike,
+    qlike_log_vol,
     r2_against,
     sharpe_ratio,
     sharpe_standard_error,
@@ -219,6 +222,18 @@ def test_qlike_by_hand():
     assert qlike(np.array([0.5]), np.array([1.0])) > qlike(np.array([2.0]), np.array([1.0]))
     with pytest.raises(ValueError, match="positive"):
         qlike(np.array([0.0]), np.array([1.0]))
+
+
+@given(st.lists(st.tuples(st.floats(-5, 5), st.floats(-5, 5)), min_size=1, max_size=20))
+def test_qlike_of_log_vols_equals_qlike_of_their_variances(pairs):
+    f, y = np.array(pairs).T
+    assert qlike_log_vol(f, y) == pytest.approx(qlike(np.exp(2 * f), np.exp(2 * y)), rel=1e-9, abs=1e-12)
+
+
+def test_a_diverged_volatility_model_scores_inf_qlike_instead_of_crashing():
+    # exp(2 * -400) underflows to a variance of 0: the loss of forecasting no variance is infinite
+    assert qlike_log_vol(np.array([-400.0, 0.0]), np.array([0.0, 0.0])) == math.inf
+    assert math.isnan(qlike_log_vol(np.array([math.nan]), np.array([0.0])))
 
 
 def test_directional_accuracy_and_ic_by_hand():

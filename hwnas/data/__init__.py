@@ -6,17 +6,19 @@ which one it used.
 """
 
 from hwnas.data.bybit import (
-    CATEGORIES,
-    INTERVAL_LABELS,
-    INTERVALS,
-    KLINE_COLUMNS,
     BybitAPIError,
     BybitConnectionError,
     BybitRateLimitError,
     BybitResponseError,
     BybitTimeoutError,
-    KlineGapWarning,
     fetch_bybit_klines,
+    KlineGapWarning,
+)
+from hwnas.data.klines import (
+    CATEGORIES,
+    INTERVAL_LABELS,
+    INTERVALS,
+    KLINE_COLUMNS,
     find_gaps,
     interval_label,
     normalize_interval,

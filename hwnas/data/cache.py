@@ -24,19 +24,21 @@ import pandas as pd
 from hwnas.fileio import write_atomic
 from hwnas.data.bybit import (
     BYBIT_BASE_URL,
-    KLINE_COLUMNS,
-    KlineGapWarning,
-    TimeLike,
-    _candles_between,
-    _check_limit,
     fetch_bybit_klines,
-    _next_open_ms,
+    KlineGapWarning,
+)
+from hwnas.data.klines import (
+    KLINE_COLUMNS,
+    candles_between,
+    check_limit,
     describe_gaps,
     empty_kline_frame,
     find_gaps,
     interval_label,
+    next_open_ms,
     normalize_category,
     normalize_interval,
+    TimeLike,
     to_ms,
 )
 
@@ -261,7 +263,7 @@ class KlineCache:
         """
         interval = normalize_interval(interval)
         category = normalize_category(category)
-        limit = _check_limit(limit)
+        limit = check_limit(limit)
         now_ms = to_ms(now, "now") if now is not None else int(time.time() * 1000)
         old = self.load(symbol, interval, category)
         kwargs: dict[str, Any] = dict(category=category, base_url=base_url, timeout=timeout,
@@ -271,11 +273,11 @@ class KlineCache:
             new = fetch_bybit_klines(symbol, interval, limit, warn_gaps=False, **kwargs)
         else:
             last_ms = int(old.index[-1].value // 1_000_000)
-            start_ms = _next_open_ms(last_ms, interval)
-            if _next_open_ms(start_ms, interval) > now_ms:
+            start_ms = next_open_ms(last_ms, interval)
+            if next_open_ms(start_ms, interval) > now_ms:
                 old.attrs["new_rows"] = 0
                 return old  # the next candle is still open: nothing to ask for
-            count = _candles_between(start_ms, now_ms, interval)
+            count = candles_between(start_ms, now_ms, interval)
             new = fetch_bybit_klines(symbol, interval, count, start=start_ms, warn_gaps=False,
                                      **kwargs)
         merged = _merge(old, new)

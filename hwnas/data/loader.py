@@ -28,12 +28,14 @@ from hwnas.data.bybit import (
     BYBIT_BASE_URL,
     KLINE_PATH,
     BybitAPIError,
-    _check_limit,
-    _check_symbol,
     fetch_bybit_klines,
+    KlineGapWarning,
+)
+from hwnas.data.klines import (
+    check_limit,
+    check_symbol,
     describe_gaps,
     find_gaps,
-    KlineGapWarning,
     interval_label,
     normalize_category,
     normalize_interval,
@@ -174,11 +176,11 @@ def load_klines(
 
     Taught in: notebooks/06_bybit_data.
     """
-    symbol = _check_symbol(symbol)
+    symbol = check_symbol(symbol)
     interval = normalize_interval(interval)
     category = normalize_category(category)
     if limit is not None:
-        limit = _check_limit(limit)
+        limit = check_limit(limit)
     if offline is None:
         offline = _env_flag(OFFLINE_ENV)
     meta = dict(symbol=symbol, interval=interval, category=category)

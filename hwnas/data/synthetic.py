@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 
 from hwnas.data.features import MINUTES_PER_YEAR
-from hwnas.data.bybit import (
-    _FIXED_INTERVAL_MS,
+from hwnas.data.klines import (
+    FIXED_INTERVAL_MS,
     KLINE_COLUMNS,
-    TimeLike,
-    _check_limit,
+    check_limit,
     normalize_interval,
+    TimeLike,
     to_ms,
 )
 
@@ -31,7 +31,7 @@ _MONTH_MINUTES = MINUTES_PER_YEAR / 12
 
 def _timestamps(n: int, interval: str, start: TimeLike) -> pd.DatetimeIndex:
     first = pd.Timestamp(to_ms(start, "start"), unit="ms", tz="UTC")
-    freq = "MS" if interval == "M" else pd.Timedelta(milliseconds=_FIXED_INTERVAL_MS[interval])
+    freq = "MS" if interval == "M" else pd.Timedelta(milliseconds=FIXED_INTERVAL_MS[interval])
     index = pd.date_range(first, periods=n, freq=freq, name="timestamp")
     return pd.DatetimeIndex(index, name="timestamp").as_unit("ns")
 
@@ -62,7 +62,7 @@ def synthetic_klines(
 
     Taught in: notebooks/06_bybit_data.
     """
-    n = _check_limit(n, "n")
+    n = check_limit(n, "n")
     interval = normalize_interval(interval)
     if not (price > 0 and np.isfinite(price)):
         raise ValueError(f"price must be a positive number; got {price!r}")
@@ -74,7 +74,7 @@ def synthetic_klines(
         raise ValueError(f"alpha and beta must be >= 0 with alpha + beta < 1; got {alpha!r}, {beta!r}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
-    minutes = _MONTH_MINUTES if interval == "M" else _FIXED_INTERVAL_MS[interval] / 60_000
+    minutes = _MONTH_MINUTES if interval == "M" else FIXED_INTERVAL_MS[interval] / 60_000
     long_run_var = annual_vol**2 * minutes / MINUTES_PER_YEAR
     omega = long_run_var * (1.0 - alpha - beta)
 

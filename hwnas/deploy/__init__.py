@@ -26,7 +26,8 @@ _NAMES: dict[str, str] = {
     "SLAReport": "sla", "sla_report": "sla", "deployable_callable": "sla",
     "quantize_int8": "quantize", "convert_fp16": "quantize", "fixed_point_model": "quantize",
     "calibration_windows": "quantize", "weight_bytes": "quantize", "compare_precisions": "quantize",
-    "PrecisionResult": "quantize",
+    "PrecisionResult": "quantize", "PRECISIONS": "quantize", "score_precisions": "quantize",
+    "STORAGE_PRECISION": "quantize",
 }
 
 __all__ = sorted(_NAMES)

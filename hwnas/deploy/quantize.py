@@ -30,7 +30,7 @@ import logging
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import onnx
@@ -38,7 +38,7 @@ import onnx.numpy_helper
 import torch
 from torch import nn
 
-from ..checks import require_int
+from ..checks import require_choice, require_int
 from ..model import Head, Layer
 from ..space import Architecture
 
@@ -49,6 +49,9 @@ __all__ = [
     "convert_fp16",
     "fixed_point_model",
     "PrecisionResult",
+    "PRECISIONS",
+    "STORAGE_PRECISION",
+    "score_precisions",
     "compare_precisions",
 ]
 
@@ -255,52 +258,82 @@ def _state_bytes(model: nn.Module) -> int:
     return len(buffer.getvalue())
 
 
-def compare_precisions(arch: Architecture, task: Any, *, seed: int = 0, threads: int = 1,
-                       calibration: int = 256, epochs: int | None = None,
-                       target_ms: float = 40.0) -> list[PrecisionResult]:
-    """Train ``arch`` once on the proxy task; FP32 eager and ONNX, INT8, FP16 and fixed point, compared.
+STORAGE_PRECISION = {"fp32 eager": "fp32", "fp32 onnx": "fp32", "int8 onnx (QDQ)": "int8",
+                     "fp16 onnx": "fp16", "int8 fixed point (sim)": "int8"}
+"""Each precision :func:`score_precisions` knows (the names its results carry) and the
+precision its values are stored in (for :func:`hwnas.cost.memory_footprint`)."""
+PRECISIONS = tuple(STORAGE_PRECISION)
 
-    Calibration uses ``calibration`` training windows. Latencies are measured
-    side by side (round-robin, :func:`hwnas.latency.time_round_robin`) at batch 1
-    with ``threads`` threads; scores with :func:`hwnas.proxy.score_predictions`
-    on the validation and test splits.
+
+def score_precisions(model: nn.Module, arch: Architecture, task: Any, windows: np.ndarray, *,
+                     precisions: Sequence[str] = PRECISIONS, fp32: bytes | None = None, seed: int = 0,
+                     threads: int = 1, target_ms: float = 40.0) -> list[PrecisionResult]:
+    """A trained model in each of ``precisions`` (names of :data:`PRECISIONS`): size, latency, scores.
+
+    ``windows`` are the calibration windows (training data only); ``fp32`` the
+    model's ONNX bytes when already exported. Latencies are measured side by
+    side (round-robin, :func:`hwnas.latency.time_round_robin`) at batch 1 with
+    ``threads`` threads; scores with :func:`hwnas.proxy.score_predictions` on
+    the validation and test splits.
 
     Taught in: notebooks/11_deployment.
     """
     from ..latency import time_round_robin
-    from ..proxy import PRIMARY_METRIC, predict_split, score_predictions, train_model
+    from ..proxy import PRIMARY_METRIC, predict_split, score_predictions
     from ..runtime import get_runtime
     from .export import onnx_bytes
     from .runtimes import OnnxRuntime, OrtModule
 
-    model = train_model(arch, task, seed, epochs=epochs)
-    windows = calibration_windows(task, arch.lookback, calibration, seed)
-    example = (torch.from_numpy(windows[:2]),)
-    fp32 = onnx_bytes(model, example)
-    graphs = {"fp32 onnx": fp32, "int8 onnx (QDQ)": quantize_int8(fp32, windows), "fp16 onnx": convert_fp16(fp32)}
-    modules: dict[str, nn.Module] = {"fp32 eager": model, **{k: OrtModule(v, threads) for k, v in graphs.items()},
-                                     "int8 fixed point (sim)": fixed_point_model(model, windows)}
-    one = torch.from_numpy(windows[:1])
+    for name in precisions:
+        require_choice(name, "precisions entry", PRECISIONS)
+    fp32 = fp32 if fp32 is not None else onnx_bytes(model, (torch.from_numpy(windows[:2]),))
+    makers = {"fp32 onnx": lambda: fp32, "int8 onnx (QDQ)": lambda: quantize_int8(fp32, windows),
+              "fp16 onnx": lambda: convert_fp16(fp32)}
+    graphs = {name: makers[name]() for name in precisions if name in makers}
+    modules: dict[str, nn.Module] = {}
+    for name in precisions:
+        if name in graphs:
+            modules[name] = OrtModule(graphs[name], threads)
+        else:
+            modules[name] = model if name == "fp32 eager" else fixed_point_model(model, windows)
     ort = OnnxRuntime(threads)
-    callables = {"fp32 eager": get_runtime("eager", threads).prepare(model, (one,)),
-                 **{k: ort.prepare_onnx(v, batch=1, seed=seed) for k, v in graphs.items()}}
+    callables = {k: ort.prepare_onnx(v, batch=1, seed=seed) for k, v in graphs.items()}
+    if "fp32 eager" in modules:
+        callables["fp32 eager"] = get_runtime("eager", threads).prepare(model, (torch.from_numpy(windows[:1]),))
     timings = time_round_robin(callables, threads=threads, target_ms=target_ms, seed=seed)
     metric = PRIMARY_METRIC[task.target]
     reference = predict_split(model, task, "val", arch.lookback)
-    sizes = {"fp32 eager": _state_bytes(model), **{k: len(v) for k, v in graphs.items()},
-             "int8 fixed point (sim)": _fixed_point_bytes(model, 8)}
-    tensors = {"fp32 eager": sum(p.numel() * 4 for p in model.parameters()),
-               **{k: weight_bytes(v) for k, v in graphs.items()}, "int8 fixed point (sim)": sizes["int8 fixed point (sim)"]}
     results = []
     for name, module in modules.items():
+        if name in graphs:
+            size, tensors = len(graphs[name]), weight_bytes(graphs[name])
+        elif name == "fp32 eager":
+            size, tensors = _state_bytes(model), sum(p.numel() * 4 for p in model.parameters())
+        else:
+            size = tensors = _fixed_point_bytes(model, 8)
         preds = {split: predict_split(module, task, split, arch.lookback) for split in ("val", "test")}
         scores = {split: score_predictions(preds[split], task, split)[metric] for split in preds}
         timing = timings.get(name)
         results.append(PrecisionResult(
-            name=name, runtime="onnxruntime" if "onnx" in name else "torch", size_bytes=sizes[name],
-            weight_bytes=int(tensors[name]),
+            name=name, runtime="onnxruntime" if "onnx" in name else "torch", size_bytes=size,
+            weight_bytes=int(tensors),
             latency_us=timing.min_us if timing else None, median_us=timing.median_us if timing else None,
             val_score=float(scores["val"]), test_score=float(scores["test"]),
             max_abs_diff=float(np.max(np.abs(preds["val"] - reference))),
         ))
     return results
+
+
+def compare_precisions(arch: Architecture, task: Any, *, seed: int = 0, threads: int = 1,
+                       calibration: int = 256, epochs: int | None = None,
+                       target_ms: float = 40.0) -> list[PrecisionResult]:
+    """Train ``arch`` once on the proxy task; FP32 eager and ONNX, INT8, FP16 and fixed point,
+    compared by :func:`score_precisions` (``calibration`` training windows calibrate).
+
+    Taught in: notebooks/11_deployment.
+    """
+    from ..proxy import train_model
+
+    model = train_model(arch, task, seed, epochs=epochs)
+    windows = calibration_windows(task, arch.lookback, calibration, seed)
+    return score_precisions(model, arch, task, windows, seed=seed, threads=threads, target_ms=target_ms)

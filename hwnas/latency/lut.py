@@ -29,6 +29,7 @@ from .timing import (
 )
 
 SERVER_MEMORY_BUDGET = 4 * 1024**3  # a few GB for a server process
+PER_CALL_KEY = ("per_call", 0)  # the runtime's empty call, timed in the same passes as the table
 
 
 class LUTOptions(TypedDict, total=False):
@@ -104,6 +105,7 @@ class LUTBuild:
     batch: int
     validation: list[Architecture] = field(default_factory=list)
     validation_timings: list[Timing] = field(default_factory=list)
+    per_call_us: float = 0.0
 
     def _calibration_sums(self, estimator: str) -> tuple[np.ndarray, np.ndarray]:
         """Per calibration model: the sum of its table entries and its measured µs."""
@@ -199,6 +201,28 @@ class LUTBuild:
         )
 
 
+def per_call_callable(runtime: Runtime) -> Callable[[], Any] | None:
+    """The runtime's empty call (its ``null_callable``), or None when it has none.
+
+    A runtime whose every call pays a fixed cost (ONNX Runtime's session run:
+    binding inputs, allocating outputs) charges it to each isolated table entry,
+    yet a whole model pays it once; eager PyTorch pays its per-layer dispatch
+    inside the model too, so it offers no null callable and nothing is taken off.
+
+    Taught in: notebooks/11_deployment.
+    """
+    null = getattr(runtime, "null_callable", None)
+    return null() if callable(null) else None
+
+
+def without_per_call(bursts: Sequence[Sequence[float]], per_call_us: float) -> list[list[float]]:
+    """Per-call samples (µs) with the runtime's fixed per-call cost taken off, floored at 0.
+
+    Taught in: notebooks/11_deployment.
+    """
+    return [[max(v - per_call_us, 0.0) for v in burst] for burst in bursts]
+
+
 def _table_keys(space: SearchSpace, specs: Sequence[OpSpec] | None, calib: Sequence[Architecture],
                 batch: int, branches: bool) -> list[OpSpec]:
     """Every key of ``space`` (or the given ``specs``, plus what the calibration models need)."""
@@ -248,7 +272,12 @@ def build_lut_detailed(
     conditions counts the table and calibration only (the validation models'
     share of the passes is reported apart, as ``validation_seconds``).
     ``runtime`` (a name such as ``"eager"`` or ``"onnxruntime"``, or a
-    :class:`~hwnas.runtime.Runtime`) runs every timed op and model.
+    :class:`~hwnas.runtime.Runtime`) runs every timed op and model. When the
+    runtime has a ``null_callable`` (ONNX Runtime does), that empty call is timed
+    in the same passes and its fastest call is taken off every entry's samples
+    before the calibration (:func:`without_per_call`; the amount is
+    ``per_call_us_subtracted`` in the conditions): each isolated entry paid the
+    runtime's fixed per-call cost once, a whole model pays it once in all.
 
     Taught in: notebooks/04_latency_lut.
     """
@@ -268,6 +297,9 @@ def build_lut_detailed(
         items.append((("calibration", i), model_callable(arch, batch, seed, rt), model_weight))
     for i, arch in enumerate(validation):
         items.append((("validation", i), model_callable(arch, batch, seed, rt), model_weight))
+    null = per_call_callable(rt)
+    if null is not None:
+        items.append((PER_CALL_KEY, null, model_weight))
     samples, spent = run_passes(
         items, passes=passes, threads=threads, target_ms=target_ms, min_reps=min_reps,
         max_reps=max_reps, warmup_ms=warmup_ms, seed=seed, progress=progress,
@@ -275,7 +307,11 @@ def build_lut_detailed(
               f"{space.name}, {passes} passes ({threads} thr, batch {batch}, {rt.name})"),
         group=group,
     )
-    timings = {key: Timing.from_bursts(samples[key], threads, batch) for key in keys}
+    # The fastest empty call is the fixed cost every isolated entry paid once and
+    # a whole model pays once too: off every entry, into the calibrated overhead.
+    per_call_us = Timing.from_bursts(samples[PER_CALL_KEY], threads, batch).min_us if null is not None else 0.0
+    timings = {key: Timing.from_bursts(without_per_call(samples[key], per_call_us), threads, batch)
+               for key in keys}
     calibration_timings = [Timing.from_bursts(samples[("calibration", i)], threads, batch)
                            for i in range(len(calib))]
     validation_timings = [Timing.from_bursts(samples[("validation", i)], threads, batch)
@@ -291,12 +327,13 @@ def build_lut_detailed(
         reps_range=[min_reps, max_reps],
         round_robin_group=group,
         calibration_archs=len(calib),
+        per_call_us_subtracted=round(per_call_us, 3),
         build_seconds=round(seconds, 1),
         validation_seconds=round(validation_seconds, 1),
         load_avg_1min_end=load_average(),
     )
     return LUTBuild(timings, calib, calibration_timings, conditions, seconds, threads, batch,
-                    list(validation), validation_timings)
+                    list(validation), validation_timings, per_call_us)
 
 
 def build_lut(
@@ -330,5 +367,7 @@ __all__ = [
     "build_lut_detailed",
     "calibration_archs",
     "model_callable",
+    "per_call_callable",
     "whole_or_branches",
+    "without_per_call",
 ]

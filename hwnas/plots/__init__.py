@@ -11,15 +11,17 @@ Colours per strategy and per hardware target come from :mod:`hwnas.plots.style`.
 
 from __future__ import annotations
 
-from . import capstone, deploy, fbnet, foundations, pareto, rl, scaling, style
+from . import capstone, deploy, fbnet, foundations, hardware, market, pareto, rl, scaling, style
 from .capstone import *  # noqa: F401,F403
 from .deploy import *  # noqa: F401,F403
 from .fbnet import *  # noqa: F401,F403
 from .foundations import *  # noqa: F401,F403
+from .hardware import *  # noqa: F401,F403
+from .market import *  # noqa: F401,F403
 from .pareto import *  # noqa: F401,F403
 from .rl import *  # noqa: F401,F403
 from .scaling import *  # noqa: F401,F403
 from .style import *  # noqa: F401,F403
 
-__all__ = [name for module in (foundations, style, pareto, rl, scaling, fbnet, deploy, capstone)
+__all__ = [name for module in (foundations, hardware, market, style, pareto, rl, scaling, fbnet, deploy, capstone)
            for name in module.__all__]

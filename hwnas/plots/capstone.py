@@ -106,14 +106,20 @@ def score_vs_latency(points: Sequence[Mapping[str, Any]], *, xlabel: str = "meas
 
 def walk_forward_lines(scores: Mapping[str, Sequence[float]], periods: Sequence[str], *,
                        ax: Axes | None = None) -> Axes:
-    """Each model's test score in each walk-forward period (one line per model).
+    """Each model's test score in each walk-forward period (one line per model): a target's
+    model in its target's colour, a baseline in the baseline colour with its own dash.
 
     Taught in: notebooks/12_capstone.
     """
     ax = _axes(ax)
+    dashes = {"persistence": ":", "mlp": "-.", "lstm": "--"}
     for name, values in scores.items():
-        colour = target_color(name) if name in ("cpu", "gpu", "fpga") else None
-        ax.plot(range(len(values)), list(values), marker="o", color=colour, label=name)
+        colour: str | None
+        if name in dashes:
+            colour, style, marker = strategy_color("baseline"), dashes[name], "s"
+        else:
+            colour, style, marker = (target_color(name) if name in ("cpu", "gpu", "fpga") else None), "-", "o"
+        ax.plot(range(len(values)), list(values), marker=marker, linestyle=style, color=colour, label=name)
     ax.set_xticks(range(len(periods)), list(periods))
     ax.set_ylabel("test score")
     ax.set_xlabel("test period")

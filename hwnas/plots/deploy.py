@@ -70,7 +70,8 @@ def sla_histogram(
     edges = np.geomspace(low, high, bins)
     ax.hist(values, bins=edges.tolist(), color="tab:blue", alpha=0.7, label=label or None)
     for q, colour in zip(percentiles, ("tab:green", "tab:orange", "tab:purple", "tab:brown")):
-        ax.axvline(float(np.percentile(values, q)), color=colour, linestyle=":", label=f"p{q:g}")
+        ax.axvline(float(np.percentile(values, q)), color=colour, linestyle=":",
+                   label=f"p{q:g}" + (f" ({label})" if label else ""))
     ax.axvline(budget_us, color="tab:red", linestyle="--", label=f"budget {budget_us:g} µs")
     ax.set(xscale="log", yscale="log", xlabel="latency per call (µs)", ylabel="calls")
     ax.legend(fontsize="small")
@@ -92,10 +93,12 @@ def precision_tradeoff(
     Taught in: notebooks/11_deployment.
     """
     ax = _axes(ax, figsize=(5.6, 3.6))
-    for name, latency in latency_us.items():
+    # Labels alternate above and below their points, so neighbours at similar latency stay readable.
+    for i, (name, latency) in enumerate(sorted(latency_us.items(), key=lambda item: item[1])):
         ax.scatter([latency], [score_change[name]], s=30)
         text = name if sizes is None else f"{name}\n{sizes[name] / 1e3:.1f} kB"
-        ax.annotate(text, (latency, score_change[name]), fontsize=7, xytext=(4, 4), textcoords="offset points")
+        ax.annotate(text, (latency, score_change[name]), fontsize=7, xytext=(4, 6 if i % 2 == 0 else -16),
+                    textcoords="offset points")
     ax.axhline(0.0, color="grey", linewidth=1)
-    ax.set(xlabel="fastest call at batch 1 (µs)", ylabel=ylabel)
+    ax.set(xscale="log", xlabel="fastest call at batch 1 (µs, log)", ylabel=ylabel)
     return ax

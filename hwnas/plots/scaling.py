@@ -90,12 +90,16 @@ def flops_growth_plot(phis: Sequence[float], measured: Mapping[str, Sequence[flo
 def scaled_families(families: Mapping[str, tuple[Sequence[float], Sequence[float]]], *,
                     errors: Mapping[str, Sequence[float]] | None = None,
                     budgets: Sequence[float] = (), fronts: Mapping[str, tuple[Sequence[float], Sequence[float]]]
-                    | None = None, ax: Axes | None = None) -> Axes:
-    """Validation score against LUT latency per family (lines), other strategies' fronts (steps).
+                    | None = None, points: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+                    xlabel: str = "LUT latency (µs)", ax: Axes | None = None) -> Axes:
+    """Validation score against latency per family (lines), other strategies' fronts (steps
+    with markers, so a one-model front shows), and unordered ``points`` (hollow markers).
 
-    ``families`` maps a name to ``(latencies_us, scores)``; ``errors`` to one
-    spread per point; ``budgets`` are drawn as dotted vertical lines; ``fronts``
-    (e.g. random or evolution) as step lines in their strategy colours.
+    ``families`` maps a name to ``(latencies_us, scores)`` in family order; ``errors``
+    to one spread per point; ``budgets`` are drawn as dotted vertical lines;
+    ``fronts`` (e.g. random or evolution) in their strategy colours; ``points``
+    (e.g. the grid's models) unconnected, in grey. ``xlabel`` names where the
+    latencies come from (a measured table or an analytical model).
 
     Taught in: notebooks/09_efficientnet_scaling.
     """
@@ -104,13 +108,15 @@ def scaled_families(families: Mapping[str, tuple[Sequence[float], Sequence[float
         ax.axvline(budget, color="grey", linestyle=":", linewidth=0.8)
     for name, (latency, score) in (fronts or {}).items():
         order = np.argsort(latency)
-        ax.step(np.asarray(latency)[order], np.asarray(score)[order], where="post",
+        ax.step(np.asarray(latency)[order], np.asarray(score)[order], where="post", marker="s", markersize=4,
                 color=strategy_color(name), alpha=0.7, label=f"{name} front")
+    for name, (latency, score) in (points or {}).items():
+        ax.scatter(latency, score, marker="o", facecolors="none", edgecolors="#7f7f7f", label=name)
     for name, (latency, score) in families.items():
         spread = None if errors is None else errors.get(name)
         ax.errorbar(latency, score, yerr=spread, marker="o", capsize=2, color=family_colour(name), label=name)
     ax.set_xscale("log")
-    ax.set(xlabel="LUT latency (µs)", ylabel="validation score")
+    ax.set(xlabel=xlabel, ylabel="validation score")
     ax.legend(fontsize=8)
     return ax
 

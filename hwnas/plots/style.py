@@ -5,7 +5,7 @@ Taught in: notebooks/07_pareto (first used there; every later chapter keeps it).
 
 from __future__ import annotations
 
-__all__ = ["STRATEGY_COLORS", "TARGET_COLORS", "strategy_color", "target_color"]
+__all__ = ["STRATEGY_COLORS", "TARGET_COLORS", "is_space_name", "space_color", "strategy_color", "target_color"]
 
 #: The same strategy has the same colour in every chapter (matplotlib's tab10).
 STRATEGY_COLORS: dict[str, str] = {
@@ -45,3 +45,19 @@ def target_color(name: str) -> str:
         if key in lowered:
             return colour
     return "#bcbd22"
+
+
+def space_color(name: str) -> str:
+    """The colour of a search space: that of its hardware target (the default space is the CPU's).
+
+    Taught in: notebooks/01_search_space.
+    """
+    return TARGET_COLORS["cpu"] if name == "default" else target_color(name)
+
+
+def is_space_name(name: str) -> bool:
+    """Whether ``name`` is one of the named search spaces (default, mobile, gpu, fpga).
+
+    Taught in: notebooks/01_search_space.
+    """
+    return name == "default" or name in TARGET_COLORS

@@ -99,6 +99,21 @@ def qlike(forecast_var: np.ndarray, realised_var: np.ndarray) -> float:
     return float(np.mean(ratio - np.log(ratio) - 1))
 
 
+def qlike_log_vol(forecast_log_vol: np.ndarray, realised_log_vol: np.ndarray) -> float:
+    """:func:`qlike` of volatility forecasts given as log volatilities, computed in log space.
+
+    With ``h = exp(2 f)`` and ``s = exp(2 y)``, ``s/h = exp(2 (y - f))``, so the loss
+    needs no variance that floats cannot hold: a model that diverged to a huge negative
+    log volatility (a variance that underflows to 0) scores ``inf``, the loss of a
+    forecast of no variance at all, instead of an error; a NaN forecast scores NaN.
+
+    Taught in: notebooks/06_bybit_data.
+    """
+    gap = 2.0 * (np.asarray(realised_log_vol, float) - np.asarray(forecast_log_vol, float))
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.mean(np.exp(gap) - gap - 1.0))
+
+
 def r2_against(pred: np.ndarray, realised: np.ndarray, baseline: np.ndarray | float) -> float:
     """Out-of-sample ``R^2 = 1 - SSE(pred) / SSE(baseline)``: > 0 beats the baseline.
 
@@ -157,6 +172,7 @@ __all__ = [
     "information_coefficient",
     "one_way_anova",
     "qlike",
+    "qlike_log_vol",
     "r2_against",
     "sharpe_ratio",
     "sharpe_standard_error",

@@ -28,7 +28,7 @@ from .metrics import (
     _pearson,
     directional_accuracy,
     information_coefficient,
-    qlike,
+    qlike_log_vol,
     r2_against,
     sharpe_ratio,
     sharpe_standard_error,
@@ -323,8 +323,8 @@ def score_predictions(pred: np.ndarray, task: ProxyTask, split: str = "val") -> 
             "spearman": information_coefficient(pred, y),
             "r2_vs_persistence": r2_against(pred, y, t["log_vol_past"]),
             "r2_vs_mean": r2_against(pred, y, train_mean),
-            "qlike": qlike(np.exp(2 * pred), np.exp(2 * y)),
-            "qlike_persistence": qlike(np.exp(2 * t["log_vol_past"]), np.exp(2 * y)),
+            "qlike": qlike_log_vol(pred, y),
+            "qlike_persistence": qlike_log_vol(t["log_vol_past"], y),
             "rmse": float(np.sqrt(np.mean((pred - y) ** 2))),
         }
     ret = np.expm1(t["ret_next"])  # simple returns for P&L

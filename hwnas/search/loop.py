@@ -200,7 +200,7 @@ class SearchResult(list[tuple["Architecture", Metrics]]):
         for arch, m in self:
             test = m.test_scores.get(primary, math.nan)
             lines.append(f"{m.score:>+8.4f} {test:>+8.4f} {m.latency_us:>11,.1f} {m.memory_bytes:>10,} "
-                         f"{m.params:>8,}  {_short(arch)}")
+                         f"{m.params:>8,}  {arch.label()}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -240,13 +240,6 @@ def _hypervolume_of(points: np.ndarray, reference: Any) -> float:
     ref = np.asarray(reference, float)
     inside = points[np.all(points < ref, axis=1)] if len(points) else points
     return hypervolume(inside, ref) if len(inside) else 0.0
-
-
-def _short(arch: "Architecture") -> str:
-    """One line naming an architecture's layers."""
-    layers = " ".join(layer.op.value + str(layer.kernel_size) if layer.kernel_size > 1 else layer.op.value
-                      for layer in arch.layers[1:])
-    return f"L{arch.lookback} [{layers}] {arch.head.value}"
 
 
 # --------------------------------------------------------------------------- the loop

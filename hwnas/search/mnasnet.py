@@ -23,273 +23,32 @@ architecture the target cannot run (which the evaluator never trains).
 
 from __future__ import annotations
 
-import functools
-import math
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..checks import require_choice, require_float, require_int
 from ..numerics import torch_threads
-from ..space import POOL_OPS, Architecture, BlockChoice, Genome, OpType, SearchSpace
+from ..space import Architecture, Genome
 from .base import Metrics, SearchProblem, Strategy, register_strategy
+from .controller import (
+    NO_SKIP_OPS,
+    Controller,
+    Decision,
+    DecisionMasks,
+    MaskSet,
+    Rollout,
+    decision_layout,
+    masked_entropy,
+    masked_log_softmax,
+    replay_masks,
+)
 
 __all__ = ["ALGORITHMS", "Controller", "Decision", "MnasNetStrategy", "decision_layout"]
 
 ALGORITHMS = ("reinforce", "ppo")
 STATE_VERSION = 1
-_NO_SKIP_OPS = POOL_OPS | {OpType.IDENTITY}
-
-
-@dataclass(frozen=True)
-class Decision:
-    """One step of the controller: its name, kind, and how many choices it has.
-
-    ``kind`` is ``lookback``, ``depth``, ``head``, ``op``, ``variant`` or
-    ``skip``; ``layer`` is the searchable layer (0-based) of the last three.
-
-    Taught in: notebooks/08_mnasnet_rl.
-    """
-
-    name: str
-    kind: str
-    size: int
-    layer: int = -1
-
-
-def decision_layout(space: SearchSpace) -> tuple[Decision, ...]:
-    """The fixed order of the controller's decisions for ``space``.
-
-    Layers beyond the sampled depth are padding: their steps are run but carry
-    no log-probability. Taught in: notebooks/08_mnasnet_rl.
-    """
-    steps = [Decision("lookback", "lookback", len(space.lookbacks)),
-             Decision("depth", "depth", len(space.depths)),
-             Decision("head", "head", len(space.head_types))]
-    n_ops, n_blocks = len(_op_order(space)), len(space.candidates())
-    for layer in range(max(space.depths)):
-        steps += [Decision(f"op{layer + 1}", "op", n_ops, layer),
-                  Decision(f"variant{layer + 1}", "variant", n_blocks, layer),
-                  Decision(f"skip{layer + 1}", "skip", len(space.skip_choices), layer)]
-    return tuple(steps)
-
-
-def _op_order(space: SearchSpace) -> tuple[OpType, ...]:
-    """The operations that have candidates, in candidate order."""
-    return tuple(dict.fromkeys(c.op for c in space.candidates()))
-
-
-class Controller(nn.Module):
-    """The policy: an LSTM over the decisions, an embedding and a linear head per kind of decision.
-
-    The layers share the heads of their kind (``op``, ``variant``, ``skip``), as
-    ENAS does; the recurrent state tells the positions apart.
-    Taught in: notebooks/08_mnasnet_rl.
-    """
-
-    def __init__(self, layout: Sequence[Decision], hidden: int = 64) -> None:
-        super().__init__()
-        sizes = {d.kind: d.size for d in layout}
-        self.sizes = sizes
-        self.kinds = [d.kind for d in layout]
-        self.steps_by_kind = {k: torch.tensor([t for t, kind in enumerate(self.kinds) if kind == k])
-                              for k in sizes}
-        self.start = nn.Parameter(torch.zeros(1, hidden))
-        self.lstm = nn.LSTM(hidden, hidden)
-        self.embeddings = nn.ModuleDict({k: nn.Embedding(n, hidden) for k, n in sizes.items()})
-        self.heads = nn.ModuleDict({k: nn.Linear(hidden, n) for k, n in sizes.items()})
-
-    def embed(self, actions: torch.Tensor, index: int) -> torch.Tensor:
-        """The next step's input: the embedding of the action taken at decision ``index``."""
-        return self.embeddings[self.kinds[index]](actions)
-
-    def reset_parameters(self, generator: torch.Generator) -> None:
-        """Every weight uniform in [-0.1, 0.1] (as ENAS), drawn from ``generator``."""
-        with torch.no_grad():
-            for param in self.parameters():
-                param.uniform_(-0.1, 0.1, generator=generator)
-
-    def step(self, inputs: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None,
-             index: int) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """Logits of decision ``index`` for a batch of inputs ``(B, hidden)``, and the new state.
-
-        One cell of :attr:`lstm` (the same weights; a single fused call is
-        cheaper than the module's sequence machinery for one step).
-        """
-        if state is None:
-            zeros = inputs.new_zeros(inputs.shape[0], self.lstm.hidden_size)
-            state = (zeros, zeros)
-        w_ih, w_hh, b_ih, b_hh = self.lstm.all_weights[0]
-        h, c = torch.lstm_cell(inputs, state, w_ih, w_hh, b_ih, b_hh)
-        return self.heads[self.kinds[index]](h), (h, c)
-
-    def sequence_logits(self, actions: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, T, widest)`` of every decision given the actions taken ``(B, T)``.
-
-        Teacher forcing, one call per kind of decision; a decision narrower than
-        the widest is padded with zeros (masked out by the caller).
-        """
-        batch, steps = actions.shape
-        hidden = self.lstm.hidden_size
-        inputs = torch.zeros(steps, batch, hidden)
-        inputs[0] = self.start.expand(batch, -1)
-        for kind, index in self.steps_by_kind.items():
-            following = index[index < steps - 1]
-            inputs[following + 1] = self.embeddings[kind](actions[:, following].T)
-        out, _ = self.lstm(inputs)
-        logits = torch.zeros(steps, batch, max(self.sizes.values()))
-        for kind, index in self.steps_by_kind.items():
-            logits[index, :, :self.sizes[kind]] = self.heads[kind](out[index])
-        return logits.transpose(0, 1)
-
-
-class _Masks:
-    """Which choices each decision allows, given the earlier ones (cached per shape)."""
-
-    def __init__(self, space: SearchSpace) -> None:
-        self.space = space
-        self.layout = decision_layout(space)
-        self.ops = _op_order(space)
-        self.blocks = space.candidates()
-        self.block_op = [self.ops.index(c.op) for c in self.blocks]
-        allowed = getattr(space, "allowed", None) or space._allowed
-        self._allowed = allowed
-        self._cache: dict[tuple[Any, ...], torch.Tensor] = {}
-        self._shapes: dict[tuple[int, int, int], tuple[int, int]] = {}
-
-    def _cached(self, key: tuple[Any, ...], make: Any) -> torch.Tensor:
-        if key not in self._cache:
-            self._cache[key] = torch.tensor(make(), dtype=torch.bool)
-        return self._cache[key]
-
-    def blocks_allowed(self, channels: int, length: int) -> torch.Tensor:
-        """Boolean mask over the candidate blocks that fit a ``(channels, length)`` map."""
-        def make() -> np.ndarray:
-            mask = np.zeros(len(self.blocks), dtype=bool)
-            mask[np.asarray(self._allowed(channels, length), dtype=int)] = True
-            return mask
-        return self._cached(("blocks", channels, length), make)
-
-    def ops_allowed(self, channels: int, length: int) -> torch.Tensor:
-        """Boolean mask over the operations with at least one block that fits."""
-        fits = self.blocks_allowed(channels, length)
-        def make() -> list[bool]:
-            return [bool(fits[[i for i, o in enumerate(self.block_op) if o == k]].any())
-                    for k in range(len(self.ops))]
-        return self._cached(("ops", channels, length), make)
-
-    def variants_allowed(self, op: int, channels: int, length: int) -> torch.Tensor:
-        """Boolean mask over the blocks of operation ``op`` that fit."""
-        fits = self.blocks_allowed(channels, length)
-        def make() -> list[bool]:
-            return [bool(fits[i]) and o == op for i, o in enumerate(self.block_op)]
-        return self._cached(("variants", op, channels, length), make)
-
-    def output_shape(self, block: int, channels: int, length: int) -> tuple[int, int]:
-        """``(channels, length)`` after candidate ``block`` on a ``(channels, length)`` map."""
-        key = (block, channels, length)
-        if key not in self._shapes:
-            layer = self.blocks[block].layer(channels, False)
-            self._shapes[key] = (layer.out_channels, layer.output_length(length))
-        return self._shapes[key]
-
-    def skips_allowed(self, block: int, channels: int, length: int) -> torch.Tensor:
-        """Boolean mask over the skip choices this block can take (pooling, identity: the first)."""
-        choice = self.blocks[block]
-        def make() -> list[bool]:
-            if choice.op in _NO_SKIP_OPS:
-                return [i == 0 for i in range(len(self.space.skip_choices))]
-            return [_skip_fits(choice, channels, length, s) for s in self.space.skip_choices]
-        return self._cached(("skips", block, channels, length), make)
-
-
-def _skip_fits(choice: BlockChoice, channels: int, length: int, skip: bool) -> bool:
-    """Whether the skip branch's length matches the block's (an odd span at stride 1)."""
-    layer = choice.layer(channels, skip)
-    return not skip or layer.shortcut_length(length) == layer.output_length(length)
-
-
-class _Rollout:
-    """The running state of a batch of partial genomes while decisions are made."""
-
-    def __init__(self, masks: _Masks, batch: int) -> None:
-        self.m = masks
-        self.depth = [0] * batch
-        self.channels = [masks.space.stem_width] * batch
-        self.length = [0] * batch
-        self.op = [0] * batch
-        self.block = [0] * batch
-
-    def mask(self, decision: Decision) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(allowed (B, size), active (B,))`` for the next decision."""
-        rows, active = [], []
-        for r in range(len(self.depth)):
-            on = decision.layer < 0 or decision.layer < self.depth[r]
-            active.append(on)
-            rows.append(self._row(decision, r) if on else _first_only(decision.size))
-        return torch.stack(rows), torch.tensor(active)
-
-    def _row(self, decision: Decision, r: int) -> torch.Tensor:
-        ch, ln, kind = self.channels[r], self.length[r], decision.kind
-        if kind == "op":
-            return self.m.ops_allowed(ch, ln)
-        if kind == "variant":
-            return self.m.variants_allowed(self.op[r], ch, ln)
-        if kind == "skip":
-            return self.m.skips_allowed(self.block[r], ch, ln)
-        return torch.ones(decision.size, dtype=torch.bool)
-
-    def take(self, decision: Decision, actions: Sequence[int], active: Sequence[bool]) -> None:
-        """Advance every active row by the chosen action."""
-        space = self.m.space
-        for r, (a, on) in enumerate(zip(actions, active)):
-            if not on:
-                continue
-            if decision.kind == "lookback":
-                self.length[r] = space.lookbacks[a]
-            elif decision.kind == "depth":
-                self.depth[r] = space.depths[a]
-            elif decision.kind == "op":
-                self.op[r] = a
-            elif decision.kind == "variant":
-                self.block[r] = a
-                self.channels[r], self.length[r] = self.m.output_shape(a, self.channels[r], self.length[r])
-
-
-@functools.lru_cache(maxsize=None)
-def _first_only(size: int) -> torch.Tensor:
-    """The mask of a padding step: only the first choice (its log-probability is 0)."""
-    mask = torch.zeros(size, dtype=torch.bool)
-    mask[0] = True
-    return mask
-
-
-_MaskSet = tuple[list[torch.Tensor], torch.Tensor]  # allowed (B, size) per decision, active (B, T)
-
-
-def _replay_masks(masks: _Masks, actions: torch.Tensor) -> _MaskSet:
-    """The masks a batch of actions was sampled under."""
-    rollout = _Rollout(masks, actions.shape[0])
-    allowed, active = [], []
-    for t, decision in enumerate(masks.layout):
-        mask, on = rollout.mask(decision)
-        allowed.append(mask)
-        active.append(on)
-        rollout.take(decision, actions[:, t].tolist(), on.tolist())
-    return allowed, torch.stack(active, dim=1)
-
-
-def _masked_log_softmax(logits: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-    return torch.log_softmax(logits.masked_fill(~allowed, -math.inf), dim=-1)
-
-
-def _entropy(logp: torch.Tensor) -> torch.Tensor:
-    """Entropy of each row of log-probabilities (masked entries, at -inf, add nothing)."""
-    p = logp.exp()
-    return -(p * torch.where(p > 0, logp, torch.zeros_like(logp))).sum(-1)
 
 
 @register_strategy("mnasnet")
@@ -321,7 +80,7 @@ class MnasNetStrategy(Strategy):
         self.hidden = require_int(hidden, "hidden", 1)
         self.ppo_clip = require_float(ppo_clip, "ppo_clip", minimum=0.0, strict_minimum=True)
         self.ppo_epochs = require_int(ppo_epochs, "ppo_epochs", 1)
-        self.masks = _Masks(problem.space)
+        self.masks = DecisionMasks(problem.space)
         self.layout = self.masks.layout
         self.generator = torch.Generator().manual_seed(self.seed)
         with torch.random.fork_rng(devices=[]):  # module construction must not move the global RNG
@@ -336,7 +95,7 @@ class MnasNetStrategy(Strategy):
         self._archs: list[Architecture] = []
         self._rewards: list[float | None] = []
         self._handed = 0
-        self._masks: _MaskSet | None = None
+        self._masks: MaskSet | None = None
 
     # ---- sampling
     def sample(self, batch: int, greedy: bool = False) -> tuple[torch.Tensor, list[Architecture]]:
@@ -345,9 +104,9 @@ class MnasNetStrategy(Strategy):
         return actions, archs
 
     @torch.no_grad()
-    def _sample(self, batch: int, greedy: bool = False) -> tuple[torch.Tensor, list[Architecture], _MaskSet]:
+    def _sample(self, batch: int, greedy: bool = False) -> tuple[torch.Tensor, list[Architecture], MaskSet]:
         """:meth:`sample`, and the masks each decision was drawn under."""
-        rollout = _Rollout(self.masks, batch)
+        rollout = Rollout(self.masks, batch)
         allowed_steps, active_steps = [], []
         inputs, state = self.policy.start.expand(batch, -1), None
         actions = torch.zeros(batch, len(self.layout), dtype=torch.long)
@@ -356,7 +115,7 @@ class MnasNetStrategy(Strategy):
             allowed, active = rollout.mask(decision)
             allowed_steps.append(allowed)
             active_steps.append(active)
-            logp = _masked_log_softmax(logits, allowed)
+            logp = masked_log_softmax(logits, allowed)
             if greedy:
                 chosen = logp.argmax(-1)
             else:
@@ -384,7 +143,7 @@ class MnasNetStrategy(Strategy):
                   "depth": space.depths.index(len(genome.blocks)),
                   "head": space.head_types.index(genome.head)}
         for i, (block, skip) in enumerate(zip(genome.blocks, genome.skips)):
-            no_skip = self.masks.blocks[block].op in _NO_SKIP_OPS
+            no_skip = self.masks.blocks[block].op in NO_SKIP_OPS
             picked.update({f"op{i + 1}": self.masks.block_op[block], f"variant{i + 1}": block,
                            f"skip{i + 1}": 0 if no_skip else space.skip_choices.index(skip)})
         return [picked.get(d.name, 0) for d in self.layout]
@@ -397,19 +156,19 @@ class MnasNetStrategy(Strategy):
             return self.log_probs(actions)[0].numpy().astype(float)
 
     def log_probs(self, actions: torch.Tensor,
-                  masks: "_MaskSet | None" = None) -> tuple[torch.Tensor, torch.Tensor]:
+                  masks: "MaskSet | None" = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probability and entropy (summed over active decisions) of each row of ``actions``.
 
         ``masks`` (from sampling) saves replaying the decisions to rebuild them.
         """
-        allowed, active = masks or _replay_masks(self.masks, actions)
+        allowed, active = masks or replay_masks(self.masks, actions)
         logits = self.policy.sequence_logits(actions)
         padded = torch.zeros(logits.shape, dtype=torch.bool)
         for t, mask in enumerate(allowed):
             padded[:, t, :mask.shape[1]] = mask
-        logp = _masked_log_softmax(logits, padded)
+        logp = masked_log_softmax(logits, padded)
         chosen = logp.gather(2, actions.unsqueeze(2))[..., 0]
-        return torch.where(active, chosen, 0.0).sum(1), torch.where(active, _entropy(logp), 0.0).sum(1)
+        return torch.where(active, chosen, 0.0).sum(1), torch.where(active, masked_entropy(logp), 0.0).sum(1)
 
     @torch.no_grad()
     def decision_probabilities(self) -> list[np.ndarray]:
@@ -418,14 +177,14 @@ class MnasNetStrategy(Strategy):
         Every layer position is shown (as if the depth were the largest), each
         conditioned on the most likely earlier choices.
         """
-        rollout = _Rollout(self.masks, 1)
+        rollout = Rollout(self.masks, 1)
         rollout.depth = [max(self.problem.space.depths)]
         inputs: torch.Tensor = self.policy.start
         state, out = None, []
         for t, decision in enumerate(self.layout):
             logits, state = self.policy.step(inputs, state, t)
             allowed, _ = rollout.mask(decision)
-            probs = _masked_log_softmax(logits, allowed).exp()[0]
+            probs = masked_log_softmax(logits, allowed).exp()[0]
             chosen = int(probs.argmax())
             out.append(probs.numpy().astype(float))
             if decision.kind != "depth":
@@ -484,7 +243,7 @@ class MnasNetStrategy(Strategy):
         self._archs, self._rewards, self._handed, self._masks = [], [], 0, None
 
     def loss(self, actions: torch.Tensor, advantage: torch.Tensor, old_logp: torch.Tensor | None = None,
-             masks: "_MaskSet | None" = None) -> tuple[torch.Tensor, torch.Tensor]:
+             masks: "MaskSet | None" = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The loss one update minimises, and each sample's entropy.
 
         REINFORCE: ``-mean(A * log p(a))``; PPO: ``-mean(min(r A, clip(r, 1-e, 1+e) A))``

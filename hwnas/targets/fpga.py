@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from ..checks import require_int
+from ..checks import POSITIVE, check_fields, integer
 from ..cost import count_params
 from ..hardware import OVERHEAD_OP, OpSpec, arch_op_specs
 from ..space import Architecture
@@ -62,13 +62,12 @@ class FpgaSpec:
     source: str = ""
 
     def __post_init__(self) -> None:
-        for name in ("dsp_slices", "bram_bytes", "macs_per_dsp_per_cycle", "dsp_per_engine"):
-            require_int(getattr(self, name), f"FpgaSpec.{name}", 1)
-        for name in ("pipeline_depth_cycles", "io_latency_cycles", "lut_activation_cycles",
-                     "lut_table_bytes", "adder_cycles"):
-            require_int(getattr(self, name), f"FpgaSpec.{name}", 0)
-        if not self.clock_hz > 0:
-            raise ValueError(f"FpgaSpec.clock_hz must be > 0, got {self.clock_hz!r}")
+        check_fields(self, {
+            ("dsp_slices", "bram_bytes", "macs_per_dsp_per_cycle", "dsp_per_engine"): integer(1),
+            ("pipeline_depth_cycles", "io_latency_cycles", "lut_activation_cycles", "lut_table_bytes",
+             "adder_cycles"): integer(0),
+            "clock_hz": POSITIVE,
+        }, "FpgaSpec.")
 
     @property
     def max_parallel_macs(self) -> int:

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from ..checks import require_int
+from ..checks import FRACTION, NON_NEGATIVE, POSITIVE, check_fields, integer
 from ..cost import bytes_per_value
 from ..hardware import OVERHEAD_OP, OpSpec
 
@@ -63,18 +63,12 @@ class GpuSpec:
     source: str = ""
 
     def __post_init__(self) -> None:
-        for name in ("peak_flops_fp32", "peak_flops_fp16_tensor", "peak_ops_int8_tensor",
-                     "mem_bandwidth_bytes_s"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"GpuSpec.{name} must be > 0, got {getattr(self, name)!r}")
-        for name in ("memory_bytes", "sm_count", "tile"):
-            require_int(getattr(self, name), f"GpuSpec.{name}", 1)
-        for name in ("launch_overhead_us", "sync_overhead_us"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"GpuSpec.{name} must be >= 0 µs, got {getattr(self, name)!r}")
-        for name in ("compute_efficiency", "memory_efficiency"):
-            if not 0 < getattr(self, name) <= 1:
-                raise ValueError(f"GpuSpec.{name} must be in (0, 1], got {getattr(self, name)!r}")
+        check_fields(self, {
+            ("peak_flops_fp32", "peak_flops_fp16_tensor", "peak_ops_int8_tensor", "mem_bandwidth_bytes_s"): POSITIVE,
+            ("memory_bytes", "sm_count", "tile"): integer(1),
+            ("launch_overhead_us", "sync_overhead_us"): NON_NEGATIVE,
+            ("compute_efficiency", "memory_efficiency"): FRACTION,
+        }, "GpuSpec.")
 
     def peak(self, precision: str, tensor_cores: bool) -> float:
         """FLOP/s available to a kernel at ``precision`` (tensor cores or CUDA cores).

@@ -1,0 +1,74 @@
+"""``hwnas run``: the whole pipeline for one target from the command line.
+
+Taught in: notebooks/12_capstone.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from .checks import require_choice, require_int, require_optional_int, require_positive
+from .pipeline import TARGET_NAMES, run_pipeline
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    """Add ``run`` (the whole pipeline for one target) to the ``hwnas`` command line.
+
+    Taught in: notebooks/12_capstone.
+    """
+    run = subparsers.add_parser(
+        "run", help="the whole pipeline for one target: data, profile, search, retrain, export, report",
+        description="Search one hardware target end to end and write <target>_summary.json and "
+                    "<target>_front.png into --out-dir. Exit 0 when the chosen model meets the target's "
+                    "budget, 1 when it misses, 2 on bad arguments.")
+    run.add_argument("--target", required=True, help="cpu, gpu or fpga")
+    run.add_argument("--out-dir", default="hwnas_run", help="folder for the outputs (created if its parent exists)")
+    run.add_argument("--strategy", default=None, help="search strategy (default: the target's plan)")
+    run.add_argument("--evals", type=int, default=40, help="architectures evaluated by the search")
+    run.add_argument("--budget-us", type=float, default=None, help="latency budget, µs (default: the plan's)")
+    run.add_argument("--memory-budget", type=int, default=None, help="memory budget, bytes (default: the plan's)")
+    run.add_argument("--retrain-epochs", type=int, default=5, help="epochs of the longer recipe")
+    run.add_argument("--retrain-windows", type=int, default=4096, help="training windows of the longer recipe")
+    run.add_argument("--sla-repeats", type=int, default=10_000, help="timed calls of the SLA report")
+    run.add_argument("--profile", default=None, help="a saved hardware profile JSON (default: build it)")
+    run.add_argument("--seed", type=int, default=0, help="seed of the search and of the retraining")
+    run.add_argument("--quick", action="store_true", help="a small space and short measurements (tests, demos)")
+    run.add_argument("--quiet", action="store_true", help="no progress lines")
+    run.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The ``run`` command: exit 0 when the chosen model passes on its target, 1 when it fails."""
+    require_choice(args.target, "--target", TARGET_NAMES)
+    for option in ("evals", "retrain_epochs", "retrain_windows", "sla_repeats"):
+        require_int(getattr(args, option), f"--{option.replace('_', '-')}", 10 if option == "sla_repeats" else 1)
+    require_int(args.seed, "--seed", 0)
+    if args.budget_us is not None:
+        require_positive(args.budget_us, "--budget-us")
+    require_optional_int(args.memory_budget, "--memory-budget", 1)
+    if args.profile is not None and not Path(args.profile).is_file():
+        raise ValueError(f"--profile {args.profile!r}: no such file")
+    out_dir = Path(args.out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out-dir {args.out_dir!r} is a file; give a folder")
+    if not out_dir.exists() and not out_dir.parent.is_dir():
+        raise ValueError(f"--out-dir {args.out_dir!r}: folder {str(out_dir.parent)!r} does not exist")
+    if args.strategy is not None:
+        from .search.base import get_strategy
+
+        try:
+            get_strategy(args.strategy)
+        except ValueError as err:
+            raise ValueError(f"--strategy: {err}") from None
+    result = run_pipeline(args.target, strategy=args.strategy, evals=args.evals, budget_us=args.budget_us,
+                          memory_budget=args.memory_budget, retrain_epochs=args.retrain_epochs,
+                          retrain_windows=args.retrain_windows, out_dir=out_dir, seed=args.seed,
+                          progress=not args.quiet, quick=args.quick, sla_repeats=args.sla_repeats,
+                          profile=args.profile)
+    print(result.summary())
+    print(f"wrote {result.outputs['summary']} and {result.outputs['front']}")
+    return 0 if result.verdict["passed"] else 1

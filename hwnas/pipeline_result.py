@@ -1,0 +1,110 @@
+"""What one run of the pipeline found: :class:`PipelineResult`, its JSON and its summary.
+
+Taught in: notebooks/12_capstone.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .pipeline import TargetPlan
+    from .search import SearchResult
+    from .space import Architecture
+
+__all__ = ["PipelineResult"]
+
+
+@dataclass(eq=False)
+class PipelineResult:
+    """Everything one :func:`run_pipeline` found, with the stage times and the files written.
+
+    ``scores`` holds the retrained chosen model's primary metric on ``"val"`` and
+    ``"test"``; ``baselines`` each baseline's test score, parameters and measured
+    latency; ``latency`` the chosen model's prediction and measured fastest calls;
+    ``verdict`` the pass/fail on the target with its basis.
+
+    Taught in: notebooks/12_capstone.
+    """
+
+    target: str
+    plan: "TargetPlan"
+    data_source: str
+    profile_label: str
+    profile_kind: str
+    recipe: str
+    search: "SearchResult"
+    arch: "Architecture"
+    search_score: float
+    scores: dict[str, float]
+    baselines: dict[str, dict[str, Any]]
+    latency: dict[str, float | None]
+    memory_bytes: int
+    export: dict[str, Any]
+    precisions: list[dict[str, Any]]
+    precision: str
+    sla: dict[str, Any]
+    verdict: dict[str, Any]
+    stage_seconds: dict[str, float]
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def test_score(self) -> float:
+        """The retrained chosen model's score on the held-out test period."""
+        return self.scores["test"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types (the SLA's raw samples are left out; the search is in its own file)."""
+        from .search.base import nan_to_none
+
+        data = {k: getattr(self, k) for k in ("target", "data_source", "profile_label", "profile_kind",
+                                              "recipe", "search_score", "scores", "baselines", "latency",
+                                              "memory_bytes", "export", "precisions", "precision", "sla",
+                                              "verdict", "stage_seconds", "outputs")}
+        data["plan"] = vars(self.plan)
+        data["arch"] = self.arch.to_dict()
+        data["front"] = [{"arch": a.to_dict(), "metrics": m.to_dict()} for a, m in self.search]
+        data["evaluations"] = len(self.search.history)
+        return dict(nan_to_none(data))
+
+    def row(self) -> dict[str, Any]:
+        """One line of the closing table: architecture, score, latency, memory, pass/fail."""
+        from .cost import count_params
+
+        return {"target": self.target, "architecture": self.arch.label(), "params": count_params(self.arch),
+                "val": self.scores["val"], "test": self.test_score,
+                "lstm test": self.baselines["lstm"]["test"], "persistence test": self.baselines["persistence"]["test"],
+                "predicted us": self.latency["predicted_us"], "p50 us": self.sla.get("p50_us"),
+                "p99 us": self.sla.get("p99_us"), "memory B": self.memory_bytes, "precision": self.precision,
+                "budget us": self.plan.budget_us, "pass": self.verdict["passed"]}
+
+    def summary(self) -> str:
+        """A few lines: data, profile, the choice, scores beside the baselines, SLA, time per stage."""
+        b = self.baselines
+        total = sum(self.stage_seconds.values())
+        stages = ", ".join(f"{k} {v:.1f} s ({100 * v / total:.0f}%)" for k, v in self.stage_seconds.items())
+        lines = [
+            f"target {self.target}: {self.plan.rule}",
+            f"data: {self.data_source}",
+            f"profile: {self.profile_label} ({self.profile_kind})",
+            f"search: {self.search.info.get('strategy')}, {len(self.search.history)} evaluations; chosen "
+            f"{self.arch.label()} (validation {self.search_score:+.4f} with the proxy recipe)",
+            f"retrained ({self.recipe}): validation {self.scores['val']:+.4f}, test {self.test_score:+.4f}",
+            "test beside baselines (same recipe): " + ", ".join(
+                f"{k} {v['test']:+.4f}" for k, v in b.items()),
+            f"latency: predicted {_fmt(self.latency['predicted_us'])} µs on the target; this CPU, 1 thread, "
+            f"fastest call: eager {_fmt(self.latency['eager_us'])} µs, ONNX Runtime {_fmt(self.latency['ort_us'])}"
+            f" µs (LSTM {_fmt(b['lstm'].get('ort_us'))} µs, MLP {_fmt(b['mlp'].get('ort_us'))} µs)",
+            f"deployed precision {self.precision}; SLA on this CPU: p50 {_fmt(self.sla.get('p50_us'))}, "
+            f"p99 {_fmt(self.sla.get('p99_us'))} µs against {self.plan.budget_us:g} µs",
+            f"verdict: {'PASS' if self.verdict['passed'] else 'FAIL'} ({self.verdict['basis']})"
+            + ("" if self.verdict["passed"] else ": " + "; ".join(self.verdict["reasons"])),
+            f"time {total:.1f} s: {stages}",
+        ]
+        return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:,.1f}"
