@@ -238,24 +238,24 @@ PRECISIONS_BY_TARGET = {"cpu": ("fp32 onnx", "fp16 onnx", "int8 onnx (QDQ)"),
 def _quantise(target: str, model: "nn.Module", arch: "Architecture", task: "ProxyTask", fp32: bytes,
               seed: int, target_ms: float) -> tuple[list[dict[str, Any]], str, bytes | None]:
     """Each precision's validation/test score (and CPU latency); the one deployed and its ONNX bytes."""
-    from .deploy.quantize import calibration_windows, convert_fp16, quantize_int8, score_precisions
+    from .deploy.quantize import calibration_windows, precision_graphs, score_precisions
 
     windows = calibration_windows(task, arch.lookback, 256, seed)
-    results = score_precisions(model, arch, task, windows, precisions=PRECISIONS_BY_TARGET[target], fp32=fp32,
+    precisions = PRECISIONS_BY_TARGET[target]
+    graphs = precision_graphs(fp32, windows, precisions)  # converted once: scored, then deployed
+    results = score_precisions(model, arch, task, windows, precisions=precisions, graphs=graphs,
                                seed=seed, target_ms=target_ms)
     rows: list[dict[str, Any]] = [{"precision": r.name, "val": r.val_score, "test": r.test_score,
                                    "ort_us": r.latency_us, "size_bytes": r.size_bytes} for r in results]
     if target == "gpu":  # the GPU profile assumes FP16 tensor cores
-        return rows, "fp16 onnx", convert_fp16(fp32)
+        return rows, "fp16 onnx", graphs["fp16 onnx"]
     if target == "fpga":  # the FPGA profile assumes an INT8 datapath
         return rows, "int8 fixed point (sim)", None
     fp32_row = rows[0]
     helps = [r for r in rows[1:] if fp32_row["ort_us"] / r["ort_us"] >= QUANT_MIN_SPEEDUP
              and r["val"] >= fp32_row["val"] - QUANT_MAX_SCORE_LOSS]
     best = str(min(helps, key=lambda r: float(r["ort_us"]))["precision"]) if helps else "fp32 onnx"
-    graphs = {"fp32 onnx": lambda: fp32, "fp16 onnx": lambda: convert_fp16(fp32),
-              "int8 onnx (QDQ)": lambda: quantize_int8(fp32, windows)}
-    return rows, best, graphs[best]()
+    return rows, best, graphs[best]
 
 
 def _verdict(target: str, sla: Any, predicted: float, reasons: Sequence[str], budget_us: float) -> dict[str, Any]:

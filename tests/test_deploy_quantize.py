@@ -142,3 +142,20 @@ def test_compare_precisions_reports_every_variant(task):
     assert by_name["int8 fixed point (sim)"].latency_us is None
     assert all(r.latency_us > 0 for r in results if r.latency_us is not None)
     assert all(np.isfinite([r.val_score, r.test_score]).all() for r in results)
+
+
+def test_precision_graphs_are_converted_once_and_scored_as_given(task):
+    from hwnas.deploy.quantize import calibration_windows, precision_graphs, score_precisions
+    from hwnas.proxy import train_model
+
+    arch = small_arch(task.num_features)
+    model = train_model(arch, task, 0)
+    windows = calibration_windows(task, arch.lookback, 64, 0)
+    fp32 = onnx_bytes(model, (torch.from_numpy(windows[:2]),))
+    graphs = precision_graphs(fp32, windows, ("fp32 onnx", "fp16 onnx", "int8 fixed point (sim)"))
+    assert list(graphs) == ["fp32 onnx", "fp16 onnx"] and graphs["fp32 onnx"] is fp32  # no graph for the simulation
+    with pytest.raises(ValueError, match="precisions entry"):
+        precision_graphs(fp32, windows, ("fp8 onnx",))
+    results = score_precisions(model, arch, task, windows, precisions=("fp32 onnx", "fp16 onnx"), graphs=graphs,
+                               target_ms=2.0)
+    assert [r.size_bytes for r in results] == [len(graphs["fp32 onnx"]), len(graphs["fp16 onnx"])]

@@ -400,6 +400,7 @@ def test_search_spaces_take_their_targets_colours_in_chapter_01_figures():
     from hwnas.plots.style import TARGET_COLORS
 
     assert plots.is_space_name("default") and plots.is_space_name("fpga") and not plots.is_space_name("lstm")
+    assert not plots.is_space_name("cpu")  # a target, not a space
     assert plots.space_color("default") == TARGET_COLORS["cpu"] and plots.space_color("fpga") == TARGET_COLORS["fpga"]
     ax = plots.space_size_by_depth({"default": {1: 10, 2: 100}, "mobile": {1: 5, 2: 50}})
     assert [matplotlib.colors.to_hex(line.get_color()) for line in ax.get_lines()] == [

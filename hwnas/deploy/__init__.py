@@ -26,7 +26,7 @@ _NAMES: dict[str, str] = {
     "SLAReport": "sla", "sla_report": "sla", "deployable_callable": "sla",
     "quantize_int8": "quantize", "convert_fp16": "quantize", "fixed_point_model": "quantize",
     "calibration_windows": "quantize", "weight_bytes": "quantize", "compare_precisions": "quantize",
-    "PrecisionResult": "quantize", "PRECISIONS": "quantize", "score_precisions": "quantize",
+    "PrecisionResult": "quantize", "PRECISIONS": "quantize", "score_precisions": "quantize", "precision_graphs": "quantize",
     "STORAGE_PRECISION": "quantize",
 }
 

@@ -51,6 +51,7 @@ __all__ = [
     "PrecisionResult",
     "PRECISIONS",
     "STORAGE_PRECISION",
+    "precision_graphs",
     "score_precisions",
     "compare_precisions",
 ]
@@ -265,13 +266,28 @@ precision its values are stored in (for :func:`hwnas.cost.memory_footprint`)."""
 PRECISIONS = tuple(STORAGE_PRECISION)
 
 
+def precision_graphs(fp32: bytes, windows: np.ndarray, precisions: Sequence[str] = PRECISIONS) -> dict[str, bytes]:
+    """The ONNX graph of each ONNX precision among ``precisions`` (names of :data:`PRECISIONS`),
+    from the FP32 graph and the calibration ``windows``; each is converted once.
+
+    Taught in: notebooks/11_deployment.
+    """
+    makers = {"fp32 onnx": lambda: fp32, "int8 onnx (QDQ)": lambda: quantize_int8(fp32, windows),
+              "fp16 onnx": lambda: convert_fp16(fp32)}
+    for name in precisions:
+        require_choice(name, "precisions entry", PRECISIONS)
+    return {name: makers[name]() for name in precisions if name in makers}
+
+
 def score_precisions(model: nn.Module, arch: Architecture, task: Any, windows: np.ndarray, *,
-                     precisions: Sequence[str] = PRECISIONS, fp32: bytes | None = None, seed: int = 0,
+                     precisions: Sequence[str] = PRECISIONS, fp32: bytes | None = None,
+                     graphs: dict[str, bytes] | None = None, seed: int = 0,
                      threads: int = 1, target_ms: float = 40.0) -> list[PrecisionResult]:
     """A trained model in each of ``precisions`` (names of :data:`PRECISIONS`): size, latency, scores.
 
     ``windows`` are the calibration windows (training data only); ``fp32`` the
-    model's ONNX bytes when already exported. Latencies are measured side by
+    model's ONNX bytes when already exported; ``graphs`` the
+    :func:`precision_graphs` when already converted. Latencies are measured side by
     side (round-robin, :func:`hwnas.latency.time_round_robin`) at batch 1 with
     ``threads`` threads; scores with :func:`hwnas.proxy.score_predictions` on
     the validation and test splits.
@@ -284,12 +300,12 @@ def score_precisions(model: nn.Module, arch: Architecture, task: Any, windows: n
     from .export import onnx_bytes
     from .runtimes import OnnxRuntime, OrtModule
 
-    for name in precisions:
-        require_choice(name, "precisions entry", PRECISIONS)
-    fp32 = fp32 if fp32 is not None else onnx_bytes(model, (torch.from_numpy(windows[:2]),))
-    makers = {"fp32 onnx": lambda: fp32, "int8 onnx (QDQ)": lambda: quantize_int8(fp32, windows),
-              "fp16 onnx": lambda: convert_fp16(fp32)}
-    graphs = {name: makers[name]() for name in precisions if name in makers}
+    if graphs is None:
+        fp32 = fp32 if fp32 is not None else onnx_bytes(model, (torch.from_numpy(windows[:2]),))
+        graphs = precision_graphs(fp32, windows, precisions)
+    else:
+        for name in precisions:
+            require_choice(name, "precisions entry", PRECISIONS)
     modules: dict[str, nn.Module] = {}
     for name in precisions:
         if name in graphs:

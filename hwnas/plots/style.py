@@ -5,7 +5,7 @@ Taught in: notebooks/07_pareto (first used there; every later chapter keeps it).
 
 from __future__ import annotations
 
-__all__ = ["STRATEGY_COLORS", "TARGET_COLORS", "is_space_name", "space_color", "strategy_color", "target_color"]
+__all__ = ["SPACE_NAMES", "STRATEGY_COLORS", "TARGET_COLORS", "is_space_name", "space_color", "strategy_color", "target_color"]
 
 #: The same strategy has the same colour in every chapter (matplotlib's tab10).
 STRATEGY_COLORS: dict[str, str] = {
@@ -47,6 +47,10 @@ def target_color(name: str) -> str:
     return "#bcbd22"
 
 
+#: The named search spaces (``SearchSpace.named``); each takes its target's colour.
+SPACE_NAMES = ("default", "mobile", "gpu", "fpga")
+
+
 def space_color(name: str) -> str:
     """The colour of a search space: that of its hardware target (the default space is the CPU's).
 
@@ -60,4 +64,4 @@ def is_space_name(name: str) -> bool:
 
     Taught in: notebooks/01_search_space.
     """
-    return name == "default" or name in TARGET_COLORS
+    return name in SPACE_NAMES
