@@ -45,6 +45,14 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     return write_atomic(path, lambda handle: handle.write(text))
 
 
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` through :func:`write_atomic` (temporary file, rename).
+
+    Taught in: notebooks/11_deployment.
+    """
+    return write_atomic(path, lambda handle: handle.buffer.write(data))  # type: ignore[attr-defined]
+
+
 def check_writable(path: str | os.PathLike[str], option: str) -> Path:
     """Fail early, before any work, if ``path`` could not be written.
 

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .checks import require_choice, require_int, require_optional_int, require_positive
+from .checks import require_choice, require_float, require_int, require_optional_int, require_positive
 from .pipeline import TARGET_NAMES, run_pipeline
 
 __all__ = ["register"]
@@ -30,6 +30,9 @@ def register(subparsers: Any) -> None:
     run.add_argument("--strategy", default=None, help="search strategy (default: the target's plan)")
     run.add_argument("--evals", type=int, default=40, help="architectures evaluated by the search")
     run.add_argument("--budget-us", type=float, default=None, help="latency budget, µs (default: the plan's)")
+    run.add_argument("--tail-factor", type=float, default=None,
+                     help="p99 / fastest call, at least 1: the search holds the table to budget / factor "
+                          "(default: measured for the CPU, 1 for the GPU and FPGA models)")
     run.add_argument("--memory-budget", type=int, default=None, help="memory budget, bytes (default: the plan's)")
     run.add_argument("--retrain-epochs", type=int, default=5, help="epochs of the longer recipe")
     run.add_argument("--retrain-windows", type=int, default=4096, help="training windows of the longer recipe")
@@ -50,6 +53,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.budget_us is not None:
         require_positive(args.budget_us, "--budget-us")
     require_optional_int(args.memory_budget, "--memory-budget", 1)
+    if args.tail_factor is not None:
+        require_float(args.tail_factor, "--tail-factor", minimum=1.0)
     if args.profile is not None and not Path(args.profile).is_file():
         raise ValueError(f"--profile {args.profile!r}: no such file")
     out_dir = Path(args.out_dir)
@@ -68,7 +73,7 @@ def _run(args: argparse.Namespace) -> int:
                           memory_budget=args.memory_budget, retrain_epochs=args.retrain_epochs,
                           retrain_windows=args.retrain_windows, out_dir=out_dir, seed=args.seed,
                           progress=not args.quiet, quick=args.quick, sla_repeats=args.sla_repeats,
-                          profile=args.profile)
+                          profile=args.profile, tail_factor=args.tail_factor)
     print(result.summary())
     print(f"wrote {result.outputs['summary']} and {result.outputs['front']}")
     return 0 if result.verdict["passed"] else 1

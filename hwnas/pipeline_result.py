@@ -24,7 +24,9 @@ class PipelineResult:
     ``scores`` holds the retrained chosen model's primary metric on ``"val"`` and
     ``"test"``; ``baselines`` each baseline's test score, parameters and measured
     latency; ``latency`` the chosen model's prediction and measured fastest calls;
-    ``verdict`` the pass/fail on the target with its basis.
+    ``verdict`` the pass/fail on the target with its basis; ``tail`` the p99 /
+    fastest-call factor and ``search_budget_us`` the budget / factor that the
+    search held the table's latency to.
 
     Taught in: notebooks/12_capstone.
     """
@@ -48,6 +50,8 @@ class PipelineResult:
     sla: dict[str, Any]
     verdict: dict[str, Any]
     stage_seconds: dict[str, float]
+    tail: dict[str, Any]
+    search_budget_us: float
     outputs: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -62,7 +66,8 @@ class PipelineResult:
         data = {k: getattr(self, k) for k in ("target", "data_source", "profile_label", "profile_kind",
                                               "recipe", "search_score", "scores", "baselines", "latency",
                                               "memory_bytes", "export", "precisions", "precision", "sla",
-                                              "verdict", "stage_seconds", "outputs")}
+                                              "verdict", "stage_seconds", "tail", "search_budget_us",
+                                              "outputs")}
         data["plan"] = vars(self.plan)
         data["arch"] = self.arch.to_dict()
         data["front"] = [{"arch": a.to_dict(), "metrics": m.to_dict()} for a, m in self.search]
@@ -78,7 +83,8 @@ class PipelineResult:
                 "lstm test": self.baselines["lstm"]["test"], "persistence test": self.baselines["persistence"]["test"],
                 "predicted us": self.latency["predicted_us"], "p50 us": self.sla.get("p50_us"),
                 "p99 us": self.sla.get("p99_us"), "memory B": self.memory_bytes, "precision": self.precision,
-                "budget us": self.plan.budget_us, "pass": self.verdict["passed"]}
+                "budget us": self.plan.budget_us, "search budget us": self.search_budget_us,
+                "pass": self.verdict["passed"]}
 
     def summary(self) -> str:
         """A few lines: data, profile, the choice, scores beside the baselines, SLA, time per stage."""
@@ -89,6 +95,8 @@ class PipelineResult:
             f"target {self.target}: {self.plan.rule}",
             f"data: {self.data_source}",
             f"profile: {self.profile_label} ({self.profile_kind})",
+            f"tail: {self.tail['summary']}; the search held the table to {self.search_budget_us:.1f} µs "
+            f"(the p99 budget {self.plan.budget_us:g} µs / {self.tail['factor']:.2f})",
             f"search: {self.search.info.get('strategy')}, {len(self.search.history)} evaluations; chosen "
             f"{self.arch.label()} (validation {self.search_score:+.4f} with the proxy recipe)",
             f"retrained ({self.recipe}): validation {self.scores['val']:+.4f}, test {self.test_score:+.4f}",

@@ -105,9 +105,10 @@ assert PLANS["fpga"].budget_us == 50.0 - 20.0 - 10.0
 # %% [markdown]
 # The FPGA's 20 µs is the reference chapter's. The other two budgets are this course's
 # choices, stated so they can be argued with: the GPU's 150 µs for a batch of 256 windows
-# (under 0.6 µs per window on the A100 model), and the CPU's 25 µs per call, set below the
-# LSTM baseline's fastest ONNX Runtime call on the course machine (about 40 µs), so that a
-# model within it is faster than the LSTM by construction; what remains open is its score.
+# (under 0.6 µs per window on the A100 model), and the CPU's 40 µs per call at the 99th
+# percentile, the LSTM baseline's fastest ONNX Runtime call on the course machine, so that
+# a model within it is faster than the LSTM by construction (its slow calls are no slower
+# than the LSTM's fast ones); what remains open is its score.
 
 # %% [markdown]
 # ## Data
@@ -145,16 +146,62 @@ for name in TARGET_NAMES:
 
 # %% [markdown]
 # The checks: every chosen architecture is within its target's budget by the target's
-# own latency model, its scores are finite, and the exported ONNX file reproduces the
-# eager model.
+# own latency model (for the CPU within a tighter one, the next section's), its scores
+# are finite, and the exported ONNX file reproduces the eager model.
 
 # %%
 for name, r in results.items():
-    assert r.latency["predicted_us"] <= r.plan.budget_us, name
+    assert r.latency["predicted_us"] <= r.search_budget_us <= r.plan.budget_us, name
     assert np.isfinite(r.scores["val"]) and np.isfinite(r.test_score), name
     assert r.export["max_abs_error"] <= 1e-5 + 1e-5 * 10, name
     assert Path(r.outputs["summary"]).is_file() and Path(r.outputs["front"]).is_file()
 print({name: round(r.latency["predicted_us"], 1) for name, r in results.items()})
+
+# %% [markdown]
+# ## The CPU's tail: from a p99 budget to a table budget
+#
+# The CPU's table predicts a model's *fastest* call ({doc}`04_latency_lut`): that is
+# what repeats from run to run. The SLA judges the *99th percentile* ({doc}`11_deployment`),
+# and on a real machine the two differ by a factor no table can know (timer interrupts,
+# caches cold after a context switch, frequency changes, other tenants of a shared VM).
+# A search that holds the table to the budget chooses a model whose fastest call is just
+# under it and whose p99 is not: on the course machine a model chosen under a 25 µs table
+# budget had a fastest call of 24 µs and a p99 of 102 µs.
+# So the pipeline first measures the factor on three calibration models that the table
+# prices below the budget (the size the search will choose from), each timed in ONNX
+# Runtime in five bursts, and holds the table to the budget divided by the worst ratio:
+#
+# $$k = \max_i rac{\operatorname{median}_b\, p_{99}(m_i, b)}{\min_j t_j(m_i)},
+# \qquad 	ext{LAT}_{	ext{table}}(a) \le rac{T}{k},$$
+#
+# where $t_j(m_i)$ are the timed calls of calibration model $m_i$ and $p_{99}(m_i, b)$ the
+# 99th percentile of burst $b$. The median over bursts keeps one episode of interference
+# during the calibration from setting the budget of the whole search; the maximum over
+# models errs on the safe side. The GPU and FPGA models predict a steady call ($k = 1$;
+# a fixed FPGA pipeline has deterministic timing).
+
+# %%
+cpu = results["cpu"]
+k = cpu.tail["factor"]
+print(cpu.tail["summary"])
+print(f"table budget {cpu.search_budget_us:.1f} µs = {cpu.plan.budget_us:g} µs / {k:.2f}; "
+      f"the chosen model: predicted {cpu.latency['predicted_us']:.1f} µs, measured p99 {cpu.sla['p99_us']:.1f} µs")
+calibration = cpu.tail["calibration"]
+assert k == max(1.0, max(t / f for t, f in zip(calibration["tail_us"], calibration["fastest_us"])))
+assert abs(cpu.search_budget_us * k - cpu.plan.budget_us) < 1e-9
+assert cpu.latency["predicted_us"] <= cpu.search_budget_us
+assert all(r.tail["factor"] == 1.0 for name, r in results.items() if name != "cpu")
+
+# %% mystnb={"figure": {"caption": "Why the CPU search needs a tail factor: each calibration model's p99 lies well above its fastest call, on or below the line p99 = k × fastest. Holding the table (the fastest call) to the budget over k leaves room for the tail; the deployed model's own p99 (the star), which need not lie below the line, is then judged against the 40 µs SLA."}, "image": {"alt": "Scatter plot of p99 call in µs (y) against fastest call in µs (x), both linear from zero. A grey dotted diagonal marks p99 equal to the fastest call, a steeper blue line marks p99 equal to k times the fastest call; three blue dots are the calibration models, a black star the deployed model. A red dashed horizontal line marks the 40 µs SLA and a red dotted vertical line the table budget, 40 µs over k."}}
+plots.tail_calibration(calibration, cpu.plan.budget_us, chosen=(cpu.sla["min_us"], cpu.sla["p99_us"]));
+
+# %% [markdown]
+# The factor is a property of the machine as much as of the models: the same
+# calibration on a quiet dedicated core gives a smaller one, and on the course's shared
+# VM it ranged from about 2.3 to 3 between runs. A p99 SLA on a machine you share is
+# therefore a statement about the machine, and the SLA report is the only judge of it:
+# `benchmarks/bench_capstone.py` repeats the report on the deployed file to say how often
+# the verdict holds.
 
 # %% [markdown]
 # ## Three different architectures
@@ -190,10 +237,10 @@ plots.architecture_blocks({name: r.arch for name, r in results.items()});
 #
 # Each run also wrote the front it chose from (`<target>_front.png`); the CPU's:
 
-# %% mystnb={"figure": {"caption": "The CPU search: every trained candidate's validation score against its latency predicted by the ONNX Runtime table, the front as a step line and the 25 µs budget dashed; the starred choice is the best validation score within the budget."}, "image": {"alt": "Scatter plot of validation score (proxy, y) against predicted latency in µs (x, linear) for the handful of candidates the CPU search trained, blue dots in the evolution strategy's colour, with a blue step line through the front, a red dashed vertical line at the 25 µs budget and a black star on the chosen architecture, left of the budget line."}}
-cpu = results["cpu"]
-ax = plots.search_front(cpu.search, budget_us=cpu.plan.budget_us, chosen=cpu.arch,
-                        title=f"cpu: {cpu.profile_label}");
+# %% mystnb={"figure": {"caption": "The CPU search: every trained candidate's validation score against its latency predicted by the ONNX Runtime table, the front as a step line and the table budget (the 40 µs p99 budget over the tail factor) dashed; the starred choice is the best validation score within it."}, "image": {"alt": "Scatter plot of validation score (proxy, y) against predicted latency in µs (x, linear) for the handful of candidates the CPU search trained, blue dots in the evolution strategy's colour, with a blue step line through the front, a red dashed vertical line at the table budget and a black star on the chosen architecture, left of the budget line."}}
+ax = plots.search_front(cpu.search, budget_us=cpu.search_budget_us, chosen=cpu.arch,
+                        title=f"cpu: {cpu.profile_label}",
+                        budget_label=f"table budget {cpu.search_budget_us:.1f} µs ({cpu.plan.budget_us:g} µs / {k:.2f})");
 
 # %% [markdown]
 # ## Held-out test: the chosen models against the baselines
@@ -237,19 +284,23 @@ print(f"best test score in the table: {best} ({comparison.loc[best, 'score']:+.4
 # Read this table as a trader would. The scores of a model trained for a few epochs
 # move by about a hundredth between seeds ({doc}`06_bybit_data` measured the spread), so
 # a gap smaller than that is not a result. Every trained model beats persistence clearly.
-# Between the trained models the gaps are of the order of that noise, and on the run
-# committed with this chapter **the hand-designed MLP had the best test score, above
-# every searched model**, while the searched CPU model and the LSTM tied: the search did
-# not buy accuracy here. What it bought is fit: each chosen model meets its own
-# target's budget by its target's latency model. The latencies in this table are short
-# measurements (5 ms of timed calls per model) on a shared machine, too short to order
-# models that differ by less than about 2x: `benchmarks/bench_capstone.py` measured the
-# full-size CPU choice against the LSTM side by side five times on a quiet machine and
-# found them level in ONNX Runtime (LSTM / chosen 1.02x, range 0.86-1.25x) while in eager
-# PyTorch the chosen model, with six layers to the LSTM's one fused kernel, was 3x slower
-# (0.34x): the runtime decides which model is faster. The GPU's
-# model, wide because batch 256 on a GPU makes width cheap, is clearly *slower* than the
-# LSTM on one CPU thread: a model is fast only on the hardware it was searched for.
+# Between the trained models the gaps are of the order of that noise: on this chapter's
+# reduced runs the hand-designed MLP has scored best more often than any searched model,
+# and which model comes first changes between runs (the CPU's table and tail factor are
+# measured, so its choice can change with the machine's noise). The search did not buy
+# accuracy here. What it bought is fit: each chosen model meets its own target's budget
+# by its target's latency model. At full size (`benchmarks/bench_capstone.py`, 40
+# evaluations, 5 epochs, committed in `benchmarks/results/capstone_cpu.txt`) the CPU's
+# chosen model scored +0.614 ± 0.005 on the test period over five retraining seeds
+# against the LSTM's +0.607 ± 0.011: a difference of 1.3 standard errors, a tie. The
+# latencies in this table are short measurements (5 ms of timed calls per model) on a
+# shared machine, too short to order models that differ by less than about 2x; the
+# benchmark timed the full-size choice and the LSTM side by side five times: the LSTM
+# was 2.0x slower in ONNX Runtime (range 1.2-2.7x) but 0.87x in eager PyTorch, where the
+# chosen model's two dilated convolutions pay the framework's per-operator cost and the
+# LSTM is one fused kernel: the runtime decides which model is faster. The GPU's model,
+# wide because batch 256 on a GPU makes width cheap, is clearly *slower* than the LSTM on
+# one CPU thread: a model is fast only on the hardware it was searched for.
 
 # %% [markdown]
 # ## Deployment: precision and the SLA report
@@ -325,31 +376,48 @@ print({name: r.verdict["basis"] for name, r in results.items()})
 # - The targets' rules produce different architectures: narrow and shallow for one CPU
 #   thread, wide for batched GPU inference, small ReLU convolutions with fixed skips and
 #   INT8 for the FPGA.
+# - A table predicts the fastest call; an SLA judges the p99. The CPU search holds the
+#   table to the budget divided by the machine's measured tail factor $k$ (about 2.3-3 on
+#   the course VM), and the SLA report of the deployed file has the last word.
 # - The held-out comparison is the honest test, and the printout says plainly whether each
 #   searched model beat the LSTM and persistence. With this chapter's reduced budgets
-#   (6 evaluations, 3 epochs) it is not guaranteed, and on the committed run the MLP
-#   baseline scored best: the searched models are fitted to their targets' budgets, not
+#   (6 evaluations, 3 epochs) it is not guaranteed, and on these runs the MLP baseline
+#   has often scored best: the searched models are fitted to their targets' budgets, not
 #   more accurate than the baselines.
-# - `benchmarks/bench_capstone.py` runs the full CPU pipeline and prints whether the
-#   chosen model meets its budget at p99 in ONNX Runtime, how close the table's
-#   prediction is to the fastest measured call, and the LSTM/chosen latency ratio in
-#   eager PyTorch and in ONNX Runtime.
+# - `benchmarks/bench_capstone.py` runs the full CPU pipeline (64 s on the course
+#   machine, three quarters of it building the table): the chosen model met its 40 µs
+#   budget at p99 in ONNX Runtime in 6 of 6 reports (p99 17-26 µs), the table predicted
+#   its fastest call within 2%, it ran 2.0x faster than the LSTM in ONNX Runtime and
+#   0.87x as fast in eager PyTorch, and its test score tied the LSTM's within seed noise.
 
 # %% [markdown]
 # ## Exercises
 #
-# **1.** Run the CPU pipeline from the command line with a 15 µs budget instead of 25 µs.
+# **1.** Run the CPU pipeline from the command line with a 20 µs budget instead of 40 µs.
 # What happens to the chosen architecture and its test score?
 #
 # :::{dropdown} Solution
-# `hwnas run --target cpu --budget-us 15 --quick --out-dir run15` searches the same space
-# under the tighter constraint. Fewer candidates qualify, so the best qualifying
+# `hwnas run --target cpu --budget-us 20 --quick --out-dir run20` searches the same space
+# under the tighter constraint: the table is held to 20 µs over the measured tail factor,
+# about 7 µs on the course machine. Fewer candidates qualify, so the best qualifying
 # validation score can only stay or fall; the chosen model is shallower or narrower, and
-# ONNX Runtime's fixed per-call cost (a few microseconds) becomes most of its latency.
-# If no candidate fits, `run_pipeline` raises a ValueError that names `budget_us`.
+# ONNX Runtime's fixed per-call cost (about 3 µs) becomes most of its latency. If no
+# candidate fits, `run_pipeline` raises a ValueError that names `budget_us`.
 # :::
 #
-# **2.** The walk-forward check above uses two windows. Why does a single held-out test
+# **2.** Run the CPU pipeline with `--tail-factor 1`, so that the table is held to the
+# 40 µs budget itself. What do you expect the SLA report to say, and why?
+#
+# :::{dropdown} Solution
+# The search may now choose a model whose fastest call is just under 40 µs. Its p99 is
+# that times the machine's tail factor (2-3 on the course VM), so the report will likely
+# miss the SLA: on the course machine a full-size search held to a 25 µs table budget
+# chose a model with a fastest call of 23.9 µs and a p99 of 102 µs. The table was right
+# about the fastest call and the search was right about the table; the budget was stated
+# in a different statistic.
+# :::
+#
+# **3.** The walk-forward check above uses two windows. Why does a single held-out test
 # period not settle which model is best?
 #
 # :::{dropdown} Solution
@@ -361,7 +429,7 @@ print({name: r.verdict["basis"] for name, r in results.items()})
 # that the ranking was luck.
 # :::
 #
-# **3.** The GPU's pass/fail rests on the roofline model. What would you measure to trust
+# **4.** The GPU's pass/fail rests on the roofline model. What would you measure to trust
 # it on a real card?
 #
 # :::{dropdown} Solution

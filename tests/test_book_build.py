@@ -104,6 +104,21 @@ def test_chapters_show_figures(built_book):
     assert images > 0, "no chapter page contains a figure from its executed code"
 
 
+def test_every_captioned_figure_cell_shows_its_figure(built_book):
+    """A chapter shows at least one image per cell that carries a figure caption (a library call
+    that switched the kernel to Agg once left chapter 12 with captions and no figures)."""
+    root = Path(__file__).resolve().parents[1]
+    short = {}
+    for entry in (e for e in toc_entries() if e.startswith("notebooks/")):
+        source = (root / f"{entry}.py").read_text(encoding="utf-8")
+        expected = source.count('mystnb={"figure"')
+        page = (_html(built_book) / f"{entry}.html").read_text(encoding="utf-8")
+        shown = len(re.findall(r"<img[^>]+src=\"[^\"]*_images/", page))
+        if shown < expected:
+            short[entry] = (shown, expected)
+    assert not short, f"chapters showing fewer figures than their captioned cells (shown, expected): {short}"
+
+
 # A MathJax CDN URL anywhere in a page (sphinx-thebe's inert THEBE_JS_URL constant on
 # unpkg is not matched: thebe is off, so nothing ever loads it).
 CDN = re.compile(r"(?:https?:)?//[^\s\"'<>]*(?:mathjax|jsdelivr|cdnjs)[^\s\"'<>]*", re.I)

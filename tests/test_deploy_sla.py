@@ -36,7 +36,7 @@ def test_percentiles_and_verdict_from_known_samples():
     samples = [100.0] * 995 + [1000.0] * 5  # 0.5% slow calls
     report = _report(samples)
     assert report.n == 1000 and report.p50_us == 100.0 and report.p99_us == 100.0
-    assert report.max_us == 1000.0
+    assert report.max_us == 1000.0 and report.min_us == 100.0
     assert report.p999_us == pytest.approx(np.percentile(samples, 99.9))
     assert report.passed and report.reasons == []
     strict = _report(samples, percentile=99.9)
@@ -57,7 +57,7 @@ def test_memory_is_judged_when_both_sides_are_known():
 def test_pass_is_exactly_the_percentile_within_budget(samples, budget):
     report = _report(samples, budget=budget)
     assert report.passed == (np.percentile(samples, 99) <= budget)
-    assert report.p50_us <= report.p99_us <= report.p999_us <= report.max_us
+    assert report.min_us <= report.p50_us <= report.p99_us <= report.p999_us <= report.max_us
 
 
 def test_wide_spread_and_few_samples_warn():

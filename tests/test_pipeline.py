@@ -49,6 +49,9 @@ def test_run_writes_outputs_that_parse(fpga_run):
     assert summary["data_source"].startswith("synthetic")
     assert "analytical model" in summary["profile_kind"]
     assert summary["plan"]["budget_us"] == 20.0 and summary["evaluations"] == 3
+    # the FPGA's fixed pipeline has no tail: the search holds the cycle model to the budget itself
+    assert summary["tail"]["factor"] == 1.0 and "deterministic" in summary["tail"]["basis"]
+    assert summary["search_budget_us"] == 20.0
     assert set(summary["baselines"]) == {"persistence", "mlp", "lstm"}
     assert all(math.isfinite(summary["scores"][s]) for s in ("val", "test"))
     assert set(summary["stage_seconds"]) == {"data", "profile", "search", "retrain", "baselines", "export",
@@ -85,6 +88,7 @@ def test_run_chooses_the_best_validation_score_within_budget(fpga_run):
     (["--target", "fpga", "--retrain-epochs", "0"], "--retrain-epochs"),
     (["--target", "fpga", "--strategy", "nope"], "--strategy"),
     (["--target", "fpga", "--profile", "missing.json"], "--profile"),
+    (["--target", "cpu", "--tail-factor", "0.5"], "--tail-factor"),
 ])
 def test_bad_arguments_exit_2_with_one_line(offline, capsys, argv, named):
     assert main(["run", *argv, "--out-dir", str(offline / "out")]) == 2
@@ -105,6 +109,46 @@ def test_run_pipeline_checks_its_arguments(offline):
         run_pipeline("fpga", evals=0, out_dir=offline)
     with pytest.raises(ValueError, match="strategy"):
         run_pipeline("fpga", strategy="nope", out_dir=offline)
+    with pytest.raises(ValueError, match="tail_factor"):
+        run_pipeline("fpga", tail_factor=0.9, out_dir=offline)
+
+
+CPU_TINY = dict(quick=True, evals=3, retrain_epochs=1, retrain_windows=128, sla_repeats=50, timing_ms=1.0,
+                progress=False, lut_options={"passes": 1, "target_ms": 0.5, "min_reps": 4, "calibration": 4})
+
+
+@pytest.fixture(scope="module")
+def cpu_space():
+    return target_space("cpu", quick=True, widths=(8,), kernel_sizes=(3,), depths=(2,))
+
+
+def test_cpu_search_leaves_room_for_the_measured_tail(tmp_path, cpu_space):
+    pytest.importorskip("onnxruntime")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HWNAS_BYBIT_DIR", "")
+        mp.setenv("HWNAS_OFFLINE", "1")
+        mp.setenv("HWNAS_CACHE_DIR", str(tmp_path / "cache"))
+        mp.setenv("MPLBACKEND", "Agg")
+        with pytest.warns(UserWarning, match="SYNTHETIC"):
+            result = run_pipeline("cpu", space=cpu_space, budget_us=2000.0, out_dir=tmp_path / "out", **CPU_TINY)
+    tail = result.tail
+    assert tail["basis"] == "measured on this CPU" and tail["factor"] >= 1.0
+    assert len(tail["calibration"]["labels"]) == 3 and "tail" in result.stage_seconds
+    assert result.search_budget_us == pytest.approx(2000.0 / tail["factor"])
+    assert result.latency["predicted_us"] <= result.search_budget_us
+    assert result.search.info["latency_budget_us"] == pytest.approx(result.search_budget_us)
+    assert result.sla["budget_us"] == 2000.0  # the SLA judges the p99 against the budget itself
+    summary = json.loads((tmp_path / "out" / "cpu_summary.json").read_text())
+    assert summary["tail"]["factor"] == tail["factor"] and summary["search_budget_us"] == result.search_budget_us
+
+
+def test_a_given_tail_factor_is_used_as_is(offline, cpu_space):
+    pytest.importorskip("onnxruntime")
+    with pytest.warns(UserWarning, match="SYNTHETIC"):
+        result = run_pipeline("cpu", space=cpu_space, budget_us=2000.0, tail_factor=4.0, out_dir=offline / "out",
+                              **CPU_TINY)
+    assert result.tail == {"factor": 4.0, "basis": "given by the caller", "summary": "given: 4x"}
+    assert result.search_budget_us == 500.0 and "tail" not in result.stage_seconds
 
 
 def test_plans_follow_the_reference_chapter():

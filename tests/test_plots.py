@@ -411,3 +411,14 @@ def test_search_spaces_take_their_targets_colours_in_chapter_01_figures():
     other = plots.grouped_counts({"a": {"conv": 3}, "b": {"conv": 1}})  # not spaces: the default cycle
     assert len({matplotlib.colors.to_hex(bar.get_facecolor()) for bar in other.patches}) == 2
     plt.close("all")
+
+
+def test_png_bytes_draws_without_touching_pyplot():
+    import matplotlib
+
+    backend, open_figures = matplotlib.get_backend(), plt.get_fignums()
+    data = plots.png_bytes(lambda ax: ax.plot([0, 1], [1, 0]), figsize=(2.0, 1.5), dpi=50)
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert (width, height) == (100, 75)
+    assert matplotlib.get_backend() == backend and plt.get_fignums() == open_figures

@@ -59,6 +59,8 @@ def test_search_front_marks_candidates_front_budget_and_choice():
     front = next(line for line in ax.get_lines() if line.get_label() == "front")
     assert list(front.get_xdata()) == [50.0, 100.0]
     assert ax.get_title() == "t"
+    ax = plots.search_front(result, budget_us=37.5, budget_label="table budget 37.5 µs")
+    assert "table budget 37.5 µs" in [line.get_label() for line in ax.get_lines()]
 
 
 def test_decision_heatmap_draws_the_grid_and_rejects_a_label_mismatch():
@@ -127,3 +129,16 @@ def test_score_vs_latency_and_walk_forward_lines_plot_their_points():
     ax2 = plots.walk_forward_lines({"nas": [0.6, 0.55], "lstm": [0.58, 0.57]}, ["2024H1", "2024H2"])
     assert [list(line.get_ydata()) for line in ax2.get_lines()] == [[0.6, 0.55], [0.58, 0.57]]
     assert [t.get_text() for t in ax2.get_xticklabels()] == ["2024H1", "2024H2"]
+
+
+def test_tail_calibration_draws_the_models_the_factor_line_and_both_budgets():
+    calibration = {"percentile": 99.0, "factor": 2.5, "fastest_us": [6.0, 8.0], "tail_us": [12.0, 20.0]}
+    ax = plots.tail_calibration(calibration, 25.0, chosen=(7.0, 15.0))
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert "SLA: p99 ≤ 25 µs" in lines and "table budget 10.0 µs" in lines
+    factor = lines["p99 = 2.50 x fastest (worst calibration model)"]
+    x, y = factor.get_xdata(), factor.get_ydata()
+    assert y[1] / x[1] == pytest.approx(2.5)
+    points = [c.get_offsets().tolist() for c in ax.collections]
+    assert [[6.0, 12.0], [8.0, 20.0]] in points and [[7.0, 15.0]] in points
+    assert list(lines["table budget 10.0 µs"].get_xdata()) == [10.0, 10.0]

@@ -9,6 +9,7 @@ and onnx / onnxruntime are imported only when a name that needs them is used.
 * :mod:`hwnas.deploy.runtimes`: :class:`OnnxRuntime` (registered as ``"onnxruntime"``)
 * :mod:`hwnas.deploy.quantize`: INT8 (static, QDQ) and FP16 ONNX models, a fixed-point simulation
 * :mod:`hwnas.deploy.sla`: :func:`sla_report` and :class:`SLAReport`
+* :mod:`hwnas.deploy.tail`: :func:`measure_tail`, the p99 / fastest-call factor of a machine
 * :mod:`hwnas.deploy.cli`: the ``export`` and ``report`` commands
 """
 
@@ -23,7 +24,8 @@ _NAMES: dict[str, str] = {
     "coverage_architecture": "export",
     "OnnxRuntime": "runtimes", "OrtModule": "runtimes", "make_session": "runtimes",
     "session_inputs": "runtimes", "session_callable": "runtimes",
-    "SLAReport": "sla", "sla_report": "sla", "deployable_callable": "sla",
+    "SLAReport": "sla", "sla_report": "sla", "deployable_callable": "sla", "timed_calls": "sla",
+    "TailCalibration": "tail", "measure_tail": "tail", "near_budget_models": "tail",
     "quantize_int8": "quantize", "convert_fp16": "quantize", "fixed_point_model": "quantize",
     "calibration_windows": "quantize", "weight_bytes": "quantize", "compare_precisions": "quantize",
     "PrecisionResult": "quantize", "PRECISIONS": "quantize", "score_precisions": "quantize", "precision_graphs": "quantize",

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ..checks import require_choice, require_float
-from ..fileio import write_atomic
+from ..fileio import write_bytes_atomic
 from ..model import build_model
 from ..space import POOL_OPS, Architecture, LayerSpec, OpType, SearchSpace
 
@@ -191,14 +191,6 @@ def _model_and_example(model_or_arch: Any, example: Any, seed: int) -> tuple[nn.
         example = torch.randn(2, arch.input_features, arch.lookback, generator=gen)
     inputs = tuple(example) if isinstance(example, (tuple, list)) else (example,)
     return module.eval(), tuple(torch.as_tensor(x, dtype=torch.float32) for x in inputs)
-
-
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` through :func:`hwnas.fileio.write_atomic` (temporary file, rename).
-
-    Taught in: notebooks/11_deployment.
-    """
-    return write_atomic(path, lambda handle: handle.buffer.write(data))  # type: ignore[attr-defined]
 
 
 def export(model_or_arch: Architecture | nn.Module, path: str | os.PathLike[str], *,

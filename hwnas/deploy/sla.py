@@ -28,17 +28,10 @@ import numpy as np
 from ..checks import require_float, require_int, require_optional_int
 from ..space import Architecture
 
-__all__ = ["SLAReport", "sla_report", "SPREAD_WARN", "deployable_callable"]
+__all__ = ["SLAReport", "sla_report", "SPREAD_WARN", "deployable_callable", "timed_calls"]
 
 SPREAD_WARN = 0.1
 """IQR / median above which a report warns (``torch.utils.benchmark`` warns above 10%)."""
-
-
-def _load() -> float | None:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except (OSError, AttributeError):
-        return None
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,6 +88,11 @@ class SLAReport:
     def p999_us(self) -> float:
         """99.9th percentile, µs (rests on ``n / 1000`` calls beyond it)."""
         return self.quantile_us(99.9)
+
+    @property
+    def min_us(self) -> float:
+        """The fastest call, µs: what a lookup table predicts."""
+        return float(min(self.samples_us))
 
     @property
     def max_us(self) -> float:
@@ -160,7 +158,7 @@ class SLAReport:
         """The lookup table's prediction and the memory basis, where there are any."""
         out = []
         if self.predicted_us is not None:
-            out.append(f"LUT predicts {self.predicted_us:.1f} µs; measured fastest {min(self.samples_us):.1f}, "
+            out.append(f"LUT predicts {self.predicted_us:.1f} µs; measured fastest {self.min_us:.1f}, "
                        f"p50 {self.p50_us:.1f} µs (p50/predicted {self.p50_us / self.predicted_us:.2f})")
         if self.memory_bytes is None:
             out.append("memory not known for this deployable: not checked")
@@ -195,7 +193,7 @@ class SLAReport:
         return {
             "label": self.label, "budget_us": self.budget_us, "percentile": self.percentile,
             "passed": self.passed, "reasons": self.reasons, "warnings": self.warnings, "notes": self.notes,
-            "p50_us": self.p50_us, "p99_us": self.p99_us, "p999_us": self.p999_us, "max_us": self.max_us,
+            "p50_us": self.p50_us, "p99_us": self.p99_us, "p999_us": self.p999_us, "min_us": self.min_us, "max_us": self.max_us,
             "spread": self.spread, "n": self.n, "bursts": self.bursts,
             "burst_sla_us": self.burst_quantiles_us(), "predicted_us": self.predicted_us,
             "memory_bytes": self.memory_bytes, "memory_budget_bytes": self.memory_budget_bytes,
@@ -272,6 +270,22 @@ def deployable_callable(deployable: Any, *, runtime: Any = "onnxruntime", thread
     return _Deployable(rt.prepare(module, inputs), label, arch, memory, basis, rt.name, rt.version())
 
 
+def timed_calls(fn: Callable[[], Any], repeats: int, bursts: int, *, threads: int = 1,
+                batch: int = 1) -> list[float]:
+    """Every one of ``repeats`` calls of ``fn`` timed (µs), in ``bursts`` each with its own warm-up.
+
+    Taught in: notebooks/11_deployment.
+    """
+    from ..latency import time_callable
+
+    samples: list[float] = []
+    for size in (len(chunk) for chunk in np.array_split(np.arange(repeats), bursts)):
+        timing = time_callable(fn, threads=threads, batch=batch, warmup=10, warmup_ms=5.0,
+                               target_ms=1e9, min_reps=size, max_reps=size, keep_samples=True)
+        samples.extend(timing.samples_us)
+    return samples
+
+
 def sla_report(
     deployable: Any,
     budget_us: float,
@@ -301,7 +315,7 @@ def sla_report(
     Taught in: notebooks/11_deployment.
     """
     from ..hardware import current_conditions
-    from ..latency import time_callable
+    from ..latency import load_average
 
     budget_us = require_float(budget_us, "budget_us", minimum=0.0, strict_minimum=True)
     threads = require_int(threads, "threads", 1)
@@ -320,17 +334,12 @@ def sla_report(
             predicted = float(profile.predict_latency(target.arch, batch))
     conditions = dict(current_conditions(), runtime=target.runtime, runtime_version=target.runtime_version,
                       threads=threads, batch=batch, cpu_count=os.cpu_count(), repeats=repeats,
-                      load_avg_1min_start=_load())
+                      load_avg_1min_start=load_average())
     if profile is not None:
         conditions["profile"] = profile.label
         conditions["profile_runtime"] = profile.conditions.get("runtime", "eager")
-    samples: list[float] = []
-    sizes = [len(chunk) for chunk in np.array_split(np.arange(repeats), bursts)]
-    for size in sizes:
-        timing = time_callable(target.fn, threads=threads, batch=batch, warmup=10, warmup_ms=5.0,
-                               target_ms=1e9, min_reps=size, max_reps=size, keep_samples=True)
-        samples.extend(timing.samples_us)
-    conditions["load_avg_1min_end"] = _load()
+    samples = timed_calls(target.fn, repeats, bursts, threads=threads, batch=batch)
+    conditions["load_avg_1min_end"] = load_average()
     return SLAReport(
         label=label or target.label, budget_us=budget_us, samples_us=tuple(samples), bursts=bursts,
         percentile=percentile, predicted_us=predicted, memory_bytes=target.memory_bytes,

@@ -19,14 +19,14 @@ if TYPE_CHECKING:
     from ..search import SearchResult
     from ..space import Architecture
 
-__all__ = ["search_front", "architecture_blocks", "score_vs_latency", "walk_forward_lines"]
+__all__ = ["search_front", "architecture_blocks", "score_vs_latency", "walk_forward_lines", "tail_calibration"]
 
 _OP_COLOURS = {"conv": "#1f77b4", "dwsep_conv": "#17becf", "dilated_conv": "#9467bd", "fc": "#8c564b",
                "attention": "#d62728", "identity": "#c7c7c7", "max_pool": "#bcbd22", "avg_pool": "#bcbd22"}
 
 
 def search_front(result: "SearchResult", *, budget_us: float | None = None, chosen: "Architecture | None" = None,
-                 title: str = "", ax: Axes | None = None) -> Axes:
+                 title: str = "", budget_label: str | None = None, ax: Axes | None = None) -> Axes:
     """Every trained candidate (validation score against predicted latency), the front, the budget, the choice.
 
     Taught in: notebooks/12_capstone.
@@ -44,7 +44,7 @@ def search_front(result: "SearchResult", *, budget_us: float | None = None, chos
         for m in picked:
             ax.scatter([m.latency_us], [m.score], marker="*", s=180, color="black", zorder=3, label="chosen")
     if budget_us is not None:
-        ax.axvline(budget_us, color="tab:red", linestyle="--", label=f"budget {budget_us:g} µs")
+        ax.axvline(budget_us, color="tab:red", linestyle="--", label=budget_label or f"budget {budget_us:.3g} µs")
     ax.set_xlabel("predicted latency (µs)")
     ax.set_ylabel("validation score (proxy)")
     ax.set_title(title)
@@ -125,4 +125,33 @@ def walk_forward_lines(scores: Mapping[str, Sequence[float]], periods: Sequence[
     ax.set_xlabel("test period")
     ax.legend(fontsize="small")
     plt.setp(ax.get_xticklabels(), fontsize="small")
+    return ax
+
+
+def tail_calibration(calibration: Mapping[str, Any], budget_us: float, *,
+                     chosen: tuple[float, float] | None = None, ax: Axes | None = None) -> Axes:
+    """Fastest call against p99 for the calibration models, the line p99 = k x fastest, the budgets.
+
+    ``calibration`` is :meth:`hwnas.deploy.tail.TailCalibration.to_dict`;
+    ``chosen`` the deployed model's (fastest, p99) from its SLA report.
+
+    Taught in: notebooks/12_capstone.
+    """
+    ax = _axes(ax)
+    fastest, tail, k = calibration["fastest_us"], calibration["tail_us"], float(calibration["factor"])
+    q = f"p{calibration['percentile']:g}"
+    top = max([*tail, budget_us, *(chosen or ())]) * 1.15
+    ax.plot([0, top], [0, top], color="tab:gray", linestyle=":", label=f"{q} = fastest")
+    ax.plot([0, top / k], [0, top], color="tab:blue", label=f"{q} = {k:.2f} x fastest (worst calibration model)")
+    ax.scatter(fastest, tail, color="tab:blue", s=30, zorder=3, label="calibration models")
+    if chosen is not None:
+        ax.scatter([chosen[0]], [chosen[1]], marker="*", s=180, color="black", zorder=4,
+                   label=f"deployed model ({q} of its SLA report)")
+    ax.axhline(budget_us, color="tab:red", linestyle="--", label=f"SLA: {q} ≤ {budget_us:g} µs")
+    ax.axvline(budget_us / k, color="tab:red", linestyle=":", label=f"table budget {budget_us / k:.1f} µs")
+    ax.set_xlim(0, top / min(k, 2.0))
+    ax.set_ylim(0, top)
+    ax.set_xlabel("fastest call (µs): what the table predicts")
+    ax.set_ylabel(f"{q} call (µs): what the SLA judges")
+    ax.legend(fontsize="small", loc="lower right")
     return ax

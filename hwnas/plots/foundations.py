@@ -14,7 +14,8 @@ several panels returns its :class:`matplotlib.figure.Figure` instead.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+import io
+from typing import Any, Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -25,6 +26,7 @@ from matplotlib.ticker import FuncFormatter
 from .style import is_space_name, space_color
 
 __all__ = [
+    "png_bytes",
     "bytes_formatter",
     "receptive_field_growth",
     "space_size_by_depth",
@@ -48,6 +50,22 @@ def _axes(ax: Axes | None, figsize: tuple[float, float] = (6.4, 3.6)) -> Axes:
         return ax
     _, new_ax = plt.subplots(figsize=figsize, layout="constrained")
     return new_ax
+
+
+def png_bytes(draw: Callable[[Axes], Any], *, figsize: tuple[float, float] = (6.4, 3.6), dpi: int = 110) -> bytes:
+    """PNG bytes of the figure ``draw(ax)`` draws, made without pyplot.
+
+    The figure is a bare :class:`matplotlib.figure.Figure`, so writing a file
+    neither changes the session's backend (a notebook keeps showing its
+    figures) nor leaves a figure open.
+
+    Taught in: notebooks/12_capstone.
+    """
+    figure = Figure(figsize=figsize, layout="constrained")
+    draw(figure.subplots())
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
 
 
 def _format_bytes(value: float) -> str:

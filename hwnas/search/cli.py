@@ -138,22 +138,11 @@ def _executor(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def _plot(result: Any, path: Path) -> None:
-    """Draw the front (and every evaluation) to ``path``, atomically."""
-    import os
-    import tempfile
-
-    import matplotlib
-
-    matplotlib.use("Agg")
+    """Draw the front (and every evaluation) to ``path``, atomically (without pyplot)."""
+    from ..fileio import write_bytes_atomic
     from ..plots.capstone import search_front
+    from ..plots.foundations import png_bytes
 
-    ax = search_front(result, budget_us=result.info["latency_budget_us"],
-                      title=f"{result.info['strategy']}: {len(result)} on the front")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        ax.get_figure(root=True).savefig(tmp, dpi=120)  # type: ignore[union-attr]
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, png_bytes(lambda ax: search_front(
+        result, budget_us=result.info["latency_budget_us"],
+        title=f"{result.info['strategy']}: {len(result)} on the front", ax=ax), dpi=120))

@@ -1,0 +1,91 @@
+"""What the pipeline deploys: the precisions per target, the one kept, and side-by-side latencies.
+
+Taught in: notebooks/12_capstone.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from .proxy import ProxyTask
+    from .space import Architecture
+
+__all__ = ["PRECISIONS_BY_TARGET", "QUANT_MIN_SPEEDUP", "QUANT_MAX_SCORE_LOSS", "deploy_precisions",
+           "has_onnxruntime", "side_by_side_latency"]
+
+QUANT_MIN_SPEEDUP = 1.05
+"""A lower precision replaces FP32 on the CPU only when at least this much faster in ONNX Runtime."""
+QUANT_MAX_SCORE_LOSS = 0.01
+"""... and its validation score is at most this much lower."""
+
+
+def has_onnxruntime() -> bool:
+    """Whether ONNX Runtime is installed (``pip install hwnas[deploy]``).
+
+    Taught in: notebooks/12_capstone.
+    """
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def side_by_side_latency(modules: Mapping[str, tuple["nn.Module", Any]], seed: int = 0,
+                         target_ms: float = 20.0) -> dict[str, dict[str, float]]:
+    """Fastest call (µs) of each ``name: (module, input)`` in eager PyTorch and ONNX Runtime.
+
+    One thread, every callable timed round-robin in the same passes
+    (:func:`hwnas.latency.time_round_robin`), so ratios between them are measured
+    side by side. Keys ``eager_us`` and ``ort_us`` (the latter only when ONNX
+    Runtime is installed).
+
+    Taught in: notebooks/12_capstone.
+    """
+    from .latency import time_round_robin
+    from .runtime import get_runtime
+
+    runtimes = ["eager"] + (["onnxruntime"] if has_onnxruntime() else [])
+    callables = {(name, rt): get_runtime(rt, 1).prepare(module, (x,))
+                 for rt in runtimes for name, (module, x) in modules.items()}
+    timings = time_round_robin(callables, threads=1, target_ms=target_ms, seed=seed)
+    out: dict[str, dict[str, float]] = {name: {} for name in modules}
+    for (name, rt), timing in timings.items():
+        out[name]["eager_us" if rt == "eager" else "ort_us"] = float(timing.min_us)
+    return out
+
+
+PRECISIONS_BY_TARGET = {"cpu": ("fp32 onnx", "fp16 onnx", "int8 onnx (QDQ)"),
+                        "gpu": ("fp32 onnx", "fp16 onnx"),
+                        "fpga": ("fp32 onnx", "int8 fixed point (sim)")}
+"""The precisions tried per target (names of :data:`hwnas.deploy.quantize.PRECISIONS`)."""
+
+
+def deploy_precisions(target: str, model: "nn.Module", arch: "Architecture", task: "ProxyTask", fp32: bytes,
+              seed: int, target_ms: float) -> tuple[list[dict[str, Any]], str, bytes | None]:
+    """Each precision's validation/test score (and CPU latency); the one deployed and its ONNX bytes.
+
+    CPU: INT8 (QDQ) or FP16 replaces FP32 when at least :data:`QUANT_MIN_SPEEDUP`
+    faster in ONNX Runtime at a validation score at most :data:`QUANT_MAX_SCORE_LOSS`
+    lower; GPU: FP16, FPGA: INT8 fixed point (the precisions their profiles assume).
+
+    Taught in: notebooks/12_capstone.
+    """
+    from .deploy.quantize import calibration_windows, precision_graphs, score_precisions
+
+    windows = calibration_windows(task, arch.lookback, 256, seed)
+    precisions = PRECISIONS_BY_TARGET[target]
+    graphs = precision_graphs(fp32, windows, precisions)  # converted once: scored, then deployed
+    results = score_precisions(model, arch, task, windows, precisions=precisions, graphs=graphs,
+                               seed=seed, target_ms=target_ms)
+    rows: list[dict[str, Any]] = [{"precision": r.name, "val": r.val_score, "test": r.test_score,
+                                   "ort_us": r.latency_us, "size_bytes": r.size_bytes} for r in results]
+    if target == "gpu":  # the GPU profile assumes FP16 tensor cores
+        return rows, "fp16 onnx", graphs["fp16 onnx"]
+    if target == "fpga":  # the FPGA profile assumes an INT8 datapath
+        return rows, "int8 fixed point (sim)", None
+    fp32_row = rows[0]
+    helps = [r for r in rows[1:] if fp32_row["ort_us"] / r["ort_us"] >= QUANT_MIN_SPEEDUP
+             and r["val"] >= fp32_row["val"] - QUANT_MAX_SCORE_LOSS]
+    best = str(min(helps, key=lambda r: float(r["ort_us"]))["precision"]) if helps else "fp32 onnx"
+    return rows, best, graphs[best]
