@@ -238,11 +238,12 @@ def _verdict(target: str, sla: Any, predicted: float, reasons: Sequence[str], bu
             "reasons": out}
 
 
-def _budget_label(budget_us: float, factor: float) -> str:
-    """The front figure's budget line: the budget itself, or the table budget it implies after the tail."""
-    if factor == 1.0:
+def _budget_label(budget_us: float, search_budget_us: float) -> str:
+    """The front figure's budget line: the budget itself, or the table budget the tail left of it."""
+    if search_budget_us == budget_us:
         return f"budget {budget_us:g} µs"
-    return f"table budget {budget_us / factor:.1f} µs (p99 budget {budget_us:g} µs / {factor:.2f})"
+    return (f"table budget {search_budget_us:.1f} µs (p99 budget {budget_us:g} µs / "
+            f"{budget_us / search_budget_us:.2f})")
 
 
 def _front_png(search: "SearchResult", arch: "Architecture", budget_us: float, title: str,
@@ -446,7 +447,7 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
         result.save(paths["search"])
         arch.save(paths["arch"])
         write_bytes_atomic(paths["front"], _front_png(result, arch, search_budget, f"{target}: {profile.label}",
-                                                      _budget_label(plan.budget_us, tail["factor"])))
+                                                      _budget_label(plan.budget_us, search_budget)))
         out = PipelineResult(
             target=target, plan=plan, data_source=source, profile_label=profile.label, profile_kind=kind,
             recipe=recipe, search=result, arch=arch, search_score=float(metrics.score), scores=scores,

@@ -19,12 +19,17 @@ TINY = ["--quick", "--evals", "3", "--retrain-epochs", "1", "--retrain-windows",
         "--sla-repeats", "50", "--quiet"]
 
 
+def _go_offline(mp: pytest.MonkeyPatch, folder) -> None:
+    """No recorded folder, no network, a kline cache inside ``folder``, figures off-screen."""
+    mp.setenv("HWNAS_BYBIT_DIR", "")
+    mp.setenv("HWNAS_OFFLINE", "1")
+    mp.setenv("HWNAS_CACHE_DIR", str(folder / "cache"))
+    mp.setenv("MPLBACKEND", "Agg")
+
+
 @pytest.fixture
 def offline(tmp_path, monkeypatch):
-    monkeypatch.setenv("HWNAS_BYBIT_DIR", "")
-    monkeypatch.setenv("HWNAS_OFFLINE", "1")
-    monkeypatch.setenv("HWNAS_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    _go_offline(monkeypatch, tmp_path)
     return tmp_path
 
 
@@ -33,10 +38,7 @@ def fpga_run(tmp_path_factory):
     """One tiny FPGA run through the command line (shared by the output tests)."""
     folder = tmp_path_factory.mktemp("run")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HWNAS_BYBIT_DIR", "")
-        mp.setenv("HWNAS_OFFLINE", "1")
-        mp.setenv("HWNAS_CACHE_DIR", str(folder / "cache"))
-        mp.setenv("MPLBACKEND", "Agg")
+        _go_offline(mp, folder)
         with pytest.warns(UserWarning, match="SYNTHETIC"):
             code = main(["run", "--target", "fpga", "--out-dir", str(folder / "out"), *TINY])
     return code, folder / "out"
@@ -122,15 +124,10 @@ def cpu_space():
     return target_space("cpu", quick=True, widths=(8,), kernel_sizes=(3,), depths=(2,))
 
 
-def test_cpu_search_leaves_room_for_the_measured_tail(tmp_path, cpu_space):
+def test_cpu_search_leaves_room_for_the_measured_tail(offline, cpu_space):
     pytest.importorskip("onnxruntime")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HWNAS_BYBIT_DIR", "")
-        mp.setenv("HWNAS_OFFLINE", "1")
-        mp.setenv("HWNAS_CACHE_DIR", str(tmp_path / "cache"))
-        mp.setenv("MPLBACKEND", "Agg")
-        with pytest.warns(UserWarning, match="SYNTHETIC"):
-            result = run_pipeline("cpu", space=cpu_space, budget_us=2000.0, out_dir=tmp_path / "out", **CPU_TINY)
+    with pytest.warns(UserWarning, match="SYNTHETIC"):
+        result = run_pipeline("cpu", space=cpu_space, budget_us=2000.0, out_dir=offline / "out", **CPU_TINY)
     tail = result.tail
     assert tail["basis"] == "measured on this CPU" and tail["factor"] >= 1.0
     assert len(tail["calibration"]["labels"]) == 3 and "tail" in result.stage_seconds
@@ -138,7 +135,7 @@ def test_cpu_search_leaves_room_for_the_measured_tail(tmp_path, cpu_space):
     assert result.latency["predicted_us"] <= result.search_budget_us
     assert result.search.info["latency_budget_us"] == pytest.approx(result.search_budget_us)
     assert result.sla["budget_us"] == 2000.0  # the SLA judges the p99 against the budget itself
-    summary = json.loads((tmp_path / "out" / "cpu_summary.json").read_text())
+    summary = json.loads((offline / "out" / "cpu_summary.json").read_text())
     assert summary["tail"]["factor"] == tail["factor"] and summary["search_budget_us"] == result.search_budget_us
 
 

@@ -28,7 +28,8 @@ import numpy as np
 from ..checks import require_float, require_int, require_optional_int
 from ..space import Architecture
 
-__all__ = ["SLAReport", "sla_report", "SPREAD_WARN", "deployable_callable", "timed_calls"]
+__all__ = ["SLAReport", "sla_report", "SPREAD_WARN", "deployable_callable", "timed_calls",
+           "burst_quantiles"]
 
 SPREAD_WARN = 0.1
 """IQR / median above which a report warns (``torch.utils.benchmark`` warns above 10%)."""
@@ -113,8 +114,7 @@ class SLAReport:
 
     def burst_quantiles_us(self, q: float | None = None) -> list[float]:
         """The ``q``-th percentile (default: the SLA's) of each burst, in order."""
-        q = self.percentile if q is None else q
-        return [float(np.percentile(chunk, q)) for chunk in np.array_split(np.asarray(self.samples_us), self.bursts)]
+        return burst_quantiles(self.samples_us, self.bursts, self.percentile if q is None else q)
 
     # ---- verdict
     @property
@@ -268,6 +268,15 @@ def deployable_callable(deployable: Any, *, runtime: Any = "onnxruntime", thread
         memory, basis = _module_bytes(module), "weights and buffers only"
     label = f"arch L{arch.lookback} d{arch.depth}" if arch is not None else type(module).__name__
     return _Deployable(rt.prepare(module, inputs), label, arch, memory, basis, rt.name, rt.version())
+
+
+def burst_quantiles(samples: Any, bursts: int, q: float) -> list[float]:
+    """The ``q``-th percentile of each of the ``bursts`` consecutive chunks of ``samples`` (as
+    :func:`timed_calls` timed them), in order.
+
+    Taught in: notebooks/11_deployment.
+    """
+    return [float(np.percentile(chunk, q)) for chunk in np.array_split(np.asarray(samples), bursts)]
 
 
 def timed_calls(fn: Callable[[], Any], repeats: int, bursts: int, *, threads: int = 1,

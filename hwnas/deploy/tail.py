@@ -143,7 +143,7 @@ def measure_tail(space: "SearchSpace | Sequence[Architecture]", *, runtime: Any 
     """
     from ..hardware import current_conditions
     from ..latency import load_average
-    from .sla import deployable_callable, timed_calls
+    from .sla import burst_quantiles, deployable_callable, timed_calls
 
     models = require_int(models, "models", 1)
     threads = require_int(threads, "threads", 1)
@@ -156,10 +156,10 @@ def measure_tail(space: "SearchSpace | Sequence[Architecture]", *, runtime: Any 
     runtime_name, version = "?", "?"
     for arch in archs:
         target = deployable_callable(arch, runtime=runtime, threads=threads, batch=batch, seed=seed)
-        samples = np.asarray(timed_calls(target.fn, repeats, bursts, threads=threads, batch=batch))
+        samples = timed_calls(target.fn, repeats, bursts, threads=threads, batch=batch)
         labels.append(arch.label())
-        fastest.append(float(samples.min()))
-        tail.append(float(np.median([np.percentile(b, percentile) for b in np.array_split(samples, bursts)])))
+        fastest.append(float(min(samples)))
+        tail.append(float(np.median(burst_quantiles(samples, bursts, percentile))))
         runtime_name, version = target.runtime, target.runtime_version
     conditions = dict(current_conditions(), runtime=runtime_name, runtime_version=version, threads=threads,
                       batch=batch, repeats=repeats, bursts=bursts, seed=seed, load_avg_1min=load_average())
