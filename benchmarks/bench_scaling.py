@@ -47,15 +47,9 @@ import hwnas  # noqa: E402
 from hwnas.fileio import check_writable, write_text_atomic  # noqa: E402
 from hwnas.hardware import HardwareProfile  # noqa: E402
 from hwnas.search import Evaluator  # noqa: E402
-from hwnas.space import CONV_OPS  # noqa: E402
-from hwnas.search.scaling import (  # noqa: E402
-    PHI_LADDER,
-    compound_scale,
-    constraint_kind,
-    extend_profile,
-    flops_growth,
-    scaling_grid,
-)
+from hwnas.architecture import CONV_OPS  # noqa: E402
+from hwnas.search.scaling import PHI_LADDER, extend_profile, scaling_grid  # noqa: E402
+from hwnas.search.scaling_rule import compound_scale, constraint_kind, flops_growth  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SINGLE = {"depth": (2.0, 1.0, 1.0), "width": (1.0, math.sqrt(2.0), 1.0), "lookback": (1.0, 1.0, 2.0)}

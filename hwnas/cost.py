@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .checks import require_int
-from .space import Activation, Architecture, LayerSpec, OpType
+from .architecture import Activation, Architecture, LayerSpec, OpType
 
 Precision = Literal["fp32", "fp16", "int8"]
 BYTES_PER_VALUE: dict[str, int] = {"fp32": 4, "fp16": 2, "int8": 1}

@@ -72,7 +72,8 @@ from .opspec import (  # the keys live in hwnas.opspec; re-exported here, where 
     arch_op_specs,
     space_op_specs,
 )
-from .space import Architecture, SearchSpace
+from .architecture import Architecture
+from .space import SearchSpace
 
 PROFILE_FORMAT = "hwnas-hardware-profile"
 PROFILE_VERSION = 1

@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-from .space import Activation, Architecture, HeadType, LayerSpec, OpType
+from .architecture import Activation, Architecture, HeadType, LayerSpec, OpType
 
 
 class SelfAttention(nn.Module):

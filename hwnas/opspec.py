@@ -16,17 +16,17 @@ from typing import Any
 
 from .checks import check_fields, flag, integer, require_choice, require_enum
 from .cost import layer_flops
-from .space import (
+from .architecture import (
     POOL_OPS,
     Activation,
     Architecture,
     LayerSpec,
     OpType,
-    SearchSpace,
     check_layer_fits,
     output_length,
     setting_tags,
 )
+from .space import SearchSpace
 
 
 class OpKind(StrEnum):

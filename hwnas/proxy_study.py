@@ -21,19 +21,12 @@ import pandas as pd
 
 from .fileio import write_text_atomic
 from .numerics import spearman
-from .proxy import (
-    BASELINES,
-    MODEL_METRICS,
-    PRIMARY_METRIC,
-    TARGETS,
-    ProxyTask,
-    evaluate,
-    evaluate_splits,
-    one_way_anova,
-    train_baseline,
-)
+from .proxy.baselines import train_baseline
+from .proxy.metrics import one_way_anova
+from .proxy.task import BASELINES, MODEL_METRICS, PRIMARY_METRIC, TARGETS, ProxyTask
+from .proxy.training import evaluate, evaluate_splits
 from .checks import require_choice
-from .space import Architecture
+from .architecture import Architecture
 
 
 TABLE_KINDS = ("short", "long", "short_test", "long_test")

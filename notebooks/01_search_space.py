@@ -48,7 +48,8 @@ import torch
 import hwnas
 from hwnas import plots
 from hwnas.model import build_model
-from hwnas.space import Architecture, LayerSpec, OpType, SearchSpace
+from hwnas.architecture import Architecture, LayerSpec, OpType
+from hwnas.space import SearchSpace
 
 SEED = 2024
 random.seed(SEED)

@@ -49,7 +49,8 @@ from hwnas import plots
 from hwnas.cost import OperatorLog, cost_breakdown, count_flops, layer_flops, measure_flops
 from hwnas.latency import time_module
 from hwnas.model import build_layer, build_model
-from hwnas.space import Architecture, LayerSpec, OpType, SearchSpace
+from hwnas.architecture import Architecture, LayerSpec, OpType
+from hwnas.space import SearchSpace
 
 SEED = 2024
 random.seed(SEED)

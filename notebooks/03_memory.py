@@ -54,7 +54,8 @@ from hwnas.cost import (
     memory_footprint,
 )
 from hwnas.model import build_model
-from hwnas.space import Architecture, LayerSpec, OpType, SearchSpace
+from hwnas.architecture import Architecture, LayerSpec, OpType
+from hwnas.space import SearchSpace
 
 SEED = 2024
 random.seed(SEED)

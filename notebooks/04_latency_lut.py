@@ -57,7 +57,8 @@ import torch
 
 import hwnas
 from hwnas import plots
-from hwnas.hardware import DeviceType, HardwareProfile, OpSpec, arch_op_specs, cpu_model, space_op_specs
+from hwnas.hardware import DeviceType, HardwareProfile, cpu_model
+from hwnas.opspec import OpSpec, arch_op_specs, space_op_specs
 from hwnas.latency import (
     EDGE_MEMORY_BUDGET,
     build_lut,
@@ -69,7 +70,8 @@ from hwnas.latency import (
     time_round_robin,
     validate,
 )
-from hwnas.space import OpType, SearchSpace
+from hwnas.architecture import OpType
+from hwnas.space import SearchSpace
 
 SEED = 2024
 random.seed(SEED)

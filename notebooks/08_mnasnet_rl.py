@@ -59,8 +59,10 @@ from hwnas.pareto import mnas_reward
 from hwnas.proxy import make_proxy_task
 from hwnas.proxy_study import NoiseStudy
 from hwnas.search import INFEASIBLE_REWARD, Metrics, SearchProblem
-from hwnas.search.mnasnet import MnasNetStrategy, decision_layout
-from hwnas.space import OpType, SearchSpace
+from hwnas.search.controller import decision_layout
+from hwnas.search.mnasnet import MnasNetStrategy
+from hwnas.architecture import OpType
+from hwnas.space import SearchSpace
 
 SEED = 2024
 random.seed(SEED)

@@ -65,18 +65,16 @@ from hwnas import (
     plots,
 )
 from hwnas.latency import profile_cpu_edge
-from hwnas.search.scaling import (
+from hwnas.search.scaling import extend_profile, metrics_of, scaling_grid
+from hwnas.search.scaling_rule import (
     CONSTRAINT_EXPONENTS,
     compound_scale,
     constraint_grid,
     constraint_kind,
     constraint_value,
     effective_exponents,
-    extend_profile,
     flops_growth,
     flops_terms,
-    metrics_of,
-    scaling_grid,
     width_multiple_for,
 )
 

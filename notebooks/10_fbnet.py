@@ -50,7 +50,8 @@ from hwnas.proxy import make_proxy_task
 from hwnas.search import SearchProblem
 from hwnas.search.fbnet import FBNet, FBNetConfig, expected_cost, supernet_loss, temperature_schedule
 from hwnas.search.supernet import gumbel_softmax, supernet_spec
-from hwnas.space import Activation, HeadType, OpType, SearchSpace
+from hwnas.architecture import Activation, HeadType, OpType
+from hwnas.space import SearchSpace
 
 SEED = 2024
 random.seed(SEED)

@@ -17,7 +17,8 @@ from hwnas.data import (
     KlineGapWarning,
     fetch_bybit_klines,
 )
-from hwnas.data.bybit import BybitConnectionError, find_gaps
+from hwnas.data.bybit import BybitConnectionError
+from hwnas.data.klines import find_gaps
 
 try:
     from fake_bybit import FakeBybit, fake_bybit  # noqa: F401 (fixture)

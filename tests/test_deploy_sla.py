@@ -15,7 +15,8 @@ from torch import nn
 from hwnas.cost import memory_footprint
 from hwnas.deploy.export import coverage_architecture, export
 from hwnas.deploy.sla import SPREAD_WARN, SLAReport, sla_report
-from hwnas.hardware import DeviceType, HardwareProfile, OpSpec, arch_op_specs
+from hwnas.hardware import DeviceType, HardwareProfile
+from hwnas.opspec import OpSpec, arch_op_specs
 from hwnas.space import SearchSpace
 
 PC = time.perf_counter_ns

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 
 import hwnas
 from hwnas.data import synthetic_klines
-from hwnas.hardware import DeviceType, HardwareProfile, OpSpec
+from hwnas.hardware import DeviceType, HardwareProfile
+from hwnas.opspec import OpSpec
 from hwnas.latency import candidate_latencies, expected_latency
 from hwnas.model import build_model
 from hwnas.proxy import make_proxy_task
@@ -28,7 +29,8 @@ from hwnas.search.fbnet import (
     train_supernets,
 )
 from hwnas.search.supernet import Supernet, chain_expected_latency, gumbel_softmax, supernet_spec
-from hwnas.space import Activation, HeadType, OpType, SearchSpace
+from hwnas.architecture import Activation, HeadType, OpType
+from hwnas.space import SearchSpace
 
 FEATURES = dict(vol_windows=(4, 8), momentum_horizons=(2, 8), zscore_window=8, volume_window=8)
 TINY = FBNetConfig(epochs=3, warmup_epochs=1, max_windows=192, theta_batch_size=16, latency_weight=1.0)

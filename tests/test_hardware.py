@@ -9,15 +9,10 @@ import warnings
 import numpy as np
 import pytest
 
-from hwnas.hardware import (
-    OpKind,
-    DeviceType,
-    HardwareProfile,
-    OpSpec,
-    arch_op_specs,
-    space_op_specs,
-)
-from hwnas.space import Architecture, LayerSpec, OpType, SearchSpace
+from hwnas.hardware import DeviceType, HardwareProfile
+from hwnas.opspec import OpKind, OpSpec, arch_op_specs, space_op_specs
+from hwnas.architecture import Architecture, LayerSpec, OpType
+from hwnas.space import SearchSpace
 
 SMALL = SearchSpace.default(
     lookbacks=(32,), depths=(2, 3), ops=(OpType.CONV, OpType.DWSEP_CONV, OpType.FC, OpType.IDENTITY,

@@ -19,7 +19,8 @@ import pytest
 
 import hwnas
 from hwnas.__main__ import PRECISIONS, _PLUGIN_MODULES, main
-from hwnas.space import DEFAULT_INPUT_FEATURES, Architecture, SearchSpace
+from hwnas.architecture import DEFAULT_INPUT_FEATURES, Architecture
+from hwnas.space import SearchSpace
 
 ROOT = Path(__file__).resolve().parents[1]
 # modules the other parts of the course are building now: a name they do not define yet is skipped
@@ -168,7 +169,7 @@ def test_plugins_register_and_missing_ones_are_skipped(monkeypatch, capsys):
 
 
 def test_predict_says_what_the_profile_covers(tmp_path, capsys):
-    from hwnas.hardware import OpSpec, arch_op_specs
+    from hwnas.opspec import OpSpec, arch_op_specs
     from hwnas.targets import fpga_profile
 
     arch = SearchSpace.fpga(input_features=8).sample(np.random.default_rng(1))
@@ -241,7 +242,7 @@ def test_torch_threads_restores_the_count_also_on_errors():
 
 
 def test_opspec_op_is_a_str_enum_and_profiles_keep_plain_strings(tmp_path):
-    from hwnas.hardware import OpKind, OpSpec
+    from hwnas.opspec import OpKind, OpSpec
 
     key = OpSpec("conv", 8, 16, 32, kernel_size=3)
     assert key.op is OpKind.CONV and key.op == "conv" and key.label().startswith("conv k3")
@@ -290,7 +291,7 @@ class _CountingRuntime:
 
 
 def test_every_timed_closure_comes_from_the_runtime_and_is_recorded():
-    from hwnas.hardware import arch_op_specs
+    from hwnas.opspec import arch_op_specs
     from hwnas.latency import build_lut_detailed, measure_models, profile_cpu_edge
 
     space = SearchSpace.default(input_features=4, widths=(8,), lookbacks=(16,), depths=(1,),

@@ -22,8 +22,10 @@ from hypothesis import strategies as st
 
 import hwnas
 from hwnas.search.base import INFEASIBLE_REWARD, Metrics, SearchProblem
-from hwnas.search.mnasnet import MnasNetStrategy, decision_layout
-from hwnas.space import Activation, HeadType, OpType, SearchSpace
+from hwnas.search.controller import decision_layout
+from hwnas.search.mnasnet import MnasNetStrategy
+from hwnas.architecture import Activation, HeadType, OpType
+from hwnas.space import SearchSpace
 
 PROFILE = hwnas.fpga_profile(hwnas.ZU9EG)
 

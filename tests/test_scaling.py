@@ -29,24 +29,19 @@ from hwnas import (
     synthetic_klines,
 )
 from hwnas.search import Metrics, SearchProblem, get_strategy
-from hwnas.search.scaling import (
+from hwnas.search.scaling import PHI_LADDER, ScalingStrategy, extend_profile, metrics_of, missing_op_specs, scaling_grid
+from hwnas.search.scaling_rule import (
     CONSTRAINT_EXPONENTS,
-    PHI_LADDER,
-    ScalingStrategy,
     compound_scale,
     constraint_grid,
     constraint_kind,
     constraint_value,
     effective_exponents,
-    extend_profile,
     flops_growth,
     flops_terms,
-    metrics_of,
-    missing_op_specs,
-    scaling_grid,
     width_multiple_for,
 )
-from hwnas.space import POOL_OPS
+from hwnas.architecture import POOL_OPS
 
 SPACE = SearchSpace.default()
 GAMMA_CONV = 2 / (1.2 * 1.1**2)  # alpha * beta^2 * gamma = 2 with EfficientNet's alpha, beta

@@ -189,7 +189,7 @@ def test_decode_rejects_skips_the_space_forbids():
 
 
 def test_receptive_fields():
-    from hwnas.space import receptive_fields
+    from hwnas.architecture import receptive_fields
 
     convs = [LayerSpec("conv", 4, 4, kernel_size=3)] * 3
     assert receptive_fields(convs, 64) == [3, 5, 7]

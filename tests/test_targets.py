@@ -12,8 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hwnas.cost import count_flops, count_params
-from hwnas.hardware import HardwareProfile, OpSpec, arch_op_specs
-from hwnas.space import Architecture, LayerSpec, SearchSpace
+from hwnas.hardware import HardwareProfile
+from hwnas.opspec import OpSpec, arch_op_specs
+from hwnas.architecture import Architecture, LayerSpec
+from hwnas.space import SearchSpace
 from hwnas.targets import (
     A100_40GB,
     T4,

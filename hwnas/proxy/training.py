@@ -16,7 +16,7 @@ from torch import nn
 from ..checks import require_choice, require_int
 from ..model import build_model
 from ..numerics import torch_threads
-from ..space import Architecture
+from ..architecture import Architecture
 from .task import ProxyScore, ProxySplit, ProxyTask, score_run
 
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from torch import nn
 
-    from ..space import Architecture
+    from ..architecture import Architecture
 
 __all__ = ["split_score", "walk_forward"]
 

@@ -11,8 +11,8 @@ from typing import Callable
 
 from ..checks import POSITIVE, check_fields, integer
 from ..cost import count_params
-from ..hardware import OVERHEAD_OP, OpSpec, arch_op_specs
-from ..space import Architecture
+from ..opspec import OVERHEAD_OP, OpSpec, arch_op_specs
+from ..architecture import Architecture
 
 FPGA_MODEL_ID = "hwnas-fpga-cycle-v1"
 

@@ -12,7 +12,7 @@ from typing import Callable
 
 from ..checks import FRACTION, NON_NEGATIVE, POSITIVE, check_fields, integer
 from ..cost import bytes_per_value
-from ..hardware import OVERHEAD_OP, OpSpec
+from ..opspec import OVERHEAD_OP, OpSpec
 
 GPU_MODEL_ID = "hwnas-gpu-roofline-v1"
 

@@ -12,7 +12,7 @@ import torch
 
 from ..cost import bytes_per_value
 from ..hardware import DeviceType, HardwareProfile
-from ..space import Architecture
+from ..architecture import Architecture
 from .fpga import (
     _FPGA_ASSUMPTIONS,
     FPGA_MODEL_ID,
