@@ -422,3 +422,17 @@ def test_png_bytes_draws_without_touching_pyplot():
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert (width, height) == (100, 75)
     assert matplotlib.get_backend() == backend and plt.get_fignums() == open_figures
+
+
+def test_ensure_axes_keeps_given_axes_and_makes_new_ones_of_the_asked_size():
+    _, ax = plt.subplots()
+    assert plots.ensure_axes(ax) is ax
+    new = plots.ensure_axes(None, figsize=(3.0, 2.0))
+    assert new is not ax and tuple(new.figure.get_size_inches()) == (3.0, 2.0)
+
+
+def test_power_of_ten_label_writes_superscripts_only_for_powers_of_ten():
+    assert plots.power_of_ten_label(1000.0) == "10³"
+    assert plots.power_of_ten_label(1e-2) == "10⁻²"
+    assert plots.power_of_ten_label(250.0) == "250"
+    assert plots.power_of_ten_label(0.0) == "0"

@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from matplotlib.axes import Axes
 
-from .foundations import _axes
+from .foundations import ensure_axes
 
 __all__ = ["runtime_speedup", "sla_histogram", "precision_tradeoff"]
 
@@ -32,7 +32,7 @@ def runtime_speedup(
 
     Taught in: notebooks/11_deployment.
     """
-    ax = _axes(ax, figsize=(4.8, 4.2))
+    ax = ensure_axes(ax, figsize=(4.8, 4.2))
     x, y = np.asarray(eager_us, dtype=float), np.asarray(runtime_us, dtype=float)
     ax.scatter(x, y, s=14, alpha=0.6, color="tab:blue", label="models")
     if len(highlight):
@@ -64,7 +64,7 @@ def sla_histogram(
 
     Taught in: notebooks/11_deployment.
     """
-    ax = _axes(ax, figsize=(6.4, 3.2))
+    ax = ensure_axes(ax, figsize=(6.4, 3.2))
     values = np.asarray(samples_us, dtype=float)
     low, high = max(float(values.min()), 1e-3), max(float(values.max()), budget_us) * 1.05
     edges = np.geomspace(low, high, bins)
@@ -92,7 +92,7 @@ def precision_tradeoff(
 
     Taught in: notebooks/11_deployment.
     """
-    ax = _axes(ax, figsize=(5.6, 3.6))
+    ax = ensure_axes(ax, figsize=(5.6, 3.6))
     # Labels alternate above and below their points, so neighbours at similar latency stay readable.
     for i, (name, latency) in enumerate(sorted(latency_us.items(), key=lambda item: item[1])):
         ax.scatter([latency], [score_change[name]], s=30)

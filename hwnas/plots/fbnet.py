@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from matplotlib.axes import Axes
 
-from .foundations import _axes
+from .foundations import ensure_axes
 from .style import strategy_color
 
 __all__ = ["theta_sharpening", "temperature_and_latency", "fbnet_front"]
@@ -23,7 +23,7 @@ def theta_sharpening(probs: Sequence[Sequence[float]], labels: Sequence[str], *,
     Taught in: notebooks/10_fbnet.
     """
     values = np.asarray(probs, dtype=float).T  # (blocks, epochs)
-    ax = _axes(ax, (6.4, 0.3 * len(labels) + 1.2))
+    ax = ensure_axes(ax, (6.4, 0.3 * len(labels) + 1.2))
     image = ax.imshow(values, aspect="auto", cmap="viridis", vmin=0.0, interpolation="nearest")
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.set_xlabel("epoch")
@@ -39,7 +39,7 @@ def temperature_and_latency(taus: Sequence[float], expected_latency_us: Sequence
 
     Taught in: notebooks/10_fbnet.
     """
-    ax = _axes(ax)
+    ax = ensure_axes(ax)
     epochs = np.arange(len(taus))
     ax.plot(epochs, taus, marker="o", color="tab:purple", label="temperature τ")
     ax.set_yscale("log")
@@ -73,7 +73,7 @@ def fbnet_front(evaluated: Mapping[str, tuple[Sequence[float], Sequence[float]]]
 
     Taught in: notebooks/10_fbnet.
     """
-    ax = _axes(ax, (6.4, 4.0))
+    ax = ensure_axes(ax, (6.4, 4.0))
     for name, (latency, score) in evaluated.items():
         lat, sc = np.asarray(latency, float), np.asarray(score, float)
         keep = np.isfinite(lat) & np.isfinite(sc)

@@ -26,6 +26,8 @@ from matplotlib.ticker import FuncFormatter
 from .style import is_space_name, space_color
 
 __all__ = [
+    "ensure_axes",
+    "power_of_ten_label",
     "png_bytes",
     "bytes_formatter",
     "receptive_field_growth",
@@ -44,8 +46,11 @@ _HIGHLIGHT = "tab:red"
 _BASE = "tab:blue"
 
 
-def _axes(ax: Axes | None, figsize: tuple[float, float] = (6.4, 3.6)) -> Axes:
-    """``ax`` itself, or the axes of a new figure of ``figsize`` inches."""
+def ensure_axes(ax: Axes | None, figsize: tuple[float, float] = (6.4, 3.6)) -> Axes:
+    """``ax`` itself, or the axes of a new figure of ``figsize`` inches (every plot helper starts here).
+
+    Taught in: notebooks/01_search_space (the first figure).
+    """
     if ax is not None:
         return ax
     _, new_ax = plt.subplots(figsize=figsize, layout="constrained")
@@ -79,8 +84,11 @@ def _format_bytes(value: float) -> str:
 _SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
-def _power_of_ten(value: float) -> str:
-    """``value`` as ``10³`` when it is a positive power of ten, else as ``%g``."""
+def power_of_ten_label(value: float) -> str:
+    """``value`` as ``10³`` when it is a positive power of ten, else as ``%g``.
+
+    Taught in: notebooks/04_latency_lut (the noise-floor label).
+    """
     exponent = float(np.log10(value)) if value > 0 else float("nan")
     if np.isfinite(exponent) and exponent == round(exponent):
         return "10" + str(int(round(exponent))).translate(_SUPERSCRIPTS)
@@ -108,7 +116,7 @@ def receptive_field_growth(
 
     Taught in: notebooks/01_search_space.
     """
-    ax = _axes(ax)
+    ax = ensure_axes(ax)
     for label, values in curves.items():
         depth = np.arange(1, len(values) + 1)
         ax.plot(depth, values, marker="o", label=label)
@@ -137,7 +145,7 @@ def space_size_by_depth(
 
     Taught in: notebooks/01_search_space.
     """
-    ax = _axes(ax)
+    ax = ensure_axes(ax)
     for label, by_depth in sizes.items():
         depths = sorted(by_depth)
         ax.plot(depths, [float(by_depth[d]) for d in depths], marker="o", label=label, color=space_color(label))
@@ -163,7 +171,7 @@ def grouped_counts(
 
     Taught in: notebooks/01_search_space.
     """
-    ax = _axes(ax)
+    ax = ensure_axes(ax)
     categories: list[str] = []
     for series in counts.values():
         categories.extend(c for c in series if c not in categories)
@@ -203,7 +211,7 @@ def layer_bars(
     Taught in: notebooks/02_flops (FLOPs per layer), notebooks/03_memory (activation
     memory per layer).
     """
-    ax = _axes(ax)
+    ax = ensure_axes(ax)
     labels, heights = [str(label) for label in labels], np.asarray(values, dtype=float)
     colours = [_HIGHLIGHT if i == highlight else _BASE for i in range(len(heights))]
     ax.bar(range(len(heights)), heights, color=colours)
@@ -242,7 +250,7 @@ def parity(
 
     Taught in: notebooks/02_flops, notebooks/04_latency_lut.
     """
-    ax = _axes(ax, figsize=(4.2, 4.0))
+    ax = ensure_axes(ax, figsize=(4.2, 4.0))
     x_arr, y_arr = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     ax.scatter(x_arr, y_arr, s=14, alpha=0.7)
     low = float(min(x_arr.min(), y_arr.min()))
@@ -279,7 +287,7 @@ def flops_vs_length(
 
     Taught in: notebooks/02_flops.
     """
-    ax = _axes(ax)
+    ax = ensure_axes(ax)
     for label, values in curves.items():
         ax.plot(lengths, values, marker=".", label=label)
     ax.set_xscale("log", base=2)
@@ -312,7 +320,7 @@ def ratio_histogram(
 
     Taught in: notebooks/03_memory.
     """
-    ax = _axes(ax)
+    ax = ensure_axes(ax)
     edges = np.histogram_bin_edges(
         np.concatenate([np.asarray(v, dtype=float) for v in groups.values() if len(v)]), bins=bins
     )
@@ -337,7 +345,7 @@ def share_bars(
 
     Taught in: notebooks/03_memory.
     """
-    ax = _axes(ax, figsize=(4.8, 3.2))
+    ax = ensure_axes(ax, figsize=(4.8, 3.2))
     labels = list(shares)
     bars = ax.bar(labels, [shares[k] for k in labels], color=_BASE)
     ax.bar_label(bars, labels=[f"{100 * shares[k]:.0f} %" for k in labels], padding=2)
@@ -358,7 +366,7 @@ def memory_vs_batch(
 
     Taught in: notebooks/03_memory.
     """
-    ax = _axes(ax)
+    ax = ensure_axes(ax)
     for label, values in curves.items():
         ax.plot(batch_sizes, values, marker=".", label=label)
     if budget is not None:
@@ -375,7 +383,6 @@ def memory_vs_batch(
     return ax
 
 
-# Colours in the order a figure's series, periods or groups take them.
-_CYCLE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
-
-
+# Shim: plots/pareto.py and plots/capstone.py (another branch's files) still import ``_axes``;
+# the lead repoints them to ``ensure_axes`` and deletes this line.
+_axes = ensure_axes

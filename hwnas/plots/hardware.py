@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .foundations import _axes, _power_of_ten, parity
+from .foundations import ensure_axes, parity, power_of_ten_label
 from .style import space_color, target_color
 
 __all__ = [
@@ -72,7 +72,7 @@ def timing_histogram(
 
     Taught in: notebooks/04_latency_lut.
     """
-    ax = _axes(ax, figsize=(6.4, 3.4))
+    ax = ensure_axes(ax, figsize=(6.4, 3.4))
     samples = np.asarray(samples_us, dtype=float)
     upper = clip * float(np.percentile(samples, 99.5))
     ax.hist(samples[samples <= upper], bins=bins, color="tab:blue", alpha=0.8)
@@ -105,12 +105,12 @@ def latency_by_op(
 
     Taught in: notebooks/04_latency_lut.
     """
-    ax = _axes(ax, figsize=(6.8, 4.2))
+    ax = ensure_axes(ax, figsize=(6.8, 4.2))
     for op, part in entries.groupby(group):
         ax.scatter(part[x].clip(lower=floor), part[y], s=12, alpha=0.7, label=str(op))
     ax.set_xscale("log")
     ax.set_yscale("log")
-    floor_text = _power_of_ten(floor)
+    floor_text = power_of_ten_label(floor)
     ax.set_xlabel(f"FLOPs of the entry (entries under {floor_text} FLOPs drawn at {floor_text})")
     ax.set_ylabel("measured median (µs)")
     ax.set_title(title)
@@ -134,7 +134,7 @@ def descent_curve(
 
     Taught in: notebooks/04_latency_lut.
     """
-    ax = _axes(ax, figsize=(6.0, 3.2))
+    ax = ensure_axes(ax, figsize=(6.0, 3.2))
     ax.plot(np.asarray(history, dtype=float))
     if floor is not None:
         ax.axhline(floor, color="grey", linestyle="--", label=floor_label)
@@ -231,7 +231,7 @@ def correlation_heatmap(
 
     Taught in: notebooks/05_hardware_targets.
     """
-    ax = _axes(ax, figsize=(5.2, 4.2))
+    ax = ensure_axes(ax, figsize=(5.2, 4.2))
     values = matrix.to_numpy(dtype=float)
     image = ax.imshow(values, vmin=-1, vmax=1, cmap="RdBu_r")
     ax.set_xticks(range(values.shape[1]), matrix.columns, rotation=45, ha="right")
@@ -301,7 +301,7 @@ def histogram_with_limits(
 
     Taught in: notebooks/05_hardware_targets.
     """
-    ax = _axes(ax, figsize=(6.4, 3.2))
+    ax = ensure_axes(ax, figsize=(6.4, 3.2))
     ax.hist(np.asarray(values, dtype=float), bins=bins, color="tab:orange")
     for (label, limit), colour in zip(limits.items(), ("tab:red", "tab:green", "tab:purple", "tab:brown")):
         ax.axvline(limit, color=colour, ls="--", label=label)
@@ -327,7 +327,7 @@ def memory_vs_width(
 
     Taught in: notebooks/05_hardware_targets.
     """
-    ax = _axes(ax, figsize=(6.4, 3.2))
+    ax = ensure_axes(ax, figsize=(6.4, 3.2))
     for label, values in sizes.items():
         ax.plot(widths, np.asarray(values, dtype=float) / 2**20, marker="o", label=label)
     if budget is not None:

@@ -13,7 +13,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .foundations import _CYCLE, _axes
+from .foundations import ensure_axes
+from .style import COLOR_CYCLE
 
 if TYPE_CHECKING:
     from ..proxy_study import NoiseStudy
@@ -78,10 +79,10 @@ def split_timeline(
 
     Taught in: notebooks/06_bybit_data.
     """
-    ax = _axes(ax, figsize=(9, 3))
+    ax = ensure_axes(ax, figsize=(9, 3))
     ax.plot(close, lw=0.6, color="black")
     # red is the gaps' colour, so the periods skip it
-    period_colours = [c for c in _CYCLE if c != "tab:red"]
+    period_colours = [c for c in COLOR_CYCLE if c != "tab:red"]
     for (name, (first, last, windows)), colour in zip(periods.items(), period_colours):
         ax.axvspan(first, last, color=colour, alpha=0.25, label=f"{name}: {windows:,} windows")
     for start, end in gaps:

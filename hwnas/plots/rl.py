@@ -10,7 +10,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from matplotlib.axes import Axes
 
-from .foundations import _axes
+from .foundations import ensure_axes
 from .style import strategy_color
 
 __all__ = ["controller_learning_curves", "decision_heatmap", "fronts_by_strategy", "reward_isolines"]
@@ -23,7 +23,7 @@ def controller_learning_curves(history: Sequence[Mapping[str, Any]], *, ax: Axes
     ``mean_reward``, ``baseline``, ``entropy`` and optionally ``mean_feasible_reward``).
     Taught in: notebooks/08_mnasnet_rl.
     """
-    ax = _axes(ax)
+    ax = ensure_axes(ax)
     updates = [h["update"] for h in history]
     colour = strategy_color("mnasnet")
     ax.plot(updates, [h["mean_reward"] for h in history], "o-", color=colour, label="mean reward")
@@ -54,7 +54,7 @@ def decision_heatmap(values: Any, row_labels: Sequence[str], *, column_labels: S
     grid = np.asarray(values, dtype=float)
     if grid.ndim != 2 or grid.shape[0] != len(row_labels):
         raise ValueError(f"values must be 2-D with {len(row_labels)} rows (one per label), got shape {grid.shape}")
-    ax = _axes(ax, (6.4, 0.22 * len(row_labels) + 1.6))
+    ax = ensure_axes(ax, (6.4, 0.22 * len(row_labels) + 1.6))
     image = ax.imshow(np.ma.masked_invalid(grid), aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0,
                       interpolation="nearest")
     ax.set_yticks(range(len(row_labels)), list(row_labels), fontsize="small")
@@ -76,7 +76,7 @@ def reward_isolines(latency_ratio: Any, accuracy: Any, rewards: Mapping[str, Any
     the others dashed. ``points`` (``(n, 2)``: ratio, accuracy) are scattered on top.
     Taught in: notebooks/08_mnasnet_rl.
     """
-    ax = _axes(ax)
+    ax = ensure_axes(ax)
     x, y = np.asarray(latency_ratio, dtype=float), np.asarray(accuracy, dtype=float)
     styles = ["solid", "dashed", "dotted", "dashdot"]
     colours = ["tab:red", "tab:blue", "tab:green", "tab:purple"]
@@ -103,7 +103,7 @@ def fronts_by_strategy(fronts: Mapping[str, Any], *, clouds: Mapping[str, Any] |
     front; ``clouds[name]`` every evaluated point, drawn faintly; ``budget`` a
     vertical line at ``T``. Taught in: notebooks/08_mnasnet_rl.
     """
-    ax = _axes(ax)
+    ax = ensure_axes(ax)
     for name, cloud in (clouds or {}).items():
         pts = np.asarray(cloud, dtype=float).reshape(-1, 2)
         ax.scatter(pts[:, 0], pts[:, 1], s=8, alpha=0.25, color=strategy_color(name))

@@ -15,19 +15,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 
+from .foundations import ensure_axes
 from .style import strategy_color, target_color
 
 __all__ = ["family_colour", "flops_growth_plot", "scaled_families", "scaling_grid_heatmap", "target_families"]
 
 _DIMENSION_COLOURS = {"compound": strategy_color("scaling"), "depth": "#1f77b4", "width": "#9467bd",
                       "lookback": "#ff7f0e"}
-
-
-def _axes(ax: Axes | None, figsize: tuple[float, float] = (6.4, 3.6)) -> Axes:
-    if ax is not None:
-        return ax
-    _, new_ax = plt.subplots(figsize=figsize, layout="constrained")
-    return new_ax
 
 
 def family_colour(name: str) -> str:
@@ -49,7 +43,7 @@ def scaling_grid_heatmap(points: Sequence[tuple[float, float, float]], scores: S
 
     Taught in: notebooks/09_efficientnet_scaling.
     """
-    ax = _axes(ax, figsize=(5.6, 4.0))
+    ax = ensure_axes(ax, figsize=(5.6, 4.0))
     betas = sorted({round(p[1], 6) for p in points})
     gammas = sorted({round(p[2], 6) for p in points})
     grid = np.full((len(gammas), len(betas)), np.nan)
@@ -76,7 +70,7 @@ def flops_growth_plot(phis: Sequence[float], measured: Mapping[str, Sequence[flo
 
     Taught in: notebooks/09_efficientnet_scaling.
     """
-    ax = _axes(ax)
+    ax = ensure_axes(ax)
     grid = np.linspace(min(phis), max(phis), 50)
     ax.plot(grid, 2.0**grid, color="black", linestyle="--", linewidth=1, label="2^φ")
     for (label, values), marker in zip(measured.items(), "os^v"):
@@ -103,7 +97,7 @@ def scaled_families(families: Mapping[str, tuple[Sequence[float], Sequence[float
 
     Taught in: notebooks/09_efficientnet_scaling.
     """
-    ax = _axes(ax, figsize=(6.8, 4.0))
+    ax = ensure_axes(ax, figsize=(6.8, 4.0))
     for budget in budgets:
         ax.axvline(budget, color="grey", linestyle=":", linewidth=0.8)
     for name, (latency, score) in (fronts or {}).items():
@@ -129,7 +123,7 @@ def target_families(latencies: Mapping[str, tuple[Sequence[float], Sequence[floa
 
     Taught in: notebooks/09_efficientnet_scaling.
     """
-    ax = _axes(ax)
+    ax = ensure_axes(ax)
     for name, (phis, values) in latencies.items():
         ax.plot(phis, values, marker="o", color=target_color(name), label=name)
     ax.set_yscale("log")

@@ -5,7 +5,10 @@ Taught in: notebooks/07_pareto (first used there; every later chapter keeps it).
 
 from __future__ import annotations
 
-__all__ = ["SPACE_NAMES", "STRATEGY_COLORS", "TARGET_COLORS", "is_space_name", "space_color", "strategy_color", "target_color"]
+__all__ = ["COLOR_CYCLE", "SPACE_NAMES", "STRATEGY_COLORS", "TARGET_COLORS", "is_space_name", "space_color", "strategy_color", "target_color"]
+
+#: Colours in the order a figure's series, periods or groups take them.
+COLOR_CYCLE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 
 #: The same strategy has the same colour in every chapter (matplotlib's tab10).
 STRATEGY_COLORS: dict[str, str] = {

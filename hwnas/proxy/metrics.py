@@ -127,7 +127,11 @@ def r2_against(pred: np.ndarray, realised: np.ndarray, baseline: np.ndarray | fl
     return 1.0 - float(np.sum((realised - pred) ** 2)) / sse_base
 
 
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of ``a`` and ``b`` (NaN when either is constant).
+
+    Taught in: notebooks/06_bybit_data.
+    """
     if np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")
     return float(np.corrcoef(a, b)[0, 1])
@@ -171,6 +175,7 @@ __all__ = [
     "directional_accuracy",
     "information_coefficient",
     "one_way_anova",
+    "pearson",
     "qlike",
     "qlike_log_vol",
     "r2_against",

@@ -25,9 +25,9 @@ from ..data.features import (
     periods_per_year,
 )
 from .metrics import (
-    _pearson,
     directional_accuracy,
     information_coefficient,
+    pearson,
     qlike_log_vol,
     r2_against,
     sharpe_ratio,
@@ -319,7 +319,7 @@ def score_predictions(pred: np.ndarray, task: ProxyTask, split: str = "val") -> 
         y = t["log_vol_fwd"]
         train_mean = float(task.train.targets["log_vol_fwd"].mean())
         return {
-            "pearson": _pearson(pred, y),
+            "pearson": pearson(pred, y),
             "spearman": information_coefficient(pred, y),
             "r2_vs_persistence": r2_against(pred, y, t["log_vol_past"]),
             "r2_vs_mean": r2_against(pred, y, train_mean),

@@ -24,7 +24,7 @@ _ZU3EG_SOURCE = (
     "Zynq UltraScale+ MPSoC product selection guide (xilinx2019zynqusp): XCZU3EG has 360 "
     "DSP48E2 slices and 216 36-Kb block RAMs (7.6 Mb), no UltraRAM"
 )
-_FPGA_ASSUMPTIONS = {
+FPGA_ASSUMPTIONS = {
     "bram_bytes": "each 36-Kb block RAM holds 4,096 INT8 values (4K x 9 mode, parity bit unused)",
     "clock_hz": "assumption: 300 MHz, a common target clock for HLS designs on UltraScale+ "
                 "(timing closure decides the real one)",
@@ -294,6 +294,7 @@ __all__ = [
     "ZU3EG",
     "FPGA_SPECS",
     "FPGA_MODEL_ID",
+    "FPGA_ASSUMPTIONS",
     "fpga_engines",
     "fpga_op_cycles",
     "fpga_unsupported",

@@ -25,7 +25,7 @@ _T4_SOURCE = (
     "NVIDIA T4 datasheet (nvidia2019t4): FP32 8.1 TFLOP/s, mixed-precision FP16 65 TFLOP/s, "
     "INT8 130 TOP/s, 16 GB GDDR6 at 320 GB/s; 40 SMs (Turing TU104 as configured for T4)"
 )
-_GPU_ASSUMPTIONS = {
+GPU_ASSUMPTIONS = {
     "launch_overhead_us": "assumption: a few µs per kernel launched from eager PyTorch "
                           "(CUDA launch latency plus framework dispatch); CUDA graphs cut it to ~1 µs",
     "sync_overhead_us": "assumption: one stream synchronisation and a small device-to-host copy "
@@ -283,6 +283,7 @@ __all__ = [
     "GPU_SPECS",
     "TENSOR_CORE_ALIGNMENT",
     "GPU_MODEL_ID",
+    "GPU_ASSUMPTIONS",
     "gpu_kernels",
     "gpu_kernel_time_us",
     "gpu_op_latency_us",

@@ -14,7 +14,7 @@ from ..cost import bytes_per_value
 from ..hardware import DeviceType, HardwareProfile
 from ..architecture import Architecture
 from .fpga import (
-    _FPGA_ASSUMPTIONS,
+    FPGA_ASSUMPTIONS,
     FPGA_MODEL_ID,
     ZU9EG,
     FpgaSpec,
@@ -22,7 +22,7 @@ from .fpga import (
     fpga_resource_check,
     fpga_unsupported,
 )
-from .gpu import _GPU_ASSUMPTIONS, A100_40GB, GPU_MODEL_ID, TENSOR_CORE_ALIGNMENT, GpuSpec, gpu_roofline_model
+from .gpu import GPU_ASSUMPTIONS, A100_40GB, GPU_MODEL_ID, TENSOR_CORE_ALIGNMENT, GpuSpec, gpu_roofline_model
 
 
 @dataclass(repr=False)  # keep HardwareProfile's short repr
@@ -107,7 +107,7 @@ def gpu_profile(
         "precision": precision,
         "tensor_core_alignment": alignment if alignment else "tensor cores not used at fp32",
         "parameters": asdict(spec),
-        "sources": {"datasheet": spec.source, **_GPU_ASSUMPTIONS},
+        "sources": {"datasheet": spec.source, **GPU_ASSUMPTIONS},
     }
     return AnalyticalProfile(
         name=f"{spec.name} {precision} roofline model",
@@ -140,7 +140,7 @@ def fpga_profile(spec: FpgaSpec = ZU9EG) -> HardwareProfile:
         "precision": "int8",
         "clock_mhz": spec.clock_hz / 1e6,
         "parameters": asdict(spec),
-        "sources": {"product table": spec.source, **_FPGA_ASSUMPTIONS},
+        "sources": {"product table": spec.source, **FPGA_ASSUMPTIONS},
     }
     return AnalyticalProfile(
         name=f"{spec.name} int8 cycle model",
