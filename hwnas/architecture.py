@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field, fields
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -25,7 +25,7 @@ FORMAT_VERSION = 1
 DEFAULT_INPUT_FEATURES = 10
 
 
-class OpType(str, Enum):
+class OpType(StrEnum):
     """The operations a layer can perform on a ``(channels, length)`` sequence.
 
     Taught in: notebooks/01_search_space.
@@ -41,7 +41,7 @@ class OpType(str, Enum):
     AVG_POOL = "avg_pool"
 
 
-class Activation(str, Enum):
+class Activation(StrEnum):
     """Non-linearity applied after a layer's operation.
 
     Taught in: notebooks/01_search_space.
@@ -52,7 +52,7 @@ class Activation(str, Enum):
     NONE = "none"
 
 
-class HeadType(str, Enum):
+class HeadType(StrEnum):
     """How the final ``(channels, length)`` map becomes a prediction.
 
     Taught in: notebooks/01_search_space.

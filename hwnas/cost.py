@@ -17,30 +17,56 @@ so that the two agree exactly). Formulas, for a layer whose output has
 * a skip with a projection adds ``2 L_out C_in C_out``.
 
 The torch-based measurements that check these formulas (``measure_flops``,
-``measure_activation_peak``, ``OperatorLog``) live in :mod:`hwnas.cost_measure`
-and are reachable from here too; this module itself imports no torch.
+``measure_activation_peak``, ``OperatorLog``) live in :mod:`hwnas.cost_measure`;
+this module itself imports no torch.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from enum import StrEnum
 
-from .checks import require_int
 from .architecture import Activation, Architecture, LayerSpec, OpType
+from .checks import require_enum, require_int
 
-Precision = Literal["fp32", "fp16", "int8"]
-BYTES_PER_VALUE: dict[str, int] = {"fp32": 4, "fp16": 2, "int8": 1}
+__all__ = [
+    "BYTES_PER_VALUE",
+    "LayerCost",
+    "MemoryFootprint",
+    "Precision",
+    "bytes_per_value",
+    "cost_breakdown",
+    "count_flops",
+    "count_params",
+    "layer_flops",
+    "max_batch_size",
+    "memory_footprint",
+]
 
 
-def bytes_per_value(precision: str) -> int:
-    """Bytes per stored number for a precision name (fp32, fp16, int8).
+class Precision(StrEnum):
+    """The number formats a model's values are stored in: the one name set for precisions.
+
+    A ``str`` enum: ``Precision.FP16 == "fp16"``, and saved profiles holding the
+    plain strings load unchanged.
 
     Taught in: notebooks/03_memory.
     """
-    if precision not in BYTES_PER_VALUE:
-        raise ValueError(f"precision {precision!r} unknown; choose one of {sorted(BYTES_PER_VALUE)}")
-    return BYTES_PER_VALUE[precision]
+
+    FP32 = "fp32"
+    FP16 = "fp16"
+    INT8 = "int8"
+
+
+BYTES_PER_VALUE: dict[Precision, int] = {Precision.FP32: 4, Precision.FP16: 2, Precision.INT8: 1}
+
+
+def bytes_per_value(precision: Precision | str) -> int:
+    """Bytes per stored number for a precision (fp32, fp16, int8); ValueError naming them otherwise.
+
+    Taught in: notebooks/03_memory.
+    """
+    return BYTES_PER_VALUE[require_enum(Precision, precision, "precision")]
 
 
 @dataclass(frozen=True)
@@ -164,7 +190,7 @@ class MemoryFootprint:
     Taught in: notebooks/03_memory.
     """
 
-    precision: str
+    precision: Precision
     batch_size: int
     params: int
     params_bytes: int
@@ -226,7 +252,8 @@ def _eager_live_values(spec: LayerSpec, length: int) -> int:
     return x_in + max(op_phase, act_phase, skip_phase)
 
 
-def memory_footprint(arch: Architecture, precision: str = "fp32", batch_size: int = 1) -> MemoryFootprint:
+def memory_footprint(arch: Architecture, precision: Precision | str = Precision.FP32,
+                     batch_size: int = 1) -> MemoryFootprint:
     """Parameter and peak activation memory of ``arch``.
 
     ``MEM = params x b + max_i(size(x_i) + size(x_{i+1})) x b``, with ``b`` the
@@ -234,7 +261,8 @@ def memory_footprint(arch: Architecture, precision: str = "fp32", batch_size: in
 
     Taught in: notebooks/03_memory.
     """
-    b = bytes_per_value(precision)
+    precision = require_enum(Precision, precision, "precision")
+    b = BYTES_PER_VALUE[precision]
     require_int(batch_size, "batch_size", 1)
     shapes = arch.shapes()
     scale = b * batch_size
@@ -258,7 +286,7 @@ def memory_footprint(arch: Architecture, precision: str = "fp32", batch_size: in
     )
 
 
-def max_batch_size(arch: Architecture, precision: str, budget_bytes: int, eager: bool = True) -> int:
+def max_batch_size(arch: Architecture, precision: Precision | str, budget_bytes: int, eager: bool = True) -> int:
     """Largest batch whose parameters plus activations fit ``budget_bytes`` (0 if none).
 
     ``eager=True`` uses what eager PyTorch holds (``eager_activation_bytes``),
@@ -270,14 +298,3 @@ def max_batch_size(arch: Architecture, precision: str, budget_bytes: int, eager:
     per_sample = one.eager_activation_bytes if eager else one.activation_bytes
     return max(0, (budget_bytes - one.params_bytes) // per_sample)
 
-
-_MEASURED = ("OperatorLog", "measure_activation_peak", "measure_flops")
-
-
-def __getattr__(name: str) -> Any:
-    """The torch-based measurements of :mod:`hwnas.cost_measure`, imported on first use."""
-    if name in _MEASURED:
-        from . import cost_measure
-
-        return getattr(cost_measure, name)
-    raise AttributeError(f"module 'hwnas.cost' has no attribute {name!r}")

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from enum import Enum, StrEnum
 from typing import Any
 
-from .checks import check_fields, flag, integer, require_choice, require_enum
+from .checks import check_fields, flag, integer, member, require_enum
 from .cost import layer_flops
 from .architecture import (
     POOL_OPS,
@@ -55,13 +55,13 @@ class OpKind(StrEnum):
     OVERHEAD = "overhead"
 
 
-HEAD_OPS = ("head_gap", "head_last", "head_flatten")
-BRANCH_OPS = ("shortcut", "add")
-OVERHEAD_OP = "overhead"
-LAYER_OPS = tuple(o.value for o in OpType)
-ALL_OPS = LAYER_OPS + HEAD_OPS + BRANCH_OPS + (OVERHEAD_OP,)
-_POOL_VALUES = frozenset(o.value for o in POOL_OPS)
-_ACTIVATIONS = ("relu", "gelu", "none")
+#: The groups of :class:`OpKind` members (str enum members: ``"head_gap" in HEAD_OPS`` holds).
+LAYER_OPS: tuple[OpKind, ...] = tuple(OpKind(o.value) for o in OpType)
+HEAD_OPS: tuple[OpKind, ...] = (OpKind.HEAD_GAP, OpKind.HEAD_LAST, OpKind.HEAD_FLATTEN)
+BRANCH_OPS: tuple[OpKind, ...] = (OpKind.SHORTCUT, OpKind.ADD)
+OVERHEAD_OP = OpKind.OVERHEAD
+ALL_OPS: tuple[OpKind, ...] = tuple(OpKind)
+_POOL_KINDS = frozenset(OpKind(o.value) for o in POOL_OPS)
 
 
 def _as_plain(value: Any) -> Any:
@@ -74,8 +74,9 @@ class OpSpec:
     """The lookup-table key: one layer (or the head) as the model runs it.
 
     ``seq_len`` is the *input* length of the layer, ``batch`` the batch size the
-    latency was measured at. Fields are normalised to plain ``str``/``int``/``bool``
-    so that keys built from enums, numpy integers or JSON compare and hash equal.
+    latency was measured at. Fields are normalised (``op`` to :class:`OpKind`,
+    ``activation`` to :class:`~hwnas.architecture.Activation`, both ``str`` enums; plain
+    ``int``/``bool``) so that keys built from enums, numpy integers or JSON compare and hash equal.
 
     Taught in: notebooks/04_latency_lut.
     """
@@ -88,16 +89,16 @@ class OpSpec:
     stride: int = 1
     dilation: int = 1
     heads: int = 1
-    activation: str = "none"
+    activation: Activation = Activation.NONE
     use_skip: bool = False
     batch: int = 1
 
     def __post_init__(self) -> None:
         op = require_enum(OpKind, _as_plain(self.op), "OpSpec.op")
         object.__setattr__(self, "op", op)
-        channels = integer(0 if op == OVERHEAD_OP else 1)  # the overhead key has no channels
+        channels = integer(0 if op == OpKind.OVERHEAD else 1)  # the overhead key has no channels
         check_fields(self, {
-            "activation": lambda v, where: require_choice(str(_as_plain(v)), where, _ACTIVATIONS),
+            "activation": member(Activation),
             ("in_channels", "out_channels", "seq_len"): channels,
             ("kernel_size", "stride", "dilation", "heads", "batch"): integer(1),
             "use_skip": flag,
@@ -116,7 +117,7 @@ class OpSpec:
             stride=spec.stride,
             dilation=spec.dilation,
             heads=spec.heads,
-            activation=spec.activation.value,
+            activation=spec.activation,
             use_skip=spec.use_skip,
             batch=batch,
         )
@@ -153,12 +154,12 @@ class OpSpec:
         """Output length (1 for heads, the input length for ``add``/``overhead``)."""
         if self.is_head:
             return 1
-        if self.op in ("add", OVERHEAD_OP):
+        if self.op in (OpKind.ADD, OpKind.OVERHEAD):
             return self.seq_len
-        if self.op == "shortcut":
+        if self.op == OpKind.SHORTCUT:
             return output_length(self.seq_len, 1, self.stride)
         return output_length(self.seq_len, self.kernel_size, self.stride, self.dilation,
-                             pooling=self.op in _POOL_VALUES)
+                             pooling=self.op in _POOL_KINDS)
 
     @property
     def flops(self) -> int:
@@ -172,7 +173,7 @@ class OpSpec:
         if self.is_layer:
             return self.batch * layer_flops(self.layer_spec(), self.seq_len)
         if self.is_head:
-            features = self.in_channels * (self.seq_len if self.op == "head_flatten" else 1)
+            features = self.in_channels * (self.seq_len if self.op == OpKind.HEAD_FLATTEN else 1)
             return self.batch * 2 * features * self.out_channels
         if self.is_projection:
             return self.batch * 2 * self.out_len * self.in_channels * self.out_channels
@@ -185,7 +186,7 @@ class OpSpec:
         return LayerSpec(
             op=OpType(self.op), in_channels=self.in_channels, out_channels=self.out_channels,
             kernel_size=self.kernel_size, stride=self.stride, dilation=self.dilation,
-            heads=self.heads, use_skip=self.use_skip, activation=Activation(self.activation),
+            heads=self.heads, use_skip=self.use_skip, activation=self.activation,
         )
 
     def main_branch(self) -> "OpSpec":
@@ -209,7 +210,7 @@ class OpSpec:
     @property
     def is_projection(self) -> bool:
         """For ``shortcut`` keys: whether it is a 1x1 projection (not the identity)."""
-        return self.op == "shortcut" and (self.in_channels != self.out_channels or self.stride != 1)
+        return self.op == OpKind.SHORTCUT and (self.in_channels != self.out_channels or self.stride != 1)
 
     def sort_key(self) -> tuple:
         """A total order on keys (used to list a space's keys deterministically)."""
@@ -219,7 +220,7 @@ class OpSpec:
         """Short text such as ``conv k5 32->64 L=64 relu skip b1``."""
         parts = [self.op, *setting_tags(self.kernel_size, self.dilation, self.stride, self.heads)]
         parts.append(f"{self.in_channels}->{self.out_channels} L={self.seq_len}")
-        if self.activation != "none":
+        if self.activation != Activation.NONE:
             parts.append(self.activation)
         if self.use_skip:
             parts.append("skip")

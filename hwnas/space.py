@@ -3,22 +3,21 @@
 Taught in: notebooks/01_search_space.
 
 A :class:`SearchSpace` lists the choices per layer and samples or mutates
-architectures (:mod:`hwnas.architecture`) with a seeded :class:`numpy.random.Generator`.
-The architecture names are re-exported here, where the chapters first meet them.
+architectures (:mod:`hwnas.architecture`) with a seeded :class:`numpy.random.Generator`;
+:class:`SpaceName` names the spaces :meth:`SearchSpace.named` builds.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any, Iterable
 
 import numpy as np
 
 from .architecture import (
-    CONV_OPS,
     DEFAULT_INPUT_FEATURES,
-    FORMAT_VERSION,
     POOL_OPS,
     WIDTH_PRESERVING_OPS,
     Activation,
@@ -26,21 +25,31 @@ from .architecture import (
     HeadType,
     LayerSpec,
     OpType,
-    check_layer_fits,
     output_length,
-    receptive_fields,
     setting_tags,
 )
 from .checks import check_fields, integer, require_enum, require_int
 
-__all__ = [
-    # re-exported from hwnas.architecture
-    "CONV_OPS", "DEFAULT_INPUT_FEATURES", "FORMAT_VERSION", "POOL_OPS", "WIDTH_PRESERVING_OPS",
-    "Activation", "Architecture", "HeadType", "LayerSpec", "OpType", "check_layer_fits",
-    "output_length", "receptive_fields", "setting_tags",
-    # the search space
-    "BlockChoice", "Genome", "SearchSpace",
-]
+# Shim, not part of this module's API: files of other branches still import these names
+# through hwnas.space. The lead repoints them to hwnas.architecture and deletes this import.
+from .architecture import CONV_OPS, FORMAT_VERSION, check_layer_fits, receptive_fields  # noqa: F401
+
+__all__ = ["BlockChoice", "Genome", "SearchSpace", "SpaceName"]
+
+
+class SpaceName(StrEnum):
+    """The named search spaces of :meth:`SearchSpace.named`: the one list of space names.
+
+    A ``str`` enum: ``SpaceName.FPGA == "fpga"``, so command-line choices, saved
+    runs and plain-string comparisons keep working.
+
+    Taught in: notebooks/01_search_space.
+    """
+
+    DEFAULT = "default"
+    MOBILE = "mobile"
+    GPU = "gpu"
+    FPGA = "fpga"
 
 
 # --------------------------------------------------------------------------- search space
@@ -114,7 +123,7 @@ class SearchSpace:
     Taught in: notebooks/01_search_space.
     """
 
-    name: str = "default"
+    name: str = SpaceName.DEFAULT.value
     input_features: int = DEFAULT_INPUT_FEATURES
     lookbacks: tuple[int, ...] = (32, 64, 128)
     depths: tuple[int, ...] = (2, 3, 4, 5, 6)
@@ -154,14 +163,14 @@ class SearchSpace:
     @classmethod
     def default(cls, input_features: int = DEFAULT_INPUT_FEATURES, **overrides: Any) -> "SearchSpace":
         """Every operation, kernels 3/5/7, widths 16/32/64, lookbacks 32/64/128."""
-        return cls(name="default", input_features=input_features, **overrides)
+        return cls(name=SpaceName.DEFAULT.value, input_features=input_features, **overrides)
 
     @classmethod
     def fpga(cls, input_features: int = DEFAULT_INPUT_FEATURES, **overrides: Any) -> "SearchSpace":
         """FPGA-friendly: small kernels (1, 3), ReLU only, a residual on every
         block (fixed topology), no attention or softmax, no dilation."""
         settings: dict[str, Any] = dict(
-            name="fpga",
+            name=SpaceName.FPGA.value,
             input_features=input_features,
             ops=(OpType.CONV, OpType.DWSEP_CONV, OpType.FC, OpType.IDENTITY, OpType.MAX_POOL),
             kernel_sizes=(1, 3),
@@ -180,7 +189,7 @@ class SearchSpace:
     def mobile(cls, input_features: int = DEFAULT_INPUT_FEATURES, **overrides: Any) -> "SearchSpace":
         """Retail-app CPUs: cheap ops, narrow widths, single-thread friendly."""
         settings: dict[str, Any] = dict(
-            name="mobile",
+            name=SpaceName.MOBILE.value,
             input_features=input_features,
             ops=(OpType.CONV, OpType.DWSEP_CONV, OpType.DILATED_CONV, OpType.FC,
                  OpType.IDENTITY, OpType.AVG_POOL),
@@ -194,18 +203,19 @@ class SearchSpace:
     def gpu(cls, input_features: int = DEFAULT_INPUT_FEATURES, **overrides: Any) -> "SearchSpace":
         """Batch inference on GPUs: widths aligned to tensor-core multiples of 16."""
         settings: dict[str, Any] = dict(
-            name="gpu", input_features=input_features, widths=(32, 64, 128), stem_width=64
+            name=SpaceName.GPU.value, input_features=input_features, widths=(32, 64, 128), stem_width=64
         )
         settings.update(overrides)
         return cls(**settings)
 
     @classmethod
-    def named(cls, name: str, input_features: int = DEFAULT_INPUT_FEATURES, **overrides: Any) -> "SearchSpace":
-        """One of the named spaces: default, fpga, mobile, gpu."""
-        makers = {"default": cls.default, "fpga": cls.fpga, "mobile": cls.mobile, "gpu": cls.gpu}
-        if name not in makers:
-            raise ValueError(f"search space name {name!r} unknown; choose one of {sorted(makers)}")
-        return makers[name](input_features=input_features, **overrides)
+    def named(cls, name: SpaceName | str, input_features: int = DEFAULT_INPUT_FEATURES,
+              **overrides: Any) -> "SearchSpace":
+        """One of the named spaces (a :class:`SpaceName`: default, mobile, gpu, fpga)."""
+        makers = {SpaceName.DEFAULT: cls.default, SpaceName.MOBILE: cls.mobile, SpaceName.GPU: cls.gpu,
+                  SpaceName.FPGA: cls.fpga}
+        return makers[require_enum(SpaceName, name, "search space name")](input_features=input_features,
+                                                                          **overrides)
 
     # ---- candidates and size
     def _enumerate_candidates(self) -> Iterable[BlockChoice]:

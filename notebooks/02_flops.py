@@ -46,7 +46,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import hwnas
 from hwnas import plots
-from hwnas.cost import OperatorLog, cost_breakdown, count_flops, layer_flops, measure_flops
+from hwnas.cost import cost_breakdown, count_flops, layer_flops
+from hwnas.cost_measure import OperatorLog, measure_flops
 from hwnas.latency import time_module
 from hwnas.model import build_layer, build_model
 from hwnas.architecture import Architecture, LayerSpec, OpType
@@ -385,7 +386,7 @@ ax.set_title("One layer of width 64: FLOPs against the lookback");
 # `torch.utils.flop_counter.flop_registry` are the counted ones; views (transposes,
 # reshapes) write nothing and are left out. Which operators appear depends on the
 # PyTorch version (a 1-D max pooling runs as a 2-D one here, for instance); the
-# picture does not. `hwnas.cost.OperatorLog` is such a recorder: a PyTorch dispatch
+# picture does not. `hwnas.cost_measure.OperatorLog` is such a recorder: a PyTorch dispatch
 # mode whose `values` counts the values each operator writes and whose `counted` holds
 # the operators `FlopCounterMode` counts.
 

@@ -125,7 +125,7 @@ def test_eager_memory_model_matches_measured_peak(name, seed):
 
 def test_memory_rejects_bad_input():
     arch = SearchSpace.default().sample(np.random.default_rng(0))
-    with pytest.raises(ValueError, match="precision 'fp8' unknown; choose one of"):
+    with pytest.raises(ValueError, match="precision: 'fp8' is not allowed; choose one of"):
         memory_footprint(arch, "fp8")
     with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
         memory_footprint(arch, batch_size=0)
@@ -167,7 +167,7 @@ def test_max_batch_size_fits_the_budget_exactly():
 
 
 def test_operator_log_separates_counted_and_uncounted_ops():
-    from hwnas.cost import OperatorLog, measure_flops
+    from hwnas.cost_measure import OperatorLog, measure_flops
 
     arch = one_layer(LayerSpec("conv", 8, 8, kernel_size=3, activation="relu", use_skip=True))
     model = build_model(arch)

@@ -157,7 +157,7 @@ def test_fpga_subset_is_hardware_friendly():
 
 
 def test_space_rejects_bad_settings():
-    with pytest.raises(ValueError, match="search space name 'tpu' unknown"):
+    with pytest.raises(ValueError, match="search space name: 'tpu' is not allowed"):
         SearchSpace.named("tpu")
     with pytest.raises(ValueError, match="SearchSpace.widths must not be empty"):
         SearchSpace(widths=())

@@ -5,7 +5,10 @@ Taught in: notebooks/07_pareto (first used there; every later chapter keeps it).
 
 from __future__ import annotations
 
-__all__ = ["COLOR_CYCLE", "SPACE_NAMES", "STRATEGY_COLORS", "TARGET_COLORS", "is_space_name", "space_color", "strategy_color", "target_color"]
+from ..hardware import DeviceType
+from ..space import SpaceName
+
+__all__ = ["COLOR_CYCLE", "STRATEGY_COLORS", "TARGET_COLORS", "is_space_name", "space_color", "strategy_color", "target_color"]
 
 #: Colours in the order a figure's series, periods or groups take them.
 COLOR_CYCLE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
@@ -21,12 +24,13 @@ STRATEGY_COLORS: dict[str, str] = {
     "baseline": "#8c564b",
 }
 
-#: And the same hardware target.
+#: And the same hardware target (keyed by :class:`~hwnas.hardware.DeviceType`, a ``str`` enum:
+#: ``TARGET_COLORS["gpu"]`` works too).
 TARGET_COLORS: dict[str, str] = {
-    "cpu": "#1f77b4",
-    "mobile": "#17becf",
-    "gpu": "#2ca02c",
-    "fpga": "#d62728",
+    DeviceType.CPU: "#1f77b4",
+    DeviceType.MOBILE: "#17becf",
+    DeviceType.GPU: "#2ca02c",
+    DeviceType.FPGA: "#d62728",
 }
 
 
@@ -50,21 +54,18 @@ def target_color(name: str) -> str:
     return "#bcbd22"
 
 
-#: The named search spaces (``SearchSpace.named``); each takes its target's colour.
-SPACE_NAMES = ("default", "mobile", "gpu", "fpga")
-
 
 def space_color(name: str) -> str:
     """The colour of a search space: that of its hardware target (the default space is the CPU's).
 
     Taught in: notebooks/01_search_space.
     """
-    return TARGET_COLORS["cpu"] if name == "default" else target_color(name)
+    return TARGET_COLORS[DeviceType.CPU] if name == SpaceName.DEFAULT else target_color(name)
 
 
 def is_space_name(name: str) -> bool:
-    """Whether ``name`` is one of the named search spaces (default, mobile, gpu, fpga).
+    """Whether ``name`` is one of the named search spaces (a :class:`~hwnas.space.SpaceName`).
 
     Taught in: notebooks/01_search_space.
     """
-    return name in SPACE_NAMES
+    return name in SpaceName.__members__.values()

@@ -10,8 +10,8 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from ..checks import FRACTION, NON_NEGATIVE, POSITIVE, check_fields, integer
-from ..cost import bytes_per_value
+from ..checks import FRACTION, NON_NEGATIVE, POSITIVE, check_fields, integer, require_enum
+from ..cost import Precision, bytes_per_value
 from ..opspec import OVERHEAD_OP, OpSpec
 
 GPU_MODEL_ID = "hwnas-gpu-roofline-v1"
@@ -70,7 +70,7 @@ class GpuSpec:
             ("compute_efficiency", "memory_efficiency"): FRACTION,
         }, "GpuSpec.")
 
-    def peak(self, precision: str, tensor_cores: bool) -> float:
+    def peak(self, precision: Precision | str, tensor_cores: bool) -> float:
         """FLOP/s available to a kernel at ``precision`` (tensor cores or CUDA cores).
 
         Off the tensor cores every precision gets the FP32 CUDA-core rate (a
@@ -78,9 +78,9 @@ class GpuSpec:
         four times that rate on CUDA cores).
         """
         bytes_per_value(precision)
-        if tensor_cores and precision == "fp16":
+        if tensor_cores and precision == Precision.FP16:
             return self.peak_flops_fp16_tensor
-        if tensor_cores and precision == "int8":
+        if tensor_cores and precision == Precision.INT8:
             return self.peak_ops_int8_tensor
         return self.peak_flops_fp32
 
@@ -110,7 +110,7 @@ T4 = GpuSpec(
 GPU_SPECS: dict[str, GpuSpec] = {"a100": A100_40GB, "t4": T4}
 
 #: channel multiple the tensor cores need, per precision (None: never used)
-TENSOR_CORE_ALIGNMENT: dict[str, int | None] = {"fp32": None, "fp16": 8, "int8": 16}
+TENSOR_CORE_ALIGNMENT: dict[str, int | None] = {Precision.FP32: None, Precision.FP16: 8, Precision.INT8: 16}
 
 
 @dataclass(frozen=True)
@@ -134,9 +134,9 @@ class GpuKernel:
     elements: int = 1
     aligned_dims: tuple[int, ...] = ()
 
-    def uses_tensor_cores(self, precision: str) -> bool:
+    def uses_tensor_cores(self, precision: Precision | str) -> bool:
         """Whether this kernel runs on tensor cores at ``precision``."""
-        align = TENSOR_CORE_ALIGNMENT[precision]
+        align = TENSOR_CORE_ALIGNMENT[require_enum(Precision, precision, "precision")]
         return (
             self.gemm is not None
             and align is not None
@@ -169,7 +169,7 @@ def _elementwise(name: str, values: int, b: int, reads: int = 1, flops_per_value
     return GpuKernel(name, flops_per_value * values, float(b * values * (reads + 1)), None, 1, values)
 
 
-def gpu_kernels(op: OpSpec, precision: str = "fp16") -> list[GpuKernel]:
+def gpu_kernels(op: OpSpec, precision: Precision | str = Precision.FP16) -> list[GpuKernel]:
     """The kernels eager PyTorch launches for ``op`` (no residual: the profile adds branches).
 
     Memory traffic counts each input, output and weight tensor once (a
@@ -232,7 +232,7 @@ def gpu_kernels(op: OpSpec, precision: str = "fp16") -> list[GpuKernel]:
     return kernels
 
 
-def gpu_kernel_time_us(kernel: GpuKernel, spec: GpuSpec, precision: str = "fp16") -> float:
+def gpu_kernel_time_us(kernel: GpuKernel, spec: GpuSpec, precision: Precision | str = Precision.FP16) -> float:
     """Roofline time of one kernel in µs, launch overhead included.
 
     ``launch + max(waves x tile_flops / (peak x efficiency / sm_count), bytes / (bandwidth x efficiency))``:
@@ -250,7 +250,7 @@ def gpu_kernel_time_us(kernel: GpuKernel, spec: GpuSpec, precision: str = "fp16"
     return spec.launch_overhead_us + 1e6 * max(compute_s, memory_s)
 
 
-def gpu_op_latency_us(op: OpSpec, spec: GpuSpec = A100_40GB, precision: str = "fp16") -> float:
+def gpu_op_latency_us(op: OpSpec, spec: GpuSpec = A100_40GB, precision: Precision | str = Precision.FP16) -> float:
     """Modelled latency of one key in µs (the sum over its kernels; 0 for none).
 
     The ``overhead`` key costs ``spec.sync_overhead_us`` per inference.
@@ -262,7 +262,7 @@ def gpu_op_latency_us(op: OpSpec, spec: GpuSpec = A100_40GB, precision: str = "f
     return sum(gpu_kernel_time_us(k, spec, precision) for k in gpu_kernels(op, precision))
 
 
-def gpu_roofline_model(spec: GpuSpec = A100_40GB, precision: str = "fp16") -> Callable[[OpSpec], float]:
+def gpu_roofline_model(spec: GpuSpec = A100_40GB, precision: Precision | str = Precision.FP16) -> Callable[[OpSpec], float]:
     """A ``latency_model`` (OpSpec -> µs) for :class:`~hwnas.hardware.HardwareProfile`.
 
     Taught in: notebooks/05_hardware_targets.

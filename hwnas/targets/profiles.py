@@ -10,7 +10,8 @@ from typing import Any, Callable
 
 import torch
 
-from ..cost import bytes_per_value
+from ..checks import require_enum
+from ..cost import Precision
 from ..hardware import DeviceType, HardwareProfile
 from ..architecture import Architecture
 from .fpga import (
@@ -75,7 +76,7 @@ def _spec_from(kind: type, params: dict[str, Any]) -> Any:
 
 def gpu_profile(
     spec: GpuSpec = A100_40GB,
-    precision: str = "fp16",
+    precision: Precision | str = Precision.FP16,
     *,
     measure: bool | None = None,
     repeats: int = 50,
@@ -92,7 +93,7 @@ def gpu_profile(
 
     Taught in: notebooks/05_hardware_targets.
     """
-    bytes_per_value(precision)
+    precision = require_enum(Precision, precision, "precision")
     if measure is None:
         measure = torch.cuda.is_available()
     if measure:
@@ -114,7 +115,7 @@ def gpu_profile(
         device_type=DeviceType.GPU,
         latency_table={},
         memory_budget_bytes=spec.memory_bytes,
-        peak_flops=spec.peak(precision, tensor_cores=precision != "fp32"),
+        peak_flops=spec.peak(precision, tensor_cores=precision != Precision.FP32),
         parallel_branches=True,
         precision=precision,
         conditions=conditions,
@@ -137,7 +138,7 @@ def fpga_profile(spec: FpgaSpec = ZU9EG) -> HardwareProfile:
         "model": FPGA_MODEL_ID,
         "kind": "analytical cycle model, not a measurement",
         "device": spec.name,
-        "precision": "int8",
+        "precision": Precision.INT8,
         "clock_mhz": spec.clock_hz / 1e6,
         "parameters": asdict(spec),
         "sources": {"product table": spec.source, **FPGA_ASSUMPTIONS},
@@ -149,7 +150,7 @@ def fpga_profile(spec: FpgaSpec = ZU9EG) -> HardwareProfile:
         memory_budget_bytes=spec.bram_bytes,
         peak_flops=spec.peak_flops,
         parallel_branches=True,
-        precision="int8",
+        precision=Precision.INT8,
         conditions=conditions,
         is_model=True,
         latency_model=fpga_cycle_model(spec),
