@@ -19,6 +19,23 @@ from typing import Any, Iterable
 
 from .checks import check_fields, flag, integer, member
 
+__all__ = [
+    "CONV_OPS",
+    "DEFAULT_INPUT_FEATURES",
+    "FORMAT_VERSION",
+    "POOL_OPS",
+    "WIDTH_PRESERVING_OPS",
+    "Activation",
+    "Architecture",
+    "HeadType",
+    "LayerSpec",
+    "OpType",
+    "check_layer_fits",
+    "output_length",
+    "receptive_fields",
+    "setting_tags",
+]
+
 FORMAT_VERSION = 1
 # The input channels of an architecture by default: the proxy task's feature count
 # (hwnas.data.features.make_features with its defaults; tests/test_house.py checks they agree).

@@ -16,6 +16,25 @@ from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 import numpy as np
 
+__all__ = [
+    "FRACTION",
+    "NON_NEGATIVE",
+    "POSITIVE",
+    "Rule",
+    "check_fields",
+    "flag",
+    "integer",
+    "member",
+    "number",
+    "require_choice",
+    "require_enum",
+    "require_finite_array",
+    "require_float",
+    "require_int",
+    "require_optional_int",
+    "require_positive",
+]
+
 E = TypeVar("E", bound=Enum)
 T = TypeVar("T")
 

@@ -39,6 +39,7 @@ __all__ = [
     "count_flops",
     "count_params",
     "layer_flops",
+    "layer_params",
     "max_batch_size",
     "memory_footprint",
 ]

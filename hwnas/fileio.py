@@ -11,6 +11,13 @@ import tempfile
 from pathlib import Path
 from typing import Callable, TextIO
 
+__all__ = [
+    "check_writable",
+    "write_atomic",
+    "write_bytes_atomic",
+    "write_text_atomic",
+]
+
 
 def write_atomic(path: str | os.PathLike[str], write: Callable[[TextIO], object], *,
                  newline: str | None = None) -> Path:

@@ -361,7 +361,7 @@ class HardwareProfile:
             "memory_budget_bytes": self.memory_budget_bytes,
             "peak_flops": float(self.peak_flops),
             "parallel_branches": bool(self.parallel_branches),
-            "precision": self.precision,
+            "precision": Precision(self.precision).value,
             "is_model": bool(self.is_model),
             "conditions": self.conditions,
             "latency_table": rows,

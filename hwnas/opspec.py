@@ -228,8 +228,8 @@ class OpSpec:
         return " ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON form."""
-        return asdict(self)
+        """Plain-JSON form (enum fields as their string values)."""
+        return {name: _as_plain(value) for name, value in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "OpSpec":

@@ -25,15 +25,12 @@ import requests
 from hwnas.checks import require_int, require_positive
 from hwnas.data.klines import (
     CATEGORIES,
-    INTERVAL_LABELS,
     INTERVALS,
-    KLINE_COLUMNS,
     check_limit,
     check_symbol,
     describe_gaps,
     find_gaps,
     frame_from_rows,
-    interval_label,
     next_open_ms,
     normalize_category,
     normalize_interval,
@@ -43,10 +40,7 @@ from hwnas.data.klines import (
 
 __all__ = [
     "BYBIT_BASE_URL",
-    "CATEGORIES",
-    "INTERVALS",
-    "INTERVAL_LABELS",
-    "KLINE_COLUMNS",
+    "KLINE_PATH",
     "MAX_PAGE_LIMIT",
     "BybitAPIError",
     "BybitConnectionError",
@@ -55,10 +49,6 @@ __all__ = [
     "BybitTimeoutError",
     "KlineGapWarning",
     "fetch_bybit_klines",
-    "find_gaps",
-    "interval_label",
-    "normalize_category",
-    "normalize_interval",
 ]
 
 BYBIT_BASE_URL = "https://api.bybit.com"

@@ -35,6 +35,7 @@ from .metrics import (
     directional_accuracy,
     information_coefficient,
     one_way_anova,
+    pearson,
     qlike,
     qlike_log_vol,
     r2_against,

@@ -91,6 +91,7 @@ device, which the course machines do not have: never run here).
 """
 
 from .fpga import (
+    FPGA_ASSUMPTIONS,
     FPGA_MODEL_ID,
     FPGA_SPECS,
     ZU3EG,
@@ -107,6 +108,7 @@ from .fpga import (
 )
 from .gpu import (
     A100_40GB,
+    GPU_ASSUMPTIONS,
     GPU_MODEL_ID,
     GPU_SPECS,
     T4,
