@@ -50,9 +50,9 @@ from hwnas.cost import (
     cost_breakdown,
     count_params,
     max_batch_size,
-    measure_activation_peak,
     memory_footprint,
 )
+from hwnas.cost_measure import measure_activation_peak
 from hwnas.model import build_model
 from hwnas.architecture import Architecture, LayerSpec, OpType
 from hwnas.space import SearchSpace
