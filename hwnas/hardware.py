@@ -415,7 +415,7 @@ class HardwareProfile:
             memory_budget_bytes=data["memory_budget_bytes"],
             peak_flops=float(data["peak_flops"]),
             parallel_branches=bool(data.get("parallel_branches", False)),
-            precision=data.get("precision", "fp32"),
+            precision=data.get("precision", Precision.FP32),
             conditions=conditions,
             is_model=bool(data.get("is_model", False)),
         )

@@ -11,8 +11,8 @@ from typing import Callable
 
 from ..checks import POSITIVE, check_fields, integer
 from ..cost import count_params
-from ..opspec import OVERHEAD_OP, OpSpec, arch_op_specs
-from ..architecture import Architecture
+from ..opspec import OpKind, OpSpec, arch_op_specs
+from ..architecture import Activation, Architecture
 
 FPGA_MODEL_ID = "hwnas-fpga-cycle-v1"
 
@@ -130,7 +130,7 @@ def fpga_unsupported(op: OpSpec) -> str | None:
 
     Taught in: notebooks/05_hardware_targets.
     """
-    if op.op == "attention":
+    if op.op == OpKind.ATTENTION:
         return (
             "op 'attention' is not supported on the FPGA: its softmax over the sequence and its "
             f"{op.seq_len}x{op.seq_len} score matrix are computed at run time (dynamic, data-"
@@ -149,30 +149,30 @@ def fpga_engines(op: OpSpec, spec: FpgaSpec = ZU9EG) -> list[FpgaEngine]:
     if reason:
         raise ValueError(reason)
     bt, cin, cout, L, lo, k = op.batch, op.in_channels, op.out_channels, op.seq_len, op.out_len, op.kernel_size
-    if op.op in ("conv", "dilated_conv"):
+    if op.op in (OpKind.CONV, OpKind.DILATED_CONV):
         engines = [_dsp_engine(op.op, bt * lo, k * cin * cout, spec)]
-    elif op.op == "fc":
+    elif op.op == OpKind.FC:
         engines = [_dsp_engine("fc", bt * L, cin * cout, spec)]
-    elif op.op == "dwsep_conv":
+    elif op.op == OpKind.DWSEP_CONV:
         engines = [_dsp_engine("depthwise", bt * lo, k * cin, spec),
                    _dsp_engine("pointwise", bt * lo, cin * cout, spec)]
-    elif op.op in ("max_pool", "avg_pool"):
+    elif op.op in (OpKind.MAX_POOL, OpKind.AVG_POOL):
         engines = [_fabric_engine(op.op, bt * lo + spec.adder_cycles)]
-    elif op.op == "identity":
+    elif op.op == OpKind.IDENTITY:
         engines = []
-    elif op.op == "shortcut":
+    elif op.op == OpKind.SHORTCUT:
         engines = [_dsp_engine("shortcut projection", bt * lo, cin * cout, spec)] if op.is_projection else []
-    elif op.op == "add":
+    elif op.op == OpKind.ADD:
         engines = [_fabric_engine("residual adder", spec.adder_cycles)]
-    elif op.op == "head_gap":
+    elif op.op == OpKind.HEAD_GAP:
         engines = [_fabric_engine("time average", bt * L), _dsp_engine("head linear", bt, cin * cout, spec)]
-    elif op.op == "head_last":
+    elif op.op == OpKind.HEAD_LAST:
         engines = [_dsp_engine("head linear", bt, cin * cout, spec)]
-    elif op.op == "head_flatten":
+    elif op.op == OpKind.HEAD_FLATTEN:
         engines = [_dsp_engine("head linear", bt, cin * L * cout, spec)]
     else:  # overhead
         raise ValueError("the overhead key has no engines; see fpga_op_cycles")
-    if op.activation == "gelu" and engines:
+    if op.activation == Activation.GELU and engines:
         engines.append(_fabric_engine("gelu table", spec.lut_activation_cycles))
     return engines
 
@@ -184,7 +184,7 @@ def fpga_op_cycles(op: OpSpec, spec: FpgaSpec = ZU9EG) -> float:
 
     Taught in: notebooks/05_hardware_targets.
     """
-    if op.op == OVERHEAD_OP:
+    if op.op == OpKind.OVERHEAD:
         return float(spec.io_latency_cycles)
     if fpga_unsupported(op):
         return math.inf
@@ -248,7 +248,7 @@ def fpga_resources(arch: Architecture, spec: FpgaSpec = ZU9EG, batch: int = 1) -
             engines = fpga_engines(part, spec)
             dsps += sum(e.dsps for e in engines)
             buffers += part.in_channels * part.seq_len if engines else 0
-        if key.activation == "gelu":
+        if key.activation == Activation.GELU:
             tables += spec.lut_table_bytes * key.out_channels
         per_layer.append(dsps)
     return FpgaResources(

@@ -12,7 +12,8 @@ from typing import Callable
 
 from ..checks import FRACTION, NON_NEGATIVE, POSITIVE, check_fields, integer, require_enum
 from ..cost import Precision, bytes_per_value
-from ..opspec import OVERHEAD_OP, OpSpec
+from ..architecture import Activation
+from ..opspec import OpKind, OpSpec
 
 GPU_MODEL_ID = "hwnas-gpu-roofline-v1"
 
@@ -181,19 +182,19 @@ def gpu_kernels(op: OpSpec, precision: Precision | str = Precision.FP16) -> list
     bt, cin, cout, L, lo = op.batch, op.in_channels, op.out_channels, op.seq_len, op.out_len
     k = op.kernel_size
     kernels: list[GpuKernel] = []
-    if op.op in ("conv", "dilated_conv"):
+    if op.op in (OpKind.CONV, OpKind.DILATED_CONV):
         kernels.append(_gemm("conv (implicit GEMM)", bt * lo, cout, k * cin, b,
                              bt * cin * L + bt * cout * lo + k * cin * cout + cout, aligned=(cin, cout)))
-    elif op.op == "fc":
+    elif op.op == OpKind.FC:
         kernels.append(_gemm("fc (GEMM)", bt * L, cout, cin, b,
                              bt * cin * L + bt * cout * L + cin * cout + cout, aligned=(cin, cout)))
-    elif op.op == "dwsep_conv":
+    elif op.op == OpKind.DWSEP_CONV:
         dw_values = bt * cin * lo
         kernels.append(GpuKernel("depthwise conv", 2.0 * dw_values * k,
                                  float(b * (bt * cin * L + dw_values + cin * (k + 1))), None, 1, dw_values))
         kernels.append(_gemm("pointwise (GEMM)", bt * lo, cout, cin, b,
                              dw_values + bt * cout * lo + cin * cout + cout, aligned=(cin, cout)))
-    elif op.op == "attention":
+    elif op.op == OpKind.ATTENTION:
         n, d, h = L, cin, op.heads
         hd = d // h
         scores = bt * h * n * n
@@ -207,28 +208,28 @@ def gpu_kernels(op: OpSpec, precision: Precision | str = Precision.FP16) -> list
             _gemm("output projection", bt * n, d, d, b, 2 * bt * n * d + d * d + d, aligned=(d,)),
             _elementwise("channels-first copy", bt * n * d, b, flops_per_value=0.0),
         ]
-    elif op.op in ("max_pool", "avg_pool"):
+    elif op.op in (OpKind.MAX_POOL, OpKind.AVG_POOL):
         kernels.append(GpuKernel(op.op, float(bt * cin * lo * k), float(b * bt * cin * (L + lo)),
                                  None, 1, bt * cin * lo))
-    elif op.op == "shortcut":
+    elif op.op == OpKind.SHORTCUT:
         if op.is_projection:
             kernels.append(_gemm("shortcut projection (1x1 GEMM)", bt * lo, cout, cin, b,
                                  bt * cin * lo + bt * cout * lo + cin * cout + cout, aligned=(cin, cout)))
-    elif op.op == "add":
+    elif op.op == OpKind.ADD:
         kernels.append(_elementwise("residual add", bt * cout * op.seq_len, b, reads=2))
     elif op.is_head:
-        features = cin * L if op.op == "head_flatten" else cin
-        if op.op == "head_gap":
+        features = cin * L if op.op == OpKind.HEAD_FLATTEN else cin
+        if op.op == OpKind.HEAD_GAP:
             kernels.append(GpuKernel("mean over time", float(bt * cin * L), float(b * bt * cin * (L + 1)),
                                      None, 1, bt * cin))
         kernels.append(_gemm("head linear", bt, cout, features, b,
                              bt * features + bt * cout + features * cout + cout, aligned=(features, cout)))
-    elif op.op == OVERHEAD_OP:
+    elif op.op == OpKind.OVERHEAD:
         raise ValueError("the overhead key has no kernels; see gpu_op_latency_us")
     # identity: no kernel (a view); its activation, if any, is launched below
-    if op.is_layer and op.activation != "none":
+    if op.is_layer and op.activation != Activation.NONE:
         kernels.append(_elementwise(op.activation, bt * cout * lo, b,
-                                    flops_per_value=1.0 if op.activation == "relu" else 8.0))
+                                    flops_per_value=1.0 if op.activation == Activation.RELU else 8.0))
     return kernels
 
 
@@ -257,7 +258,7 @@ def gpu_op_latency_us(op: OpSpec, spec: GpuSpec = A100_40GB, precision: Precisio
 
     Taught in: notebooks/05_hardware_targets.
     """
-    if op.op == OVERHEAD_OP:
+    if op.op == OpKind.OVERHEAD:
         return spec.sync_overhead_us
     return sum(gpu_kernel_time_us(k, spec, precision) for k in gpu_kernels(op, precision))
 
