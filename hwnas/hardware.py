@@ -56,8 +56,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-import torch
-
 from .checks import POSITIVE, check_fields, integer, member
 from .cost import Precision, memory_footprint
 from .fileio import write_text_atomic
@@ -104,6 +102,8 @@ def current_conditions() -> dict[str, Any]:
 
     Taught in: notebooks/04_latency_lut.
     """
+    import torch  # here, so that reading a profile or its DeviceType needs no torch
+
     return {
         "torch_version": torch.__version__,
         "cpu_model": cpu_model(),
