@@ -36,7 +36,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hwnas.fileio import check_writable, write_text_atomic  # noqa: E402
-from hwnas.opspec import arch_op_specs  # noqa: E402
 from hwnas.latency import (  # noqa: E402
     DEFAULT_ESTIMATOR,
     ESTIMATORS,
@@ -45,6 +44,7 @@ from hwnas.latency import (  # noqa: E402
     peak_flops_measured,
     validate,
 )
+from hwnas.opspec import arch_op_specs  # noqa: E402
 from hwnas.space import SearchSpace  # noqa: E402
 
 TARGET_ACC10 = 0.95

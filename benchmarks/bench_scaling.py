@@ -44,10 +44,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import hwnas  # noqa: E402
+from hwnas.architecture import CONV_OPS  # noqa: E402
 from hwnas.fileio import check_writable, write_text_atomic  # noqa: E402
 from hwnas.hardware import HardwareProfile  # noqa: E402
 from hwnas.search import Evaluator  # noqa: E402
-from hwnas.architecture import CONV_OPS  # noqa: E402
 from hwnas.search.scaling import PHI_LADDER, extend_profile, scaling_grid  # noqa: E402
 from hwnas.search.scaling_rule import compound_scale, constraint_kind, flops_growth  # noqa: E402
 

@@ -56,16 +56,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from .architecture import Architecture
 from .checks import POSITIVE, check_fields, integer, member
 from .cost import Precision, memory_footprint
 from .fileio import write_text_atomic
-from .architecture import Architecture
 from .opspec import OpSpec, arch_op_specs, space_op_specs
 from .space import SearchSpace
-
-# Shim, not part of this module's API: files of other branches still import the keys' names
-# through hwnas.hardware. The lead repoints them to hwnas.opspec and deletes this import.
-from .opspec import ALL_OPS, BRANCH_OPS, HEAD_OPS, LAYER_OPS, OVERHEAD_OP, OpKind  # noqa: F401
 
 PROFILE_FORMAT = "hwnas-hardware-profile"
 PROFILE_VERSION = 1
@@ -478,3 +474,8 @@ __all__ = [
     "current_conditions",
     "cpu_model",
 ]
+
+
+# Shim, not part of this module's API: files of other branches still import the keys' names
+# through hwnas.hardware. The lead repoints them to hwnas.opspec and deletes this import.
+from .opspec import ALL_OPS, BRANCH_OPS, HEAD_OPS, LAYER_OPS, OVERHEAD_OP, OpKind  # noqa: E402,F401

@@ -14,8 +14,6 @@ from dataclasses import asdict, dataclass, fields, replace
 from enum import Enum, StrEnum
 from typing import Any
 
-from .checks import check_fields, flag, integer, member, require_enum
-from .cost import layer_flops
 from .architecture import (
     POOL_OPS,
     Activation,
@@ -26,6 +24,8 @@ from .architecture import (
     output_length,
     setting_tags,
 )
+from .checks import check_fields, flag, integer, member, require_enum
+from .cost import layer_flops
 from .space import SearchSpace
 
 

@@ -19,15 +19,14 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .architecture import Architecture
+from .checks import require_choice
 from .fileio import write_text_atomic
 from .numerics import spearman
 from .proxy.baselines import train_baseline
 from .proxy.metrics import one_way_anova
 from .proxy.task import BASELINES, MODEL_METRICS, PRIMARY_METRIC, TARGETS, ProxyTask
 from .proxy.training import evaluate, evaluate_splits
-from .checks import require_choice
-from .architecture import Architecture
-
 
 TABLE_KINDS = ("short", "long", "short_test", "long_test")
 RANK_AGREEMENTS = ("short_long", "one_seed_long", "val_test", "val_test_long")

@@ -47,8 +47,8 @@ import torch
 
 import hwnas
 from hwnas import plots
-from hwnas.model import build_model
 from hwnas.architecture import Architecture, LayerSpec, OpType
+from hwnas.model import build_model
 from hwnas.space import SearchSpace
 
 SEED = 2024

@@ -46,11 +46,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import hwnas
 from hwnas import plots
+from hwnas.architecture import Architecture, LayerSpec, OpType
 from hwnas.cost import cost_breakdown, count_flops, layer_flops
 from hwnas.cost_measure import OperatorLog, measure_flops
 from hwnas.latency import time_module
 from hwnas.model import build_layer, build_model
-from hwnas.architecture import Architecture, LayerSpec, OpType
 from hwnas.space import SearchSpace
 
 SEED = 2024

@@ -45,6 +45,7 @@ import torch
 
 import hwnas
 from hwnas import plots
+from hwnas.architecture import Architecture, LayerSpec, OpType
 from hwnas.cost import (
     bytes_per_value,
     cost_breakdown,
@@ -54,7 +55,6 @@ from hwnas.cost import (
 )
 from hwnas.cost_measure import measure_activation_peak
 from hwnas.model import build_model
-from hwnas.architecture import Architecture, LayerSpec, OpType
 from hwnas.space import SearchSpace
 
 SEED = 2024

@@ -57,8 +57,8 @@ import torch
 
 import hwnas
 from hwnas import plots
+from hwnas.architecture import OpType
 from hwnas.hardware import DeviceType, HardwareProfile, cpu_model
-from hwnas.opspec import OpSpec, arch_op_specs, space_op_specs
 from hwnas.latency import (
     EDGE_MEMORY_BUDGET,
     build_lut,
@@ -70,7 +70,7 @@ from hwnas.latency import (
     time_round_robin,
     validate,
 )
-from hwnas.architecture import OpType
+from hwnas.opspec import OpSpec, arch_op_specs, space_op_specs
 from hwnas.space import SearchSpace
 
 SEED = 2024

@@ -52,10 +52,10 @@ from scipy.stats import spearmanr
 
 import hwnas
 from hwnas import plots
-from hwnas.cost import count_flops, count_params, memory_footprint
-from hwnas.opspec import OpSpec, arch_op_specs
-from hwnas.latency import EDGE_MEMORY_BUDGET, calibration_archs, profile_cpu_edge
 from hwnas.architecture import Architecture, LayerSpec
+from hwnas.cost import count_flops, count_params, memory_footprint
+from hwnas.latency import EDGE_MEMORY_BUDGET, calibration_archs, profile_cpu_edge
+from hwnas.opspec import OpSpec, arch_op_specs
 from hwnas.space import SearchSpace
 from hwnas.targets import (
     A100_40GB,

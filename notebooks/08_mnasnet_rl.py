@@ -53,6 +53,7 @@ from IPython.display import display
 
 import hwnas
 from hwnas import plots
+from hwnas.architecture import OpType
 from hwnas.data import load_klines
 from hwnas.hardware import HardwareProfile
 from hwnas.pareto import mnas_reward
@@ -61,7 +62,6 @@ from hwnas.proxy_study import NoiseStudy
 from hwnas.search import INFEASIBLE_REWARD, Metrics, SearchProblem
 from hwnas.search.controller import decision_layout
 from hwnas.search.mnasnet import MnasNetStrategy
-from hwnas.architecture import OpType
 from hwnas.space import SearchSpace
 
 SEED = 2024

@@ -45,12 +45,12 @@ import torch.nn.functional as F
 
 import hwnas
 from hwnas import plots
+from hwnas.architecture import Activation, HeadType, OpType
 from hwnas.latency import candidate_latencies, expected_latency
 from hwnas.proxy import make_proxy_task
 from hwnas.search import SearchProblem
 from hwnas.search.fbnet import FBNet, FBNetConfig, expected_cost, supernet_loss, temperature_schedule
 from hwnas.search.supernet import gumbel_softmax, supernet_spec
-from hwnas.architecture import Activation, HeadType, OpType
 from hwnas.space import SearchSpace
 
 SEED = 2024

@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from hwnas.architecture import POOL_OPS, OpType
 from hwnas.data import load_klines, synthetic_klines
 from hwnas.deploy.export import (
     OPSET,
@@ -19,12 +20,11 @@ from hwnas.deploy.export import (
     onnx_bytes,
 )
 from hwnas.deploy.runtimes import OnnxRuntime, OrtModule, make_session
-from hwnas.opspec import space_op_specs
 from hwnas.latency import op_module
 from hwnas.model import build_model
+from hwnas.opspec import space_op_specs
 from hwnas.proxy import make_proxy_task
 from hwnas.runtime import get_runtime
-from hwnas.architecture import POOL_OPS, OpType
 from hwnas.space import SearchSpace
 
 BYBIT_DIR = Path(os.environ.get("HWNAS_BYBIT_DIR", Path(__file__).resolve().parents[2] / "shared/data/bybit"))
@@ -163,8 +163,8 @@ def test_prepare_onnx_and_ort_module_read_exported_bytes():
 
 
 def test_a_layer_is_exported_once_for_all_lengths_and_stays_exact():
-    from hwnas.opspec import OpSpec
     from hwnas.architecture import LayerSpec
+    from hwnas.opspec import OpSpec
 
     runtime = OnnxRuntime()
     conv = LayerSpec(OpType.DILATED_CONV, 16, 32, kernel_size=3, dilation=2, use_skip=True)

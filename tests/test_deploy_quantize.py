@@ -7,6 +7,7 @@ import onnx
 import pytest
 import torch
 
+from hwnas.architecture import Activation, Architecture, LayerSpec, OpType
 from hwnas.data import synthetic_klines
 from hwnas.deploy.export import onnx_bytes
 from hwnas.deploy.quantize import (
@@ -20,7 +21,6 @@ from hwnas.deploy.quantize import (
 from hwnas.deploy.runtimes import OrtModule
 from hwnas.model import Head, Layer, build_model
 from hwnas.proxy import make_proxy_task
-from hwnas.architecture import Activation, Architecture, LayerSpec, OpType
 
 FEATURES = dict(vol_windows=(4, 8), momentum_horizons=(2, 8), zscore_window=8, volume_window=8)
 

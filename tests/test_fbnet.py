@@ -12,11 +12,12 @@ import torch
 import torch.nn.functional as F
 
 import hwnas
+from hwnas.architecture import Activation, HeadType, OpType
 from hwnas.data import synthetic_klines
 from hwnas.hardware import DeviceType, HardwareProfile
-from hwnas.opspec import OpSpec
 from hwnas.latency import candidate_latencies, expected_latency
 from hwnas.model import build_model
+from hwnas.opspec import OpSpec
 from hwnas.proxy import make_proxy_task
 from hwnas.search import SearchProblem, get_strategy
 from hwnas.search.fbnet import (
@@ -29,7 +30,6 @@ from hwnas.search.fbnet import (
     train_supernets,
 )
 from hwnas.search.supernet import Supernet, chain_expected_latency, gumbel_softmax, supernet_spec
-from hwnas.architecture import Activation, HeadType, OpType
 from hwnas.space import SearchSpace
 
 FEATURES = dict(vol_windows=(4, 8), momentum_horizons=(2, 8), zscore_window=8, volume_window=8)

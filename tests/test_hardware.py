@@ -9,9 +9,9 @@ import warnings
 import numpy as np
 import pytest
 
+from hwnas.architecture import Architecture, LayerSpec, OpType
 from hwnas.hardware import DeviceType, HardwareProfile
 from hwnas.opspec import OpKind, OpSpec, arch_op_specs, space_op_specs
-from hwnas.architecture import Architecture, LayerSpec, OpType
 from hwnas.space import SearchSpace
 
 SMALL = SearchSpace.default(

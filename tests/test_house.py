@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import hwnas
-from hwnas.__main__ import PRECISIONS, _PLUGIN_MODULES, main
+from hwnas.__main__ import _PLUGIN_MODULES, PRECISIONS, main
 from hwnas.architecture import DEFAULT_INPUT_FEATURES, Architecture
 from hwnas.space import SearchSpace
 
@@ -291,8 +291,8 @@ class _CountingRuntime:
 
 
 def test_every_timed_closure_comes_from_the_runtime_and_is_recorded():
-    from hwnas.opspec import arch_op_specs
     from hwnas.latency import build_lut_detailed, measure_models, profile_cpu_edge
+    from hwnas.opspec import arch_op_specs
 
     space = SearchSpace.default(input_features=4, widths=(8,), lookbacks=(16,), depths=(1,),
                                 stem_width=8)

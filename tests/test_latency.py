@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
+from hwnas.architecture import OpType
 from hwnas.hardware import DeviceType, HardwareProfile
-from hwnas.opspec import OpSpec, arch_op_specs, space_op_specs
 from hwnas.latency import (
     Timing,
     build_lut,
@@ -28,7 +28,7 @@ from hwnas.latency import (
     validate,
 )
 from hwnas.model import build_model
-from hwnas.architecture import OpType
+from hwnas.opspec import OpSpec, arch_op_specs, space_op_specs
 from hwnas.space import SearchSpace
 
 # Small enough to time in seconds; dwsep convs and pooling make FLOPs a poor guide.

@@ -21,10 +21,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hwnas
+from hwnas.architecture import Activation, HeadType, OpType
 from hwnas.search.base import INFEASIBLE_REWARD, Metrics, SearchProblem
 from hwnas.search.controller import decision_layout
 from hwnas.search.mnasnet import MnasNetStrategy
-from hwnas.architecture import Activation, HeadType, OpType
 from hwnas.space import SearchSpace
 
 PROFILE = hwnas.fpga_profile(hwnas.ZU9EG)

@@ -28,6 +28,7 @@ from hwnas import (
     memory_footprint,
     synthetic_klines,
 )
+from hwnas.architecture import POOL_OPS
 from hwnas.search import Metrics, SearchProblem, get_strategy
 from hwnas.search.scaling import PHI_LADDER, ScalingStrategy, extend_profile, metrics_of, missing_op_specs, scaling_grid
 from hwnas.search.scaling_rule import (
@@ -41,7 +42,6 @@ from hwnas.search.scaling_rule import (
     flops_terms,
     width_multiple_for,
 )
-from hwnas.architecture import POOL_OPS
 
 SPACE = SearchSpace.default()
 GAMMA_CONV = 2 / (1.2 * 1.1**2)  # alpha * beta^2 * gamma = 2 with EfficientNet's alpha, beta

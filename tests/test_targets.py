@@ -11,10 +11,10 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hwnas.architecture import Architecture, LayerSpec
 from hwnas.cost import count_flops, count_params
 from hwnas.hardware import HardwareProfile
 from hwnas.opspec import OpSpec, arch_op_specs
-from hwnas.architecture import Architecture, LayerSpec
 from hwnas.space import SearchSpace
 from hwnas.targets import (
     A100_40GB,

@@ -26,6 +26,7 @@ from hwnas.checks import require_int, require_positive
 from hwnas.data.klines import (
     CATEGORIES,
     INTERVALS,
+    TimeLike,
     check_limit,
     check_symbol,
     describe_gaps,
@@ -34,7 +35,6 @@ from hwnas.data.klines import (
     next_open_ms,
     normalize_category,
     normalize_interval,
-    TimeLike,
     to_ms,
 )
 

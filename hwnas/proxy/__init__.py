@@ -29,7 +29,8 @@ proxy is :mod:`hwnas.proxy_study`.
 
 from __future__ import annotations
 
-from . import baselines, metrics, task, training, walk_forward as _walk_forward
+from . import baselines, metrics, task, training
+from . import walk_forward as _walk_forward
 from .baselines import LSTMBaseline, MLPBaseline, train_baseline
 from .metrics import (
     directional_accuracy,
@@ -58,6 +59,5 @@ from .task import (
 )
 from .training import evaluate, evaluate_splits, predict_split, torch_settings, train_model, train_targets
 from .walk_forward import split_score, walk_forward
-
 
 __all__ = [*task.__all__, *training.__all__, *metrics.__all__, *baselines.__all__, *_walk_forward.__all__]

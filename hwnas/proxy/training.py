@@ -13,10 +13,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..architecture import Architecture
 from ..checks import require_choice, require_int
 from ..model import build_model
 from ..numerics import torch_threads
-from ..architecture import Architecture
 from .task import ProxyScore, ProxySplit, ProxyTask, score_run
 
 

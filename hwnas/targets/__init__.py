@@ -90,6 +90,7 @@ profiles, JSON round trip) and :mod:`~hwnas.targets.cuda` (timing a real CUDA
 device, which the course machines do not have: never run here).
 """
 
+from . import fpga, gpu, profiles  # noqa: E402  (the submodules, for their __all__)
 from .fpga import (
     FPGA_ASSUMPTIONS,
     FPGA_MODEL_ID,
@@ -121,7 +122,5 @@ from .gpu import (
     gpu_roofline_model,
 )
 from .profiles import AnalyticalProfile, fpga_profile, gpu_profile
-
-from . import fpga, gpu, profiles  # noqa: E402  (the submodules, for their __all__)
 
 __all__ = [*gpu.__all__, *fpga.__all__, *profiles.__all__]

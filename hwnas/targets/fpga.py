@@ -9,10 +9,10 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
+from ..architecture import Activation, Architecture
 from ..checks import POSITIVE, check_fields, integer
 from ..cost import count_params
 from ..opspec import OpKind, OpSpec, arch_op_specs
-from ..architecture import Activation, Architecture
 
 FPGA_MODEL_ID = "hwnas-fpga-cycle-v1"
 

@@ -10,9 +10,9 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
+from ..architecture import Activation
 from ..checks import FRACTION, NON_NEGATIVE, POSITIVE, check_fields, integer, require_enum
 from ..cost import Precision, bytes_per_value
-from ..architecture import Activation
 from ..opspec import OpKind, OpSpec
 
 GPU_MODEL_ID = "hwnas-gpu-roofline-v1"

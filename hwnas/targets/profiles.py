@@ -10,10 +10,10 @@ from typing import Any, Callable
 
 import torch
 
+from ..architecture import Architecture
 from ..checks import require_enum
 from ..cost import Precision
 from ..hardware import DeviceType, HardwareProfile
-from ..architecture import Architecture
 from .fpga import (
     FPGA_ASSUMPTIONS,
     FPGA_MODEL_ID,
@@ -23,7 +23,7 @@ from .fpga import (
     fpga_resource_check,
     fpga_unsupported,
 )
-from .gpu import GPU_ASSUMPTIONS, A100_40GB, GPU_MODEL_ID, TENSOR_CORE_ALIGNMENT, GpuSpec, gpu_roofline_model
+from .gpu import A100_40GB, GPU_ASSUMPTIONS, GPU_MODEL_ID, TENSOR_CORE_ALIGNMENT, GpuSpec, gpu_roofline_model
 
 
 @dataclass(repr=False)  # keep HardwareProfile's short repr
