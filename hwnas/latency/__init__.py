@@ -108,6 +108,7 @@ from .timing import (
     time_callable,
     time_module,
     time_round_robin,
+    timing_from_options,
 )
 
 __all__ = [
@@ -149,6 +150,7 @@ __all__ = [
     "time_callable",
     "time_module",
     "time_round_robin",
+    "timing_from_options",
     "validate",
     "whole_or_branches",
 ]

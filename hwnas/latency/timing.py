@@ -194,6 +194,26 @@ TimingSpec.SLA = TimingSpec(passes=1, warmup=10, warmup_ms=5.0)
 """An SLA or tail run (:func:`~hwnas.deploy.sla.timed_calls`): only the longer warm-up applies there."""
 
 
+def timing_from_options(preset: TimingSpec, options: Mapping[str, Any]) -> TimingSpec:
+    """``preset`` with the command-line ``options`` that were given (None: not given).
+
+    Built once, where the options enter; a bad value is a ValueError naming the
+    option as typed (``--min-reps``), with the allowed range.
+
+    Taught in: notebooks/04_latency_lut.
+    """
+    given = {name: value for name, value in options.items() if value is not None}
+    try:
+        return preset.replace(**given)
+    except ValueError as err:
+        text = str(err)
+        for name in sorted(given, key=len, reverse=True):
+            if text.startswith(name):
+                text = "--" + name.replace("_", "-") + text[len(name):]
+                break
+        raise ValueError(text) from None
+
+
 @dataclass(frozen=True)
 class Timing:
     """Statistics of the repeated timing of one callable, in microseconds.
@@ -566,4 +586,5 @@ __all__ = [
     "time_callable",
     "time_module",
     "time_round_robin",
+    "timing_from_options",
 ]
