@@ -11,13 +11,8 @@ import torch
 from torch import nn
 
 from hwnas.data import load_klines, synthetic_klines
-from hwnas.deploy.export import (
-    OPSET,
-    coverage_architecture,
-    export,
-    load_exported,
-    onnx_bytes,
-)
+from hwnas.deploy.export import coverage_architecture, export, load_exported
+from hwnas.deploy.onnx_graph import OPSET, onnx_bytes
 from hwnas.deploy.runtimes import OnnxRuntime, OrtModule, make_session
 from hwnas.hardware import space_op_specs
 from hwnas.latency import op_module

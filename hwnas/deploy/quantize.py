@@ -334,11 +334,12 @@ def score_precisions(model: nn.Module, arch: Architecture, task: Any, windows: n
             size = tensors = _fixed_point_bytes(model, 8)
         preds = {split: predict_split(module, task, split, arch.lookback) for split in ("val", "test")}
         scores = {split: score_predictions(preds[split], task, split)[metric] for split in preds}
-        timing = timings.get(name)
+        measured = timings.get(name)
         results.append(PrecisionResult(
             name=name, runtime="onnxruntime" if "onnx" in name else "torch", size_bytes=size,
             weight_bytes=int(tensors),
-            latency_us=timing.min_us if timing else None, median_us=timing.median_us if timing else None,
+            latency_us=measured.min_us if measured else None,
+            median_us=measured.median_us if measured else None,
             val_score=float(scores["val"]), test_score=float(scores["test"]),
             max_abs_diff=float(np.max(np.abs(preds["val"] - reference))),
         ))

@@ -13,11 +13,11 @@ from torch import nn
 
 from ..hardware import OVERHEAD_OP, DeviceType, HardwareProfile, OpSpec
 from ..latency.ops import op_module
-from ..latency.timing import Timing, TimingSpec
+from ..latency.timing import Estimator, Timing, TimingSpec
 from .gpu import GpuSpec
 
 CUDA_TIMING = TimingSpec(passes=1, target_ms=5.0, min_reps=50, max_reps=50, warmup=10, warmup_ms=0.0,
-                         estimator="median")
+                         estimator=Estimator.MEDIAN)
 """A key on a GPU: 50 CUDA-event timings after 10 warm-up runs, their median (events time the
 kernels, not the host, so the fastest call has no special standing there)."""
 
