@@ -310,3 +310,44 @@ def test_a_runtime_per_call_cost_comes_off_every_entry_and_into_the_overhead():
 def test_eager_builds_subtract_nothing(tiny_build):
     build, _ = tiny_build
     assert build.per_call_us == 0.0 and build.conditions["per_call_us_subtracted"] == 0.0
+
+
+# ---------------------------------------------------------------- import structure
+
+
+def _internal_imports(path, package: str) -> set[str]:
+    """Modules of ``package`` that ``path`` imports anywhere (functions included; not under TYPE_CHECKING)."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    hidden = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+              and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node)}
+    here = f"hwnas.{package}" + ("" if path.stem == "__init__" else f".{path.stem}")
+    parent = here.rsplit(".", 1)[0] if path.stem != "__init__" else here
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and id(node) not in hidden and node.level:
+            base = parent.rsplit(".", node.level - 1)[0] if node.level > 1 else parent
+            target = f"{base}.{node.module}" if node.module else base
+            names = [target] + [f"{target}.{a.name}" for a in node.names]
+            found.update(n for n in names if n.startswith(f"hwnas.{package}"))
+    return found - {here}
+
+
+@pytest.mark.parametrize("package", ["latency", "deploy"])
+def test_no_import_cycle_within_the_subpackage(package):
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "hwnas" / package
+    modules = {f"hwnas.{package}" + ("" if p.stem == "__init__" else f".{p.stem}"): p for p in folder.glob("*.py")}
+    graph = {name: _internal_imports(path, package) & set(modules) for name, path in modules.items()}
+    graph[f"hwnas.{package}"] = set()  # the package re-exports its modules; they must not import it back
+    for name, path in modules.items():
+        if name != f"hwnas.{package}":
+            assert f"hwnas.{package}" not in _internal_imports(path, package), f"{name} imports its package"
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(n == goal or (n not in seen and reaches(n, goal, seen | {n})) for n in graph[start])
+
+    cycles = sorted(name for name in graph if reaches(name, name, {name}))
+    assert not cycles, f"modules on an import cycle: {cycles}"
