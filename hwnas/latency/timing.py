@@ -94,7 +94,7 @@ class TimingSpec:
     max_reps: int = 1000
     warmup: int = 3
     warmup_ms: float = 1.0
-    estimator: Estimator = Estimator.MIN
+    estimator: Estimator = DEFAULT_ESTIMATOR
     group: int = 6
     seed: int = 0
 
