@@ -291,8 +291,8 @@ def test_a_runtime_per_call_cost_comes_off_every_entry_and_into_the_overhead():
 
     space = SearchSpace.default(input_features=4, widths=(8,), lookbacks=(16,), depths=(1, 2), stem_width=8)
     arch = space.sample(np.random.default_rng(0))
-    build = build_lut_detailed(space, progress=False, specs=arch_op_specs(arch), calibration=6, runtime=_FixedCostRuntime(),
-                               timing=TimingSpec(passes=2, target_ms=4.0, min_reps=5))
+    build = build_lut_detailed(space, progress=False, specs=arch_op_specs(arch), calibration=6,
+                               runtime=_FixedCostRuntime(), timing=TimingSpec(passes=2, target_ms=4.0, min_reps=5))
     assert 1990 <= build.per_call_us <= 3000
     assert build.conditions["per_call_us_subtracted"] == pytest.approx(build.per_call_us, abs=1e-3)
     # A tiny layer costs far less than the 2 ms the runtime adds to each call (uncorrected,

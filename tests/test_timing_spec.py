@@ -77,7 +77,8 @@ def test_every_field_is_checked_and_the_error_names_it_and_the_allowed_range(fie
 def test_a_spec_is_frozen_and_canonical():
     spec = TimingSpec(passes=np.int64(3), target_ms=5, estimator="median")
     assert spec.passes == 3 and type(spec.passes) is int and type(spec.target_ms) is float
-    assert spec.estimator is Estimator.MEDIAN and spec == TimingSpec(passes=3, target_ms=5.0, estimator=Estimator.MEDIAN)
+    assert spec.estimator is Estimator.MEDIAN
+    assert spec == TimingSpec(passes=3, target_ms=5.0, estimator=Estimator.MEDIAN)
     with pytest.raises(dataclasses.FrozenInstanceError):
         spec.passes = 4  # type: ignore[misc]
     with pytest.raises(TypeError):

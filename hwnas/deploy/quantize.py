@@ -295,8 +295,9 @@ def score_precisions(model: nn.Module, arch: Architecture, task: Any, windows: n
     model's ONNX bytes when already exported; ``graphs`` the
     :func:`precision_graphs` when already converted. Latencies are measured side by
     side (round-robin, :func:`hwnas.latency.time_round_robin` with ``timing``,
-    :data:`PRECISION_TIMING` by default) at batch 1 with ``threads`` threads; scores with :func:`hwnas.proxy.score_predictions` on
-    the validation and test splits.
+    :data:`PRECISION_TIMING` by default) at batch 1 with ``threads`` threads;
+    scores with :func:`hwnas.proxy.score_predictions` on the validation and test
+    splits. ``seed`` makes the inputs; ``timing.seed`` shuffles the passes.
 
     Taught in: notebooks/11_deployment.
     """
