@@ -21,8 +21,8 @@ How the table is made faithful to whole models
   in eager PyTorch). The stem and the head are in the table too.
 * Harness (:func:`time_callable`), told how to time by one frozen
   :class:`TimingSpec` (passes, time per callable, rep limits, warm-up,
-  estimator, round-robin group, seed; presets for the uses that differ): fixed thread count (restored after),
-  ``torch.inference_mode``, warm-up calls (oneDNN builds its kernels on the
+  estimator, round-robin group, seed; presets for the uses that differ):
+  fixed thread count (restored after), ``torch.inference_mode``, warm-up calls (oneDNN builds its kernels on the
   first call of a shape), the garbage collector off (re-enabled after, also on
   errors), one ``perf_counter_ns`` pair per call with the cost of timing an
   empty call subtracted; repetitions adapt to the op's speed so that about the
