@@ -44,7 +44,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hwnas.fileio import check_writable, write_text_atomic  # noqa: E402
-from hwnas.latency import load_average, time_callable  # noqa: E402
+from hwnas.latency import TimingSpec, load_average, time_callable  # noqa: E402
 from hwnas.data import load_klines  # noqa: E402
 from hwnas.pipeline import run_pipeline, side_by_side_latency, target_space  # noqa: E402
 from hwnas.proxy import make_proxy_task  # noqa: E402
@@ -59,7 +59,8 @@ def fastest_ort_call(onnx_path: str, reps: int = 5000) -> float:
     from hwnas.deploy.runtimes import OnnxRuntime
 
     fn = OnnxRuntime(1).prepare_onnx(onnx_path, 1, 0)
-    return float(time_callable(fn, threads=1, min_reps=reps, max_reps=reps, target_ms=1e9).min_us)
+    spec = TimingSpec.CALL.replace(min_reps=reps, max_reps=reps)
+    return float(time_callable(fn, threads=1, timing=spec).min_us)
 
 
 def repeated_sla(onnx_path: str, budget_us: float, runs: int, repeats: int) -> list[dict[str, float]]:

@@ -43,7 +43,7 @@ from hwnas.cost import count_params  # noqa: E402
 from hwnas.deploy.runtimes import OnnxRuntime  # noqa: E402
 from hwnas.fileio import write_text_atomic  # noqa: E402
 from hwnas.hardware import HardwareProfile  # noqa: E402
-from hwnas.latency import build_lut_detailed, time_round_robin, validate  # noqa: E402
+from hwnas.latency import TimingSpec, build_lut_detailed, time_round_robin, validate  # noqa: E402
 from hwnas.latency.lut import model_callable  # noqa: E402
 from hwnas.pareto import pareto_front  # noqa: E402
 from hwnas.runtime import get_runtime  # noqa: E402
@@ -106,9 +106,9 @@ def main() -> int:
 
     # 1. the table, in ONNX Runtime
     start = time.perf_counter()
-    build = build_lut_detailed(space, args.threads, 1, progress=False, passes=args.passes,
-                               calibration=args.calibration, validation=archs, seed=args.seed,
-                               runtime=ort_rt)
+    build = build_lut_detailed(space, args.threads, 1, progress=False,
+                               timing=TimingSpec.TABLE.replace(passes=args.passes, seed=args.seed),
+                               calibration=args.calibration, validation=archs, runtime=ort_rt)
     wall = time.perf_counter() - start
     profile = build.profile(f"cpu-{args.threads}thread-b1-onnxruntime")
     folder = Path(tempfile.mkdtemp(prefix="bench_deploy_"))
@@ -150,7 +150,8 @@ def main() -> int:
     for i, arch in enumerate(archs):
         callables[("eager", i)] = model_callable(arch, 1, args.seed, eager_rt)
         callables[("ort", i)] = model_callable(arch, 1, args.seed, ort_rt)
-    timings = time_round_robin(callables, threads=args.threads, passes=4, target_ms=24.0, seed=args.seed)
+    timings = time_round_robin(callables, threads=args.threads,
+                               timing=TimingSpec.COMPARE.replace(target_ms=24.0, seed=args.seed))
     eager = np.array([timings[("eager", i)].min_us for i in range(len(archs))])
     ort = np.array([timings[("ort", i)].min_us for i in range(len(archs))])
     speedup = eager / ort

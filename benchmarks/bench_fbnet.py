@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import hwnas  # noqa: E402
 from bench_search import RESULTS, default_profile, median_latency  # noqa: E402
 from hwnas.fileio import check_writable, write_text_atomic  # noqa: E402
-from hwnas.latency import measure_models  # noqa: E402
+from hwnas.latency import TimingSpec, measure_models  # noqa: E402
 from hwnas.search import SearchResult, search  # noqa: E402
 from hwnas.search.fbnet import FBNet  # noqa: E402
 
@@ -60,7 +60,7 @@ def hv_at(result: SearchResult, seconds: float) -> tuple[float, int]:
 def fidelity(strategy: FBNet, profile: hwnas.HardwareProfile) -> list[dict[str, Any]]:
     """Expected latency of each final theta, LUT prediction and measured latency of its argmax model."""
     archs = [run.derived() for run in strategy.runs]
-    timings = measure_models(archs, threads=1, passes=6, seed=0)
+    timings = measure_models(archs, threads=1, timing=TimingSpec.MODELS.replace(passes=6))
     return [{"latency_weight": run.config.latency_weight, "lookback": run.spec.lookback,
              "expected_us": run.expected_latency_us(), "lut_us": profile.predict_latency(arch),
              "measured_min_us": t.min_us, "measured_median_us": t.median_us}

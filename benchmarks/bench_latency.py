@@ -39,6 +39,7 @@ from hwnas.fileio import check_writable, write_text_atomic  # noqa: E402
 from hwnas.latency import (  # noqa: E402
     DEFAULT_ESTIMATOR,
     ESTIMATORS,
+    TimingSpec,
     build_lut_detailed,
     measure_models,
     peak_flops_measured,
@@ -97,29 +98,28 @@ def main(argv: list[str] | None = None) -> int:
     archs = [space.sample(rng) for _ in range(args.archs)]
     side = args.mode == "side-by-side"
 
+    spec = TimingSpec.TABLE.replace(passes=args.passes, target_ms=args.target_ms, estimator=args.estimator,
+                                    seed=args.seed)
     wall = time.perf_counter()
     build = build_lut_detailed(
-        space, threads=args.threads, batch=args.batch, progress=not args.quiet, passes=args.passes,
-        target_ms=args.target_ms, estimator=args.estimator,
+        space, threads=args.threads, batch=args.batch, progress=not args.quiet, timing=spec,
         # each validation model is timed twice, as two independent entries of the same
         # passes: the second timing against the first is the noise floor of any predictor
-        validation=archs + archs if side else (),
-        seed=args.seed, runtime=args.runtime,
+        validation=archs + archs if side else (), runtime=args.runtime,
     )
     timings = build.validation_timings[: len(archs)]
     repeats = build.validation_timings[len(archs):]
     if not side:
-        timings = measure_models(archs, args.threads, args.batch, passes=args.passes,
-                                 target_ms=4 * args.target_ms, seed=args.seed, progress=not args.quiet,
-                                 runtime=args.runtime)
+        timings = measure_models(archs, args.threads, args.batch, progress=not args.quiet, runtime=args.runtime,
+                                 timing=spec.replace(target_ms=4 * args.target_ms))
     peak = peak_flops_measured(args.threads)
     wall = time.perf_counter() - wall
 
     reports = {}
     for estimator in ESTIMATORS:
         profile = build.profile(estimator=estimator, peak_flops=peak)
-        reports[estimator] = (profile, validate(profile, archs, timings=timings, estimator=estimator,
-                                                runtime=args.runtime))
+        reports[estimator] = (profile, validate(profile, archs, timings=timings, runtime=args.runtime,
+                                                timing=spec.replace(estimator=estimator)))
 
     c = build.conditions
     print(f"hwnas latency LUT fidelity — space {space.name!r}, batch {args.batch}, threads {args.threads}, "
@@ -128,8 +128,7 @@ def main(argv: list[str] | None = None) -> int:
           f"load avg {c['load_avg_1min_start']} -> {c['load_avg_1min_end']}")
     print(f"distinct OpSpecs: {c['distinct_opspecs']}  (+ {c['calibration_archs']} calibration models)")
     print(f"LUT build: {build.seconds:.1f} s  (target < {TARGET_BUILD_S:.0f} s: "
-          f"{'PASS' if build.seconds < TARGET_BUILD_S else 'FAIL'}); {c['passes']} passes, "
-          f"{c['target_ms_per_entry']} ms per entry; validation models "
+          f"{'PASS' if build.seconds < TARGET_BUILD_S else 'FAIL'}); {build.timing.describe()}; validation models "
           f"{'timed in the same passes' if side else 'timed after the build'}"
           f" ({c['validation_seconds'] if side else 'apart'} s); total wall {wall:.1f} s")
     print(f"peak FLOP/s (512x512 matmul): {peak / 1e9:.1f} GFLOP/s")

@@ -132,17 +132,18 @@ def cmd_profile_cpu(args: argparse.Namespace) -> int:
     if args.budget == "edge" and args.threads != 1:
         raise ValueError(f"--budget edge is the 1-thread phone case; drop --threads {args.threads} "
                          f"or use --budget server")
-    from .latency import SERVER_MEMORY_BUDGET, profile_cpu, profile_cpu_edge
+    from .latency import SERVER_MEMORY_BUDGET, TimingSpec, profile_cpu, profile_cpu_edge, timing_from_options
     from .runtime import get_runtime
 
+    timing = timing_from_options(TimingSpec.TABLE, {name: getattr(args, name, None) for name in TIMING_OPTIONS})
     runtime = get_runtime(args.runtime, args.threads)  # fails early if not installed
     space = SearchSpace.named(args.space, input_features=args.features)
     progress = not args.quiet
     if args.budget == "edge":
-        profile = profile_cpu_edge(space, batch=args.batch, progress=progress, runtime=runtime)
+        profile = profile_cpu_edge(space, batch=args.batch, progress=progress, runtime=runtime, timing=timing)
     else:
-        profile = profile_cpu(space, threads=args.threads, batch=args.batch,
-                              memory_budget_bytes=SERVER_MEMORY_BUDGET, progress=progress, runtime=runtime)
+        profile = profile_cpu(space, threads=args.threads, batch=args.batch, memory_budget_bytes=SERVER_MEMORY_BUDGET,
+                              progress=progress, runtime=runtime, timing=timing)
     profile.save(out)
     print(profile.summary())
     print(f"wrote {out}")
@@ -187,6 +188,27 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+TIMING_OPTIONS = ("passes", "target_ms", "min_reps", "max_reps", "warmup", "warmup_ms", "estimator", "seed")
+"""The fields of :class:`hwnas.latency.TimingSpec` that ``profile-cpu`` takes as options."""
+
+
+def _add_timing(parser: argparse.ArgumentParser) -> None:
+    """The table's timing options; each left out keeps ``TimingSpec.TABLE``'s value (checked in the handler)."""
+    group = parser.add_argument_group("timing (default: hwnas.latency.TimingSpec.TABLE)")
+    unset = argparse.SUPPRESS
+    group.add_argument("--passes", type=int, default=unset, help="shuffled passes over the table (default 8)")
+    group.add_argument("--target-ms", type=float, default=unset, help="timed-call time per entry in ms (default 12)")
+    group.add_argument("--min-reps", type=int, default=unset, help="fewest timed calls per entry (default 24)")
+    group.add_argument("--max-reps", type=int, default=unset, help="most timed calls per entry (default 1000)")
+    group.add_argument("--warmup", type=int, default=unset, help="warm-up calls before the first pass (default 3)")
+    group.add_argument("--warmup-ms", type=float, default=unset,
+                       help="warm-up time before the first pass in ms (default 1)")
+    group.add_argument("--estimator", default=unset,
+                       help="the table's statistic: min (fastest call, the default), median or best_median")
+    group.add_argument("--seed", type=int, default=unset,
+                       help="seed of the passes' order, the weights and the calibration models (default 0)")
+
+
 def _add_features(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--features", type=int_at_least(1), default=DEFAULT_INPUT_FEATURES,
                         help="input features (channels) of every architecture; the default is the "
@@ -228,6 +250,7 @@ def _add_core_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
                            "or server (4 GiB, profile cpu-<threads>thread-b<batch>)")
     prof.add_argument("--runtime", default="eager",
                       help="what runs the ops: eager (PyTorch) or onnxruntime (needs hwnas[deploy])")
+    _add_timing(prof)
     prof.add_argument("--out", required=True, help="profile JSON to write (checked before measuring)")
     prof.add_argument("--quiet", action="store_true", help="no progress bar")
     prof.set_defaults(handler=cmd_profile_cpu)

@@ -49,7 +49,7 @@ from hwnas import plots
 from hwnas.architecture import Architecture, LayerSpec, OpType
 from hwnas.cost import cost_breakdown, count_flops, layer_flops
 from hwnas.cost_measure import OperatorLog, measure_flops
-from hwnas.latency import time_module
+from hwnas.latency import TimingSpec, time_module
 from hwnas.model import build_layer, build_model
 from hwnas.space import SearchSpace
 
@@ -423,8 +423,9 @@ timed = {
     "conv k7 64->64 + relu": LayerSpec(OpType.CONV, 64, 64, kernel_size=7),
 }
 x = torch.randn(1, 64, 128)
+FIXED_300 = TimingSpec.CALL.replace(min_reps=300, max_reps=300)  # exactly 300 timed runs
 for what, spec in timed.items():
-    timing = time_module(build_layer(spec), x, threads=1, min_reps=300, max_reps=300)
+    timing = time_module(build_layer(spec), x, threads=1, timing=FIXED_300)
     print(f"{what:<22} {layer_flops(spec, 128):>10,} FLOPs  {timing.median_us:8.1f} µs")
 
 # %% [markdown]

@@ -66,6 +66,7 @@ from hwnas.latency import (
     candidate_latencies,
     expected_latency,
     op_module,
+    TimingSpec,
     time_callable,
     time_round_robin,
     validate,
@@ -114,6 +115,16 @@ print(f"CPU: {cpu_model()}; timing with 1 torch thread, batch 1")
 # - reports the **median** (robust to the occasional interruption), p90, p99, the
 #   minimum and the mean; the table below uses the **minimum**, the fastest call (why:
 #   see "drift" below).
+#
+# How long to time, in how many passes, with how much warm-up and which statistic the
+# table keeps are one frozen `TimingSpec` (the model is `torch.utils.benchmark`'s task
+# spec), passed as `timing=` to every timing function of the library instead of loose
+# keywords. Presets name the uses that really differ: `TimingSpec.CALL` (one callable
+# alone), `TimingSpec.COMPARE` (a few side by side), `TimingSpec.TABLE` (the table's
+# entries), `TimingSpec.MODELS` (whole models for a fidelity check), `TimingSpec.QUICK`
+# (chapters and tests) and `TimingSpec.SLA` (a tail-latency run); `.replace(...)` changes
+# a field, and every field is checked when the spec is made. A profile records the spec
+# it was measured with in `conditions["timing"]`.
 
 # %%
 conv_key = OpSpec("conv", 32, 32, 64, kernel_size=5, activation="relu")
@@ -122,7 +133,7 @@ with torch.inference_mode():  # the very first call of this shape, timed by hand
     start = time.perf_counter_ns()
     conv_layer(conv_x)
     first_us = (time.perf_counter_ns() - start) / 1e3
-timing = time_callable(lambda: conv_layer(conv_x), target_ms=60, keep_samples=True)
+timing = time_callable(lambda: conv_layer(conv_x), timing=TimingSpec.CALL.replace(target_ms=60), keep_samples=True)
 print(f"{conv_key.label()}: {conv_key.flops:,} FLOPs")
 print(f"very first call:  {first_us:8.1f} µs (kernel selection, allocation)")
 print(f"after warm-up:    median {timing.median_us:.1f} µs, p90 {timing.p90_us:.1f}, "
@@ -151,7 +162,8 @@ def spin_200us() -> None:
         pass
 
 
-check = time_callable(spin_200us, target_ms=20)
+check = time_callable(spin_200us, timing=TimingSpec.CALL)
+print(TimingSpec.CALL.describe())
 print(f"known 200 µs workload: median {check.median_us:.1f} µs, min {check.min_us:.1f} µs, "
       f"{check.reps} reps")
 assert 199.0 <= check.min_us <= check.median_us <= check.p90_us <= check.p99_us
@@ -188,8 +200,9 @@ for name, key in neighbours.items():
 alone, in_context = {n: [] for n in runners}, {n: [] for n in runners}
 for round_ in range(8):
     for name, fn in runners.items():
-        alone[name].append(time_callable(fn, target_ms=4).median_us)
-    for name, t in time_round_robin(runners, passes=1, target_ms=8, seed=round_).items():
+        alone[name].append(time_callable(fn, timing=TimingSpec.CALL.replace(target_ms=4)).median_us)
+    context = TimingSpec.COMPARE.replace(passes=1, target_ms=8, seed=round_)
+    for name, t in time_round_robin(runners, timing=context).items():
         in_context[name].append(t.median_us)
 context_table = pd.DataFrame({
     "alone (µs)": {n: min(v) for n, v in alone.items()},
@@ -264,8 +277,10 @@ for space in (SearchSpace.default(), lesson):
 
 # %%
 validation_archs = [lesson.sample(rng) for _ in range(60)]
-build = build_lut_detailed(lesson, threads=1, batch=1, progress=False, passes=8, target_ms=8.0,
-                           calibration=16, validation=validation_archs, seed=SEED)
+lesson_timing = TimingSpec.TABLE.replace(target_ms=8.0, seed=SEED)
+print(lesson_timing.describe())
+build = build_lut_detailed(lesson, threads=1, batch=1, progress=False, timing=lesson_timing,
+                           calibration=16, validation=validation_archs)
 cpu = build.profile("cpu-1thread-lesson", device_type=DeviceType.MOBILE,
                     memory_budget_bytes=EDGE_MEMORY_BUDGET)
 print(f"timed {build.conditions['distinct_opspecs']} entries and {len(build.calibration)} calibration "
@@ -388,7 +403,7 @@ assert report.mape < report.baseline_mape
 skip_key = OpSpec("conv", 32, 16, 64, kernel_size=5, activation="relu", use_skip=True)
 parts = {"main": skip_key.main_branch(), "shortcut": skip_key.shortcut_branch(), "add": skip_key.add_op()}
 branch_lut = build_lut(lesson, progress=False, specs=[skip_key, *parts.values()], calibration=0,
-                       passes=4, target_ms=20.0)
+                       timing=TimingSpec.TABLE.replace(passes=4, target_ms=20.0))
 b = {name: branch_lut[key].median_us for name, key in parts.items()}
 whole = branch_lut[skip_key].median_us
 print(f"{skip_key.label()}  (shortcut is a 1x1 projection: {parts['shortcut'].is_projection})")

@@ -54,7 +54,7 @@ import hwnas
 from hwnas import plots
 from hwnas.architecture import Architecture, LayerSpec
 from hwnas.cost import count_flops, count_params, memory_footprint
-from hwnas.latency import EDGE_MEMORY_BUDGET, calibration_archs, profile_cpu_edge
+from hwnas.latency import EDGE_MEMORY_BUDGET, TimingSpec, calibration_archs, profile_cpu_edge
 from hwnas.opspec import OpSpec, arch_op_specs
 from hwnas.space import SearchSpace
 from hwnas.targets import (
@@ -298,8 +298,7 @@ archs = [space_default.sample(rng) for _ in range(300)] + [space_fpga.sample(rng
 source = ["default"] * 300 + ["fpga"] * 100
 calibration = calibration_archs(space_default, 8)  # the overhead calibration models need their keys too
 keys = sorted({k for a in archs + calibration for k in arch_op_specs(a)}, key=OpSpec.sort_key)
-cpu = profile_cpu_edge(space_default, specs=keys, passes=2, target_ms=3.0, min_reps=10,
-                       calibration=8, progress=False)
+cpu = profile_cpu_edge(space_default, specs=keys, timing=TimingSpec.QUICK, calibration=8, progress=False)
 print(f"{len(archs)} architectures, {len(keys)} distinct operations timed in "
       f"{cpu.conditions['build_seconds']} s")
 print(cpu.summary())

@@ -50,6 +50,7 @@ import hwnas
 from hwnas import plots
 from hwnas.data import load_klines
 from hwnas.hardware import HardwareProfile
+from hwnas.latency import TimingSpec
 from hwnas.pareto import (
     dominates,
     hypervolume,
@@ -216,7 +217,8 @@ PROFILE_FILE = Path(hwnas.__file__).resolve().parents[1] / "benchmarks" / "resul
 if PROFILE_FILE.exists():
     profile = HardwareProfile.load(PROFILE_FILE)
 else:
-    profile = hwnas.profile_cpu(space, threads=1, progress=False, passes=1, target_ms=2.0, min_reps=5)
+    quick = TimingSpec.QUICK.replace(passes=1, target_ms=2.0, min_reps=5)
+    profile = hwnas.profile_cpu(space, threads=1, progress=False, timing=quick)
 print(profile.summary().splitlines()[0])
 sample_rng = np.random.default_rng(0)
 BUDGET = float(np.median([profile.predict_latency(space.sample(sample_rng)) for _ in range(200)]))

@@ -64,7 +64,7 @@ from hwnas import (
     make_proxy_task,
     plots,
 )
-from hwnas.latency import profile_cpu_edge
+from hwnas.latency import TimingSpec, profile_cpu_edge
 from hwnas.search.scaling import extend_profile, metrics_of, scaling_grid
 from hwnas.search.scaling_rule import (
     CONSTRAINT_EXPONENTS,
@@ -252,8 +252,7 @@ task = make_proxy_task(data.frame, lookback=128, interval=data.interval, source=
 assert task.num_features == features
 print(task.describe())
 space = SearchSpace.default(input_features=features)
-cpu = profile_cpu_edge(space, specs=arch_op_specs(base), calibration=8, passes=2, target_ms=3.0,
-                       min_reps=10, progress=False)
+cpu = profile_cpu_edge(space, specs=arch_op_specs(base), calibration=8, timing=TimingSpec.QUICK, progress=False)
 print(cpu.summary().splitlines()[0])
 print(f"base: {cpu.predict_latency(base):.0f} µs on the CPU (measured table)")
 

@@ -46,7 +46,7 @@ import torch.nn.functional as F
 import hwnas
 from hwnas import plots
 from hwnas.architecture import Activation, HeadType, OpType
-from hwnas.latency import candidate_latencies, expected_latency
+from hwnas.latency import TimingSpec, candidate_latencies, expected_latency
 from hwnas.proxy import make_proxy_task
 from hwnas.search import SearchProblem
 from hwnas.search.fbnet import FBNet, FBNetConfig, expected_cost, supernet_loss, temperature_schedule
@@ -83,7 +83,8 @@ space = SearchSpace(
     kernel_sizes=(3, 5), dilations=(), widths=(16, 32), heads=(2,), activations=(Activation.RELU,),
     skip_choices=(False,), head_types=(HeadType.GAP,), stem_width=16)
 print(space.summary())
-profile = hwnas.profile_cpu(space, threads=1, progress=False, passes=2, calibration=16, target_ms=4.0)
+profile = hwnas.profile_cpu(space, threads=1, progress=False, calibration=16,
+                            timing=TimingSpec.QUICK.replace(target_ms=4.0))
 print(profile.label, f"{len(profile.latency_table)} table entries")
 
 # %% [markdown]

@@ -54,11 +54,12 @@ import hwnas
 from hwnas import plots
 from hwnas.cost import count_flops
 from hwnas.data import load_klines
-from hwnas.deploy.export import OPSET, coverage_architecture, export
+from hwnas.deploy.export import coverage_architecture, export
+from hwnas.deploy.onnx_graph import OPSET
 from hwnas.deploy.quantize import compare_precisions
 from hwnas.deploy.runtimes import OnnxRuntime
 from hwnas.deploy.sla import sla_report
-from hwnas.latency import profile_cpu, time_round_robin, validate
+from hwnas.latency import TimingSpec, profile_cpu, time_round_robin, validate
 from hwnas.latency.lut import model_callable
 from hwnas.proxy import make_proxy_task
 from hwnas.runtime import get_runtime
@@ -154,7 +155,7 @@ callables = {}
 for i, arch in enumerate(archs):
     callables[("eager", i)] = model_callable(arch, 1, SEED, eager_rt)
     callables[("ort", i)] = model_callable(arch, 1, SEED, ort_rt)
-timings = time_round_robin(callables, threads=1, passes=4, target_ms=16.0, seed=SEED)
+timings = time_round_robin(callables, threads=1, timing=TimingSpec.COMPARE.replace(target_ms=16.0, seed=SEED))
 eager_us = np.array([timings[("eager", i)].min_us for i in range(len(archs))])
 ort_us = np.array([timings[("ort", i)].min_us for i in range(len(archs))])
 speedup = eager_us / ort_us
@@ -195,13 +196,14 @@ plots.runtime_speedup(eager_us, ort_us, highlight=[i, j], budget_us=20.0);
 small = SearchSpace.default(input_features=task.num_features, lookbacks=(32,), widths=(16,),
                             kernel_sizes=(3,), dilations=(2,), heads=(2,), depths=(2, 3))
 t0 = time.perf_counter()
-ort_profile = profile_cpu(small, runtime="onnxruntime", threads=1, progress=False, calibration=16, passes=3)
+ort_profile = profile_cpu(small, runtime="onnxruntime", threads=1, progress=False, calibration=16,
+                          timing=TimingSpec.TABLE.replace(passes=3))
 print(f"{ort_profile.label}: {len(ort_profile.latency_table)} entries in {time.perf_counter() - t0:.0f} s; "
       f"runtime {ort_profile.conditions['runtime_version']!r}")
 ort_profile.save(WORK / "ort_profile.json")
 reloaded = hwnas.HardwareProfile.load(WORK / "ort_profile.json")
 test_archs = [small.sample(rng) for _ in range(16)]
-fidelity = validate(reloaded, test_archs, runtime="onnxruntime", passes=3)
+fidelity = validate(reloaded, test_archs, runtime="onnxruntime", timing=TimingSpec.MODELS.replace(passes=3))
 print(fidelity.summary())
 
 # %%
@@ -251,7 +253,8 @@ assert 0 < null_us < np.median(fidelity.measured_us)  # a real cost, smaller tha
 # %%
 arch_q = SearchSpace.default(input_features=task.num_features, lookbacks=(64,)).sample(np.random.default_rng(3))
 print(arch_q.describe())
-precisions = compare_precisions(arch_q, task, seed=0, calibration=256, target_ms=20.0)
+precisions = compare_precisions(arch_q, task, seed=0, calibration=256,
+                                timing=TimingSpec.COMPARE.replace(target_ms=20.0))
 base = precisions[0]
 print(f"{'precision':<24}{'file':>9}{'weights':>9}{'fastest':>9}{'val':>9}{'Δval':>9}{'test':>9}{'Δtest':>9}")
 for r in precisions:

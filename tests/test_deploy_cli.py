@@ -49,11 +49,13 @@ def test_export_with_weights_then_report_pass_and_miss(arch_file, tmp_path, caps
     with torch.inference_mode():
         torch.testing.assert_close(OrtModule(out)(x), trained(x), rtol=1e-5, atol=1e-5)
     report = tmp_path / "r.json"
-    assert main(["report", str(out), "--budget-us", "1e7", "--repeats", "200", "--json", str(report)]) == 0
+    assert main(["report", str(out), "--budget-us", "1e7", "--repeats", "200", "--warmup", "3",
+                 "--json", str(report)]) == 0
     assert "PASS" in capsys.readouterr().out
     data = json.loads(report.read_text())
     assert data["passed"] and len(data["samples_us"]) == 200
     assert data["conditions"]["runtime"] == "onnxruntime"
+    assert data["conditions"]["timing"]["warmup"] == 3 and data["conditions"]["timing"]["warmup_ms"] == 5.0
     assert main(["report", str(path), "--budget-us", "0.001", "--repeats", "100", "--runtime", "eager"]) == 1
     assert "MISS" in capsys.readouterr().out
 
@@ -69,6 +71,8 @@ def test_export_torch_export_format(arch_file, tmp_path):
     (["report", "{arch}", "--budget-us", "10", "--threads", "0"], "--threads"),
     (["report", "{arch}", "--budget-us", "10", "--runtime", "tvm"], "--runtime"),
     (["report", "{arch}", "--budget-us", "10", "--repeats", "2", "--bursts", "3"], "--bursts"),
+    (["report", "{arch}", "--budget-us", "10", "--warmup", "-1"], "--warmup must be an integer >= 0"),
+    (["report", "{arch}", "--budget-us", "10", "--warmup-ms", "-1"], "--warmup-ms must be >= 0"),
     (["report", "{tmp}/missing.onnx", "--budget-us", "10"], "missing.onnx"),
     (["report", "{arch}", "--budget-us", "10", "--weights", "{tmp}/none.pt"], "--weights"),
     (["export", "{arch}", "--out", "{tmp}/m.tflite"], "--out"),

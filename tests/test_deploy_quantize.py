@@ -9,7 +9,7 @@ import torch
 
 from hwnas.architecture import Activation, Architecture, LayerSpec, OpType
 from hwnas.data import synthetic_klines
-from hwnas.deploy.export import onnx_bytes
+from hwnas.deploy.onnx_graph import onnx_bytes
 from hwnas.deploy.quantize import (
     calibration_windows,
     compare_precisions,
@@ -19,6 +19,7 @@ from hwnas.deploy.quantize import (
     weight_bytes,
 )
 from hwnas.deploy.runtimes import OrtModule
+from hwnas.latency import TimingSpec
 from hwnas.model import Head, Layer, build_model
 from hwnas.proxy import make_proxy_task
 
@@ -131,7 +132,8 @@ def test_fixed_point_weights_and_layer_inputs_lie_on_the_int8_grid(task):
 
 
 def test_compare_precisions_reports_every_variant(task):
-    results = compare_precisions(small_arch(task.num_features), task, calibration=128, target_ms=5.0)
+    results = compare_precisions(small_arch(task.num_features), task, calibration=128,
+                                 timing=TimingSpec.COMPARE.replace(target_ms=5.0))
     by_name = {r.name: r for r in results}
     assert list(by_name) == ["fp32 eager", "fp32 onnx", "int8 onnx (QDQ)", "fp16 onnx", "int8 fixed point (sim)"]
     assert by_name["fp32 onnx"].val_score == pytest.approx(by_name["fp32 eager"].val_score, abs=1e-5)
@@ -157,5 +159,5 @@ def test_precision_graphs_are_converted_once_and_scored_as_given(task):
     with pytest.raises(ValueError, match="precisions entry"):
         precision_graphs(fp32, windows, ("fp8 onnx",))
     results = score_precisions(model, arch, task, windows, precisions=("fp32 onnx", "fp16 onnx"), graphs=graphs,
-                               target_ms=2.0)
+                               timing=TimingSpec.COMPARE.replace(target_ms=2.0))
     assert [r.size_bytes for r in results] == [len(graphs["fp32 onnx"]), len(graphs["fp16 onnx"])]

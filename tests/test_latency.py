@@ -16,6 +16,7 @@ from hwnas.architecture import OpType
 from hwnas.hardware import DeviceType, HardwareProfile
 from hwnas.latency import (
     Timing,
+    TimingSpec,
     build_lut,
     build_lut_detailed,
     candidate_latencies,
@@ -52,7 +53,7 @@ def spin(us: float):
 
 
 def test_harness_measures_a_known_workload():
-    t = time_callable(spin(300.0), target_ms=15, min_reps=20, warmup=2, keep_samples=True)
+    t = time_callable(spin(300.0), timing=TimingSpec.CALL.replace(target_ms=15, warmup=2), keep_samples=True)
     assert 295.0 <= t.median_us <= 400.0  # preemption on a loaded machine only adds time
     assert t.min_us <= t.median_us <= t.p90_us <= t.p99_us
     assert t.min_us >= 295.0 and t.mean_us >= t.min_us
@@ -61,8 +62,9 @@ def test_harness_measures_a_known_workload():
 
 
 def test_repetitions_adapt_to_the_speed_of_the_op():
-    fast = time_callable(spin(20.0), target_ms=10, min_reps=5, max_reps=10_000)
-    slow = time_callable(spin(1000.0), target_ms=10, min_reps=5, max_reps=10_000)
+    spec = TimingSpec.CALL.replace(target_ms=10, min_reps=5, max_reps=10_000)
+    fast = time_callable(spin(20.0), timing=spec)
+    slow = time_callable(spin(1000.0), timing=spec)
     assert fast.reps > 5 * slow.reps
     assert slow.reps >= 5
 
@@ -79,11 +81,12 @@ def test_harness_restores_threads_and_gc_even_when_the_workload_fails():
             raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
-        time_callable(flaky, threads=before + 1, min_reps=10)
+        time_callable(flaky, threads=before + 1, timing=TimingSpec.CALL.replace(min_reps=10))
     assert gc.isenabled()
     assert torch.get_num_threads() == before
     seen = []
-    time_callable(lambda: seen.append(torch.get_num_threads()), threads=before + 1, min_reps=3, max_reps=3)
+    time_callable(lambda: seen.append(torch.get_num_threads()), threads=before + 1,
+                  timing=TimingSpec.CALL.replace(min_reps=3, max_reps=3))
     assert set(seen) == {before + 1} and torch.get_num_threads() == before
 
 
@@ -131,8 +134,8 @@ def test_op_module_runs_with_the_shapes_of_the_key(key):
 def tiny_build():
     rng = np.random.default_rng(2024)
     archs = [TINY.sample(rng) for _ in range(12)]
-    build = build_lut_detailed(TINY, threads=1, progress=False, passes=2, target_ms=4.0, min_reps=6,
-                               calibration=6, validation=archs, seed=1)
+    build = build_lut_detailed(TINY, threads=1, progress=False, calibration=6, validation=archs,
+                               timing=TimingSpec(passes=2, target_ms=4.0, min_reps=6, seed=1))
     return build, archs
 
 
@@ -169,17 +172,18 @@ def test_small_fidelity_run_ranks_better_than_flops(tiny_build):
 
 def test_build_lut_returns_timings_with_the_overhead_entry():
     keys = [OpSpec("fc", 8, 16, 32, activation="relu")]
-    lut = build_lut(TINY, progress=False, specs=keys, passes=1, target_ms=1.0, min_reps=3, calibration=2)
+    lut = build_lut(TINY, progress=False, specs=keys, calibration=2,
+                    timing=TimingSpec(passes=1, target_ms=1.0, min_reps=3))
     assert keys[0] in lut and OpSpec.overhead(1) in lut
     assert all(isinstance(t, Timing) for t in lut.values())
     with pytest.raises(ValueError, match="estimator"):
-        build_lut(TINY, progress=False, specs=keys, estimator="mean")
+        build_lut(TINY, progress=False, specs=keys, timing=TimingSpec(estimator="mean"))
 
 
 def test_validate_times_models_itself_when_not_given_timings(tiny_build):
     build, archs = tiny_build
     p = build.profile(peak_flops=1e10)
-    report = validate(p, archs[:4], passes=1, target_ms=2.0)
+    report = validate(p, archs[:4], timing=TimingSpec.MODELS.replace(passes=1, target_ms=2.0))
     assert report.n == 4 and np.all(report.measured_us > 0)
     with pytest.raises(ValueError, match="timings"):
         validate(p, archs[:4], timings=build.validation_timings)
@@ -289,8 +293,8 @@ def test_a_runtime_per_call_cost_comes_off_every_entry_and_into_the_overhead():
 
     space = SearchSpace.default(input_features=4, widths=(8,), lookbacks=(16,), depths=(1, 2), stem_width=8)
     arch = space.sample(np.random.default_rng(0))
-    build = build_lut_detailed(space, progress=False, specs=arch_op_specs(arch), passes=2, target_ms=4.0,
-                               min_reps=5, calibration=6, runtime=_FixedCostRuntime())
+    build = build_lut_detailed(space, progress=False, specs=arch_op_specs(arch), calibration=6,
+                               runtime=_FixedCostRuntime(), timing=TimingSpec(passes=2, target_ms=4.0, min_reps=5))
     assert 1990 <= build.per_call_us <= 3000
     assert build.conditions["per_call_us_subtracted"] == pytest.approx(build.per_call_us, abs=1e-3)
     # A tiny layer costs far less than the 2 ms the runtime adds to each call (uncorrected,
@@ -308,3 +312,44 @@ def test_a_runtime_per_call_cost_comes_off_every_entry_and_into_the_overhead():
 def test_eager_builds_subtract_nothing(tiny_build):
     build, _ = tiny_build
     assert build.per_call_us == 0.0 and build.conditions["per_call_us_subtracted"] == 0.0
+
+
+# ---------------------------------------------------------------- import structure
+
+
+def _internal_imports(path, package: str) -> set[str]:
+    """Modules of ``package`` that ``path`` imports anywhere (functions included; not under TYPE_CHECKING)."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    hidden = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+              and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node)}
+    here = f"hwnas.{package}" + ("" if path.stem == "__init__" else f".{path.stem}")
+    parent = here.rsplit(".", 1)[0] if path.stem != "__init__" else here
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and id(node) not in hidden and node.level:
+            base = parent.rsplit(".", node.level - 1)[0] if node.level > 1 else parent
+            target = f"{base}.{node.module}" if node.module else base
+            names = [target] + [f"{target}.{a.name}" for a in node.names]
+            found.update(n for n in names if n.startswith(f"hwnas.{package}"))
+    return found - {here}
+
+
+@pytest.mark.parametrize("package", ["latency", "deploy"])
+def test_no_import_cycle_within_the_subpackage(package):
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "hwnas" / package
+    modules = {f"hwnas.{package}" + ("" if p.stem == "__init__" else f".{p.stem}"): p for p in folder.glob("*.py")}
+    graph = {name: _internal_imports(path, package) & set(modules) for name, path in modules.items()}
+    graph[f"hwnas.{package}"] = set()  # the package re-exports its modules; they must not import it back
+    for name, path in modules.items():
+        if name != f"hwnas.{package}":
+            assert f"hwnas.{package}" not in _internal_imports(path, package), f"{name} imports its package"
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(n == goal or (n not in seen and reaches(n, goal, seen | {n})) for n in graph[start])
+
+    cycles = sorted(name for name in graph if reaches(name, name, {name}))
+    assert not cycles, f"modules on an import cycle: {cycles}"

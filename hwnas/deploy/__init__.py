@@ -5,7 +5,8 @@ Taught in: notebooks/11_deployment.
 The submodules load lazily (PEP 562): ``import hwnas.deploy`` costs nothing,
 and onnx / onnxruntime are imported only when a name that needs them is used.
 
-* :mod:`hwnas.deploy.export`: :func:`export`, :func:`onnx_bytes`, :func:`load_exported`
+* :mod:`hwnas.deploy.onnx_graph`: :func:`onnx_bytes`, the ONNX graph of a module in memory (opset :data:`OPSET`)
+* :mod:`hwnas.deploy.export`: :func:`export`, :func:`load_exported`
 * :mod:`hwnas.deploy.runtimes`: :class:`OnnxRuntime` (registered as ``"onnxruntime"``)
 * :mod:`hwnas.deploy.quantize`: INT8 (static, QDQ) and FP16 ONNX models, a fixed-point simulation
 * :mod:`hwnas.deploy.sla`: :func:`sla_report` and :class:`SLAReport`
@@ -19,8 +20,8 @@ import importlib
 from typing import Any
 
 _NAMES: dict[str, str] = {
-    "OPSET": "export", "FORMATS": "export", "ExportResult": "export", "export": "export",
-    "onnx_bytes": "export", "torch_export_bytes": "export", "load_exported": "export",
+    "OPSET": "onnx_graph", "FORMATS": "export", "ExportResult": "export", "export": "export",
+    "onnx_bytes": "onnx_graph", "torch_export_bytes": "export", "load_exported": "export",
     "coverage_architecture": "export",
     "OnnxRuntime": "runtimes", "OrtModule": "runtimes", "make_session": "runtimes",
     "session_inputs": "runtimes", "session_callable": "runtimes",
@@ -29,7 +30,7 @@ _NAMES: dict[str, str] = {
     "quantize_int8": "quantize", "convert_fp16": "quantize", "fixed_point_model": "quantize",
     "calibration_windows": "quantize", "weight_bytes": "quantize", "compare_precisions": "quantize",
     "PrecisionResult": "quantize", "PRECISIONS": "quantize", "score_precisions": "quantize", "precision_graphs": "quantize",
-    "STORAGE_PRECISION": "quantize",
+    "STORAGE_PRECISION": "quantize", "PRECISION_TIMING": "quantize",
 }
 
 __all__ = sorted(_NAMES)

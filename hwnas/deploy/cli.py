@@ -84,9 +84,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     Taught in: notebooks/11_deployment.
     """
     _check_report_args(args)
+    from ..latency.timing import TimingSpec, timing_from_options
     from ..runtime import get_runtime
     from .sla import sla_report
 
+    timing = timing_from_options(TimingSpec.SLA, {"warmup": args.warmup, "warmup_ms": args.warmup_ms})
     try:
         runtime = get_runtime(args.runtime, args.threads)
     except ValueError as err:
@@ -111,7 +113,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     report = sla_report(deployable, args.budget_us, runtime=runtime, threads=args.threads, batch=args.batch,
                         profile=profile, memory_budget_bytes=args.memory_budget_bytes,
                         percentile=args.percentile, repeats=args.repeats, bursts=args.bursts,
-                        label=path.name, seed=args.seed)
+                        label=path.name, seed=args.seed, timing=timing)
     print(report.summary())
     if args.json is not None:
         import json
@@ -150,6 +152,8 @@ def register(subparsers: Any) -> None:
     rep.add_argument("--percentile", type=float, default=99.0, help="the SLA percentile (default 99)")
     rep.add_argument("--repeats", type=int, default=10_000, help="timed calls in all")
     rep.add_argument("--bursts", type=int, default=5, help="bursts the calls are split into")
+    rep.add_argument("--warmup", type=int, default=None, help="warm-up calls before each burst (default 10)")
+    rep.add_argument("--warmup-ms", type=float, default=None, help="warm-up time before each burst in ms (default 5)")
     rep.add_argument("--profile", help="hardware profile JSON: adds the LUT prediction and memory budget")
     rep.add_argument("--memory-budget-bytes", type=int, default=None)
     rep.add_argument("--weights", help="state dict for an architecture file")

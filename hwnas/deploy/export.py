@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import os
 import time
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -29,12 +28,11 @@ from ..checks import require_choice, require_float
 from ..fileio import write_bytes_atomic
 from ..model import build_model
 from ..space import POOL_OPS, Architecture, LayerSpec, OpType, SearchSpace
+from .onnx_graph import OPSET, onnx_bytes
+from .runtimes import OrtModule
 
-__all__ = ["OPSET", "FORMATS", "ExportResult", "export", "onnx_bytes", "torch_export_bytes",
+__all__ = ["FORMATS", "ExportResult", "export", "torch_export_bytes",
            "load_exported", "coverage_architecture", "write_bytes_atomic"]
-
-OPSET = 17
-"""The ONNX opset of every exported model (ONNX Runtime 1.31 runs opsets up to 23)."""
 
 FORMATS = ("onnx", "torch.export")
 
@@ -76,53 +74,6 @@ class ExportResult:
         return asdict(self)
 
 
-def _input_names(count: int) -> list[str]:
-    """``["x"]`` for one input, ``["x0", "x1", ...]`` for several."""
-    return ["x"] if count == 1 else [f"x{i}" for i in range(count)]
-
-
-def _output_rank(module: nn.Module, args: tuple[torch.Tensor, ...]) -> int:
-    """Number of dimensions of ``module(*args)``."""
-    with torch.no_grad():
-        return int(module(*args).dim())
-
-
-def onnx_bytes(module: nn.Module, inputs: Sequence[torch.Tensor], *, dynamic_batch: bool = True,
-               dynamic_length: bool = False, opset: int = OPSET) -> bytes:
-    """The ONNX model of ``module`` traced on ``inputs`` (TorchScript-based exporter, in memory).
-
-    ``dynamic_batch`` leaves the first dimension of every input and of the
-    output free, ``dynamic_length`` the last dimension of every input and of the
-    output (for a layer, whose output is a sequence); otherwise the shapes of
-    ``inputs`` are fixed in the graph.
-
-    Taught in: notebooks/11_deployment.
-    """
-    module.eval()
-    args = tuple(inputs)
-    names = _input_names(len(args))
-    axes: dict[str, dict[int, str]] | None = None
-    if dynamic_batch or dynamic_length:
-        axes = {name: {} for name in [*names, "y"]}
-        for name in axes:
-            if dynamic_batch:
-                axes[name][0] = "batch"
-            if dynamic_length and (name != "y" or _output_rank(module, args) == 3):
-                axes[name][2] = "length" if name != "y" else "out_length"
-    buffer = io.BytesIO()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tracing runs the model once: small ops, no thread pool wanted
-    try:
-        with warnings.catch_warnings():
-            # the legacy-exporter notice and the tracer's note on the input shape check
-            warnings.simplefilter("ignore")
-            torch.onnx.export(module, args, buffer, dynamo=False, opset_version=opset,  # type: ignore[arg-type]
-                              input_names=names, output_names=["y"], dynamic_axes=axes)
-    finally:
-        torch.set_num_threads(threads)
-    return buffer.getvalue()
-
-
 def torch_export_bytes(module: nn.Module, inputs: Sequence[torch.Tensor]) -> bytes:
     """The ``torch.export`` program of ``module`` (batch dimension dynamic), serialised.
 
@@ -140,8 +91,6 @@ def torch_export_bytes(module: nn.Module, inputs: Sequence[torch.Tensor]) -> byt
 def _reload(data: bytes, format: str) -> nn.Module:
     """A module running serialised ``data`` (an ONNX Runtime session or the exported program)."""
     if format == "onnx":
-        from .runtimes import OrtModule
-
         return OrtModule(data)
     return torch.export.load(io.BytesIO(data)).module()
 
@@ -157,8 +106,6 @@ def load_exported(path: str | os.PathLike[str], threads: int = 1) -> nn.Module:
     if not target.is_file():
         raise ValueError(f"path {str(target)!r} is not a file")
     if target.suffix == ".onnx":
-        from .runtimes import OrtModule
-
         return OrtModule(target, threads)
     return torch.export.load(str(target)).module()
 

@@ -39,10 +39,12 @@ import torch
 from torch import nn
 
 from ..checks import require_choice, require_int
+from ..latency.timing import TimingSpec, time_round_robin
 from ..model import Head, Layer
 from ..space import Architecture
 
 __all__ = [
+    "PRECISION_TIMING",
     "calibration_windows",
     "weight_bytes",
     "quantize_int8",
@@ -58,6 +60,10 @@ __all__ = [
 
 
 QUANTIZED_OPS = ("Conv", "Gemm", "MatMul")
+
+PRECISION_TIMING = TimingSpec.COMPARE.replace(target_ms=40.0)
+"""Precisions side by side: twice :attr:`~hwnas.latency.TimingSpec.COMPARE`'s time, as the INT8 and
+FP16 graphs differ from FP32 by a few percent only."""
 """ONNX operations whose inputs and weights become INT8 (activations such as GELU stay float)."""
 
 
@@ -110,7 +116,7 @@ def quantize_int8(model: bytes, calibration: np.ndarray, *, per_channel: bool = 
     """INT8 static post-training quantisation (QDQ, symmetric per-channel weights) of an ONNX model.
 
     Only :data:`QUANTIZED_OPS` are quantised. ``model`` is ONNX bytes with a dynamic batch dimension (see
-    :func:`hwnas.deploy.export.onnx_bytes`); ``calibration`` holds training
+    :func:`hwnas.deploy.onnx_graph.onnx_bytes`); ``calibration`` holds training
     windows ``(n, features, lookback)`` whose activation ranges (min-max) fix the
     activation scales.
 
@@ -282,22 +288,22 @@ def precision_graphs(fp32: bytes, windows: np.ndarray, precisions: Sequence[str]
 def score_precisions(model: nn.Module, arch: Architecture, task: Any, windows: np.ndarray, *,
                      precisions: Sequence[str] = PRECISIONS, fp32: bytes | None = None,
                      graphs: dict[str, bytes] | None = None, seed: int = 0,
-                     threads: int = 1, target_ms: float = 40.0) -> list[PrecisionResult]:
+                     threads: int = 1, timing: TimingSpec = PRECISION_TIMING) -> list[PrecisionResult]:
     """A trained model in each of ``precisions`` (names of :data:`PRECISIONS`): size, latency, scores.
 
     ``windows`` are the calibration windows (training data only); ``fp32`` the
     model's ONNX bytes when already exported; ``graphs`` the
     :func:`precision_graphs` when already converted. Latencies are measured side by
-    side (round-robin, :func:`hwnas.latency.time_round_robin`) at batch 1 with
-    ``threads`` threads; scores with :func:`hwnas.proxy.score_predictions` on
-    the validation and test splits.
+    side (round-robin, :func:`hwnas.latency.time_round_robin` with ``timing``,
+    :data:`PRECISION_TIMING` by default) at batch 1 with ``threads`` threads;
+    scores with :func:`hwnas.proxy.score_predictions` on the validation and test
+    splits. ``seed`` makes the inputs; ``timing.seed`` shuffles the passes.
 
     Taught in: notebooks/11_deployment.
     """
-    from ..latency import time_round_robin
     from ..proxy import PRIMARY_METRIC, predict_split, score_predictions
     from ..runtime import get_runtime
-    from .export import onnx_bytes
+    from .onnx_graph import onnx_bytes
     from .runtimes import OnnxRuntime, OrtModule
 
     if graphs is None:
@@ -316,7 +322,7 @@ def score_precisions(model: nn.Module, arch: Architecture, task: Any, windows: n
     callables = {k: ort.prepare_onnx(v, batch=1, seed=seed) for k, v in graphs.items()}
     if "fp32 eager" in modules:
         callables["fp32 eager"] = get_runtime("eager", threads).prepare(model, (torch.from_numpy(windows[:1]),))
-    timings = time_round_robin(callables, threads=threads, target_ms=target_ms, seed=seed)
+    timings = time_round_robin(callables, timing=timing, threads=threads)
     metric = PRIMARY_METRIC[task.target]
     reference = predict_split(model, task, "val", arch.lookback)
     results = []
@@ -329,11 +335,12 @@ def score_precisions(model: nn.Module, arch: Architecture, task: Any, windows: n
             size = tensors = _fixed_point_bytes(model, 8)
         preds = {split: predict_split(module, task, split, arch.lookback) for split in ("val", "test")}
         scores = {split: score_predictions(preds[split], task, split)[metric] for split in preds}
-        timing = timings.get(name)
+        measured = timings.get(name)
         results.append(PrecisionResult(
             name=name, runtime="onnxruntime" if "onnx" in name else "torch", size_bytes=size,
             weight_bytes=int(tensors),
-            latency_us=timing.min_us if timing else None, median_us=timing.median_us if timing else None,
+            latency_us=measured.min_us if measured else None,
+            median_us=measured.median_us if measured else None,
             val_score=float(scores["val"]), test_score=float(scores["test"]),
             max_abs_diff=float(np.max(np.abs(preds["val"] - reference))),
         ))
@@ -342,7 +349,7 @@ def score_precisions(model: nn.Module, arch: Architecture, task: Any, windows: n
 
 def compare_precisions(arch: Architecture, task: Any, *, seed: int = 0, threads: int = 1,
                        calibration: int = 256, epochs: int | None = None,
-                       target_ms: float = 40.0) -> list[PrecisionResult]:
+                       timing: TimingSpec = PRECISION_TIMING) -> list[PrecisionResult]:
     """Train ``arch`` once on the proxy task; FP32 eager and ONNX, INT8, FP16 and fixed point,
     compared by :func:`score_precisions` (``calibration`` training windows calibrate).
 
@@ -352,4 +359,4 @@ def compare_precisions(arch: Architecture, task: Any, *, seed: int = 0, threads:
 
     model = train_model(arch, task, seed, epochs=epochs)
     windows = calibration_windows(task, arch.lookback, calibration, seed)
-    return score_precisions(model, arch, task, windows, seed=seed, threads=threads, target_ms=target_ms)
+    return score_precisions(model, arch, task, windows, seed=seed, threads=threads, timing=timing)

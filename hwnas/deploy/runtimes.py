@@ -3,8 +3,8 @@
 Taught in: notebooks/11_deployment.
 
 :class:`OnnxRuntime` exports a torch module to ONNX in memory
-(:func:`hwnas.deploy.export.onnx_bytes`, the TorchScript-based exporter at
-opset :data:`hwnas.deploy.export.OPSET`), builds an ``InferenceSession`` on the
+(:func:`hwnas.deploy.onnx_graph.onnx_bytes`, the TorchScript-based exporter at
+opset :data:`hwnas.deploy.onnx_graph.OPSET`), builds an ``InferenceSession`` on the
 CPU execution provider with ``intra_op_num_threads=threads``,
 ``inter_op_num_threads=1``, sequential execution and every graph optimisation
 on, and returns a zero-argument callable that runs the session on numpy
@@ -25,7 +25,7 @@ from torch import nn
 
 from ..checks import require_int
 from ..runtime import register_runtime
-from .export import onnx_bytes
+from .onnx_graph import onnx_bytes
 
 __all__ = ["OnnxRuntime", "OrtModule", "session_options", "make_session", "session_inputs", "session_callable"]
 

@@ -26,6 +26,8 @@ from typing import Any, Callable
 import numpy as np
 
 from ..checks import require_float, require_int, require_optional_int
+from ..hardware import current_conditions
+from ..latency.timing import TimingSpec, load_average, time_callable
 from ..space import Architecture
 
 __all__ = ["SLAReport", "sla_report", "SPREAD_WARN", "deployable_callable", "timed_calls",
@@ -279,19 +281,23 @@ def burst_quantiles(samples: Any, bursts: int, q: float) -> list[float]:
     return [float(np.percentile(chunk, q)) for chunk in np.array_split(np.asarray(samples), bursts)]
 
 
-def timed_calls(fn: Callable[[], Any], repeats: int, bursts: int, *, threads: int = 1,
-                batch: int = 1) -> list[float]:
+def timed_calls(fn: Callable[[], Any], repeats: int, bursts: int, *, timing: TimingSpec = TimingSpec.SLA,
+                threads: int = 1, batch: int = 1) -> list[float]:
     """Every one of ``repeats`` calls of ``fn`` timed (µs), in ``bursts`` each with its own warm-up.
+
+    ``repeats`` and ``bursts`` stay apart from ``timing``: a percentile needs a
+    fixed number of samples (a p99 of fewer than 100 calls per burst is the
+    maximum), not a time budget, so each burst is one
+    :func:`~hwnas.latency.time_callable` of exactly its share of ``repeats``;
+    of ``timing`` only the warm-up (``warmup`` calls, ``warmup_ms``) applies.
 
     Taught in: notebooks/11_deployment.
     """
-    from ..latency import time_callable
-
     samples: list[float] = []
     for size in (len(chunk) for chunk in np.array_split(np.arange(repeats), bursts)):
-        timing = time_callable(fn, threads=threads, batch=batch, warmup=10, warmup_ms=5.0,
-                               target_ms=1e9, min_reps=size, max_reps=size, keep_samples=True)
-        samples.extend(timing.samples_us)
+        spec = timing.replace(passes=1, min_reps=size, max_reps=size)
+        measured = time_callable(fn, timing=spec, threads=threads, batch=batch, keep_samples=True)
+        samples.extend(measured.samples_us)
     return samples
 
 
@@ -310,6 +316,7 @@ def sla_report(
     example: Any = None,
     label: str | None = None,
     seed: int = 0,
+    timing: TimingSpec = TimingSpec.SLA,
 ) -> SLAReport:
     """Time a deployed model ``repeats`` times (in ``bursts``) and judge it against ``budget_us``.
 
@@ -320,12 +327,13 @@ def sla_report(
     :class:`~hwnas.runtime.Runtime`) runs the first three; ``profile`` adds
     the lookup table's prediction and, unless ``memory_budget_bytes`` is given,
     its memory budget. The verdict is on the ``percentile``-th percentile.
+    ``repeats`` and ``bursts`` are the sample design of the percentile, not
+    harness settings (see :func:`timed_calls`); ``timing`` gives the warm-up
+    (:attr:`~hwnas.latency.TimingSpec.SLA` by default). ``seed`` makes the
+    model's weights and input, not the timing.
 
     Taught in: notebooks/11_deployment.
     """
-    from ..hardware import current_conditions
-    from ..latency import load_average
-
     budget_us = require_float(budget_us, "budget_us", minimum=0.0, strict_minimum=True)
     threads = require_int(threads, "threads", 1)
     batch = require_int(batch, "batch", 1)
@@ -343,11 +351,11 @@ def sla_report(
             predicted = float(profile.predict_latency(target.arch, batch))
     conditions = dict(current_conditions(), runtime=target.runtime, runtime_version=target.runtime_version,
                       threads=threads, batch=batch, cpu_count=os.cpu_count(), repeats=repeats,
-                      load_avg_1min_start=load_average())
+                      **timing.record(), load_avg_1min_start=load_average())
     if profile is not None:
         conditions["profile"] = profile.label
         conditions["profile_runtime"] = profile.conditions.get("runtime", "eager")
-    samples = timed_calls(target.fn, repeats, bursts, threads=threads, batch=batch)
+    samples = timed_calls(target.fn, repeats, bursts, timing=timing, threads=threads, batch=batch)
     conditions["load_avg_1min_end"] = load_average()
     return SLAReport(
         label=label or target.label, budget_us=budget_us, samples_us=tuple(samples), bursts=bursts,

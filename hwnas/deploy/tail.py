@@ -31,6 +31,9 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from ..checks import require_float, require_int
+from ..hardware import current_conditions
+from ..latency.timing import TimingSpec, load_average
+from .sla import burst_quantiles, deployable_callable, timed_calls
 
 if TYPE_CHECKING:
     from ..hardware import HardwareProfile
@@ -128,7 +131,8 @@ def _calibration_models(space: "SearchSpace | Sequence[Architecture]", models: i
 
 def measure_tail(space: "SearchSpace | Sequence[Architecture]", *, runtime: Any = "onnxruntime",
                  threads: int = 1, batch: int = 1, models: int = 3, repeats: int = 3000, bursts: int = 3,
-                 percentile: float = 99.0, seed: int = 0) -> TailCalibration:
+                 percentile: float = 99.0, seed: int = 0,
+                 timing: TimingSpec = TimingSpec.SLA) -> TailCalibration:
     """Measure the ``percentile`` / fastest-call factor on ``models`` calibration architectures.
 
     ``space`` is a :class:`~hwnas.space.SearchSpace` (``models`` architectures are
@@ -137,14 +141,12 @@ def measure_tail(space: "SearchSpace | Sequence[Architecture]", *, runtime: Any 
     timed ``repeats`` times in ``bursts``, as :func:`~hwnas.deploy.sla.sla_report`
     times a deployed model. A model's tail is the median over its bursts of the
     burst's ``percentile``, so that one episode of interference during the
-    calibration does not set the budget of the whole search.
+    calibration does not set the budget of the whole search. ``repeats`` and
+    ``bursts`` are the percentile's sample design and ``timing`` the warm-up, as
+    in :func:`~hwnas.deploy.sla.timed_calls`; ``seed`` draws and builds the models.
 
     Taught in: notebooks/12_capstone.
     """
-    from ..hardware import current_conditions
-    from ..latency import load_average
-    from .sla import burst_quantiles, deployable_callable, timed_calls
-
     models = require_int(models, "models", 1)
     threads = require_int(threads, "threads", 1)
     batch = require_int(batch, "batch", 1)
@@ -156,11 +158,12 @@ def measure_tail(space: "SearchSpace | Sequence[Architecture]", *, runtime: Any 
     runtime_name, version = "?", "?"
     for arch in archs:
         target = deployable_callable(arch, runtime=runtime, threads=threads, batch=batch, seed=seed)
-        samples = timed_calls(target.fn, repeats, bursts, threads=threads, batch=batch)
+        samples = timed_calls(target.fn, repeats, bursts, timing=timing, threads=threads, batch=batch)
         labels.append(arch.label())
         fastest.append(float(min(samples)))
         tail.append(float(np.median(burst_quantiles(samples, bursts, percentile))))
         runtime_name, version = target.runtime, target.runtime_version
     conditions = dict(current_conditions(), runtime=runtime_name, runtime_version=version, threads=threads,
-                      batch=batch, repeats=repeats, bursts=bursts, seed=seed, load_avg_1min=load_average())
+                      batch=batch, repeats=repeats, bursts=bursts, seed=seed, **timing.record(),
+                      load_avg_1min=load_average())
     return TailCalibration(percentile, tuple(labels), tuple(fastest), tuple(tail), conditions)

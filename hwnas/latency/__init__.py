@@ -19,8 +19,10 @@ How the table is made faithful to whole models
   on a contiguous float32 input of the shape it receives in the model. Skip
   layers are timed whole (main branch, shortcut and add run one after another
   in eager PyTorch). The stem and the head are in the table too.
-* Harness (:func:`time_callable`): fixed thread count (restored after),
-  ``torch.inference_mode``, warm-up calls (oneDNN builds its kernels on the
+* Harness (:func:`time_callable`), told how to time by one frozen
+  :class:`TimingSpec` (passes, time per callable, rep limits, warm-up,
+  estimator, round-robin group, seed; presets for the uses that differ):
+  fixed thread count (restored after), ``torch.inference_mode``, warm-up calls (oneDNN builds its kernels on the
   first call of a shape), the garbage collector off (re-enabled after, also on
   errors), one ``perf_counter_ns`` pair per call with the cost of timing an
   empty call subtracted; repetitions adapt to the op's speed so that about the
@@ -63,14 +65,15 @@ table), :mod:`~hwnas.latency.cpu` (CPU profiles), :mod:`~hwnas.latency.coverage`
 (what a profile lacks, measured on demand), :mod:`~hwnas.latency.expected`
 (soft architectures) and :mod:`~hwnas.latency.fidelity` (whole-model checks).
 Every timed callable is made by a :class:`~hwnas.runtime.Runtime` (``runtime=``
-keyword, eager PyTorch by default).
+keyword, eager PyTorch by default); every timing function takes ``timing=`` a
+:class:`TimingSpec` instead of loose keywords, and a measured profile records
+it in ``conditions["timing"]``.
 """
 
 from .coverage import extend_profile, missing_keys
 from .cpu import (
     EDGE_MEMORY_BUDGET,
     MOBILE_BUDGET_LIMIT,
-    peak_flops_measured,
     profile_cpu,
     profile_cpu_edge,
     profile_cpu_server,
@@ -92,28 +95,34 @@ from .ops import op_module
 from .timing import (
     DEFAULT_ESTIMATOR,
     ESTIMATORS,
+    Estimator,
     Timing,
+    TimingSpec,
     check_estimator,
     load_average,
     measure_conditions,
     null_call_ns,
+    peak_flops_measured,
     progress_bar,
     run_passes,
     time_callable,
     time_module,
     time_round_robin,
+    timing_from_options,
 )
 
 __all__ = [
     "DEFAULT_ESTIMATOR",
     "EDGE_MEMORY_BUDGET",
     "ESTIMATORS",
+    "Estimator",
     "FidelityReport",
     "LUTBuild",
     "LUTOptions",
     "MOBILE_BUDGET_LIMIT",
     "SERVER_MEMORY_BUDGET",
     "Timing",
+    "TimingSpec",
     "build_lut",
     "build_lut_detailed",
     "calibration_archs",
@@ -141,6 +150,7 @@ __all__ = [
     "time_callable",
     "time_module",
     "time_round_robin",
+    "timing_from_options",
     "validate",
     "whole_or_branches",
 ]

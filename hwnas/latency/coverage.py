@@ -12,7 +12,7 @@ from ..hardware import HardwareProfile, OpSpec
 from ..runtime import Runtime
 from ..space import Architecture, SearchSpace
 from .lut import build_lut_detailed
-from .timing import DEFAULT_ESTIMATOR
+from .timing import TimingSpec
 
 
 def missing_keys(profile: HardwareProfile, archs: Iterable[Architecture], batch: int = 1) -> list[OpSpec]:
@@ -29,11 +29,8 @@ def extend_profile(
     archs: Iterable[Architecture],
     batch: int = 1,
     *,
+    timing: TimingSpec | None = None,
     progress: bool = False,
-    passes: int = 8,
-    target_ms: float = 12.0,
-    min_reps: int = 24,
-    seed: int = 0,
     in_place: bool = False,
     runtime: str | Runtime = "eager",
 ) -> HardwareProfile:
@@ -41,9 +38,13 @@ def extend_profile(
 
     The missing keys (:func:`missing_keys`) are timed like the table's
     (:func:`~hwnas.latency.build_lut_detailed` with ``specs=``, the profile's
-    thread count and estimator, no new calibration) and multiplied by the
-    profile's calibrated scale, so they sit on the same footing as the old
-    entries; ``conditions["extended"]`` records how many were added and how.
+    thread count, no new calibration) and multiplied by the profile's calibrated
+    scale, so they sit on the same footing as the old entries. ``timing``
+    defaults to the spec the profile was measured with
+    (:meth:`TimingSpec.from_conditions`); a shorter one (:attr:`TimingSpec.QUICK`)
+    suits keys added during a search. Its estimator is always the profile's (the
+    new entries must be the same statistic as the old); ``conditions["extended"]``
+    records how many were added and how.
     A copy unless ``in_place``; nothing is measured (and ``profile`` itself is
     returned) when nothing is missing. Measure on the machine and in the
     ``runtime`` the profile was made with.
@@ -58,15 +59,15 @@ def extend_profile(
         raise ValueError(f"{profile.label} is an analytical model without a latency_model for "
                          f"{len(keys)} key(s): rebuild it and tabulate() it for the space instead")
     threads = int(profile.conditions.get("threads", 1))
-    estimator = str(profile.conditions.get("estimator", DEFAULT_ESTIMATOR))
+    recorded = TimingSpec.from_conditions(profile.conditions)
+    spec = (timing or recorded).replace(estimator=recorded.estimator)
     scale = float(profile.conditions.get("overhead_calibration", {}).get("scale", 1.0))
     space = SearchSpace.default(input_features=archs[0].input_features)  # its name only: no calibration
-    build = build_lut_detailed(space, threads, batch, progress, specs=keys, calibration=0, passes=passes,
-                               target_ms=target_ms, min_reps=min_reps, estimator=estimator, seed=seed,
+    build = build_lut_detailed(space, threads, batch, progress, timing=spec, specs=keys, calibration=0,
                                runtime=runtime)
-    new = {key: scale * build.timings[key].estimate(estimator) for key in keys}
+    new = {key: scale * build.timings[key].estimate(spec.estimator) for key in keys}
     record = dict(profile.conditions.get("extended", {}))
-    record.update(keys=int(record.get("keys", 0)) + len(new), passes=passes, target_ms=target_ms,
+    record.update(keys=int(record.get("keys", 0)) + len(new), **spec.record(),
                   scale=scale, load_avg_1min=build.conditions.get("load_avg_1min_end"))
     if in_place:
         profile.latency_table.update(new)

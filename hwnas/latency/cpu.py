@@ -8,25 +8,12 @@ from __future__ import annotations
 import os
 from typing import Unpack
 
-import torch
-
 from ..hardware import DeviceType, HardwareProfile
 from ..space import SearchSpace
 from .lut import SERVER_MEMORY_BUDGET, LUTOptions, build_lut_detailed
-from .timing import time_callable
 
 EDGE_MEMORY_BUDGET = 10 * 1024 * 1024  # the chapter's "under 10 MB" app size: 10 MiB = 10,485,760 bytes
 MOBILE_BUDGET_LIMIT = 64 * 1024**2  # a 1-thread profile under this budget is a mobile target
-
-
-def peak_flops_measured(threads: int = 1, n: int = 512) -> float:
-    """FLOP/s of an ``n x n`` float32 matrix product on this machine (best of the reps).
-
-    Taught in: notebooks/04_latency_lut.
-    """
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    t = time_callable(lambda: a @ b, threads=threads, target_ms=30.0, min_reps=5, max_reps=200)
-    return 2.0 * n**3 / (t.min_us * 1e-6)
 
 
 def runtime_suffix(options: LUTOptions) -> str:
@@ -55,8 +42,11 @@ def profile_cpu(
 
     ``threads`` torch threads, batch ``batch``; the table holds each key's
     fastest call (the ``min`` estimator, see :mod:`hwnas.latency`; pass
-    ``estimator="median"`` for the pooled median) times the calibrated scale,
-    and the calibrated per-model overhead. The default name is
+    ``timing=TimingSpec.TABLE.replace(estimator="median")`` for the pooled median)
+    times the calibrated scale,
+    and the calibrated per-model overhead. ``options["timing"]`` (a
+    :class:`~hwnas.latency.TimingSpec`, :attr:`~hwnas.latency.TimingSpec.TABLE` by
+    default) says how every entry is timed and which estimator the table holds. The default name is
     ``cpu-<threads>thread-b<batch>``, with ``-<runtime>`` appended for a runtime
     other than eager PyTorch. See :func:`profile_cpu_edge` (1 thread, a phone
     app's 10 MiB budget) and :func:`profile_cpu_server` (all cores, GB budget)
@@ -104,7 +94,6 @@ def profile_cpu_server(space: SearchSpace, batch: int = 1, progress: bool = True
 __all__ = [
     "EDGE_MEMORY_BUDGET",
     "MOBILE_BUDGET_LIMIT",
-    "peak_flops_measured",
     "profile_cpu",
     "profile_cpu_edge",
     "profile_cpu_server",

@@ -16,7 +16,8 @@ from ..numerics import spearman
 from ..runtime import Runtime, get_runtime
 from ..space import Architecture
 from .lut import model_callable
-from .timing import DEFAULT_ESTIMATOR, Item, Timing, check_estimator, measure_conditions, run_passes
+from .timing import Item, Timing, TimingSpec, measure_conditions, run_passes
+
 
 def _acc(pred: np.ndarray, meas: np.ndarray, tol: float) -> float:
     return float(np.mean(np.abs(pred - meas) <= tol * meas))
@@ -172,28 +173,24 @@ def measure_models(
     threads: int = 1,
     batch: int = 1,
     *,
-    passes: int = 8,
-    target_ms: float = 48.0,
-    min_reps: int = 24,
-    max_reps: int = 1000,
-    group: int = 6,
-    seed: int = 0,
+    timing: TimingSpec = TimingSpec.MODELS,
     progress: bool = False,
     runtime: str | Runtime = "eager",
 ) -> list[Timing]:
     """End-to-end :class:`Timing` of each architecture's model, run in ``runtime``.
 
-    The same harness as the table: ``passes`` shuffled passes of round-robin
-    groups, about ``target_ms`` of timed calls per model in all.
+    The same harness as the table (:func:`~hwnas.latency.run_passes`):
+    ``timing.passes`` shuffled passes of round-robin groups, about
+    ``timing.target_ms`` of timed calls per model in all. ``timing.seed`` seeds
+    the models' weights; the passes are shuffled with ``timing.seed + 1``, so the
+    models do not follow the table's order.
 
     Taught in: notebooks/04_latency_lut.
     """
     rt = get_runtime(runtime, threads)
-    items: list[Item] = [(i, model_callable(arch, batch, seed, rt)) for i, arch in enumerate(archs)]
-    samples, _ = run_passes(items, passes=passes, threads=threads, target_ms=target_ms,
-                            min_reps=min_reps, max_reps=max_reps, warmup_ms=1.0, seed=seed + 1,
-                            progress=progress, desc=f"timing {len(archs):,} whole models, {passes} passes",
-                            group=group)
+    items: list[Item] = [(i, model_callable(arch, batch, timing.seed, rt)) for i, arch in enumerate(archs)]
+    samples, _ = run_passes(items, timing=timing.replace(seed=timing.seed + 1), threads=threads,
+                            progress=progress, desc=f"timing {len(archs):,} whole models, {timing.passes} passes")
     return [Timing.from_bursts(samples[i], threads, batch) for i in range(len(archs))]
 
 
@@ -203,19 +200,17 @@ def validate(
     threads: int | None = None,
     batch: int = 1,
     *,
-    passes: int = 8,
-    target_ms: float = 48.0,
-    estimator: str | None = None,
+    timing: TimingSpec | None = None,
     timings: Sequence[Timing] | None = None,
-    seed: int = 0,
     progress: bool = False,
     runtime: str | Runtime = "eager",
 ) -> FidelityReport:
     """Measure each model end to end and compare with ``profile.predict_latency``.
 
-    ``threads`` defaults to the thread count the profile was measured with and
-    ``estimator`` to the one its table used; the models are timed with the same
-    harness as the table (:func:`measure_models`). Pass ``timings`` (from
+    ``threads`` defaults to the thread count the profile was measured with;
+    ``timing`` to :attr:`TimingSpec.MODELS` with the estimator the profile's
+    table used (pass a spec to choose another estimator or timing); the models
+    are timed with the same harness as the table (:func:`measure_models`). Pass ``timings`` (from
     :func:`measure_models`, one per arch) to reuse measurements, e.g. to compare
     several profiles against one set of measurements. ``runtime`` runs the
     models (it should be the one the profile was measured in).
@@ -224,21 +219,20 @@ def validate(
     """
     if not archs:
         raise ValueError("validate needs at least one architecture")
+    given = timings is not None
     threads = int(threads if threads is not None else profile.conditions.get("threads", 1))
-    estimator = estimator or profile.conditions.get("estimator", DEFAULT_ESTIMATOR)
-    check_estimator(estimator)
+    spec = timing or TimingSpec.MODELS.replace(estimator=TimingSpec.from_conditions(profile.conditions).estimator)
     rt = get_runtime(runtime, threads)
     predicted = np.array([profile.predict_latency(a, batch) for a in archs])
     if timings is None:
-        timings = measure_models(archs, threads, batch, passes=passes, target_ms=target_ms, seed=seed,
-                                 progress=progress, runtime=rt)
+        timings = measure_models(archs, threads, batch, timing=spec, progress=progress, runtime=rt)
     elif len(timings) != len(archs):
         raise ValueError(f"timings has {len(timings)} entries for {len(archs)} architectures")
-    measured = np.array([t.estimate(estimator) for t in timings])
+    measured = np.array([t.estimate(spec.estimator) for t in timings])
     flops = np.array([count_flops(a, batch) for a in archs], dtype=float)
     baseline, fits = flops_baseline(flops, measured)
     conditions = measure_conditions(threads, batch, rt)
-    conditions.update(estimator=estimator, passes=passes, target_ms_per_model=target_ms)
+    conditions.update(spec.record(), timings_given=given)
     return FidelityReport(
         profile=profile.label,
         measured_us=measured,

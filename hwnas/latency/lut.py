@@ -19,12 +19,14 @@ from ..runtime import Runtime, get_runtime
 from ..space import Architecture, SearchSpace
 from .ops import op_module
 from .timing import (
-    DEFAULT_ESTIMATOR,
+    Estimator,
     Item,
     Timing,
+    TimingSpec,
     check_estimator,
     load_average,
     measure_conditions,
+    peak_flops_measured,
     run_passes,
 )
 
@@ -39,19 +41,12 @@ class LUTOptions(TypedDict, total=False):
     Taught in: notebooks/04_latency_lut.
     """
 
+    timing: TimingSpec
     specs: Sequence[OpSpec] | None
     branches: bool
-    passes: int
-    target_ms: float
-    min_reps: int
-    max_reps: int
-    warmup_ms: float
     calibration: int
     model_weight: float
-    estimator: str
-    group: int
     validation: Sequence[Architecture]
-    seed: int
     runtime: str | Runtime
 
 
@@ -74,7 +69,7 @@ def model_callable(arch: Architecture, batch: int, seed: int, runtime: Runtime) 
     return runtime.prepare(model, (x,))
 
 
-def whole_or_branches(timings: dict[OpSpec, Timing], key: OpSpec, estimator: str) -> float:
+def whole_or_branches(timings: dict[OpSpec, Timing], key: OpSpec, estimator: Estimator | str) -> float:
     """Estimate of ``key`` from timings, composing a skip layer from its branches if needed.
 
     Taught in: notebooks/04_latency_lut.
@@ -107,19 +102,28 @@ class LUTBuild:
     validation_timings: list[Timing] = field(default_factory=list)
     per_call_us: float = 0.0
 
-    def _calibration_sums(self, estimator: str) -> tuple[np.ndarray, np.ndarray]:
+    @property
+    def timing(self) -> TimingSpec:
+        """The :class:`TimingSpec` the build was measured with (from its conditions)."""
+        return TimingSpec.from_conditions(self.conditions)
+
+    def _estimator(self, estimator: Estimator | str | None) -> Estimator:
+        """``estimator``, or the one the build's spec names when None."""
+        return check_estimator(estimator) if estimator is not None else self.timing.estimator
+
+    def _calibration_sums(self, estimator: Estimator | str) -> tuple[np.ndarray, np.ndarray]:
         """Per calibration model: the sum of its table entries and its measured µs."""
         sums = [sum(whole_or_branches(self.timings, k, estimator) for k in arch_op_specs(arch, self.batch))
                 for arch in self.calibration]
         measured = [t.estimate(estimator) for t in self.calibration_timings]
         return np.asarray(sums, dtype=float), np.asarray(measured, dtype=float)
 
-    def overhead_diffs(self, estimator: str = DEFAULT_ESTIMATOR) -> np.ndarray:
+    def overhead_diffs(self, estimator: Estimator | str | None = None) -> np.ndarray:
         """Per calibration model: measured minus the sum of its table entries (µs)."""
-        sums, measured = self._calibration_sums(estimator)
+        sums, measured = self._calibration_sums(self._estimator(estimator))
         return measured - sums
 
-    def calibration_fit(self, estimator: str = DEFAULT_ESTIMATOR) -> tuple[float, float]:
+    def calibration_fit(self, estimator: Estimator | str | None = None) -> tuple[float, float]:
         """``(overhead_us, scale)`` of ``measured = overhead + scale * sum of entries``.
 
         Fitted on the calibration models only (never on models used to judge the
@@ -129,7 +133,7 @@ class LUTBuild:
         origin (scale = median ratio). With fewer than 3 models: scale 1 and
         the median difference as overhead.
         """
-        sums, measured = self._calibration_sums(estimator)
+        sums, measured = self._calibration_sums(self._estimator(estimator))
         if sums.size == 0:
             return 0.0, 1.0
         if sums.size < 3:
@@ -139,19 +143,20 @@ class LUTBuild:
             return 0.0, float(np.median(measured / sums))
         return float(overhead), float(scale)
 
-    def overhead_us(self, estimator: str = DEFAULT_ESTIMATOR) -> float:
+    def overhead_us(self, estimator: Estimator | str | None = None) -> float:
         """The calibrated per-model overhead (µs), see :meth:`calibration_fit`."""
         return self.calibration_fit(estimator)[0]
 
-    def table(self, estimator: str = DEFAULT_ESTIMATOR) -> dict[OpSpec, float]:
+    def table(self, estimator: Estimator | str | None = None) -> dict[OpSpec, float]:
         """Calibrated µs per key (entries times the scale) plus the overhead entry."""
-        overhead, scale = self.calibration_fit(estimator)
-        out = {k: scale * t.estimate(estimator) for k, t in self.timings.items()}
+        chosen = self._estimator(estimator)
+        overhead, scale = self.calibration_fit(chosen)
+        out = {k: scale * t.estimate(chosen) for k, t in self.timings.items()}
         if self.calibration:
             out[OpSpec.overhead(self.batch)] = overhead
         return out
 
-    def lut(self, estimator: str = DEFAULT_ESTIMATOR) -> dict[OpSpec, Timing]:
+    def lut(self, estimator: Estimator | str | None = None) -> dict[OpSpec, Timing]:
         """The timings plus an overhead :class:`Timing` (the calibration differences)."""
         out = dict(self.timings)
         if self.calibration:
@@ -162,21 +167,23 @@ class LUTBuild:
     def profile(
         self,
         name: str | None = None,
-        estimator: str | None = None,
+        estimator: Estimator | str | None = None,
         *,
         device_type: DeviceType | str = DeviceType.CPU,
         memory_budget_bytes: int = SERVER_MEMORY_BUDGET,
         peak_flops: float | None = None,
         precision: str = "fp32",
     ) -> HardwareProfile:
-        """A measured, sequential-branch :class:`HardwareProfile` from this build."""
-        from .cpu import peak_flops_measured
+        """A measured, sequential-branch :class:`HardwareProfile` from this build.
 
-        estimator = estimator or self.conditions.get("estimator", DEFAULT_ESTIMATOR)
-        diffs = self.overhead_diffs(estimator)
-        conditions = dict(self.conditions, estimator=estimator)
+        ``estimator`` (default: the build's spec's) picks the table's statistic;
+        the profile's conditions record the spec with that estimator.
+        """
+        chosen = self._estimator(estimator)
+        diffs = self.overhead_diffs(chosen)
+        conditions = dict(self.conditions, **self.timing.replace(estimator=chosen).record())
         if diffs.size:
-            overhead, scale = self.calibration_fit(estimator)
+            overhead, scale = self.calibration_fit(chosen)
             conditions["overhead_calibration"] = {
                 "archs": int(diffs.size),
                 "overhead_us": round(overhead, 2),
@@ -191,7 +198,7 @@ class LUTBuild:
         return HardwareProfile(
             name=name or f"cpu-{self.threads}thread-b{self.batch}",
             device_type=DeviceType(getattr(device_type, "value", device_type)),
-            latency_table=self.table(estimator),
+            latency_table=self.table(chosen),
             memory_budget_bytes=memory_budget_bytes,
             peak_flops=flops,
             parallel_branches=False,
@@ -244,27 +251,23 @@ def build_lut_detailed(
     batch: int = 1,
     progress: bool = True,
     *,
+    timing: TimingSpec = TimingSpec.TABLE,
     specs: Sequence[OpSpec] | None = None,
     branches: bool = False,
-    passes: int = 8,
-    target_ms: float = 12.0,
-    min_reps: int = 24,
-    max_reps: int = 1000,
-    warmup_ms: float = 1.0,
     calibration: int = 128,
     model_weight: float = 4.0,
-    estimator: str = DEFAULT_ESTIMATOR,
-    group: int = 6,
     validation: Sequence[Architecture] = (),
-    seed: int = 0,
     runtime: str | Runtime = "eager",
 ) -> LUTBuild:
     """:func:`build_lut` with its calibration data, conditions and build time.
 
-    Every key gets about ``target_ms`` of timed calls spread over ``passes``
-    shuffled passes (round-robin groups of ``group`` different ops), whole
-    models ``model_weight`` times as much. ``calibration`` models of the space
-    (their own seed) calibrate the per-model overhead. ``validation``:
+    ``timing`` (a :class:`TimingSpec`, :attr:`TimingSpec.TABLE` by default) says
+    how: every key gets about ``timing.target_ms`` of timed calls spread over
+    ``timing.passes`` shuffled passes (round-robin groups of ``timing.group``
+    different ops), whole models ``model_weight`` times as much; ``timing.seed``
+    seeds the modules' weights, the shuffle and the draw of the ``calibration``
+    models of the space that calibrate the per-model overhead. The conditions
+    record the spec (``conditions["timing"]``). ``validation``:
     architectures whose whole models are timed *inside the same passes* as the
     table (never used to fill it), so a fidelity check compares prediction and
     measurement made under the same machine conditions; their timings are in
@@ -281,7 +284,7 @@ def build_lut_detailed(
 
     Taught in: notebooks/04_latency_lut.
     """
-    check_estimator(estimator)
+    seed = timing.seed
     rt = get_runtime(runtime, threads)
     start = time.perf_counter()
     calib = calibration_archs(space, calibration, seed=12345 + seed) if calibration else []
@@ -301,11 +304,9 @@ def build_lut_detailed(
     if null is not None:
         items.append((PER_CALL_KEY, null, model_weight))
     samples, spent = run_passes(
-        items, passes=passes, threads=threads, target_ms=target_ms, min_reps=min_reps,
-        max_reps=max_reps, warmup_ms=warmup_ms, seed=seed, progress=progress,
+        items, timing=timing, threads=threads, progress=progress,
         desc=(f"timing {len(keys):,} layer settings and {len(calib) + len(validation)} models of "
-              f"{space.name}, {passes} passes ({threads} thr, batch {batch}, {rt.name})"),
-        group=group,
+              f"{space.name}, {timing.passes} passes ({threads} thr, batch {batch}, {rt.name})"),
     )
     # The fastest empty call is the fixed cost every isolated entry paid once and
     # a whole model pays once too: off every entry, into the calibrated overhead.
@@ -321,11 +322,7 @@ def build_lut_detailed(
     conditions.update(
         space=space.name,
         distinct_opspecs=len(keys),
-        passes=passes,
-        estimator=estimator,
-        target_ms_per_entry=target_ms,
-        reps_range=[min_reps, max_reps],
-        round_robin_group=group,
+        **timing.record(),
         calibration_archs=len(calib),
         per_call_us_subtracted=round(per_call_us, 3),
         build_seconds=round(seconds, 1),
@@ -349,14 +346,13 @@ def build_lut(
     per-model overhead under ``OpSpec.overhead(batch)`` (calibrated on
     ``calibration`` models of the space; its Timing summarises the per-model
     differences). ``options`` are the named keywords of :func:`build_lut_detailed`
-    (:class:`LUTOptions`): ``passes``, ``target_ms`` per entry,
-    ``min_reps``/``max_reps``, ``branches`` (also time skip branches separately),
-    ``specs`` (time these keys only), ``seed``, ``runtime``, ...
+    (:class:`LUTOptions`): ``timing`` (a :class:`TimingSpec`), ``branches`` (also
+    time skip branches separately), ``specs`` (time these keys only), ``runtime``, ...
 
     Taught in: notebooks/04_latency_lut.
     """
     build = build_lut_detailed(space, threads, batch, progress, **options)
-    return build.lut(build.conditions["estimator"])
+    return build.lut()
 
 
 __all__ = [

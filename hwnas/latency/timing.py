@@ -16,28 +16,203 @@ import gc
 import os
 import random
 import time
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Sequence
+from dataclasses import dataclass, field, fields, replace
+from enum import StrEnum
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..checks import require_choice, require_int
+from ..checks import require_enum, require_float, require_int
 from ..hardware import current_conditions
 from ..numerics import torch_threads
 from ..runtime import Runtime
 
-ESTIMATORS = ("median", "best_median", "min")
-DEFAULT_ESTIMATOR = "min"  # see hwnas.latency's docstring, "Drift"
+MAX_PASSES = 1000
+"""Passes above this are a mistake (each pass re-warms every callable)."""
 
 
-def check_estimator(estimator: str, where: str = "estimator") -> str:
-    """``estimator`` if it is one of :data:`ESTIMATORS`; else a ValueError listing them.
+class Estimator(StrEnum):
+    """The statistic of a :class:`Timing` a table uses (see :meth:`Timing.estimate`).
+
+    ``MIN`` (the fastest call) is the default: interference only ever slows a call
+    down, so it is the figure that reproduces (see :mod:`hwnas.latency`, "Drift").
 
     Taught in: notebooks/04_latency_lut.
     """
-    return require_choice(estimator, where, ESTIMATORS)
+
+    MEDIAN = "median"
+    BEST_MEDIAN = "best_median"
+    MIN = "min"
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+ESTIMATORS = tuple(e.value for e in Estimator)
+DEFAULT_ESTIMATOR = Estimator.MIN  # see hwnas.latency's docstring, "Drift"
+
+
+def check_estimator(estimator: Estimator | str, where: str = "estimator") -> Estimator:
+    """``estimator`` as an :class:`Estimator`; else a ValueError listing the allowed names.
+
+    Taught in: notebooks/04_latency_lut.
+    """
+    return require_enum(Estimator, estimator, where)
+
+
+@dataclass(frozen=True)
+class TimingSpec:
+    """How the harness times: one frozen record instead of loose keywords (``torch.utils.benchmark``'s
+    ``TaskSpec`` is the model).
+
+    * ``passes``: shuffled passes (bursts) the samples of each callable are spread over;
+    * ``target_ms``: about this much timed-call time per callable in all (whole models
+      in a table build get ``model_weight`` times as much), within
+    * ``min_reps`` .. ``max_reps`` timed calls per callable in all;
+    * ``warmup`` calls and ``warmup_ms`` of warm-up before the first pass (oneDNN builds
+      its kernels on the first call of a shape; later passes re-warm with one call);
+    * ``estimator``: the :class:`Estimator` a table or fidelity check reads off a Timing;
+    * ``group``: callables per round-robin group (each timed call follows another one);
+    * ``seed``: the shuffle of the passes (and, in a table build, the weights of the
+      timed modules and the draw of the calibration models).
+
+    Threads and batch are not here: they are the *target* being measured (the
+    runtime prepares its callables for a thread count before the harness sees them,
+    and a profile is named by both), not how it is sampled. Every field is checked
+    on construction (ValueError naming the field and its allowed range). Presets:
+    :attr:`CALL`, :attr:`COMPARE`, :attr:`TABLE`, :attr:`MODELS`, :attr:`QUICK`,
+    :attr:`SLA`; change a field with :meth:`replace`.
+
+    Taught in: notebooks/04_latency_lut.
+    """
+
+    passes: int = 8
+    target_ms: float = 12.0
+    min_reps: int = 24
+    max_reps: int = 1000
+    warmup: int = 3
+    warmup_ms: float = 1.0
+    estimator: Estimator = DEFAULT_ESTIMATOR
+    group: int = 6
+    seed: int = 0
+
+    CALL: ClassVar["TimingSpec"]
+    COMPARE: ClassVar["TimingSpec"]
+    TABLE: ClassVar["TimingSpec"]
+    MODELS: ClassVar["TimingSpec"]
+    QUICK: ClassVar["TimingSpec"]
+    SLA: ClassVar["TimingSpec"]
+
+    def __post_init__(self) -> None:
+        put = object.__setattr__
+        put(self, "passes", require_int(self.passes, "passes", 1, MAX_PASSES))
+        put(self, "target_ms", require_float(self.target_ms, "target_ms", minimum=0.0, strict_minimum=True))
+        put(self, "min_reps", require_int(self.min_reps, "min_reps", 1))
+        put(self, "max_reps", require_int(self.max_reps, "max_reps", self.min_reps))
+        put(self, "warmup", require_int(self.warmup, "warmup", 0))
+        put(self, "warmup_ms", require_float(self.warmup_ms, "warmup_ms", minimum=0.0))
+        put(self, "estimator", check_estimator(self.estimator))
+        put(self, "group", require_int(self.group, "group", 1))
+        put(self, "seed", require_int(self.seed, "seed", 0))
+
+    def replace(self, **changes: Any) -> "TimingSpec":
+        """A copy with ``changes`` (checked like a new spec; an unknown name is a TypeError)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form (the estimator by name)."""
+        return {f.name: (str(getattr(self, f.name)) if f.name == "estimator" else getattr(self, f.name))
+                for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TimingSpec":
+        """The spec of :meth:`to_dict` (missing fields take the defaults; unknown ones are an error)."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"timing spec must be a JSON object, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"timing spec: unknown field(s) {', '.join(unknown)}; "
+                             f"allowed: {', '.join(sorted(known))}")
+        return cls(**dict(data))
+
+    @classmethod
+    def from_conditions(cls, conditions: Mapping[str, Any]) -> "TimingSpec":
+        """The spec a profile's ``conditions`` record (see :meth:`record`).
+
+        Profiles saved before the spec existed recorded ``passes``,
+        ``target_ms_per_entry``, ``reps_range``, ``round_robin_group`` and
+        ``estimator`` as loose keys: those are read into a spec (fields they lack,
+        such as the seed, take :attr:`TABLE`'s values). A profile that recorded
+        nothing gets :attr:`TABLE`.
+        """
+        if "timing" in conditions:
+            return cls.from_dict(conditions["timing"])
+        legacy: dict[str, Any] = {}
+        if "passes" in conditions:
+            legacy["passes"] = conditions["passes"]
+        if "target_ms_per_entry" in conditions:
+            legacy["target_ms"] = conditions["target_ms_per_entry"]
+        if "reps_range" in conditions:
+            legacy["min_reps"], legacy["max_reps"] = conditions["reps_range"]
+        if "round_robin_group" in conditions:
+            legacy["group"] = conditions["round_robin_group"]
+        if "estimator" in conditions:
+            legacy["estimator"] = conditions["estimator"]
+        return cls.TABLE.replace(**legacy)
+
+    def record(self) -> dict[str, Any]:
+        """What a profile's ``conditions`` store of this spec: ``{"timing": to_dict()}``."""
+        return {"timing": self.to_dict()}
+
+    def reps_for(self, estimate_us: float) -> int:
+        """Timed calls that spend about ``target_ms`` on a callable of ``estimate_us``, within the limits."""
+        if estimate_us <= 0:
+            return self.max_reps
+        return int(min(max(round(self.target_ms * 1e3 / estimate_us), self.min_reps), self.max_reps))
+
+    def describe(self) -> str:
+        """One line: passes, time per callable, reps, warm-up, estimator, group, seed."""
+        return (f"{self.passes} pass{'es' if self.passes > 1 else ''} x {self.target_ms:g} ms per callable "
+                f"({self.min_reps}-{self.max_reps} reps), warm-up {self.warmup} calls/{self.warmup_ms:g} ms, "
+                f"estimator {self.estimator.value}, groups of {self.group}, seed {self.seed}")
+
+
+TimingSpec.CALL = TimingSpec(passes=1, target_ms=20.0, min_reps=20, max_reps=2000, warmup_ms=2.0)
+"""One callable timed alone (:func:`time_callable`): a chapter's demonstration, peak FLOP/s."""
+TimingSpec.COMPARE = TimingSpec(passes=4, target_ms=20.0, min_reps=20, max_reps=2000)
+"""A few callables side by side (:func:`time_round_robin`): precisions, runtimes, model kinds."""
+TimingSpec.TABLE = TimingSpec()
+"""The lookup table's entries (:func:`~hwnas.latency.build_lut`): ``benchmarks/bench_latency.py``'s setting
+(acc10 93% with ``min`` on 200 models of the default space, a 48.5 s build on a quiet 2-vCPU EPYC)."""
+TimingSpec.MODELS = TimingSpec(target_ms=48.0)
+"""Whole models for a fidelity check (:func:`~hwnas.latency.validate`): 4x an entry's time, their spread counts."""
+TimingSpec.QUICK = TimingSpec(passes=2, target_ms=3.0, min_reps=10)
+"""Small tables of chapters and tests, and keys measured on demand during a search: seconds, noisier."""
+TimingSpec.SLA = TimingSpec(passes=1, warmup=10, warmup_ms=5.0)
+"""An SLA or tail run (:func:`~hwnas.deploy.sla.timed_calls`): only the longer warm-up applies there."""
+
+
+def timing_from_options(preset: TimingSpec, options: Mapping[str, Any]) -> TimingSpec:
+    """``preset`` with the command-line ``options`` that were given (None: not given).
+
+    Built once, where the options enter; a bad value is a ValueError naming the
+    option as typed (``--min-reps``), with the allowed range.
+
+    Taught in: notebooks/04_latency_lut.
+    """
+    given = {name: value for name, value in options.items() if value is not None}
+    try:
+        return preset.replace(**given)
+    except ValueError as err:
+        text = str(err)
+        for name in sorted(given, key=len, reverse=True):
+            if text.startswith(name):
+                text = "--" + name.replace("_", "-") + text[len(name):]
+                break
+        raise ValueError(text) from None
 
 
 @dataclass(frozen=True)
@@ -73,13 +248,13 @@ class Timing:
         """
         return min(self.burst_medians_us) if self.burst_medians_us else self.median_us
 
-    def estimate(self, estimator: str = "median") -> float:
+    def estimate(self, estimator: Estimator | str = Estimator.MEDIAN) -> float:
         """The table value in µs: ``median`` (pooled over the passes), ``best_median``
-        (the best pass's median) or ``min`` (the fastest call)."""
-        check_estimator(estimator)
-        if estimator == "median":
+        (the best pass's median) or ``min`` (the fastest call); see :class:`Estimator`."""
+        chosen = check_estimator(estimator)
+        if chosen is Estimator.MEDIAN:
             return self.median_us
-        if estimator == "best_median":
+        if chosen is Estimator.BEST_MEDIAN:
             return self.best_median_us
         return self.min_us
 
@@ -194,46 +369,39 @@ def _warm(fn: Callable[[], Any], warmup: int, warmup_ms: float) -> float:
     return float(np.median(tail)) / 1e3
 
 
-def _reps_for(estimate_us: float, target_ms: float, min_reps: int, max_reps: int) -> int:
-    """Repetitions that spend about ``target_ms`` on an op of ``estimate_us``."""
-    if estimate_us <= 0:
-        return max_reps
-    return int(min(max(round(target_ms * 1e3 / estimate_us), min_reps), max_reps))
-
-
 def time_callable(
     fn: Callable[[], Any],
     *,
+    timing: TimingSpec = TimingSpec.CALL,
     threads: int = 1,
     batch: int = 1,
-    warmup: int = 3,
-    warmup_ms: float = 2.0,
-    target_ms: float = 20.0,
-    min_reps: int = 20,
-    max_reps: int = 2000,
     keep_samples: bool = False,
 ) -> Timing:
-    """Time ``fn()`` the way a performance engineer would trust.
+    """Time ``fn()`` the way a performance engineer would trust, as ``timing`` says.
 
     ``threads`` torch threads (restored after), inside ``torch.inference_mode``,
-    after at least ``warmup`` calls and ``warmup_ms`` of warm-up; then between
-    ``min_reps`` and ``max_reps`` timed calls, as many as fit in about
-    ``target_ms``, each timed alone with ``time.perf_counter_ns`` (the cost of
-    timing an empty call subtracted), with the garbage collector disabled
-    (re-enabled after, also on an exception). ``batch`` is recorded only.
+    after at least ``timing.warmup`` calls and ``timing.warmup_ms`` of warm-up;
+    then between ``timing.min_reps`` and ``timing.max_reps`` timed calls, as many
+    as fit in about ``timing.target_ms``, in ``timing.passes`` consecutive bursts
+    (their medians give :attr:`Timing.best_median_us`), each call timed alone with
+    ``time.perf_counter_ns`` (the cost of timing an empty call subtracted), with
+    the garbage collector disabled (re-enabled after, also on an exception).
+    ``batch`` is recorded only.
 
     Taught in: notebooks/04_latency_lut.
     """
     null_ns = null_call_ns()
     with _Conditions(threads):
-        estimate = _warm(fn, warmup, warmup_ms)
-        reps = _reps_for(estimate, target_ms, min_reps, max_reps)
-        samples = _sample(fn, reps, null_ns)
-    return Timing.from_samples(samples, threads, batch, keep_samples)
+        estimate = _warm(fn, timing.warmup, timing.warmup_ms)
+        reps = timing.reps_for(estimate)
+        sizes = [len(chunk) for chunk in np.array_split(np.arange(reps), min(timing.passes, reps))]
+        bursts = [_sample(fn, size, null_ns) for size in sizes]
+    return Timing.from_bursts(bursts, threads, batch, keep_samples)
 
 
 def time_module(module: nn.Module, x: torch.Tensor | Sequence[torch.Tensor], **kwargs: Any) -> Timing:
-    """:func:`time_callable` of ``module(x)`` (``module(*x)`` for a sequence of inputs).
+    """:func:`time_callable` of ``module(x)`` (``module(*x)`` for a sequence of inputs);
+    ``kwargs`` (``timing``, ``threads``, ``keep_samples``) go to it.
 
     Taught in: notebooks/04_latency_lut.
     """
@@ -308,36 +476,33 @@ Item = tuple[Any, Callable[[], Any]] | tuple[Any, Callable[[], Any], float]
 def run_passes(
     items: Sequence[Item],
     *,
-    passes: int,
+    timing: TimingSpec,
     threads: int,
-    target_ms: float,
-    min_reps: int,
-    max_reps: int,
-    warmup_ms: float,
-    seed: int,
     progress: bool,
     desc: str,
-    group: int = 6,
 ) -> tuple[dict[Any, list[list[float]]], dict[Any, float]]:
     """Time every ``(key, fn)``; µs samples per key (one list per pass), seconds per key.
 
-    Each pass shuffles the items and times them in round-robin groups of
-    ``group`` (see :func:`_sample_group`); a group runs as many rounds as
-    spend about ``target_ms / passes`` per item (times the item's optional
-    weight, the third tuple element), within the rep limits. ``seconds`` in the
-    result maps each key to the wall time its share of the groups took. The
-    progress bar (``desc``) counts timed items over all passes.
+    Each of ``timing.passes`` passes shuffles the items (``timing.seed``) and
+    times them in round-robin groups of ``timing.group`` (see
+    :func:`_sample_group`); a group runs as many rounds as spend about
+    ``timing.target_ms / passes`` per item (times the item's optional weight, the
+    third tuple element), within ``min_reps / passes`` and ``max_reps / passes``
+    (at least 3). The first pass warms each item with ``timing.warmup`` calls and
+    ``timing.warmup_ms``, later ones with one call and a quarter of that time.
+    ``seconds`` in the result maps each key to the wall time its share of the
+    groups took. The progress bar (``desc``) counts timed items over all passes.
 
     Taught in: notebooks/04_latency_lut.
     """
-    require_int(passes, "passes", 1)
+    passes, group, warmup_ms = timing.passes, timing.group, timing.warmup_ms
     null_ns = null_call_ns()
     samples: dict[Any, list[list[float]]] = {item[0]: [] for item in items}
     seconds: dict[Any, float] = {}
     order = list(range(len(items)))
-    rng = random.Random(seed)
-    per_pass_us = target_ms * 1e3 / passes
-    lo, hi = max(min_reps // passes, 3), max(max_reps // passes, 3)
+    rng = random.Random(timing.seed)
+    per_pass_us = timing.target_ms * 1e3 / passes
+    lo, hi = max(timing.min_reps // passes, 3), max(timing.max_reps // passes, 3)
     bar = progress_bar(len(items) * passes, desc, "timings") if progress else None
     try:
         with _Conditions(threads):
@@ -348,7 +513,7 @@ def run_passes(
                     members = [items[i] for i in order[start:start + group]]
                     fns = [m[1] for m in members]
                     weight = sum(float(m[2]) if len(m) > 2 else 1.0 for m in members)  # type: ignore[misc]
-                    estimates = [_warm(fn, 3 if p == 0 else 1, warmup_ms if p == 0 else warmup_ms / 4)
+                    estimates = [_warm(fn, timing.warmup if p == 0 else 1, warmup_ms if p == 0 else warmup_ms / 4)
                                  for fn in fns]
                     total = sum(estimates)
                     reps = hi if total <= 0 else int(min(max(round(per_pass_us * weight / total), lo), hi))
@@ -372,43 +537,55 @@ def run_passes(
 def time_round_robin(
     callables: dict[Any, Callable[[], Any]],
     *,
+    timing: TimingSpec = TimingSpec.COMPARE,
     threads: int = 1,
     batch: int = 1,
-    passes: int = 4,
-    target_ms: float = 20.0,
-    min_reps: int = 20,
-    max_reps: int = 2000,
-    group: int = 6,
-    seed: int = 0,
     keep_samples: bool = False,
 ) -> dict[Any, Timing]:
     """Time several callables the way the LUT is built: interleaved, in context.
 
-    Shuffled passes over ``callables``; within a pass, round-robin groups of
-    ``group`` callables so that each timed call follows a *different* one. Use
-    it to compare things side by side under the same machine conditions.
+    Shuffled passes over ``callables`` (:func:`run_passes` with ``timing``);
+    within a pass, round-robin groups of ``timing.group`` callables so that each
+    timed call follows a *different* one. Use it to compare things side by side
+    under the same machine conditions.
 
     Taught in: notebooks/04_latency_lut.
     """
-    samples, _ = run_passes(
-        list(callables.items()), passes=passes, threads=threads, target_ms=target_ms,
-        min_reps=min_reps, max_reps=max_reps, warmup_ms=1.0, seed=seed, progress=False,
-        desc="", group=group,
-    )
+    samples, _ = run_passes(list(callables.items()), timing=timing, threads=threads, progress=False, desc="")
     return {key: Timing.from_bursts(samples[key], threads, batch, keep_samples) for key in callables}
+
+
+PEAK_FLOPS_TIMING = TimingSpec.CALL.replace(target_ms=30.0, min_reps=5, max_reps=200)
+"""A 512x512 product takes about 1 ms: fewer, longer calls than :attr:`TimingSpec.CALL`."""
+
+
+def peak_flops_measured(threads: int = 1, n: int = 512) -> float:
+    """FLOP/s of an ``n x n`` float32 matrix product on this machine (its fastest call).
+
+    Taught in: notebooks/04_latency_lut.
+    """
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    t = time_callable(lambda: a @ b, timing=PEAK_FLOPS_TIMING, threads=threads)
+    return 2.0 * n**3 / (t.min_us * 1e-6)
 
 
 __all__ = [
     "DEFAULT_ESTIMATOR",
     "ESTIMATORS",
+    "Estimator",
+    "MAX_PASSES",
+    "PEAK_FLOPS_TIMING",
     "Timing",
+    "TimingSpec",
     "check_estimator",
     "load_average",
     "measure_conditions",
     "null_call_ns",
+    "peak_flops_measured",
     "progress_bar",
     "run_passes",
     "time_callable",
     "time_module",
     "time_round_robin",
+    "timing_from_options",
 ]
