@@ -7,7 +7,6 @@ import onnx
 import pytest
 import torch
 
-from hwnas.data import synthetic_klines
 from hwnas.deploy.export import onnx_bytes
 from hwnas.deploy.quantize import (
     calibration_windows,
@@ -19,18 +18,7 @@ from hwnas.deploy.quantize import (
 )
 from hwnas.deploy.runtimes import OrtModule
 from hwnas.model import Head, Layer, build_model
-from hwnas.proxy import make_proxy_task
 from hwnas.space import Activation, Architecture, LayerSpec, OpType
-
-FEATURES = dict(vol_windows=(4, 8), momentum_horizons=(2, 8), zscore_window=8, volume_window=8)
-
-
-@pytest.fixture(scope="module")
-def task():
-    frame = synthetic_klines(900, "15", seed=3)
-    return make_proxy_task(frame, "volatility", lookback=16, vol_window=4, feature_kwargs=FEATURES,
-                           epochs=1, batch_size=64, max_train_windows=256)
-
 
 def small_arch(features: int) -> Architecture:
     return Architecture(
