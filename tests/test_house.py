@@ -10,6 +10,7 @@ import json
 import math
 import os
 import pkgutil
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -386,3 +387,51 @@ def test_progress_bars_stay_quiet_off_a_terminal(capfd):
     timings = time_round_robin({"a": lambda: None, "b": lambda: None}, passes=1, target_ms=0.2, min_reps=3)
     assert set(timings) == {"a", "b"}
     assert capfd.readouterr().err == ""  # stderr is a pipe here, not a terminal
+
+
+# ---------------------------------------------------------------- the environment and make
+
+
+def _pins(path: Path) -> dict[str, str]:
+    """``name -> version`` of each ``name==version`` line (names normalised as pip does)."""
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if "==" in line:
+            name, version = line.split("==", 1)
+            pins[re.sub(r"[-_.]+", "-", name.split("[")[0]).lower()] = version.strip()
+    return pins
+
+
+def _requirement_names(path: Path) -> set[str]:
+    names = set()
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line and not line.startswith("-"):
+            names.add(re.sub(r"[-_.]+", "-", re.split(r"[\[<>=!~ ;]", line, maxsplit=1)[0]).lower())
+    return names
+
+
+def test_constraints_pin_every_requirement_and_the_notebook_stack():
+    pins = _pins(ROOT / "constraints.txt")
+    required = _requirement_names(ROOT / "requirements.txt")
+    assert required - set(pins) == set(), "a requirement constraints.txt does not pin"
+    for name, version in _pins(ROOT / "requirements.txt").items():
+        assert pins[name] == version, f"requirements.txt pins {name}=={version}, constraints.txt {pins[name]}"
+    assert {"ipython", "ipykernel", "nbclient", "myst-nb", "matplotlib", "pandas", "numpy"} <= set(pins)
+    assert "hwnas" not in pins and pins["torch"] == "2.13.0"  # no local label: +cpu matches it too
+
+
+def test_make_test_lints_first_installs_pinned_and_runs_no_apt_get():
+    def dry_run(target: str) -> str:
+        done = subprocess.run(["make", "-n", "--no-print-directory", target, "VENV=/nonexistent/venv"],
+                              capture_output=True, text=True, cwd=ROOT, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    test = dry_run("test")
+    assert "apt-get" not in test and "--keep-going lint test-unit" in test
+    assert "-c " + str(ROOT / "constraints.txt") in test and "ruff check" in test
+    assert "apt-get" in dry_run("browser")
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert ci.index("make --no-print-directory browser") < ci.index("make --no-print-directory test")
