@@ -7,8 +7,9 @@ read-only (``ProxyTask`` is frozen; change a recipe with ``dataclasses.replace``
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import cache
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 import pytest

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import hwnas
-from hwnas.__main__ import PRECISIONS, _PLUGIN_MODULES, main
+from hwnas.__main__ import _PLUGIN_MODULES, PRECISIONS, main
 from hwnas.space import DEFAULT_INPUT_FEATURES, Architecture, SearchSpace
 
 ROOT = Path(__file__).resolve().parents[1]
