@@ -1,4 +1,5 @@
-"""Shared pytest set-up: hypothesis profiles, deterministic torch threads and the tiny proxy task.
+"""Shared pytest set-up: hypothesis profiles, deterministic torch threads, the tiny proxy task,
+and ``mentions``, the way tests check a message (by the fields it names, not its sentence).
 
 The task fixtures are session-scoped: built once per process (once per xdist worker), and
 read-only (``ProxyTask`` is frozen; change a recipe with ``dataclasses.replace``).
@@ -7,6 +8,7 @@ read-only (``ProxyTask`` is frozen; change a recipe with ``dataclasses.replace``
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -75,3 +77,30 @@ def task(make_task: Callable[..., ProxyTask]) -> ProxyTask:
 def long_task(make_task: Callable[..., ProxyTask]) -> ProxyTask:
     """The tiny task with lookback 48: room for compound scaling to grow a 16-step model's lookback."""
     return make_task(48)
+
+
+def mentions_pattern(*tokens: str) -> str:
+    """A regex that matches a text naming every token, in any order, each as a whole word.
+
+    Tests check that an error or a title names the field (argument, option, value, allowed
+    choices) rather than its wording, so rewording a sentence breaks no test but a message
+    that stops naming its field does. Use it as ``pytest.raises(..., match=mentions(...))``
+    or ``re.search(mentions(...), text)``.
+    """
+    if not tokens or not all(isinstance(t, str) and t for t in tokens):
+        raise ValueError(f"tokens must be non-empty strings, got {tokens!r}")
+    parts = []
+    for token in tokens:
+        pattern = re.escape(token)
+        if re.match(r"\w", token):
+            pattern = r"(?<![\w-])" + pattern
+        if re.search(r"\w$", token):
+            pattern += r"(?![\w-])"
+        parts.append(f"(?=.*{pattern})")
+    return "(?s)" + "".join(parts)
+
+
+@pytest.fixture(scope="session")
+def mentions() -> Callable[..., str]:
+    """:func:`mentions_pattern`: ``mentions("batch_size", "1")`` matches "batch_size must be >= 1"."""
+    return mentions_pattern

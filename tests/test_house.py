@@ -96,10 +96,10 @@ def test_sample_json_pipes_into_cost(tmp_path, capsys):
     assert f"parameters: {hwnas.count_params(arch):,}" in capsys.readouterr().out
 
 
-def test_errors_name_the_option_and_exit_2(tmp_path, capsys):
+def test_errors_name_the_option_and_exit_2(tmp_path, capsys, mentions):
     with pytest.raises(SystemExit) as exc:
         main(["cost", "x.json", "--batch", "0"])
-    assert exc.value.code == 2 and "argument --batch: must be >= 1, got 0" in capsys.readouterr().err
+    assert exc.value.code == 2 and re.search(mentions("--batch", "1", "0"), capsys.readouterr().err)
     bad = tmp_path / "latin1.json"
     bad.write_bytes('{"name": "caf\u00e9"}'.encode("latin-1"))
     assert main(["cost", str(bad)]) == 2
@@ -129,7 +129,7 @@ def test_fetch_honours_offline(monkeypatch, capsys, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_interrupt_and_broken_pipe_end_in_one_line(monkeypatch, capsys):
+def test_interrupt_and_broken_pipe_end_in_one_line(monkeypatch, capsys, mentions):
     import hwnas.__main__ as cli
 
     def interrupted(args):
@@ -137,7 +137,8 @@ def test_interrupt_and_broken_pipe_end_in_one_line(monkeypatch, capsys):
 
     monkeypatch.setattr(cli, "cmd_space", interrupted)
     assert main(["space"]) == 130
-    assert capsys.readouterr().err.strip() == "hwnas space: interrupted"
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and re.search(mentions("hwnas space", "interrupted"), err)
     out = subprocess.run(f"{sys.executable} -m hwnas space | head -n 1", shell=True, capture_output=True,
                          text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
     assert out.stdout.startswith("space 'default'") and "Traceback" not in out.stderr
@@ -200,12 +201,12 @@ def test_predict_says_what_the_profile_covers(tmp_path, capsys):
 # ---------------------------------------------------------------- files and reprs
 
 
-def test_architecture_save_load_round_trip_atomically(tmp_path):
+def test_architecture_save_load_round_trip_atomically(tmp_path, mentions):
     arch = SearchSpace.default().sample(np.random.default_rng(5))
     path = arch.save(tmp_path / "sub" / "a.json")
     assert Architecture.load(path) == arch and not list(path.parent.glob("*.tmp"))
     path.write_text("{not json")
-    with pytest.raises(ValueError, match="a.json: architecture JSON is malformed"):
+    with pytest.raises(ValueError, match=mentions("a.json", "JSON")):
         Architecture.load(path)
 
 
@@ -232,7 +233,7 @@ def test_spearman_drops_non_finite_pairs_and_is_nan_without_a_ranking():
         spearman([1, 2, 3], [1, 2])
 
 
-def test_torch_threads_restores_the_count_also_on_errors():
+def test_torch_threads_restores_the_count_also_on_errors(mentions):
     import torch
 
     from hwnas.numerics import torch_threads
@@ -243,7 +244,7 @@ def test_torch_threads_restores_the_count_also_on_errors():
             assert torch.get_num_threads() == 1
             raise RuntimeError
     assert torch.get_num_threads() == before
-    with pytest.raises(ValueError, match="threads must be an integer >= 1"):
+    with pytest.raises(ValueError, match=mentions("threads", "1", "0")):
         with torch_threads(0):
             pass
 
@@ -362,18 +363,18 @@ def test_train_model_and_predict_split_reproduce_evaluate_bit_for_bit():
             assert score_predictions(pred, task, split) == scores[split].metrics
 
 
-def test_make_proxy_task_says_what_it_needs():
+def test_make_proxy_task_says_what_it_needs(mentions):
     import pandas as pd
 
     from hwnas.data import synthetic_klines
     from hwnas.proxy import make_proxy_task
 
     frame = synthetic_klines(300, seed=0)
-    with pytest.raises(ValueError, match="UTC DatetimeIndex.*got a RangeIndex"):
+    with pytest.raises(ValueError, match=mentions("UTC", "DatetimeIndex", "RangeIndex")):
         make_proxy_task(frame.reset_index(drop=True))
-    with pytest.raises(ValueError, match="got a DatetimeIndex in Asia/Tokyo"):
+    with pytest.raises(ValueError, match=mentions("UTC", "Asia/Tokyo")):
         make_proxy_task(frame.tz_convert("Asia/Tokyo"))
-    with pytest.raises(ValueError, match=r"unknown recipe field\(s\) \['epoch'\]; allowed: \['epochs'"):
+    with pytest.raises(ValueError, match=mentions("'epoch'", "'epochs'")):
         make_proxy_task(frame, epoch=2)
     assert isinstance(frame.index, pd.DatetimeIndex)
 

@@ -209,7 +209,7 @@ def test_pooling_is_kept_and_the_lookback_floor_respected():
     assert all(l.stride == 1 for l in up.layers if l.op not in POOL_OPS)
 
 
-def test_bad_coefficients_and_floors_raise_naming_the_argument():
+def test_bad_coefficients_and_floors_raise_naming_the_argument(mentions):
     base = conv_base(blocks=2, width=32, kernel=3, lookback=32)
     for name, args in (("alpha", (0.0, 1.1, 1.2)), ("beta", (1.2, -1.0, 1.2)), ("gamma", (1.2, 1.1, math.nan))):
         with pytest.raises(ValueError, match=name):
@@ -221,7 +221,7 @@ def test_bad_coefficients_and_floors_raise_naming_the_argument():
     with pytest.raises(ValueError, match="width_multiple"):
         compound_scale(base, 1.0, 1.2, 1.1, 1.2, width_multiple=0)
     tiny = Architecture((LayerSpec("fc", 8, 8), LayerSpec("conv", 8, 8, kernel_size=3)), 8, 3)
-    with pytest.raises(ValueError, match="base cannot be scaled down further"):
+    with pytest.raises(ValueError, match=mentions("phi=-1.0", "base", "min_depth 1", "8", "lookback 3")):
         compound_scale(tiny, -1.0, 1.2, 1.1, 1.2, width_multiple=8)
     assert compound_scale(tiny, 1.0, 1.2, 1.1, 1.2, width_multiple=8).depth == 3  # up is fine
 
