@@ -18,8 +18,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, settings
 
-from hwnas.data import synthetic_klines
-from hwnas.proxy import ProxyTask, make_proxy_task
+from hwnas import ProxyTask, make_proxy_task, synthetic_klines
 
 settings.register_profile(
     "default", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
