@@ -141,7 +141,7 @@ execute: $(STAMP)
 
 # ---------------------------------------------------------------- cleaning
 clean:
-	rm -rf $(ROOT)/_build $(ROOT)/.jupyter_cache $(ROOT)/.pytest_cache $(ROOT)/.hypothesis
+	rm -rf $(ROOT)/_build $(ROOT)/.jupyter_cache $(ROOT)/.pytest_cache $(ROOT)/.hypothesis $(ROOT)/.ruff_cache $(ROOT)/.mypy_cache
 	find $(ROOT) -path $(VENV) -prune -o -type d \( -name __pycache__ -o -name .ipynb_checkpoints -o -name '*.egg-info' \) -print0 | xargs -0 rm -rf
 
 distclean: clean
