@@ -100,7 +100,7 @@ test: $(STAMP)
 # ruff: pycodestyle, pyflakes, import order, bugbear, pyupgrade over hwnas/, tests/, the
 # chapters' .py twins, benchmarks/ and tools/ (the .ipynb are checked through their twins).
 lint: $(STAMP)
-	$(call timed,1/4 lint (ruff),cd $(ROOT) && $(BIN)/ruff check .)
+	$(call timed,1/4 lint (ruff),cd $(ROOT) && $(BIN)/ruff check --output-format concise .)
 
 test-unit: $(STAMP)
 	$(call timed,2/4 unit and property tests,cd $(ROOT) && $(TEST_ENV) $(BIN)/python -m pytest tests/ $(XDIST) $(PYTEST_ARGS))
