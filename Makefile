@@ -1,7 +1,8 @@
 # hwnas: one entry point for set-up, the book and the tests (GNU make).
 #
 #   make book    create .venv if needed, install, execute every chapter once, build _build/html
-#   make test    same set-up, then unit/property tests, notebooks (nbval), book build and browser test
+#   make test    same set-up, then lint (ruff), unit/property tests, notebooks (nbval), book build and
+#                browser test (skips when Chromium is absent: `make browser` installs it, as root)
 #   make lab     open the course in JupyterLab (jupytext pairing: a chapter's .py opens as a notebook)
 #   make clean   remove build outputs and caches (keeps .venv; `make distclean` removes it)
 
@@ -15,8 +16,10 @@ ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 PYTHON ?= python3.11
 VENV ?= $(ROOT)/.venv
 BIN := $(VENV)/bin
-# Written after a successful install; redone when requirements.txt or pyproject.toml change.
+# Written after a successful install; redone when requirements.txt, constraints.txt or
+# pyproject.toml change. constraints.txt pins every package of the test environment.
 STAMP := $(VENV)/.hwnas-installed
+CONSTRAINTS := $(ROOT)/constraints.txt
 
 # ---------------------------------------------------------------- data & environment
 # Recorded real Bybit klines: use ../shared/data/bybit when it exists (a checkout next
@@ -48,11 +51,13 @@ NOTEBOOKS := $(sort $(wildcard $(ROOT)/notebooks/*.ipynb))
 # Prints what runs and how many seconds it took: $(call timed,label,command)
 timed = @start=$$(date +%s); echo "==> $(1)"; $(2); echo "==> $(1): done in $$(( $$(date +%s) - start )) s"
 
-.PHONY: help install book test test-unit test-notebooks test-book browser lab sync execute clean distclean env
+.PHONY: help install book test lint test-unit test-notebooks test-book browser lab sync execute clean distclean env
 
 help:
 	@echo "make book        build the book into _build/html (creates .venv on first use)"
-	@echo "make test        unit + property tests, notebooks (nbval), book build and browser test"
+	@echo "make test        lint, unit + property tests, notebooks (nbval), book build and browser test"
+	@echo "make lint        ruff (lint rules and import order; pyproject.toml [tool.ruff])"
+	@echo "make browser     install Chromium for the browser test (Debian, as root; CI runs it)"
 	@echo "make lab         open the course in JupyterLab (.py twins open as notebooks)"
 	@echo "make sync        jupytext --sync every notebook with its .py twin"
 	@echo "make execute     re-execute every notebook in place (refreshes committed outputs)"
@@ -63,8 +68,8 @@ help:
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(ROOT)/requirements.txt $(ROOT)/pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -r $(ROOT)/requirements.txt -e $(ROOT)
+$(STAMP): $(ROOT)/requirements.txt $(CONSTRAINTS) $(ROOT)/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -c $(CONSTRAINTS) -r $(ROOT)/requirements.txt -e $(ROOT)
 	@touch $@
 
 install: $(STAMP)
@@ -88,27 +93,33 @@ lab: $(STAMP)
 
 # ---------------------------------------------------------------- tests
 test: $(STAMP)
-	@# --keep-going: every phase reports even when an earlier one failed; make still exits non-zero.
-	$(MAKE) --no-print-directory --keep-going test-unit test-notebooks test-book
+	@# --keep-going: every phase reports even when an earlier one (lint included) failed;
+	@# make still exits non-zero. Nothing here installs system packages (see `make browser`).
+	$(MAKE) --no-print-directory --keep-going lint test-unit test-notebooks test-book
+
+# ruff: pycodestyle, pyflakes, import order, bugbear, pyupgrade over hwnas/, tests/, the
+# chapters' .py twins, benchmarks/ and tools/ (the .ipynb are checked through their twins).
+lint: $(STAMP)
+	$(call timed,1/4 lint (ruff),cd $(ROOT) && $(BIN)/ruff check --output-format concise .)
 
 test-unit: $(STAMP)
-	$(call timed,1/3 unit and property tests,cd $(ROOT) && $(TEST_ENV) $(BIN)/python -m pytest tests/ $(XDIST) $(PYTEST_ARGS))
+	$(call timed,2/4 unit and property tests,cd $(ROOT) && $(TEST_ENV) $(BIN)/python -m pytest tests/ $(XDIST) $(PYTEST_ARGS))
 
 # nbval executes each chapter; tests/nbval_capture.py keeps the executed copies in
-# _build/executed/ so that the book build of phase 3 does not execute them again.
+# _build/executed/ so that the book build of phase 4 does not execute them again.
 test-notebooks: $(STAMP)
 ifeq ($(NOTEBOOKS),)
-	@echo "==> 2/3 notebooks: no notebooks/*.ipynb yet, nothing to execute"
+	@echo "==> 3/4 notebooks: no notebooks/*.ipynb yet, nothing to execute"
 else
-	$(call timed,2/3 notebooks (nbval-lax),cd $(ROOT) && $(KERNEL_ENV) PYTHONPATH=$(ROOT)/tests $(BIN)/python -m pytest --nbval-lax notebooks/ -p nbval_capture $(PYTEST_ARGS))
+	$(call timed,3/4 notebooks (nbval-lax),cd $(ROOT) && $(KERNEL_ENV) PYTHONPATH=$(ROOT)/tests $(BIN)/python -m pytest --nbval-lax notebooks/ -p nbval_capture $(PYTEST_ARGS))
 endif
 
-test-book: $(STAMP) browser
-	$(call timed,3/3 book build and browser test,cd $(ROOT) && $(KERNEL_ENV) HWNAS_RUN_BOOK=1 $(BIN)/python -m pytest tests/test_book_build.py -m book $(PYTEST_ARGS))
+test-book: $(STAMP)
+	$(call timed,4/4 book build and browser test,cd $(ROOT) && $(KERNEL_ENV) HWNAS_RUN_BOOK=1 $(BIN)/python -m pytest tests/test_book_build.py -m book $(PYTEST_ARGS))
 
-# The browser test drives Debian's chromium with chromedriver. Installed here when
-# missing and we are root with apt-get (CI, the project's machines); elsewhere the
-# test skips and says why.
+# The browser test drives Debian's chromium with chromedriver. `make browser` installs
+# them when missing and we are root with apt-get (CI runs it before `make test`); `make
+# test` never installs system packages: without Chromium the browser test skips and says why.
 browser:
 	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then \
 	  echo "==> browser: $$(chromium --version 2>/dev/null)"; \
@@ -130,7 +141,7 @@ execute: $(STAMP)
 
 # ---------------------------------------------------------------- cleaning
 clean:
-	rm -rf $(ROOT)/_build $(ROOT)/.jupyter_cache $(ROOT)/.pytest_cache $(ROOT)/.hypothesis
+	rm -rf $(ROOT)/_build $(ROOT)/.jupyter_cache $(ROOT)/.pytest_cache $(ROOT)/.hypothesis $(ROOT)/.ruff_cache $(ROOT)/.mypy_cache
 	find $(ROOT) -path $(VENV) -prune -o -type d \( -name __pycache__ -o -name .ipynb_checkpoints -o -name '*.egg-info' \) -print0 | xargs -0 rm -rf
 
 distclean: clean

@@ -14,8 +14,8 @@ Commands:
 More commands come from plug-in modules (:data:`_PLUGIN_MODULES`): each has a
 ``register(subparsers)`` that adds its parsers with
 ``parser.set_defaults(handler=fn)``, ``fn(args) -> int`` being the exit status.
-A plug-in that is not installed yet is skipped. Plug-ins import heavy packages
-inside their handlers, so ``--help`` stays fast.
+Every plug-in is part of the package: a missing one is an error, never skipped.
+Plug-ins import heavy packages inside their handlers, so ``--help`` stays fast.
 
 Errors: bad input (ValueError), an unreadable or unwritable user path (OSError)
 or a refused Bybit request print one line ``hwnas <command>: error: ...`` and
@@ -275,15 +275,9 @@ def _add_core_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
 
 
 def _register_plugins(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Let each installed plug-in module add its subcommands; skip the ones not there yet."""
+    """Let each plug-in module add its subcommands (a missing module raises ModuleNotFoundError)."""
     for name in _PLUGIN_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name is not None and (name == err.name or name.startswith(err.name + ".")):
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(name).register(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:

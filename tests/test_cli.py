@@ -1,6 +1,7 @@
 """The command line: sample, cost, and clear errors on bad input."""
 
 import json
+import re
 
 from hwnas import Architecture, count_flops
 from hwnas.__main__ import main
@@ -16,14 +17,14 @@ def test_sample_then_cost(tmp_path, capsys):
     assert f"total FLOPs (batch 1): {count_flops(arch):,}" in printed
 
 
-def test_cost_reports_bad_files(tmp_path, capsys):
+def test_cost_reports_bad_files(tmp_path, capsys, mentions):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"input_features": 4, "lookback": 8, "layers": [{"op": "conv", "in_channels": 4, "out_channels": 0}]}))
     assert main(["cost", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert "bad.json: layer 0: out_channels must be an integer >= 1" in err
+    assert re.search(mentions("bad.json", "layer 0", "out_channels", "1", "0"), err)
     assert main(["cost", str(tmp_path / "missing.json")]) == 2
-    assert "cannot read architecture file" in capsys.readouterr().err
+    assert re.search(mentions("missing.json"), capsys.readouterr().err)
 
 
 def test_space_lists_candidates(capsys):

@@ -123,20 +123,20 @@ def test_eager_memory_model_matches_measured_peak(name, seed):
     assert mem.activation_bytes <= measured  # the schedule model is a lower bound
 
 
-def test_memory_rejects_bad_input():
+def test_memory_rejects_bad_input(mentions):
     arch = SearchSpace.default().sample(np.random.default_rng(0))
-    with pytest.raises(ValueError, match="precision: 'fp8' is not allowed; choose one of"):
+    with pytest.raises(ValueError, match=mentions("precision", "'fp8'", "fp16", "fp32", "int8")):
         memory_footprint(arch, "fp8")
-    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+    with pytest.raises(ValueError, match=mentions("batch_size", "1", "0")):
         memory_footprint(arch, batch_size=0)
-    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+    with pytest.raises(ValueError, match=mentions("batch_size", "1", "0")):
         count_flops(arch, batch_size=0)
 
 
-def test_model_rejects_wrong_input_shape():
+def test_model_rejects_wrong_input_shape(mentions):
     arch = SearchSpace.default(input_features=8).sample(np.random.default_rng(0))
     model = build_model(arch)
-    with pytest.raises(ValueError, match=r"input must have shape \(batch, 8,"):
+    with pytest.raises(ValueError, match=mentions("input", "(batch, 8, ", "(1, 3, ")):
         model(torch.randn(1, 3, arch.lookback))
 
 

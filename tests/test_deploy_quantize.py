@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from hwnas.architecture import Activation, Architecture, LayerSpec, OpType
-from hwnas.data import synthetic_klines
 from hwnas.deploy.onnx_graph import onnx_bytes
 from hwnas.deploy.quantize import (
     calibration_windows,
@@ -21,17 +20,6 @@ from hwnas.deploy.quantize import (
 from hwnas.deploy.runtimes import OrtModule
 from hwnas.latency import TimingSpec
 from hwnas.model import Head, Layer, build_model
-from hwnas.proxy import make_proxy_task
-
-FEATURES = dict(vol_windows=(4, 8), momentum_horizons=(2, 8), zscore_window=8, volume_window=8)
-
-
-@pytest.fixture(scope="module")
-def task():
-    frame = synthetic_klines(900, "15", seed=3)
-    return make_proxy_task(frame, "volatility", lookback=16, vol_window=4, feature_kwargs=FEATURES,
-                           epochs=1, batch_size=64, max_train_windows=256)
-
 
 def small_arch(features: int) -> Architecture:
     return Architecture(

@@ -13,12 +13,10 @@ import torch.nn.functional as F
 
 import hwnas
 from hwnas.architecture import Activation, HeadType, OpType
-from hwnas.data import synthetic_klines
 from hwnas.hardware import DeviceType, HardwareProfile
 from hwnas.latency import candidate_latencies, expected_latency
 from hwnas.model import build_model
 from hwnas.opspec import OpSpec
-from hwnas.proxy import make_proxy_task
 from hwnas.search import SearchProblem, get_strategy
 from hwnas.search.fbnet import (
     FBNet,
@@ -32,7 +30,6 @@ from hwnas.search.fbnet import (
 from hwnas.search.supernet import Supernet, chain_expected_latency, gumbel_softmax, supernet_spec
 from hwnas.space import SearchSpace
 
-FEATURES = dict(vol_windows=(4, 8), momentum_horizons=(2, 8), zscore_window=8, volume_window=8)
 TINY = FBNetConfig(epochs=3, warmup_epochs=1, max_windows=192, theta_batch_size=16, latency_weight=1.0)
 OFFSETS = {"conv": 2.0, "fc": 1.0, "attention": 5.0, "identity": 0.25, "head_gap": 0.7, "overhead": 3.0,
            "shortcut": 0.5, "add": 0.3, "dwsep_conv": 1.5}
@@ -55,13 +52,6 @@ def tiny_space(features: int, **overrides) -> SearchSpace:
                     stem_width=8)
     settings.update(overrides)
     return SearchSpace(**settings)
-
-
-@pytest.fixture(scope="module")
-def task():
-    frame = synthetic_klines(700, "15", seed=5)
-    return make_proxy_task(frame, "volatility", lookback=16, vol_window=4, feature_kwargs=FEATURES,
-                           epochs=1, batch_size=64, max_train_windows=192)
 
 
 @pytest.fixture(scope="module")

@@ -65,34 +65,34 @@ def write(tmp_path: Path, text: str, name: str = "k.csv") -> Path:
 HEADER = "timestamp,open,high,low,close,volume\n"
 
 
-def test_missing_columns_are_named(tmp_path: Path) -> None:
+def test_missing_columns_are_named(tmp_path: Path, mentions) -> None:
     path = write(tmp_path, "timestamp,open,close\n2024-01-01 00:00:00,1,2\n")
-    with pytest.raises(ValueError, match="missing column.*high, low, volume"):
+    with pytest.raises(ValueError, match=mentions("high", "low", "volume")):
         read_kline_csv(path)
 
 
-def test_unparsable_rows_give_line_numbers(tmp_path: Path) -> None:
+def test_unparsable_rows_give_line_numbers(tmp_path: Path, mentions) -> None:
     path = write(tmp_path, HEADER + "2024-01-01 00:00:00,1,2,0.5,1.5,10\n2024-01-01 00:15:00,1,2,x,1.5,10\n")
-    with pytest.raises(ValueError, match=r"'low' value on line\(s\) 3"):
+    with pytest.raises(ValueError, match=mentions("'low'", "3")):
         read_kline_csv(path)
     path = write(tmp_path, HEADER + "yesterday,1,2,0.5,1.5,10\n")
-    with pytest.raises(ValueError, match=r"timestamp on line\(s\) 2"):
+    with pytest.raises(ValueError, match=mentions("timestamp", "2")):
         read_kline_csv(path)
 
 
 @pytest.mark.parametrize("row", ["1,2,1.5,1.5,10", "1,1.2,0.5,1.5,10", "1,2,0.5,1.5,-1"])
-def test_inconsistent_candles_are_rejected(tmp_path: Path, row: str) -> None:
+def test_inconsistent_candles_are_rejected(tmp_path: Path, row: str, mentions) -> None:
     # low above the close, high below the close, negative volume
     path = write(tmp_path, HEADER + "2024-01-01 00:00:00,1,2,0.5,1.5,10\n2024-01-01 00:15:00," + row + "\n")
-    with pytest.raises(ValueError, match=r"inconsistent candle on line\(s\) 3"):
+    with pytest.raises(ValueError, match=mentions("candle", "3")):
         read_kline_csv(path)
 
 
 @pytest.mark.parametrize(("second", "kind"), [("2023-12-31 23:45:00", "decreasing"),
                                               ("2024-01-01 00:00:00", "duplicate")])
-def test_timestamps_must_increase(tmp_path: Path, second: str, kind: str) -> None:
+def test_timestamps_must_increase(tmp_path: Path, second: str, kind: str, mentions) -> None:
     path = write(tmp_path, HEADER + f"2024-01-01 00:00:00,1,2,0.5,1.5,10\n{second},1,2,0.5,1.5,10\n")
-    with pytest.raises(ValueError, match=f"strictly increase; line 3 .* {kind}"):
+    with pytest.raises(ValueError, match=mentions("line 3", kind)):
         read_kline_csv(path)
 
 

@@ -168,7 +168,7 @@ def test_memory_vs_batch_is_log_log_with_a_budget():
 # --- chapter 04 --------------------------------------------------------------------------
 
 
-def test_timing_histogram_marks_each_statistic_and_counts_the_clipped_calls():
+def test_timing_histogram_marks_each_statistic_and_counts_the_clipped_calls(mentions):
     samples = [10.0] * 50 + [11.0] * 40 + [12.0] * 9 + [1000.0]
     ax = plots.timing_histogram(samples, {"median": 10.5, "p90": 11.5, "p99": 20.0}, bins=10,
                                 title="100 calls")
@@ -177,8 +177,8 @@ def test_timing_histogram_marks_each_statistic_and_counts_the_clipped_calls():
     assert _legend_texts(ax) == ["median 10.5 µs", "p90 11.5 µs", "p99 20.0 µs"]
     # 1.3 x the 99.5th percentile (about 506 µs) leaves the 1000 µs call out
     assert sum(b.get_height() for b in _bars(ax)) == 99
-    assert ax.get_title() == "100 calls (1 slower calls off the chart)"
-    assert (ax.get_xlabel(), ax.get_ylabel()) == ("time of one call (µs)", "calls")
+    assert re.search(mentions("100 calls", "1"), ax.get_title())  # the given title and the clipped count
+    assert "µs" in ax.get_xlabel() and ax.get_ylabel()
 
 
 def test_latency_by_op_one_scatter_per_op_with_small_flops_at_the_floor():
@@ -190,7 +190,7 @@ def test_latency_by_op_one_scatter_per_op_with_small_flops_at_the_floor():
     np.testing.assert_allclose(offsets[0], [[5e4, 60.0], [2e5, 90.0]])
     np.testing.assert_allclose(offsets[2], [[1e3, 20.0]])  # zero FLOPs drawn at the floor
     assert ax.get_xscale() == ax.get_yscale() == "log"
-    assert "under 10³ FLOPs drawn at 10³" in ax.get_xlabel()
+    assert "FLOPs" in ax.get_xlabel() and ax.get_xlabel().count("10³") == 2  # where small ones are drawn
     assert ax.get_title() == "4 entries"
 
 

@@ -24,9 +24,7 @@ from hwnas import (
     count_params,
     fpga_profile,
     gpu_profile,
-    make_proxy_task,
     memory_footprint,
-    synthetic_klines,
 )
 from hwnas.architecture import POOL_OPS
 from hwnas.search import Metrics, SearchProblem, get_strategy
@@ -206,7 +204,7 @@ def test_pooling_is_kept_and_the_lookback_floor_respected():
     assert all(l.stride == 1 for l in up.layers if l.op not in POOL_OPS)
 
 
-def test_bad_coefficients_and_floors_raise_naming_the_argument():
+def test_bad_coefficients_and_floors_raise_naming_the_argument(mentions):
     base = conv_base(blocks=2, width=32, kernel=3, lookback=32)
     for name, args in (("alpha", (0.0, 1.1, 1.2)), ("beta", (1.2, -1.0, 1.2)), ("gamma", (1.2, 1.1, math.nan))):
         with pytest.raises(ValueError, match=name):
@@ -218,7 +216,7 @@ def test_bad_coefficients_and_floors_raise_naming_the_argument():
     with pytest.raises(ValueError, match="width_multiple"):
         compound_scale(base, 1.0, 1.2, 1.1, 1.2, width_multiple=0)
     tiny = Architecture((LayerSpec("fc", 8, 8), LayerSpec("conv", 8, 8, kernel_size=3)), 8, 3)
-    with pytest.raises(ValueError, match="base cannot be scaled down further"):
+    with pytest.raises(ValueError, match=mentions("phi=-1.0", "base", "min_depth 1", "8", "lookback 3")):
         compound_scale(tiny, -1.0, 1.2, 1.1, 1.2, width_multiple=8)
     assert compound_scale(tiny, 1.0, 1.2, 1.1, 1.2, width_multiple=8).depth == 3  # up is fine
 
@@ -273,29 +271,21 @@ def fake_metrics(profile):
     return run
 
 
-@pytest.fixture(scope="module")
-def task():
-    frame = synthetic_klines(700, "15", seed=3)
-    features = dict(vol_windows=(4, 8), momentum_horizons=(2, 8), zscore_window=8, volume_window=8)
-    return make_proxy_task(frame, "volatility", lookback=48, vol_window=4, feature_kwargs=features,
-                           epochs=1, batch_size=64, max_train_windows=128)
-
-
 def small_base(features: int, lookback: int = 16) -> Architecture:
     return Architecture((LayerSpec("fc", features, 8), LayerSpec("conv", 8, 8, kernel_size=3),
                          LayerSpec("dwsep_conv", 8, 16, kernel_size=3, use_skip=True)), features, lookback)
 
 
-def test_scaling_grid_picks_the_best_point_and_fills_the_budgets(task):
+def test_scaling_grid_picks_the_best_point_and_fills_the_budgets(long_task):
     profile = gpu_profile(measure=False)
-    base = small_base(task.num_features)
+    base = small_base(long_task.num_features)
     calls = []
     fake = fake_metrics(profile)
-    result = scaling_grid(base, task, profile, step=0.2, budgets_us=[20.0, 40.0, 80.0],
+    result = scaling_grid(base, long_task, profile, step=0.2, budgets_us=[20.0, 40.0, 80.0],
                           evaluator=lambda a, p: calls.append(a.to_json()) or fake(a, p))
     assert result.kind == "conv" and result.width_multiple == 8
     assert len(calls) == len(set(calls)) == result.evaluations  # one evaluation per distinct model
-    max_gamma = task.lookback / base.lookback
+    max_gamma = long_task.lookback / base.lookback
     assert [(p.alpha, p.beta, p.gamma) for p in result.grid] == constraint_grid("conv", step=0.2,
                                                                                 max_gamma=max_gamma)
     best = max(result.grid, key=lambda p: p.metrics.score)
@@ -304,25 +294,25 @@ def test_scaling_grid_picks_the_best_point_and_fills_the_budgets(task):
         assert member.metrics.latency_us <= member.budget_us
         bigger = [p for p in PHI_LADDER if p > member.phi]
         for phi in bigger[:1]:
-            arch = compound_scale(base, phi, *result.best, width_multiple=8, max_lookback=task.lookback)
+            arch = compound_scale(base, phi, *result.best, width_multiple=8, max_lookback=long_task.lookback)
             assert profile.predict_latency(arch) > member.budget_us
     assert [m.phi for m in result.family] == sorted(m.phi for m in result.family)
 
 
-def test_scaling_grid_trains_with_the_proxy_task(task):
+def test_scaling_grid_trains_with_the_proxy_task(long_task):
     profile = fpga_profile()
-    result = scaling_grid(small_base(task.num_features), task, profile, step=0.5, phis=(-1.0, 1.0))
+    result = scaling_grid(small_base(long_task.num_features), long_task, profile, step=0.5, phis=(-1.0, 1.0))
     assert result.width_multiple == 1 and len(result.family) == 2
     assert all(math.isfinite(p.metrics.score) and p.metrics.feasible for p in result.grid)
-    direct = metrics_of(result.family[1].arch, task, profile)
+    direct = metrics_of(result.family[1].arch, long_task, profile)
     assert direct.score == result.family[1].metrics.score
 
 
-def test_scaling_grid_extends_a_measured_profile_and_leaves_it_alone(task):
-    base = small_base(task.num_features)
+def test_scaling_grid_extends_a_measured_profile_and_leaves_it_alone(long_task):
+    base = small_base(long_task.num_features)
     profile = measured_profile([base])
     before = dict(profile.latency_table)
-    result = scaling_grid(base, task, profile, step=0.5, phis=(1.0,), evaluator=fake_metrics(profile))
+    result = scaling_grid(base, long_task, profile, step=0.5, phis=(1.0,), evaluator=fake_metrics(profile))
     assert profile.latency_table == before
     assert all(result.profile.predict_latency(m.arch) > 0 for m in result.family)
 
@@ -427,17 +417,17 @@ def test_figures_draw_what_they_are_given():
     plt.close("all")
 
 
-def test_through_the_search_loop_with_a_measured_profile(task):
+def test_through_the_search_loop_with_a_measured_profile(long_task):
     """hwnas.search(strategy="scaling"): the loop's evaluator finds the keys the strategy measured."""
     from hwnas.search import search
 
-    base = small_base(task.num_features, 16)
+    base = small_base(long_task.num_features, 16)
     profile = measured_profile([base])
-    tiny = SearchSpace.default(input_features=task.num_features, ops=("conv", "fc"), widths=(8,),
+    tiny = SearchSpace.default(input_features=long_task.num_features, ops=("conv", "fc"), widths=(8,),
                                kernel_sizes=(3,), lookbacks=(16,), depths=(2,), stem_width=8,
                                skip_choices=(False,))
     budget = 2 * profile.predict_latency(base)
-    result = search(tiny, profile, budget, 6, strategy="scaling", task=task, seed=0, progress=False,
+    result = search(tiny, profile, budget, 6, strategy="scaling", task=long_task, seed=0, progress=False,
                     strategy_options={"base": base, "step": 0.5}, batch_size=2)
     assert len(result.history) == 6
     assert result.history[0].arch != base  # no warm-up: the grid comes first

@@ -22,12 +22,6 @@ def hwnas_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def registered() -> None:
-    if "search" not in hwnas_cli("--help").stdout:
-        pytest.skip("the search subcommand is not registered in hwnas/__main__.py yet")
-
-
-@pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("cli")
     frame = hwnas.synthetic_klines(900, seed=1)
@@ -38,7 +32,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"csv": csv, "profile": profile.save(folder / "fpga.json"), "folder": folder}
 
 
-def test_search_writes_the_result_and_prints_the_front(registered: None, inputs: dict[str, Path]) -> None:
+def test_search_writes_the_result_and_prints_the_front(inputs: dict[str, Path]) -> None:
     out = inputs["folder"] / "result.json"
     done = hwnas_cli("search", "--strategy", "random", "--budget-us", "50", "--evals", "4", "--batch-size", "4",
                      "--profile", str(inputs["profile"]), "--data", str(inputs["csv"]), "--space", "fpga",
@@ -57,8 +51,7 @@ def test_search_writes_the_result_and_prints_the_front(registered: None, inputs:
     ({"--out": "/nonexistent-folder/r.json"}, "--out"),
     ({"--constraint": "firm"}, "--constraint"),
 ])
-def test_bad_arguments_exit_2_with_one_line(registered: None, inputs: dict[str, Path], change: dict[str, str],
-                                            option: str) -> None:
+def test_bad_arguments_exit_2_with_one_line(inputs: dict[str, Path], change: dict[str, str], option: str) -> None:
     args = {"--budget-us": "50", "--evals": "2", "--profile": str(inputs["profile"]),
             "--data": str(inputs["csv"]), "--out": str(inputs["folder"] / "bad.json"), "--strategy": "random"}
     args.update(change)

@@ -24,38 +24,38 @@ def test_layerspec_coerces_strings_and_is_frozen():
 
 
 @pytest.mark.parametrize(
-    "kwargs, fragment",
+    "kwargs, named",  # what the message must name: the field, the bad value, what is allowed
     [
-        (dict(op="conv", in_channels=0, out_channels=4), "in_channels must be an integer >= 1"),
-        (dict(op="conv", in_channels=4, out_channels=-2), "out_channels must be an integer >= 1"),
-        (dict(op="lstm", in_channels=4, out_channels=4), "'lstm' is not allowed; choose one of"),
-        (dict(op="attention", in_channels=10, out_channels=10, heads=4), "heads must divide the width"),
-        (dict(op="fc", in_channels=4, out_channels=4, kernel_size=3), "kernel_size must be 1 for op 'fc'"),
-        (dict(op="dilated_conv", in_channels=4, out_channels=4, kernel_size=3), "dilation must be >= 2"),
-        (dict(op="max_pool", in_channels=4, out_channels=8, kernel_size=2), "out_channels must equal in_channels"),
-        (dict(op="identity", in_channels=4, out_channels=4, use_skip=True), "use_skip is only allowed"),
-        (dict(op="conv", in_channels=4, out_channels=4, activation="swish"), "activation: 'swish' is not allowed"),
-        (dict(op="conv", in_channels=4.5, out_channels=4), "in_channels must be an integer"),
+        (dict(op="conv", in_channels=0, out_channels=4), ("in_channels", "1", "0")),
+        (dict(op="conv", in_channels=4, out_channels=-2), ("out_channels", "1", "-2")),
+        (dict(op="lstm", in_channels=4, out_channels=4), ("op", "'lstm'", "'conv'", "'attention'")),
+        (dict(op="attention", in_channels=10, out_channels=10, heads=4), ("heads", "4", "10")),
+        (dict(op="fc", in_channels=4, out_channels=4, kernel_size=3), ("kernel_size", "1", "'fc'", "3")),
+        (dict(op="dilated_conv", in_channels=4, out_channels=4, kernel_size=3), ("dilation", "2", "'dilated_conv'")),
+        (dict(op="max_pool", in_channels=4, out_channels=8, kernel_size=2), ("out_channels", "in_channels", "4", "8")),
+        (dict(op="identity", in_channels=4, out_channels=4, use_skip=True), ("use_skip", "'identity'")),
+        (dict(op="conv", in_channels=4, out_channels=4, activation="swish"), ("activation", "'swish'", "'relu'")),
+        (dict(op="conv", in_channels=4.5, out_channels=4), ("in_channels", "4.5")),
     ],
 )
-def test_layerspec_rejects_bad_fields(kwargs, fragment):
-    with pytest.raises(ValueError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+def test_layerspec_rejects_bad_fields(kwargs, named, mentions):
+    with pytest.raises(ValueError, match=mentions(*named)):
         LayerSpec(**kwargs)
 
 
 @pytest.mark.parametrize(
-    "layers, lookback, fragment",
+    "layers, lookback, named",  # the layer, the field and its value, what is allowed
     [
-        ([conv(4, 8), conv(16, 8)], 32, r"layer 1: in_channels is 16 but the previous layer gives 8"),
-        ([conv(3, 8)], 32, r"layer 0: in_channels is 3 but the previous input has 4"),
-        ([conv(4, 8, k=9)], 8, r"layer 0: kernel_size=9 .* longer than the sequence of 8"),
-        ([LayerSpec("max_pool", 4, 4, kernel_size=2, stride=2)] * 4, 8, r"layer 3: kernel_size=2 .* longer than the sequence of 1"),
-        ([conv(4, 8, k=1, stride=50)], 8, r"layer 0: stride=50 empties the sequence"),
-        ([conv(4, 8, k=4, use_skip=True)], 16, r"layer 0: use_skip needs the branch lengths to match"),
+        ([conv(4, 8), conv(16, 8)], 32, ("layer 1", "in_channels", "16", "8")),
+        ([conv(3, 8)], 32, ("layer 0", "in_channels", "3", "4")),
+        ([conv(4, 8, k=9)], 8, ("layer 0", "kernel_size=9", "8")),
+        ([LayerSpec("max_pool", 4, 4, kernel_size=2, stride=2)] * 4, 8, ("layer 3", "kernel_size=2", "1")),
+        ([conv(4, 8, k=1, stride=50)], 8, ("layer 0", "stride=50", "8")),
+        ([conv(4, 8, k=4, use_skip=True)], 16, ("layer 0", "use_skip", "15", "16")),
     ],
 )
-def test_architecture_rejects_inconsistent_chains(layers, lookback, fragment):
-    with pytest.raises(ValueError, match=fragment):
+def test_architecture_rejects_inconsistent_chains(layers, lookback, named, mentions):
+    with pytest.raises(ValueError, match=mentions(*named)):
         Architecture(layers=layers, input_features=4, lookback=lookback)
 
 
@@ -69,14 +69,14 @@ def test_architecture_shapes_follow_strides_and_pools():
     assert arch.head_in_features == 64 and arch.layers[2].needs_projection
 
 
-def test_from_dict_names_the_layer_and_field():
+def test_from_dict_names_the_layer_and_field(mentions):
     data = Architecture(layers=[conv(4, 8)], input_features=4, lookback=16).to_dict()
     data["layers"][0]["kernel_size"] = 0
-    with pytest.raises(ValueError, match="layer 0: kernel_size must be an integer >= 1"):
+    with pytest.raises(ValueError, match=mentions("layer 0", "kernel_size", "1", "0")):
         Architecture.from_dict(data)
     data["layers"][0]["kernel_size"] = 3
     data["layers"][0]["colour"] = "red"
-    with pytest.raises(ValueError, match=r"layer 0: unknown field\(s\) \['colour'\]"):
+    with pytest.raises(ValueError, match=mentions("layer 0", "'colour'")):
         Architecture.from_dict(data)
     with pytest.raises(ValueError, match="malformed"):
         Architecture.from_json("{not json")
@@ -156,12 +156,12 @@ def test_fpga_subset_is_hardware_friendly():
     assert all(layer.use_skip for layer in arch.layers[1:] if layer.op.value in {"conv", "dwsep_conv", "fc"})
 
 
-def test_space_rejects_bad_settings():
-    with pytest.raises(ValueError, match="search space name: 'tpu' is not allowed"):
+def test_space_rejects_bad_settings(mentions):
+    with pytest.raises(ValueError, match=mentions("'tpu'", "default", "fpga", "gpu", "mobile")):
         SearchSpace.named("tpu")
-    with pytest.raises(ValueError, match="SearchSpace.widths must not be empty"):
+    with pytest.raises(ValueError, match=mentions("SearchSpace.widths")):
         SearchSpace(widths=())
-    with pytest.raises(ValueError, match="ops: 'rnn' is not allowed"):
+    with pytest.raises(ValueError, match=mentions("ops", "'rnn'", "conv", "attention")):
         SearchSpace(ops=("rnn",))
 
 
@@ -180,11 +180,11 @@ def test_fpga_mutation_keeps_the_fixed_skip_topology():
         assert all(layer.use_skip for layer in arch.layers[1:] if layer.op.value in {"conv", "dwsep_conv", "fc"})
 
 
-def test_decode_rejects_skips_the_space_forbids():
+def test_decode_rejects_skips_the_space_forbids(mentions):
     space = SearchSpace.fpga()
     genome = space.sample_genome(np.random.default_rng(1))
     bad = type(genome)(genome.lookback, genome.blocks, (False,) * len(genome.blocks), genome.head)
-    with pytest.raises(ValueError, match=r"genome.skips\[0\] = False is not allowed; choose from \[True\]"):
+    with pytest.raises(ValueError, match=mentions("genome.skips[0]", "False", "True")):
         space.decode(bad)
 
 
