@@ -164,7 +164,7 @@ def test_plugins_register_and_missing_ones_are_skipped(monkeypatch, capsys):
     monkeypatch.setattr(cli, "_PLUGIN_MODULES", ("hwnas_test_plugin", "hwnas.no_such_plugin.cli"))
     assert main(["hello", "--name", "you"]) == 7
     assert capsys.readouterr().out == "hello you\n"
-    assert set(_PLUGIN_MODULES) == {"hwnas.search.cli", "hwnas.deploy.cli", "hwnas.pipeline_cli"}
+    assert set(_PLUGIN_MODULES) == {"hwnas.search.cli", "hwnas.deploy.cli", "hwnas.pipeline.cli"}
 
 
 def test_predict_says_what_the_profile_covers(tmp_path, capsys):

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .pipeline import TargetPlan
-    from .search import SearchResult
-    from .space import Architecture
+    from ..search import SearchResult
+    from ..space import Architecture
+    from .plan import TargetPlan
 
 __all__ = ["PipelineResult"]
 
@@ -61,7 +61,7 @@ class PipelineResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types (the SLA's raw samples are left out; the search is in its own file)."""
-        from .search.base import nan_to_none
+        from ..search.base import nan_to_none
 
         data = {k: getattr(self, k) for k in ("target", "data_source", "profile_label", "profile_kind",
                                               "recipe", "search_score", "scores", "baselines", "latency",
@@ -76,7 +76,7 @@ class PipelineResult:
 
     def row(self) -> dict[str, Any]:
         """One line of the closing table: architecture, score, latency, memory, pass/fail."""
-        from .cost import count_params
+        from ..cost import count_params
 
         return {"target": self.target, "architecture": self.arch.label(), "params": count_params(self.arch),
                 "val": self.scores["val"], "test": self.test_score,

@@ -46,68 +46,25 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
-from .checks import require_choice, require_float, require_int, require_optional_int, require_positive
-from .pipeline_deploy import (PRECISIONS_BY_TARGET, QUANT_MAX_SCORE_LOSS, QUANT_MIN_SPEEDUP, deploy_precisions,
-                              has_onnxruntime, side_by_side_latency)
-from .pipeline_result import PipelineResult
+from ..checks import require_choice, require_float, require_int, require_optional_int, require_positive
+from .deploy import deploy_precisions, has_onnxruntime, side_by_side_latency
+from .plan import PLANS, QUICK_SPACE, TARGET_NAMES, TargetPlan
+from .result import PipelineResult
 
 if TYPE_CHECKING:
     import pandas as pd
     from torch import nn
 
-    from .data import KlineData
-    from .hardware import HardwareProfile
-    from .proxy import ProxyTask
-    from .search import SearchResult
-    from .space import Architecture, SearchSpace
+    from ..data import KlineData
+    from ..hardware import HardwareProfile
+    from ..proxy import ProxyTask
+    from ..search import SearchResult
+    from ..space import Architecture, SearchSpace
 
-__all__ = ["PLANS", "QUICK_SPACE", "TARGET_NAMES", "TargetPlan", "PipelineResult", "PRECISIONS_BY_TARGET",
-           "QUANT_MAX_SCORE_LOSS", "QUANT_MIN_SPEEDUP",
-           "run_pipeline", "side_by_side_latency", "target_profile", "target_space", "walk_forward"]
+__all__ = ["QUICK_LUT", "run_pipeline", "target_profile", "target_space"]
 
-TARGET_NAMES = ("cpu", "gpu", "fpga")
-QUICK_SPACE: dict[str, Any] = {"lookbacks": (32,), "depths": (2, 3)}
-"""Overrides of the named space for ``quick`` runs (tests, the chapter's reduced budget)."""
 QUICK_LUT: dict[str, Any] = {"passes": 2, "target_ms": 1.0, "min_reps": 8, "calibration": 16}
 """Latency-table options of ``quick`` runs: about a tenth of the default measurement time."""
-
-
-@dataclass(frozen=True)
-class TargetPlan:
-    """How one target is searched: its space, strategy, budgets, batch and the rule behind them.
-
-    Taught in: notebooks/12_capstone.
-    """
-
-    target: str
-    space: str
-    strategy: str
-    budget_us: float
-    memory_budget: int | None
-    batch: int
-    rule: str
-
-
-PLANS: dict[str, TargetPlan] = {
-    "cpu": TargetPlan("cpu", "mobile", "evolution", 40.0, 10 * 1024 * 1024, 1,
-                      "retail app: one thread, the 10 MB app limit (reference §3.3), the table "
-                      "measured in ONNX Runtime (what is deployed); 40 µs per call at p99, the LSTM "
-                      "baseline's fastest call there on the course machine: the searched model's "
-                      "slow calls are no slower than the LSTM's fast ones"),
-    "gpu": TargetPlan("gpu", "gpu", "scaling", 150.0, None, 256,
-                      "batch inference: 256 windows per call (portfolio, risk), widths in multiples "
-                      "of 16 for tensor cores (reference §3.2); 150 µs per batch on the A100 model"),
-    "fpga": TargetPlan("fpga", "fpga", "fbnet", 20.0, None, 1,
-                       "market making: the 20 µs model share of a 50 µs decision (reference §4.1); "
-                       "small kernels, ReLU, fixed skips, INT8, DSP and BRAM limits (§3.1)"),
-}
-"""The default plan per target (every field can be overridden in :func:`run_pipeline`). The
-strategies are the ones the earlier chapters found suited to each target: regularised
-evolution for the measured CPU table (notebooks/07_pareto: it reaches random search's final
-hypervolume in a fraction of the evaluations), compound scaling for the GPU's batch
-inference (notebooks/09_efficientnet_scaling: widths kept at tensor-core multiples), FBNet
-for the FPGA (notebooks/10_fbnet: one supernet run, its latency loss exact to the cycle
-model, which prices every candidate)."""
 
 
 # --------------------------------------------------------------------------- stages
@@ -140,7 +97,7 @@ def target_space(target: str, quick: bool = False, **overrides: Any) -> "SearchS
 
     Taught in: notebooks/12_capstone.
     """
-    from .space import SearchSpace
+    from ..space import SearchSpace
 
     plan = PLANS[require_choice(target, "target", TARGET_NAMES)]
     return SearchSpace.named(plan.space, **{**(QUICK_SPACE if quick else {}), **overrides})
@@ -159,16 +116,16 @@ def target_profile(target: str, space: "SearchSpace", *, quick: bool = False, pr
     """
     target = require_choice(target, "target", TARGET_NAMES)
     if target == "gpu":
-        from .targets import gpu_profile
+        from ..targets import gpu_profile
 
         profile = gpu_profile()
         return profile, ("analytical model (roofline), not a measurement" if profile.is_model
                          else "measured on this machine's CUDA device")
     if target == "fpga":
-        from .targets import fpga_profile
+        from ..targets import fpga_profile
 
         return fpga_profile(), "analytical model (INT8 cycle model), not a measurement"
-    from .latency import profile_cpu_edge
+    from ..latency import profile_cpu_edge
 
     options = {**(QUICK_LUT if quick else {}), **lut_options}
     if has_onnxruntime():
@@ -182,8 +139,8 @@ def target_profile(target: str, space: "SearchSpace", *, quick: bool = False, pr
 
 def _load_profile(path: str | Path, target: str) -> "HardwareProfile":
     """A saved profile (an analytical one rebuilt with its model for the GPU and FPGA)."""
-    from .hardware import HardwareProfile
-    from .targets import AnalyticalProfile
+    from ..hardware import HardwareProfile
+    from ..targets import AnalyticalProfile
 
     try:
         return (AnalyticalProfile if target != "cpu" else HardwareProfile).load(path)
@@ -208,7 +165,7 @@ def _choose(search: "SearchResult", budget_us: float, memory_budget: int | None)
 def _measured_tail(space: "SearchSpace", profile: "HardwareProfile", plan: TargetPlan, quick: bool,
                    seed: int) -> dict[str, Any]:
     """The tail factor of three calibration models priced below the budget, measured in ONNX Runtime."""
-    from .deploy.tail import measure_tail, near_budget_models
+    from ..deploy.tail import measure_tail, near_budget_models
 
     archs = near_budget_models(space, profile, plan.budget_us, models=3, batch=plan.batch, seed=seed)
     calibration = measure_tail(archs, runtime="onnxruntime" if has_onnxruntime() else "eager", threads=1,
@@ -249,8 +206,8 @@ def _budget_label(budget_us: float, search_budget_us: float) -> str:
 def _front_png(search: "SearchResult", arch: "Architecture", budget_us: float, title: str,
                budget_label: str) -> bytes:
     """The front figure as PNG bytes (drawn without pyplot: a notebook's backend stays as it is)."""
-    from .plots.capstone import search_front
-    from .plots.foundations import png_bytes
+    from ..plots.capstone import search_front
+    from ..plots.foundations import png_bytes
 
     return png_bytes(lambda ax: search_front(search, budget_us=budget_us, chosen=arch, title=title,
                                              budget_label=budget_label, ax=ax))
@@ -258,7 +215,7 @@ def _front_png(search: "SearchResult", arch: "Architecture", budget_us: float, t
 
 def _outputs(out_dir: Path, target: str) -> dict[str, Path]:
     """The files a run writes, each checked for writability before any work."""
-    from .fileio import check_writable
+    from ..fileio import check_writable
 
     if not out_dir.is_dir():
         if not out_dir.parent.is_dir():
@@ -330,7 +287,7 @@ def run_pipeline(
     timing_ms = require_positive(timing_ms, "timing_ms")
     if tail_factor is not None:
         tail_factor = require_float(tail_factor, "tail_factor", minimum=1.0)
-    from .search.base import get_strategy
+    from ..search.base import get_strategy
 
     get_strategy(plan.strategy)  # an unknown name fails here, before any work
     paths = _outputs(Path(out_dir), target)
@@ -350,19 +307,19 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
     """The stages of :func:`run_pipeline`, arguments already checked."""
     import torch
 
-    from .cost import memory_footprint
-    from .deploy.export import export, write_bytes_atomic
-    from .deploy.sla import sla_report
-    from .fileio import write_text_atomic
-    from .proxy import LSTMBaseline, MLPBaseline, make_proxy_task, split_score, train_baseline, train_model
-    from .search import Evaluator, search
+    from ..cost import memory_footprint
+    from ..deploy.export import export, write_bytes_atomic
+    from ..deploy.sla import sla_report
+    from ..fileio import write_text_atomic
+    from ..proxy import LSTMBaseline, MLPBaseline, make_proxy_task, split_score, train_baseline, train_model
+    from ..search import Evaluator, search
 
     target = plan.target
     space = space if space is not None else target_space(target, quick)
     with stages.stage("data", "klines and the proxy task"):
         if task is None:
             if data is None:
-                from .data import load_klines
+                from ..data import load_klines
 
                 data = load_klines("BTCUSDT", "15")
             task = make_proxy_task(data.frame, lookback=max(space.lookbacks), interval=data.interval,
@@ -437,7 +394,7 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
         stages.say(report.summary().splitlines()[0])
     sla = {k: v for k, v in report.to_dict().items() if k != "samples_us"} | {"file": str(sla_file)}
     verdict = _verdict(target, report, predicted, profile.check(arch, plan.batch), plan.budget_us)
-    from .deploy.quantize import STORAGE_PRECISION
+    from ..deploy.quantize import STORAGE_PRECISION
 
     memory = int(memory_footprint(arch, STORAGE_PRECISION[precision], plan.batch).total_bytes)
     if memory > memory_budget:
@@ -457,13 +414,3 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
             outputs={k: str(v) for k, v in paths.items() if v.exists() or k in ("summary",)})
     write_text_atomic(paths["summary"], json.dumps(out.to_dict(), indent=1, allow_nan=False) + "\n")
     return out
-
-
-def __getattr__(name: str) -> Any:
-    """``walk_forward`` lives in :mod:`hwnas.proxy.walk_forward`; importing it here stays lazy
-    (the command line imports this module and must not load torch)."""
-    if name == "walk_forward":
-        from .proxy.walk_forward import walk_forward
-
-        return walk_forward
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
