@@ -97,7 +97,7 @@ class PipelineResult:
             f"profile: {self.profile_label} ({self.profile_kind})",
             f"tail: {self.tail['summary']}; the search held the table to {self.search_budget_us:.1f} µs "
             f"(the p99 budget {self.plan.budget_us:g} µs / {self.tail['factor']:.2f})",
-            f"search: {self.search.info.get('strategy')}, {len(self.search.history)} evaluations; chosen "
+            f"search: {self.search.run.strategy}, {len(self.search.history)} evaluations; chosen "
             f"{self.arch.label()} (validation {self.search_score:+.4f} with the proxy recipe)",
             f"retrained ({self.recipe}): validation {self.scores['val']:+.4f}, test {self.test_score:+.4f}",
             "test beside baselines (same recipe): " + ", ".join(

@@ -144,5 +144,4 @@ def _plot(result: Any, path: Path) -> None:
     from ..plots.foundations import png_bytes
 
     write_bytes_atomic(path, png_bytes(lambda ax: search_front(
-        result, budget_us=result.info["latency_budget_us"],
-        title=f"{result.info['strategy']}: {len(result)} on the front", ax=ax), dpi=120))
+        result, title=f"{result.run.strategy}: {len(result)} on the front", ax=ax), dpi=120))
