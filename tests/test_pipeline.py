@@ -50,10 +50,10 @@ def test_run_writes_outputs_that_parse(fpga_run):
     assert code == (0 if summary["verdict"]["passed"] else 1)
     assert summary["data_source"].startswith("synthetic")
     assert "analytical model" in summary["profile_kind"]
-    assert summary["plan"]["budget_us"] == 20.0 and summary["evaluations"] == 3
+    assert summary["plan"]["latency_budget_us"] == 20.0 and summary["evaluations"] == 3
     # the FPGA's fixed pipeline has no tail: the search holds the cycle model to the budget itself
     assert summary["tail"]["factor"] == 1.0 and "deterministic" in summary["tail"]["basis"]
-    assert summary["search_budget_us"] == 20.0
+    assert summary["problem"]["latency_budget_us"] == 20.0 and summary["choice"]["within_budget"]
     assert set(summary["baselines"]) == {"persistence", "mlp", "lstm"}
     assert all(math.isfinite(summary["scores"][s]) for s in ("val", "test"))
     assert set(summary["stage_seconds"]) == {"data", "profile", "search", "retrain", "baselines", "export",
@@ -70,7 +70,7 @@ def test_run_chooses_the_best_validation_score_within_budget(fpga_run):
     _, out = fpga_run
     summary = json.loads((out / "fpga_summary.json").read_text())
     result = SearchResult.from_json((out / "fpga_search.json").read_text())
-    budget = summary["plan"]["budget_us"]
+    budget = summary["plan"]["latency_budget_us"]
     memory = summary["sla"]["memory_budget_bytes"]
     within = [s for s in result.history if s.metrics.feasible and math.isfinite(s.metrics.score)
               and s.metrics.latency_us <= budget and s.metrics.memory_bytes <= memory]
@@ -127,29 +127,30 @@ def cpu_space():
 def test_cpu_search_leaves_room_for_the_measured_tail(offline, cpu_space):
     pytest.importorskip("onnxruntime")
     with pytest.warns(UserWarning, match="SYNTHETIC"):
-        result = run_pipeline("cpu", space=cpu_space, budget_us=2000.0, out_dir=offline / "out", **CPU_TINY)
+        result = run_pipeline("cpu", space=cpu_space, latency_budget_us=2000.0, out_dir=offline / "out", **CPU_TINY)
     tail = result.tail
     assert tail["basis"] == "measured on this CPU" and tail["factor"] >= 1.0
     assert len(tail["calibration"]["labels"]) == 3 and "tail" in result.stage_seconds
-    assert result.search_budget_us == pytest.approx(2000.0 / tail["factor"])
-    assert result.latency["predicted_us"] <= result.search_budget_us
-    assert result.search.info["latency_budget_us"] == pytest.approx(result.search_budget_us)
+    table = result.search.problem.latency_budget_us
+    assert table == pytest.approx(2000.0 / tail["factor"])
+    assert result.latency["predicted_us"] <= table
+    assert 1.0 <= tail["factor"] <= tail["measured_factor"] and tail["spread"][0] <= tail["spread"][1]
     assert result.sla["budget_us"] == 2000.0  # the SLA judges the p99 against the budget itself
     summary = json.loads((offline / "out" / "cpu_summary.json").read_text())
-    assert summary["tail"]["factor"] == tail["factor"] and summary["search_budget_us"] == result.search_budget_us
+    assert summary["tail"]["factor"] == tail["factor"] and summary["problem"]["latency_budget_us"] == table
 
 
 def test_a_given_tail_factor_is_used_as_is(offline, cpu_space):
     pytest.importorskip("onnxruntime")
     with pytest.warns(UserWarning, match="SYNTHETIC"):
-        result = run_pipeline("cpu", space=cpu_space, budget_us=2000.0, tail_factor=4.0, out_dir=offline / "out",
+        result = run_pipeline("cpu", space=cpu_space, latency_budget_us=2000.0, tail_factor=4.0, out_dir=offline / "out",
                               **CPU_TINY)
     assert result.tail == {"factor": 4.0, "basis": "given by the caller", "summary": "given: 4x"}
-    assert result.search_budget_us == 500.0 and "tail" not in result.stage_seconds
+    assert result.search.problem.latency_budget_us == 500.0 and "tail" not in result.stage_seconds
 
 
 def test_plans_follow_the_reference_chapter():
-    assert PLANS["fpga"].budget_us == 20.0  # the model's 20 µs of a 50 µs market-making decision
+    assert PLANS["fpga"].latency_budget_us == 20.0  # the model's 20 µs of a 50 µs market-making decision
     assert PLANS["cpu"].memory_budget == 10 * 1024 * 1024 and PLANS["cpu"].batch == 1
     assert PLANS["gpu"].batch > 1
     assert target_space("fpga").name == "fpga" and target_space("cpu").name == "mobile"

@@ -38,11 +38,9 @@ from hwnas.search.scaling import (
     constraint_kind,
     constraint_value,
     effective_exponents,
-    extend_profile,
     flops_growth,
     flops_terms,
     metrics_of,
-    missing_op_specs,
     scaling_grid,
     width_multiple_for,
 )
@@ -246,10 +244,12 @@ def test_width_multiple_per_target():
 
 
 def test_extend_profile_measures_only_the_missing_keys():
+    from hwnas.latency import extend_profile, missing_keys
+
     base = conv_base(blocks=1, width=8, kernel=3, lookback=16)
     scaled = compound_scale(base, 1.0, 1.0, 2.0, 1.0)  # widths 16: stem and conv keys are new
     profile = measured_profile([base])
-    missing = missing_op_specs(profile, [base, scaled])
+    missing = missing_keys(profile, [base, scaled])
     assert set(missing) == set(arch_op_specs(scaled)) - set(arch_op_specs(base))
     with pytest.raises(KeyError):
         profile.predict_latency(scaled)
@@ -257,7 +257,7 @@ def test_extend_profile_measures_only_the_missing_keys():
     assert extended is not profile and len(profile.latency_table) == 3  # the original is untouched
     assert set(extended.latency_table) == set(profile.latency_table) | set(missing)
     assert extended.predict_latency(scaled) > 0 and extended.conditions["extended"]["keys"] == len(missing)
-    assert missing_op_specs(extended, [scaled]) == []
+    assert missing_keys(extended, [scaled]) == []
     analytical = gpu_profile(measure=False)
     assert extend_profile(analytical, [scaled]) is analytical
 

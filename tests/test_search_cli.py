@@ -46,7 +46,7 @@ def test_search_writes_the_result_and_prints_the_front(registered: None, inputs:
     assert done.returncode == 0, done.stderr
     assert "front:" in done.stdout and "score" in done.stdout
     result = hwnas.search.SearchResult.from_json(out.read_text())
-    assert len(result.history) == 4 and result.info["strategy"] == "random"
+    assert len(result.history) == 4 and result.run.strategy == "random"
     assert json.loads(out.read_text())["format"] == "hwnas-search-result"
 
 

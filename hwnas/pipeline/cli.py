@@ -70,7 +70,7 @@ def _run(args: argparse.Namespace) -> int:
             get_strategy(args.strategy)
         except ValueError as err:
             raise ValueError(f"--strategy: {err}") from None
-    result = run_pipeline(args.target, strategy=args.strategy, evals=args.evals, budget_us=args.budget_us,
+    result = run_pipeline(args.target, strategy=args.strategy, evals=args.evals, latency_budget_us=args.budget_us,
                           memory_budget=args.memory_budget, retrain_epochs=args.retrain_epochs,
                           retrain_windows=args.retrain_windows, out_dir=out_dir, seed=args.seed,
                           progress=not args.quiet, quick=args.quick, sla_repeats=args.sla_repeats,

@@ -25,7 +25,7 @@ class TargetPlan:
     target: str
     space: str
     strategy: str
-    budget_us: float
+    latency_budget_us: float
     memory_budget: int | None
     batch: int
     rule: str
