@@ -13,6 +13,7 @@ import pytest
 from hwnas import Architecture
 from hwnas.__main__ import main
 from hwnas.pipeline import PLANS, run_pipeline, target_space, walk_forward
+from hwnas.pipeline.run import CHOICE_RULES
 from hwnas.search import SearchResult
 
 TINY = ["--quick", "--evals", "3", "--retrain-epochs", "1", "--retrain-windows", "128",
@@ -81,6 +82,30 @@ def test_run_chooses_the_best_validation_score_within_budget(fpga_run):
     # the FPGA deploys the INT8 fixed-point simulation, scored beside FP32
     assert summary["precision"] == "int8 fixed point (sim)"
     assert [p["precision"] for p in summary["precisions"]] == ["fp32 onnx", "int8 fixed point (sim)"]
+
+
+def test_nothing_within_the_budget_is_a_fail_verdict_not_a_crash(tmp_path):
+    # a tail factor of 10,000 leaves a table budget of 0.002 µs: no model fits, on any machine
+    with pytest.MonkeyPatch.context() as mp:
+        _go_offline(mp, tmp_path)
+        with pytest.warns(UserWarning, match="SYNTHETIC"):
+            code = main(["run", "--target", "fpga", "--out-dir", str(tmp_path / "out"), *TINY,
+                         "--tail-factor", "10000"])
+    assert code == 1  # a miss, like ``report``; 2 stays for bad arguments
+    out = tmp_path / "out"
+    for name in ("summary.json", "front.png", "search.json", "arch.json", "model.onnx"):
+        assert (out / f"fpga_{name}").stat().st_size > 0, name
+    summary = json.loads((out / "fpga_summary.json").read_text())
+    assert summary["verdict"]["passed"] is False
+    reason = summary["verdict"]["reasons"][0]
+    assert "nothing met the budget" in reason and "20 µs" in reason and "10000" in reason.replace(".00", "")
+    assert "measured p99" in reason
+    assert summary["choice"] == {"rule": CHOICE_RULES[False], "within_budget": False}
+    assert summary["problem"]["latency_budget_us"] == pytest.approx(20.0 / 10_000)
+    result = SearchResult.load(out / "fpga_search.json")
+    fastest = min(s.metrics.latency_us for s in result.history if s.metrics.feasible
+                  and math.isfinite(s.metrics.score))
+    assert summary["latency"]["predicted_us"] == pytest.approx(fastest)  # the rule it said it used
 
 
 @pytest.mark.parametrize("argv, named", [
