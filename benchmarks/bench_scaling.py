@@ -4,7 +4,7 @@ For each base (small models of the default space, lookback 32, conv-dominated
 FLOPs), on the recorded BTCUSDT 15-minute proxy task (the library's default
 task) and the 1-thread CPU profile of the default space (the one
 ``bench_search.py`` measures and saves; the keys the scaled models need are
-measured on this machine and added, see ``hwnas.search.scaling.extend_profile``):
+measured on this machine and added, see ``hwnas.latency.extend_profile``):
 
 1. the FLOPs of the conv family grow by ``2^phi`` within rounding under the
    derived constraint ``alpha * beta^2 * gamma = 2`` (measured ratio, the
@@ -46,13 +46,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import hwnas  # noqa: E402
 from hwnas.fileio import check_writable, write_text_atomic  # noqa: E402
 from hwnas.hardware import HardwareProfile  # noqa: E402
+from hwnas.latency import extend_profile  # noqa: E402
 from hwnas.search import Evaluator  # noqa: E402
 from hwnas.space import CONV_OPS  # noqa: E402
 from hwnas.search.scaling import (  # noqa: E402
     PHI_LADDER,
     compound_scale,
     constraint_kind,
-    extend_profile,
     flops_growth,
     scaling_grid,
 )
@@ -97,7 +97,7 @@ def family(base: hwnas.Architecture, coeffs: Sequence[float], profile: HardwareP
             options.append((phi, compound_scale(base, phi, *coeffs, max_lookback=max_lookback)))
         except ValueError:
             continue
-    extend_profile(profile, [a for _, a in options], in_place=True)
+    extend_profile(profile, [a for _, a in options], passes=2, target_ms=3.0, min_reps=10, in_place=True)
     out = []
     for budget in budgets:
         fits = [(phi, a) for phi, a in options if profile.predict_latency(a) <= budget]
