@@ -42,7 +42,7 @@ import sys
 import time
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
@@ -52,9 +52,6 @@ from .plan import PLANS, QUICK_SPACE, TARGET_NAMES, TargetPlan
 from .result import PipelineResult
 
 if TYPE_CHECKING:
-    import pandas as pd
-    from torch import nn
-
     from ..data import KlineData
     from ..hardware import HardwareProfile
     from ..proxy import ProxyTask

@@ -25,12 +25,13 @@ from .base import (
     SearchProblem,
     Strategy,
     available_strategies,
-    hardware_metrics,
     get_strategy,
+    hardware_metrics,
     register_strategy,
 )
 from .evaluator import Evaluator, pack_task, task_fingerprint, unpack_task
-from .loop import Evaluation, FrontMember, SearchResult, SearchRun, default_task, minimize, search
+from .loop import default_task, minimize, search
+from .result import Evaluation, FrontMember, SearchResult, SearchRun
 from .store import EvaluationStore, architecture_key
 
 __all__ = [
