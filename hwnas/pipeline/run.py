@@ -11,8 +11,10 @@ Taught in: notebooks/12_capstone.
    calibration models in ONNX Runtime (:func:`hwnas.deploy.tail.measure_tail`),
    since the table predicts the fastest call and the SLA judges the p99;
 3. **search**: :func:`hwnas.search.search` through the SQLite store with the
-   table's latency held to budget / k, then the best architecture *within the
-   budgets* on the validation score;
+   table's latency held to budget / k (one :class:`~hwnas.search.SearchProblem`),
+   then the best architecture *within the budgets* on the validation score; when
+   none is (a loaded machine's tail can leave no room), the fastest trained one,
+   and the verdict is FAIL with the reason: a measurement outcome, never a crash;
 4. **retrain**: the chosen architecture with a longer recipe (``retrain_epochs``
    over ``retrain_windows`` training windows), scored on validation and on the
    held-out test period, which no step before this one has read;
@@ -323,7 +325,10 @@ def run_pipeline(
     search holds the table's latency to, since the table predicts the fastest
     call and the SLA judges the p99; ``None`` measures it for a measured CPU
     table (:func:`hwnas.deploy.tail.measure_tail`) and takes 1 for the
-    GPU and FPGA, whose models predict a steady call.
+    GPU and FPGA, whose models predict a steady call; a measured factor is bounded
+    by :data:`TAIL_FACTOR_MAX` (:func:`bounded_tail`). Nothing within the budgets is a
+    result: the run continues with the fastest trained model (``result.choice``
+    says so), writes every file, and its verdict is FAIL with the reason.
 
     Taught in: notebooks/12_capstone.
     """
