@@ -159,6 +159,20 @@ def space_from_dict(data: dict[str, Any]) -> "SearchSpace":
     return SearchSpace(**values)
 
 
+def profile_from_dict(data: dict[str, Any]) -> "HardwareProfile":
+    """A saved profile: an analytical model's (``is_model``) rebuilt with its model, else the table.
+
+    Taught in: notebooks/07_pareto.
+    """
+    from ..hardware import HardwareProfile
+
+    if isinstance(data, dict) and data.get("is_model"):
+        from ..targets import AnalyticalProfile
+
+        return AnalyticalProfile.from_dict(data)
+    return HardwareProfile.from_dict(data)
+
+
 @dataclass(frozen=True, eq=False)
 class SearchProblem:
     """What is searched: the one carrier of space, profile, budgets, batch, constraint, precision, objectives.
@@ -287,16 +301,9 @@ class SearchProblem:
     @classmethod
     def from_dict(cls, data: dict[str, Any], task: "ProxyTask | None" = None) -> "SearchProblem":
         """Inverse of :meth:`to_dict` (an analytical model's profile comes back as one)."""
-        from ..hardware import HardwareProfile
-
         values = dict(data)
-        profile_data = values.pop("profile")
-        profile_cls: type[HardwareProfile] = HardwareProfile
-        if profile_data.get("is_model"):
-            from ..targets import AnalyticalProfile
-
-            profile_cls = AnalyticalProfile
-        return cls(space_from_dict(values.pop("space")), profile_cls.from_dict(profile_data), task=task, **values)
+        profile = profile_from_dict(values.pop("profile"))
+        return cls(space_from_dict(values.pop("space")), profile, task=task, **values)
 
 
 class Strategy(abc.ABC):

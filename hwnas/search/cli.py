@@ -97,6 +97,10 @@ def _run(args: argparse.Namespace) -> int:
     get_strategy(args.strategy)  # an unknown strategy fails before any work
     try:
         profile = HardwareProfile.load(args.profile)
+        if profile.is_model:  # an analytical model (GPU, FPGA) comes back with its model, not a bare table
+            from ..targets import AnalyticalProfile
+
+            profile = AnalyticalProfile.load(args.profile)
     except OSError as exc:
         raise ValueError(f"--profile {args.profile!r} cannot be read: {exc.strerror}") from None
     task, _ = _task(args.data, args.space, not args.quiet)
