@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                               out_dir=folder, seed=args.seed, quick=args.quick, progress=True)
         wall = time.perf_counter() - start
         fastest = fastest_ort_call(result.outputs["onnx"])
-        runs = repeated_sla(result.sla["file"], result.plan.budget_us, args.sla_runs, args.sla_repeats)
+        runs = repeated_sla(result.sla["file"], result.plan.latency_budget_us, args.sla_runs, args.sla_repeats)
         # this VM has slow spells lasting seconds: the fastest call is the fastest of two runs apart
         fastest = min(fastest, fastest_ort_call(result.outputs["onnx"]))
     ratios = lstm_ratios(result.arch, result.arch.input_features, args.repeats)
@@ -164,11 +164,11 @@ def main(argv: list[str] | None = None) -> int:
         f"profile: {result.profile_label} ({result.profile_kind})",
         result.summary(),
         f"SLA (deployed {result.precision}, ONNX Runtime, 1 thread): p50 {sla['p50_us']:.1f}, p99 {sla['p99_us']:.1f}, "
-        f"p99.9 {sla['p999_us']:.1f} µs against {result.plan.budget_us:g} µs -> "
+        f"p99.9 {sla['p999_us']:.1f} µs against {result.plan.latency_budget_us:g} µs -> "
         f"{'PASS' if sla['passed'] else 'MISS'}; warnings: {'; '.join(sla['warnings']) or 'none'}",
         f"SLA repeated {len(runs)} more times on the deployed file: p99 "
         + ", ".join(f"{r['p99_us']:.1f}" for r in runs) + f" µs; {sum(r['passed'] for r in runs) + sla['passed']} "
-        f"of {len(runs) + 1} reports meet {result.plan.budget_us:g} µs (the pipeline's own included)",
+        f"of {len(runs) + 1} reports meet {result.plan.latency_budget_us:g} µs (the pipeline's own included)",
         f"table prediction {predicted:.1f} µs vs measured fastest FP32 call {fastest:.1f} µs: {error:+.1%} "
         f"({'within' if abs(error) <= TARGET_PREDICTION else 'outside'} ±{TARGET_PREDICTION:.0%})",
         f"LSTM / chosen latency, side by side, {args.repeats} runs: eager median {np.median(ratios['eager']):.2f}x "
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({'equal or better' if result.test_score >= result.baselines['lstm']['test'] else 'WORSE'})",
         spread_line(spread),
         f"tail factor {result.tail['factor']:.2f} ({result.tail['basis']}): the search held the table to "
-        f"{result.search_budget_us:.1f} µs for the {result.plan.budget_us:g} µs p99 budget",
+        f"{result.search.problem.latency_budget_us:.1f} µs for the {result.plan.latency_budget_us:g} µs p99 budget",
         f"pipeline wall time {wall:.0f} s ({'under' if wall <= TARGET_PIPELINE_S else 'OVER'} "
         f"{TARGET_PIPELINE_S:.0f} s): " + ", ".join(f"{k} {v:.1f} s" for k, v in result.stage_seconds.items()),
     ]

@@ -4,7 +4,7 @@ For each base (small models of the default space, lookback 32, conv-dominated
 FLOPs), on the recorded BTCUSDT 15-minute proxy task (the library's default
 task) and the 1-thread CPU profile of the default space (the one
 ``bench_search.py`` measures and saves; the keys the scaled models need are
-measured on this machine and added, see ``hwnas.search.scaling.extend_profile``):
+measured on this machine and added, see ``hwnas.latency.extend_profile``):
 
 1. the FLOPs of the conv family grow by ``2^phi`` within rounding under the
    derived constraint ``alpha * beta^2 * gamma = 2`` (measured ratio, the
@@ -47,8 +47,9 @@ import hwnas  # noqa: E402
 from hwnas.architecture import CONV_OPS  # noqa: E402
 from hwnas.fileio import check_writable, write_text_atomic  # noqa: E402
 from hwnas.hardware import HardwareProfile  # noqa: E402
+from hwnas.latency import TimingSpec, extend_profile  # noqa: E402
 from hwnas.search import Evaluator  # noqa: E402
-from hwnas.search.scaling import PHI_LADDER, extend_profile, scaling_grid  # noqa: E402
+from hwnas.search.scaling import PHI_LADDER, scaling_grid  # noqa: E402
 from hwnas.search.scaling_rule import compound_scale, constraint_kind, flops_growth  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -91,7 +92,7 @@ def family(base: hwnas.Architecture, coeffs: Sequence[float], profile: HardwareP
             options.append((phi, compound_scale(base, phi, *coeffs, max_lookback=max_lookback)))
         except ValueError:
             continue
-    extend_profile(profile, [a for _, a in options], in_place=True)
+    extend_profile(profile, [a for _, a in options], timing=TimingSpec.QUICK, in_place=True)
     out = []
     for budget in budgets:
         fits = [(phi, a) for phi, a in options if profile.predict_latency(a) <= budget]

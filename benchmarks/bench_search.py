@@ -46,7 +46,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import hwnas  # noqa: E402
 from hwnas.fileio import check_writable, write_text_atomic  # noqa: E402
 from hwnas.hardware import HardwareProfile  # noqa: E402
-from hwnas.search import EvaluationStore, Evaluator, SearchProblem, SearchResult, get_strategy, search  # noqa: E402
+from hwnas.search import (  # noqa: E402
+    EvaluationStore,
+    Evaluator,
+    SearchProblem,
+    SearchResult,
+    SearchRun,
+    get_strategy,
+    search,
+)
 from hwnas.search.loop import restore_history, run_key  # noqa: E402
 from hwnas.search.evaluator import TrainResult, Trainer  # noqa: E402
 
@@ -198,9 +206,7 @@ def saved_result(name: str, seed: int, *, space: hwnas.SearchSpace, profile: Har
     saved = store.load_run(run_key(strategy, opts, problem, batch_size, evaluator, *evaluator.fingerprints()))
     if saved is None:
         return None
-    return SearchResult(restore_history(store, saved), {
-        "strategy": name, "seed": seed, "latency_budget_us": budget_us, "memory_budget_bytes": None,
-        "constraint": "soft"})
+    return SearchResult(restore_history(store, saved), problem, SearchRun(name, seed=seed, batch_size=batch_size))
 
 
 def snapshot(strategies: Sequence[str], seeds: int, **kwargs: Any) -> tuple[dict[str, Any], int]:

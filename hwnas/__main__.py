@@ -38,7 +38,7 @@ from .space import DEFAULT_INPUT_FEATURES, Architecture, SearchSpace
 SPACE_NAMES = ("default", "fpga", "mobile", "gpu")
 PRECISIONS = ("fp32", "fp16", "int8")  # hwnas.cost.BYTES_PER_VALUE (a test checks they agree)
 BUDGETS = ("edge", "server")
-_PLUGIN_MODULES = ("hwnas.search.cli", "hwnas.deploy.cli", "hwnas.pipeline_cli")
+_PLUGIN_MODULES = ("hwnas.search.cli", "hwnas.deploy.cli", "hwnas.pipeline.cli")
 
 Handler = Callable[[argparse.Namespace], int]
 

@@ -319,7 +319,7 @@ ax.set_title("A point off the 2-D front can be on the 3-D one: it saves memory")
 # correlation over the front measures the second.
 
 # %%
-primary = results["evolution", 0].info["primary_metric"]
+primary = results["evolution", 0].run.primary_metric
 rows = [(m.score, m.test_scores[primary], m.latency_us) for _, m in results["evolution", 0]]
 for val, test, lat in rows:
     print(f"val {val:+.4f}  test {test:+.4f}  latency {lat:7.1f} µs")

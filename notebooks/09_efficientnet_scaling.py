@@ -64,8 +64,8 @@ from hwnas import (
     make_proxy_task,
     plots,
 )
-from hwnas.latency import TimingSpec, profile_cpu_edge
-from hwnas.search.scaling import extend_profile, metrics_of, scaling_grid
+from hwnas.latency import TimingSpec, extend_profile, profile_cpu_edge
+from hwnas.search.scaling import metrics_of, scaling_grid
 from hwnas.search.scaling_rule import (
     CONSTRAINT_EXPONENTS,
     compound_scale,
@@ -299,7 +299,7 @@ for member in result.family:
 # %%
 rng = np.random.default_rng(SEED)
 randoms = [space.sample(rng) for _ in range(8)]
-cpu_all = extend_profile(result.profile, randoms)
+cpu_all = extend_profile(result.profile, randoms, timing=TimingSpec.QUICK)
 random_metrics = [metrics_of(arch, task, cpu_all, seed=0) for arch in randoms]
 family = result.family
 print("family:", ", ".join(f"{m.metrics.latency_us:.0f} µs {m.metrics.score:+.3f}" for m in family))
@@ -341,7 +341,7 @@ curves, rows = {}, []
 for name, profile in targets.items():
     multiple = width_multiple_for(profile)
     archs = [compound_scale(base, phi, *result.best, width_multiple=multiple, max_lookback=128) for phi in sweep]
-    profile = extend_profile(profile, archs)
+    profile = extend_profile(profile, archs, timing=TimingSpec.QUICK)
     latency = [profile.predict_latency(a) for a in archs]
     feasible = [profile.is_feasible(a) for a in archs]
     curves[name] = ([p for p, ok in zip(sweep, feasible) if ok], [x for x, ok in zip(latency, feasible) if ok])

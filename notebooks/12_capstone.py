@@ -59,6 +59,7 @@ from hwnas.cost import count_flops, count_params
 from hwnas.data import load_klines
 from hwnas.numerics import spearman
 from hwnas.pipeline import PLANS, TARGET_NAMES, run_pipeline, target_space, walk_forward
+from hwnas.pipeline.run import TAIL_FACTOR_MAX
 from hwnas.proxy import make_proxy_task
 
 SEED = 2024
@@ -97,10 +98,10 @@ OUT = Path(tempfile.mkdtemp(prefix="hwnas_capstone_"))  # the runs' files (JSON,
 # %%
 # NBVAL_CHECK_OUTPUT
 plan_table = pd.DataFrame([{"target": p.target, "space": p.space, "strategy": p.strategy,
-                            "budget µs": p.budget_us, "batch": p.batch, "rule": p.rule}
+                            "budget µs": p.latency_budget_us, "batch": p.batch, "rule": p.rule}
                            for p in PLANS.values()]).set_index("target")
 print(plan_table[["space", "strategy", "budget µs", "batch"]].to_string())
-assert PLANS["fpga"].budget_us == 50.0 - 20.0 - 10.0
+assert PLANS["fpga"].latency_budget_us == 50.0 - 20.0 - 10.0
 
 # %% [markdown]
 # The FPGA's 20 µs is the reference chapter's. The other two budgets are this course's
@@ -147,11 +148,19 @@ for name in TARGET_NAMES:
 # %% [markdown]
 # The checks: every chosen architecture is within its target's budget by the target's
 # own latency model (for the CPU within a tighter one, the next section's), its scores
-# are finite, and the exported ONNX file reproduces the eager model.
+# are finite, and the exported ONNX file reproduces the eager model. On a loaded machine
+# the CPU's tighter budget can leave no candidate at all: that is a result, not a crash.
+# The run then keeps the fastest model it trained, says so (`choice`), and its verdict is
+# FAIL with the reason; the rest of the chapter runs on that model all the same.
 
 # %%
 for name, r in results.items():
-    assert r.latency["predicted_us"] <= r.search_budget_us <= r.plan.budget_us, name
+    table_budget = r.search.problem.latency_budget_us
+    if r.choice["within_budget"]:
+        assert r.latency["predicted_us"] <= table_budget <= r.plan.latency_budget_us, name
+    else:
+        assert not r.verdict["passed"], name
+        print(f"{name}: {r.verdict['reasons'][0]}")
     assert np.isfinite(r.scores["val"]) and np.isfinite(r.test_score), name
     assert r.export["max_abs_error"] <= 1e-5 + 1e-5 * 10, name
     assert Path(r.outputs["summary"]).is_file() and Path(r.outputs["front"]).is_file()
@@ -184,16 +193,18 @@ print({name: round(r.latency["predicted_us"], 1) for name, r in results.items()}
 cpu = results["cpu"]
 k = cpu.tail["factor"]
 print(cpu.tail["summary"])
-print(f"table budget {cpu.search_budget_us:.1f} µs = {cpu.plan.budget_us:g} µs / {k:.2f}; "
+table_budget = cpu.search.problem.latency_budget_us
+print(f"table budget {table_budget:.1f} µs = {cpu.plan.latency_budget_us:g} µs / {k:.2f}; "
       f"the chosen model: predicted {cpu.latency['predicted_us']:.1f} µs, measured p99 {cpu.sla['p99_us']:.1f} µs")
 calibration = cpu.tail["calibration"]
-assert k == max(1.0, max(t / f for t, f in zip(calibration["tail_us"], calibration["fastest_us"])))
-assert abs(cpu.search_budget_us * k - cpu.plan.budget_us) < 1e-9
-assert cpu.latency["predicted_us"] <= cpu.search_budget_us
+measured = max(1.0, max(t / f for t, f in zip(calibration["tail_us"], calibration["fastest_us"])))
+assert k == min(measured, TAIL_FACTOR_MAX)  # bounded: above it the machine is too noisy to measure a tail
+assert abs(table_budget * k - cpu.plan.latency_budget_us) < 1e-9
+assert cpu.latency["predicted_us"] <= table_budget or not cpu.choice["within_budget"]
 assert all(r.tail["factor"] == 1.0 for name, r in results.items() if name != "cpu")
 
 # %% mystnb={"figure": {"caption": "Why the CPU search needs a tail factor: each calibration model's p99 lies well above its fastest call, on or below the line p99 = k × fastest. Holding the table (the fastest call) to the budget over k leaves room for the tail; the deployed model's own p99 (the star), which need not lie below the line, is then judged against the 40 µs SLA."}, "image": {"alt": "Scatter plot of p99 call in µs (y) against fastest call in µs (x), both linear from zero. A grey dotted diagonal marks p99 equal to the fastest call, a steeper blue line marks p99 equal to k times the fastest call; three blue dots are the calibration models, a black star the deployed model. A red dashed horizontal line marks the 40 µs SLA and a red dotted vertical line the table budget, 40 µs over k."}}
-plots.tail_calibration(calibration, cpu.plan.budget_us, chosen=(cpu.sla["min_us"], cpu.sla["p99_us"]));
+plots.tail_calibration(calibration, cpu.plan.latency_budget_us, chosen=(cpu.sla["min_us"], cpu.sla["p99_us"]));
 
 # %% [markdown]
 # The factor is a property of the machine as much as of the models: the same
@@ -238,9 +249,8 @@ plots.architecture_blocks({name: r.arch for name, r in results.items()});
 # Each run also wrote the front it chose from (`<target>_front.png`); the CPU's:
 
 # %% mystnb={"figure": {"caption": "The CPU search: every trained candidate's validation score against its latency predicted by the ONNX Runtime table, the front as a step line and the table budget (the 40 µs p99 budget over the tail factor) dashed; the starred choice is the best validation score within it."}, "image": {"alt": "Scatter plot of validation score (proxy, y) against predicted latency in µs (x, linear) for the handful of candidates the CPU search trained, blue dots in the evolution strategy's colour, with a blue step line through the front, a red dashed vertical line at the table budget and a black star on the chosen architecture, left of the budget line."}}
-ax = plots.search_front(cpu.search, budget_us=cpu.search_budget_us, chosen=cpu.arch,
-                        title=f"cpu: {cpu.profile_label}",
-                        budget_label=f"table budget {cpu.search_budget_us:.1f} µs ({cpu.plan.budget_us:g} µs / {k:.2f})");
+ax = plots.search_front(cpu.search, chosen=cpu.arch, title=f"cpu: {cpu.profile_label}",
+                        budget_label=f"table budget {table_budget:.1f} µs ({cpu.plan.latency_budget_us:g} µs / {k:.2f})");
 
 # %% [markdown]
 # ## Held-out test: the chosen models against the baselines
@@ -324,7 +334,7 @@ print({name: r.precision for name, r in results.items()})
 # believed.
 
 # %%
-sla = pd.DataFrame([{"target": name, "batch": r.plan.batch, "budget µs": r.plan.budget_us,
+sla = pd.DataFrame([{"target": name, "batch": r.plan.batch, "budget µs": r.plan.latency_budget_us,
                      "p50 µs": r.sla["p50_us"], "p99 µs": r.sla["p99_us"], "p99.9 µs": r.sla["p999_us"],
                      "this CPU passes": r.sla["passed"], "warnings": len(r.sla["warnings"])}
                     for name, r in results.items()]).set_index("target")
@@ -402,7 +412,9 @@ print({name: r.verdict["basis"] for name, r in results.items()})
 # about 7 µs on the course machine. Fewer candidates qualify, so the best qualifying
 # validation score can only stay or fall; the chosen model is shallower or narrower, and
 # ONNX Runtime's fixed per-call cost (about 3 µs) becomes most of its latency. If no
-# candidate fits, `run_pipeline` raises a ValueError that names `budget_us`.
+# candidate fits, the run keeps the fastest model it trained, its verdict is FAIL with the
+# reason (the budgets, the tail factor and its spread, that model's measured p99), it
+# still writes every file, and `hwnas run` exits 1.
 # :::
 #
 # **2.** Run the CPU pipeline with `--tail-factor 1`, so that the table is held to the

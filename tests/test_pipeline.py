@@ -13,6 +13,7 @@ import pytest
 from hwnas import Architecture
 from hwnas.__main__ import main
 from hwnas.pipeline import PLANS, run_pipeline, target_space, walk_forward
+from hwnas.pipeline.run import CHOICE_RULES
 from hwnas.search import SearchResult
 
 TINY = ["--quick", "--evals", "3", "--retrain-epochs", "1", "--retrain-windows", "128",
@@ -50,10 +51,10 @@ def test_run_writes_outputs_that_parse(fpga_run):
     assert code == (0 if summary["verdict"]["passed"] else 1)
     assert summary["data_source"].startswith("synthetic")
     assert "analytical model" in summary["profile_kind"]
-    assert summary["plan"]["budget_us"] == 20.0 and summary["evaluations"] == 3
+    assert summary["plan"]["latency_budget_us"] == 20.0 and summary["evaluations"] == 3
     # the FPGA's fixed pipeline has no tail: the search holds the cycle model to the budget itself
     assert summary["tail"]["factor"] == 1.0 and "deterministic" in summary["tail"]["basis"]
-    assert summary["search_budget_us"] == 20.0
+    assert summary["problem"]["latency_budget_us"] == 20.0 and summary["choice"]["within_budget"]
     assert set(summary["baselines"]) == {"persistence", "mlp", "lstm"}
     assert all(math.isfinite(summary["scores"][s]) for s in ("val", "test"))
     assert set(summary["stage_seconds"]) == {"data", "profile", "search", "retrain", "baselines", "export",
@@ -70,7 +71,7 @@ def test_run_chooses_the_best_validation_score_within_budget(fpga_run):
     _, out = fpga_run
     summary = json.loads((out / "fpga_summary.json").read_text())
     result = SearchResult.from_json((out / "fpga_search.json").read_text())
-    budget = summary["plan"]["budget_us"]
+    budget = summary["plan"]["latency_budget_us"]
     memory = summary["sla"]["memory_budget_bytes"]
     within = [s for s in result.history if s.metrics.feasible and math.isfinite(s.metrics.score)
               and s.metrics.latency_us <= budget and s.metrics.memory_bytes <= memory]
@@ -81,6 +82,30 @@ def test_run_chooses_the_best_validation_score_within_budget(fpga_run):
     # the FPGA deploys the INT8 fixed-point simulation, scored beside FP32
     assert summary["precision"] == "int8 fixed point (sim)"
     assert [p["precision"] for p in summary["precisions"]] == ["fp32 onnx", "int8 fixed point (sim)"]
+
+
+def test_nothing_within_the_budget_is_a_fail_verdict_not_a_crash(tmp_path):
+    # a tail factor of 10,000 leaves a table budget of 0.002 µs: no model fits, on any machine
+    with pytest.MonkeyPatch.context() as mp:
+        _go_offline(mp, tmp_path)
+        with pytest.warns(UserWarning, match="SYNTHETIC"):
+            code = main(["run", "--target", "fpga", "--out-dir", str(tmp_path / "out"), *TINY,
+                         "--tail-factor", "10000"])
+    assert code == 1  # a miss, like ``report``; 2 stays for bad arguments
+    out = tmp_path / "out"
+    for name in ("summary.json", "front.png", "search.json", "arch.json", "model.onnx"):
+        assert (out / f"fpga_{name}").stat().st_size > 0, name
+    summary = json.loads((out / "fpga_summary.json").read_text())
+    assert summary["verdict"]["passed"] is False
+    reason = summary["verdict"]["reasons"][0]
+    assert "nothing met the budget" in reason and "20 µs" in reason and "10000" in reason.replace(".00", "")
+    assert "measured p99" in reason
+    assert summary["choice"] == {"rule": CHOICE_RULES[False], "within_budget": False}
+    assert summary["problem"]["latency_budget_us"] == pytest.approx(20.0 / 10_000)
+    result = SearchResult.load(out / "fpga_search.json")
+    fastest = min(s.metrics.latency_us for s in result.history if s.metrics.feasible
+                  and math.isfinite(s.metrics.score))
+    assert summary["latency"]["predicted_us"] == pytest.approx(fastest)  # the rule it said it used
 
 
 @pytest.mark.parametrize("argv, named", [
@@ -127,29 +152,30 @@ def cpu_space():
 def test_cpu_search_leaves_room_for_the_measured_tail(offline, cpu_space):
     pytest.importorskip("onnxruntime")
     with pytest.warns(UserWarning, match="SYNTHETIC"):
-        result = run_pipeline("cpu", space=cpu_space, budget_us=2000.0, out_dir=offline / "out", **CPU_TINY)
+        result = run_pipeline("cpu", space=cpu_space, latency_budget_us=2000.0, out_dir=offline / "out", **CPU_TINY)
     tail = result.tail
     assert tail["basis"] == "measured on this CPU" and tail["factor"] >= 1.0
     assert len(tail["calibration"]["labels"]) == 3 and "tail" in result.stage_seconds
-    assert result.search_budget_us == pytest.approx(2000.0 / tail["factor"])
-    assert result.latency["predicted_us"] <= result.search_budget_us
-    assert result.search.info["latency_budget_us"] == pytest.approx(result.search_budget_us)
+    table = result.search.problem.latency_budget_us
+    assert table == pytest.approx(2000.0 / tail["factor"])
+    assert result.latency["predicted_us"] <= table
+    assert 1.0 <= tail["factor"] <= tail["measured_factor"] and tail["spread"][0] <= tail["spread"][1]
     assert result.sla["budget_us"] == 2000.0  # the SLA judges the p99 against the budget itself
     summary = json.loads((offline / "out" / "cpu_summary.json").read_text())
-    assert summary["tail"]["factor"] == tail["factor"] and summary["search_budget_us"] == result.search_budget_us
+    assert summary["tail"]["factor"] == tail["factor"] and summary["problem"]["latency_budget_us"] == table
 
 
 def test_a_given_tail_factor_is_used_as_is(offline, cpu_space):
     pytest.importorskip("onnxruntime")
     with pytest.warns(UserWarning, match="SYNTHETIC"):
-        result = run_pipeline("cpu", space=cpu_space, budget_us=2000.0, tail_factor=4.0, out_dir=offline / "out",
+        result = run_pipeline("cpu", space=cpu_space, latency_budget_us=2000.0, tail_factor=4.0, out_dir=offline / "out",
                               **CPU_TINY)
     assert result.tail == {"factor": 4.0, "basis": "given by the caller", "summary": "given: 4x"}
-    assert result.search_budget_us == 500.0 and "tail" not in result.stage_seconds
+    assert result.search.problem.latency_budget_us == 500.0 and "tail" not in result.stage_seconds
 
 
 def test_plans_follow_the_reference_chapter():
-    assert PLANS["fpga"].budget_us == 20.0  # the model's 20 µs of a 50 µs market-making decision
+    assert PLANS["fpga"].latency_budget_us == 20.0  # the model's 20 µs of a 50 µs market-making decision
     assert PLANS["cpu"].memory_budget == 10 * 1024 * 1024 and PLANS["cpu"].batch == 1
     assert PLANS["gpu"].batch > 1
     assert target_space("fpga").name == "fpga" and target_space("cpu").name == "mobile"

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
 from hwnas import plots  # noqa: E402
-from hwnas.search import Metrics  # noqa: E402
+from hwnas.search import FrontMember, Metrics  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -38,11 +38,12 @@ def test_controller_learning_curves_draws_reward_baseline_and_entropy():
 
 
 class _Result(list):
-    """A SearchResult's shape: the front as (arch, metrics), ``history`` and ``info``."""
+    """A SearchResult's shape: the front as FrontMembers, ``history``, ``run`` and ``problem``."""
 
-    def __init__(self, front, history, info):
+    def __init__(self, front, history, strategy, budget_us):
         super().__init__(front)
-        self.history, self.info = history, info
+        self.history = history
+        self.run, self.problem = SimpleNamespace(strategy=strategy), SimpleNamespace(latency_budget_us=budget_us)
 
 
 def test_search_front_marks_candidates_front_budget_and_choice():
@@ -51,16 +52,23 @@ def test_search_front_marks_candidates_front_budget_and_choice():
                          reasons=("memory",))
     history = [SimpleNamespace(arch=name, metrics=m)
                for name, m in (("good", good), ("fast", fast), ("bad", bad), ("no", infeasible))]
-    result = _Result([("fast", fast), ("good", good)], history, {"strategy": "evolution"})
-    ax = plots.search_front(result, budget_us=110.0, chosen="good", title="t")
+    result = _Result([FrontMember("fast", fast, True), FrontMember("good", good, True)], history, "evolution",
+                     110.0)
+    ax = plots.search_front(result, chosen="good", title="t")  # the budget is the problem's
     labels = [c.get_label() for c in ax.collections] + [line.get_label() for line in ax.get_lines()]
     assert "3 trained candidates" in labels  # the infeasible one is not drawn
+    assert not any("OVER BUDGET" in label for label in labels)
     assert "chosen" in labels and "budget 110 µs" in labels
     front = next(line for line in ax.get_lines() if line.get_label() == "front")
     assert list(front.get_xdata()) == [50.0, 100.0]
     assert ax.get_title() == "t"
     ax = plots.search_front(result, budget_us=37.5, budget_label="table budget 37.5 µs")
     assert "table budget 37.5 µs" in [line.get_label() for line in ax.get_lines()]
+    over = _Result([FrontMember("fast", fast, True), FrontMember("good", good, False)], history, "evolution", 90.0)
+    ax = plots.search_front(over)
+    crossed = next(c for c in ax.collections if "OVER BUDGET" in str(c.get_label()))
+    assert crossed.get_label() == "1 of 2 on the front OVER BUDGET"
+    assert crossed.get_offsets().tolist() == [[100.0, 0.6]]
 
 
 def test_decision_heatmap_draws_the_grid_and_rejects_a_label_mismatch():

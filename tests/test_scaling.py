@@ -28,7 +28,7 @@ from hwnas import (
 )
 from hwnas.architecture import POOL_OPS
 from hwnas.search import Metrics, SearchProblem, get_strategy
-from hwnas.search.scaling import PHI_LADDER, ScalingStrategy, extend_profile, metrics_of, missing_op_specs, scaling_grid
+from hwnas.search.scaling import PHI_LADDER, ScalingStrategy, metrics_of, scaling_grid
 from hwnas.search.scaling_rule import (
     CONSTRAINT_EXPONENTS,
     compound_scale,
@@ -239,18 +239,20 @@ def test_width_multiple_per_target():
 
 
 def test_extend_profile_measures_only_the_missing_keys():
+    from hwnas.latency import extend_profile, missing_keys
+
     base = conv_base(blocks=1, width=8, kernel=3, lookback=16)
     scaled = compound_scale(base, 1.0, 1.0, 2.0, 1.0)  # widths 16: stem and conv keys are new
     profile = measured_profile([base])
-    missing = missing_op_specs(profile, [base, scaled])
+    missing = missing_keys(profile, [base, scaled])
     assert set(missing) == set(arch_op_specs(scaled)) - set(arch_op_specs(base))
     with pytest.raises(KeyError):
         profile.predict_latency(scaled)
-    extended = extend_profile(profile, [scaled], passes=1, target_ms=0.5)
+    extended = extend_profile(profile, [scaled], timing=TimingSpec.QUICK.replace(passes=1, target_ms=0.5))
     assert extended is not profile and len(profile.latency_table) == 3  # the original is untouched
     assert set(extended.latency_table) == set(profile.latency_table) | set(missing)
     assert extended.predict_latency(scaled) > 0 and extended.conditions["extended"]["keys"] == len(missing)
-    assert missing_op_specs(extended, [scaled]) == []
+    assert missing_keys(extended, [scaled]) == []
     analytical = gpu_profile(measure=False)
     assert extend_profile(analytical, [scaled]) is analytical
 

@@ -40,8 +40,21 @@ def test_search_writes_the_result_and_prints_the_front(inputs: dict[str, Path]) 
     assert done.returncode == 0, done.stderr
     assert "front:" in done.stdout and "score" in done.stdout
     result = hwnas.search.SearchResult.from_json(out.read_text())
-    assert len(result.history) == 4 and result.info["strategy"] == "random"
+    assert len(result.history) == 4 and result.run.strategy == "random"
     assert json.loads(out.read_text())["format"] == "hwnas-search-result"
+
+
+def test_an_analytical_profile_and_a_front_over_budget(registered: None, inputs: dict[str, Path]) -> None:
+    # the FPGA cycle model saved untabulated: the command rebuilds the model, not a bare (empty) table
+    bare = hwnas.fpga_profile(hwnas.ZU9EG).save(inputs["folder"] / "fpga_model.json")
+    out = inputs["folder"] / "over.json"
+    done = hwnas_cli("search", "--strategy", "random", "--budget-us", "0.01", "--evals", "3", "--batch-size", "3",
+                     "--profile", str(bare), "--data", str(inputs["csv"]), "--space", "fpga", "--out", str(out),
+                     "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert "NOTHING MET THE BUDGET" in done.stdout and " OVER " in done.stdout  # soft: shown, and marked
+    front = json.loads(out.read_text())["front"]
+    assert front and not any(member["within_budget"] for member in front)
 
 
 @pytest.mark.parametrize("change, option", [

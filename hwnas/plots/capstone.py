@@ -29,16 +29,26 @@ def search_front(result: "SearchResult", *, budget_us: float | None = None, chos
                  title: str = "", budget_label: str | None = None, ax: Axes | None = None) -> Axes:
     """Every trained candidate (validation score against predicted latency), the front, the budget, the choice.
 
+    ``budget_us`` defaults to the search problem's latency budget; front members
+    over the budget (a soft-constraint search) are crossed in red and counted in
+    the legend.
+
     Taught in: notebooks/12_capstone.
     """
     ax = _axes(ax)
     trained = [s.metrics for s in result.history if s.metrics.feasible and math.isfinite(s.metrics.score)]
-    colour = strategy_color(str(result.info.get("strategy", "")))
+    colour = strategy_color(result.run.strategy)
     ax.scatter([m.latency_us for m in trained], [m.score for m in trained], s=14, color=colour, alpha=0.45,
                label=f"{len(trained)} trained candidates")
     front = sorted(((m.latency_us, m.score) for _, m in result), key=lambda p: p[0])
     if front:
         ax.step([p[0] for p in front], [p[1] for p in front], where="post", color=colour, label="front")
+    over = [member.metrics for member in result if member.over_budget]
+    if over:
+        ax.scatter([m.latency_us for m in over], [m.score for m in over], marker="x", s=70, color="tab:red",
+                   zorder=4, label=f"{len(over)} of {len(result)} on the front OVER BUDGET")
+    if budget_us is None:
+        budget_us = result.problem.latency_budget_us
     if chosen is not None:
         picked = [s.metrics for s in result.history if s.arch == chosen][:1]
         for m in picked:

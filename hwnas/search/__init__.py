@@ -1,15 +1,19 @@
-"""The search: the loop, its evaluation store, and one module per strategy.
+"""The search: the problem, the loop, its evaluation store, and one module per strategy.
 
 Taught in: notebooks/07_pareto.
 
 ``hwnas.search`` is both this package and the function that runs a search:
 the package's module object is callable, so ``hwnas.search(space, profile,
-budget, n)`` and ``hwnas.search.search(...)`` are the same call, and
-``import hwnas.search.mnasnet`` does not shadow the function.
+budget, n)`` and ``hwnas.search.search(...)`` are the same call (with the same
+signature for :func:`inspect.signature` and :func:`help`), and
+``import hwnas.search.mnasnet`` does not shadow the function. In pymoo's
+shape: :class:`SearchProblem` (what), a :class:`Strategy` (how),
+``num_iterations`` (how long), :func:`minimize` the loop wiring them.
 """
 
 from __future__ import annotations
 
+import inspect
 import sys
 import types
 from typing import Any
@@ -22,10 +26,12 @@ from .base import (
     Strategy,
     available_strategies,
     get_strategy,
+    hardware_metrics,
     register_strategy,
 )
 from .evaluator import Evaluator, pack_task, task_fingerprint, unpack_task
-from .loop import Evaluation, SearchResult, default_task, search
+from .loop import default_task, minimize, search
+from .result import Evaluation, FrontMember, SearchResult, SearchRun
 from .store import EvaluationStore, architecture_key
 
 __all__ = [
@@ -34,14 +40,18 @@ __all__ = [
     "Evaluation",
     "EvaluationStore",
     "Evaluator",
+    "FrontMember",
     "Metrics",
     "SearchProblem",
     "SearchResult",
+    "SearchRun",
     "Strategy",
     "architecture_key",
     "available_strategies",
     "default_task",
     "get_strategy",
+    "hardware_metrics",
+    "minimize",
     "pack_task",
     "register_strategy",
     "search",
@@ -57,4 +67,7 @@ class _CallableModule(types.ModuleType):
         return self.search(*args, **kwargs)
 
 
+#: What :func:`inspect.signature` reports for the callable package: :func:`search`'s own.
+__signature__ = inspect.signature(search)
+__doc__ = f"search{__signature__}\n\n{inspect.getdoc(search)}\n\n{__doc__}"
 sys.modules[__name__].__class__ = _CallableModule

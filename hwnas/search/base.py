@@ -21,11 +21,13 @@ import abc
 import importlib
 import math
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence, TypeVar
 
 from ..checks import require_choice, require_float, require_int, require_optional_int
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from ..hardware import HardwareProfile
     from ..proxy import ProxyTask
     from ..space import Architecture, SearchSpace
@@ -104,15 +106,86 @@ def nan_to_none(value: Any) -> Any:
     return value
 
 
+def hardware_metrics(profile: "HardwareProfile", arch: "Architecture", precision: str, batch: int) -> Metrics:
+    """Latency, memory, FLOPs, parameters and feasibility of ``arch`` at ``batch``; ``score`` NaN (not trained).
+
+    Taught in: notebooks/07_pareto.
+    """
+    from ..cost import count_flops, count_params, memory_footprint
+
+    reasons = tuple(profile.check(arch, batch))
+    return Metrics(
+        score=math.nan,
+        latency_us=float(profile.predict_latency(arch, batch)),
+        memory_bytes=int(memory_footprint(arch, precision, batch).total_bytes),
+        flops=int(count_flops(arch, batch)),
+        params=int(count_params(arch)),
+        feasible=not reasons,
+        reasons=reasons,
+    )
+
+
+def trained(metrics: Metrics) -> bool:
+    """Was this candidate trained to a finite score (feasible on the target, not diverged)?
+
+    Taught in: notebooks/07_pareto.
+    """
+    return metrics.feasible and math.isfinite(metrics.score)
+
+
+def space_to_dict(space: "SearchSpace") -> dict[str, Any]:
+    """A search space's fields as plain JSON types (enums by value).
+
+    Taught in: notebooks/07_pareto.
+    """
+    from dataclasses import fields
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, tuple):
+            return [plain(v) for v in value]
+        return value.value if hasattr(value, "value") else value
+
+    return {f.name: plain(getattr(space, f.name)) for f in fields(space) if f.init}
+
+
+def space_from_dict(data: dict[str, Any]) -> "SearchSpace":
+    """Inverse of :func:`space_to_dict`.
+
+    Taught in: notebooks/07_pareto.
+    """
+    from ..space import SearchSpace
+
+    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    return SearchSpace(**values)
+
+
+def profile_from_dict(data: dict[str, Any]) -> "HardwareProfile":
+    """A saved profile: an analytical model's (``is_model``) rebuilt with its model, else the table.
+
+    Taught in: notebooks/07_pareto.
+    """
+    from ..hardware import HardwareProfile
+
+    if isinstance(data, dict) and data.get("is_model"):
+        from ..targets import AnalyticalProfile
+
+        return AnalyticalProfile.from_dict(data)
+    return HardwareProfile.from_dict(data)
+
+
 @dataclass(frozen=True, eq=False)
 class SearchProblem:
-    """Everything a strategy may know about the search it serves.
+    """What is searched: the one carrier of space, profile, budgets, batch, constraint, precision, objectives.
 
-    ``latency_budget_us`` is the SLA ``T``; ``constraint`` is ``"soft"``
-    (MnasNet's reward ``ACC * (LAT/T)^w`` with ``w``) or ``"hard"`` (``w = 0``
-    while ``LAT <= T``, ``-1`` above); ``memory_budget_bytes`` adds the memory
-    term and a third objective. ``task`` is given to strategies that train
-    themselves (FBNet's supernet); the others only see :class:`Metrics`.
+    ``latency_budget_us`` is the SLA ``T`` (µs, per call of ``batch`` windows);
+    ``constraint`` is ``"soft"`` (MnasNet's reward ``ACC * (LAT/T)^w`` with
+    ``w``) or ``"hard"`` (``w = 0`` while ``LAT <= T``, ``-1`` above);
+    ``memory_budget_bytes`` adds the memory term and a third objective.
+    ``task`` is given to strategies that train themselves (FBNet's supernet);
+    the others only see :class:`Metrics`. :meth:`within_budget` and
+    :meth:`objectives` are the only places that answer "within the budgets?"
+    and "what is minimised?": the loop, the result, its front and
+    hypervolume, the pipeline's choice and every strategy ask them.
 
     Taught in: notebooks/07_pareto.
     """
@@ -130,9 +203,12 @@ class SearchProblem:
     batch: int = 1
 
     def __post_init__(self) -> None:
-        require_float(self.latency_budget_us, "latency_budget", minimum=0.0, strict_minimum=True)
+        value = self.latency_budget_us
+        if isinstance(value, int) and not isinstance(value, bool):
+            object.__setattr__(self, "latency_budget_us", float(value))
+        require_float(self.latency_budget_us, "latency_budget_us", minimum=0.0, strict_minimum=True)
         require_int(self.num_iterations, "num_iterations", 1)
-        require_optional_int(self.memory_budget_bytes, "memory_budget", 1)
+        require_optional_int(self.memory_budget_bytes, "memory_budget_bytes", 1)
         require_choice(self.constraint, "constraint", CONSTRAINTS)
         require_float(self.w, "w", maximum=0.0)
         require_float(self.memory_w, "memory_w", maximum=0.0)
@@ -142,6 +218,57 @@ class SearchProblem:
     def target_precision(self) -> str:
         """The precision memory is counted at: ``precision`` or the profile's."""
         return self.precision or self.profile.precision
+
+    # ---- the two questions
+    @property
+    def objective_names(self) -> tuple[str, ...]:
+        """Names of :meth:`objectives`' entries, every one minimised."""
+        return ("-score", "latency_us") + (("memory_bytes",) if self.memory_budget_bytes else ())
+
+    def objectives(self, metrics: Metrics, normalised: bool = False) -> list[float]:
+        """The minimised objective vector: ``-score``, latency, and memory when budgeted.
+
+        The one place where the maximised proxy score is negated. ``normalised``
+        divides latency (and memory) by its budget, so 1 is the budget.
+        """
+        values = [-metrics.score, metrics.latency_us]
+        scale = [1.0, self.latency_budget_us]
+        if self.memory_budget_bytes:
+            values.append(float(metrics.memory_bytes))
+            scale.append(float(self.memory_budget_bytes))
+        return [v / s for v, s in zip(values, scale)] if normalised else values
+
+    def objective_array(self, metrics: Sequence[Metrics], normalised: bool = False) -> "np.ndarray":
+        """:meth:`objectives` of each of ``metrics``, one row each (shape ``(n, m)``)."""
+        import numpy as np
+
+        rows = [self.objectives(m, normalised) for m in metrics]
+        return np.array(rows, dtype=float).reshape(len(rows), len(self.objective_names))
+
+    def reference(self) -> "np.ndarray":
+        """``(0, 1[, 1])`` in normalised objectives: a score above 0 and within the budgets."""
+        import numpy as np
+
+        return np.array([0.0] + [1.0] * (len(self.objective_names) - 1))
+
+    def within_budget(self, metrics: Metrics) -> bool:
+        """Feasible on the target, and under the latency (and memory) budget."""
+        if not metrics.feasible or metrics.latency_us > self.latency_budget_us:
+            return False
+        return not (self.memory_budget_bytes and metrics.memory_bytes > self.memory_budget_bytes)
+
+    # ---- derived from the two
+    def budget_excess(self, metrics: Metrics) -> list[float]:
+        """How far over each budget, relative (``LAT/T - 1``[, ``MEM/M - 1``]); ``<= 0`` within it."""
+        return [v - 1.0 for v in self.objectives(metrics, normalised=True)[1:]]
+
+    def selectable(self, metrics: Metrics) -> bool:
+        """May this evaluation be on the front? Trained; within budget too under the hard constraint."""
+        return trained(metrics) and (self.constraint != "hard" or self.within_budget(metrics))
+
+    def predict(self, arch: "Architecture") -> Metrics:
+        """``arch``'s metrics from the profile alone at this problem's batch and precision (not trained)."""
+        return hardware_metrics(self.profile, arch, self.target_precision, self.batch)
 
     def reward(self, metrics: Metrics) -> float:
         """The scalar a single-objective strategy maximises (see :func:`hwnas.pareto.mnas_reward`).
@@ -153,7 +280,7 @@ class SearchProblem:
         """
         from ..pareto import mnas_reward
 
-        if not metrics.feasible or not math.isfinite(metrics.score):
+        if not trained(metrics):
             return INFEASIBLE_REWARD
         accuracy = max(metrics.score, 0.0)
         return float(mnas_reward(
@@ -163,21 +290,20 @@ class SearchProblem:
             memory_target=self.memory_budget_bytes, memory_w=self.memory_w,
         ))
 
-    def objectives(self, metrics: Metrics) -> list[float]:
-        """The minimised objective vector: ``-score``, latency, and memory when budgeted.
+    # ---- JSON (without the task: a result records where its data came from instead)
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types: the space's fields, the profile's saved form, budgets and settings."""
+        return {"space": space_to_dict(self.space), "profile": self.profile.to_dict(),
+                "latency_budget_us": self.latency_budget_us, "num_iterations": self.num_iterations,
+                "memory_budget_bytes": self.memory_budget_bytes, "constraint": self.constraint,
+                "w": self.w, "memory_w": self.memory_w, "precision": self.precision, "batch": self.batch}
 
-        The one place where the maximised proxy score is negated.
-        """
-        values = [-metrics.score, metrics.latency_us]
-        if self.memory_budget_bytes:
-            values.append(float(metrics.memory_bytes))
-        return values
-
-    def within_budget(self, metrics: Metrics) -> bool:
-        """Feasible on the target, and under the latency (and memory) budget."""
-        if not metrics.feasible or metrics.latency_us > self.latency_budget_us:
-            return False
-        return not (self.memory_budget_bytes and metrics.memory_bytes > self.memory_budget_bytes)
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], task: "ProxyTask | None" = None) -> "SearchProblem":
+        """Inverse of :meth:`to_dict` (an analytical model's profile comes back as one)."""
+        values = dict(data)
+        profile = profile_from_dict(values.pop("profile"))
+        return cls(space_from_dict(values.pop("space")), profile, task=task, **values)
 
 
 class Strategy(abc.ABC):

@@ -97,6 +97,10 @@ def _run(args: argparse.Namespace) -> int:
     get_strategy(args.strategy)  # an unknown strategy fails before any work
     try:
         profile = HardwareProfile.load(args.profile)
+        if profile.is_model:  # an analytical model (GPU, FPGA) comes back with its model, not a bare table
+            from ..targets import AnalyticalProfile
+
+            profile = AnalyticalProfile.load(args.profile)
     except OSError as exc:
         raise ValueError(f"--profile {args.profile!r} cannot be read: {exc.strerror}") from None
     task, _ = _task(args.data, args.space, not args.quiet)
@@ -144,5 +148,4 @@ def _plot(result: Any, path: Path) -> None:
     from ..plots.foundations import png_bytes
 
     write_bytes_atomic(path, png_bytes(lambda ax: search_front(
-        result, budget_us=result.info["latency_budget_us"],
-        title=f"{result.info['strategy']}: {len(result)} on the front", ax=ax), dpi=120))
+        result, title=f"{result.run.strategy}: {len(result)} on the front", ax=ax), dpi=120))

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..checks import require_int
-from .base import Metrics
+from .base import Metrics, hardware_metrics
 
 if TYPE_CHECKING:
     import torch
@@ -239,18 +239,7 @@ class Evaluator:
 
     def hardware_metrics(self, arch: "Architecture") -> Metrics:
         """Latency, memory, FLOPs, parameters and feasibility; ``score`` NaN (not trained)."""
-        from ..cost import count_flops, count_params, memory_footprint
-
-        reasons = tuple(self.profile.check(arch, self.batch))
-        return Metrics(
-            score=math.nan,
-            latency_us=float(self.profile.predict_latency(arch, self.batch)),
-            memory_bytes=int(memory_footprint(arch, self.target_precision, self.batch).total_bytes),
-            flops=int(count_flops(arch, self.batch)),
-            params=int(count_params(arch)),
-            feasible=not reasons,
-            reasons=reasons,
-        )
+        return hardware_metrics(self.profile, arch, self.target_precision, self.batch)
 
     @staticmethod
     def combine(hardware: Metrics, trained: TrainResult | None) -> Metrics:

@@ -447,11 +447,11 @@ class FBNet(Strategy):
             key = arch.to_json()
             if key in self.origins:
                 continue
-            predicted = problem.profile.predict_latency(arch, problem.batch)
+            predicted = problem.predict(arch)
             self.origins[key] = {"lookback": run.spec.lookback, "latency_weight": run.config.latency_weight,
                                  "how": how, "expected_latency_us": run.expected_latency_us(),
-                                 "predicted_latency_us": predicted,
-                                 "within_budget": predicted <= problem.latency_budget_us}
+                                 "predicted_latency_us": predicted.latency_us,
+                                 "within_budget": problem.within_budget(predicted)}
             self.pending.append(arch)
 
     def ask(self, n: int = 1) -> list[Architecture]:

@@ -31,216 +31,23 @@ import math
 import sys
 import time
 from concurrent.futures import Executor, as_completed
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ..checks import require_int
 from .base import Metrics, SearchProblem, Strategy, get_strategy
 from .evaluator import Evaluator, TrainResult
+from .result import Evaluation, SearchResult, SearchRun
 from .store import EvaluationStore, architecture_key
 
 if TYPE_CHECKING:
+    from ..architecture import Architecture
     from ..hardware import HardwareProfile
     from ..proxy import ProxyTask
-    from ..space import Architecture, SearchSpace
+    from ..space import SearchSpace
 
-__all__ = ["Evaluation", "SearchResult", "default_task", "restore_history", "run_key", "search"]
-
-RESULT_FORMAT = "hwnas-search-result"
-RESULT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """One step of a search: the candidate, what it scored, whether the store already had it,
-    and the seconds since the search started when it was told.
-
-    Taught in: notebooks/07_pareto.
-    """
-
-    index: int
-    arch: "Architecture"
-    metrics: Metrics
-    cached: bool
-    wall_time: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types."""
-        return {"index": self.index, "arch": self.arch.to_dict(), "metrics": self.metrics.to_dict(),
-                "cached": self.cached, "wall_time": self.wall_time}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Evaluation":
-        """Inverse of :meth:`to_dict`."""
-        from ..space import Architecture
-
-        return cls(int(data["index"]), Architecture.from_dict(data["arch"]),
-                   Metrics.from_dict(data["metrics"]), bool(data["cached"]), float(data["wall_time"]))
-
-
-def _selectable(info: dict[str, Any], metrics: Metrics) -> bool:
-    """May this evaluation be on the front? Trained and finite; within budget for the hard constraint."""
-    if not metrics.feasible or not math.isfinite(metrics.score):
-        return False
-    if info["constraint"] != "hard":
-        return True
-    memory_budget = info.get("memory_budget_bytes")
-    return metrics.latency_us <= info["latency_budget_us"] and not (
-        memory_budget and metrics.memory_bytes > memory_budget)
-
-
-def _objectives(info: dict[str, Any], metrics: Sequence[Metrics], normalised: bool) -> np.ndarray:
-    """The minimised objectives (``-score``, latency, memory when budgeted), optionally over the budgets."""
-    memory_budget = info.get("memory_budget_bytes")
-    scale = [1.0, info["latency_budget_us"] if normalised else 1.0]
-    if memory_budget:
-        scale.append(memory_budget if normalised else 1.0)
-    rows = [[-m.score, m.latency_us] + ([float(m.memory_bytes)] if memory_budget else [])
-            for m in metrics]
-    return np.array(rows, dtype=float).reshape(len(rows), len(scale)) / np.array(scale)
-
-
-class SearchResult(list[tuple["Architecture", Metrics]]):
-    """The Pareto set a search found: ``[(arch, metrics), ...]``, best score first.
-
-    The front is over score (up), latency (down) and memory (down, when a memory
-    budget is given) of the trained evaluations; under the hard constraint only
-    those within the budgets count. ``history`` holds every evaluation in order;
-    ``info`` the settings needed to redo a figure (budgets, strategy, seed, task
-    source). Test-split scores are in each front member's ``metrics.test_scores``
-    (the search never saw them).
-
-    Taught in: notebooks/07_pareto.
-    """
-
-    def __init__(self, history: Iterable[Evaluation], info: dict[str, Any]) -> None:
-        self.history = list(history)
-        self.info = dict(info)
-        super().__init__(self._front())
-
-    def _front(self) -> list[tuple["Architecture", Metrics]]:
-        from ..pareto import pareto_front
-
-        unique: dict[str, tuple["Architecture", Metrics]] = {}
-        for step in self.history:
-            if _selectable(self.info, step.metrics):
-                unique.setdefault(architecture_key(step.arch), (step.arch, step.metrics))
-        members = list(unique.values())
-        if not members:
-            return []
-        front = [members[i] for i in pareto_front(_objectives(self.info, [m for _, m in members], False))]
-        return sorted(front, key=lambda item: (-item[1].score, item[1].latency_us))
-
-    # ---- numbers
-    def objectives(self, normalised: bool = True) -> np.ndarray:
-        """The front's minimised objectives; ``normalised`` divides latency (memory) by its budget."""
-        return _objectives(self.info, [m for _, m in self], normalised)
-
-    def default_reference(self) -> np.ndarray:
-        """``(0, 1[, 1])`` in normalised objectives: a score above 0 and within the budgets."""
-        return np.array([0.0, 1.0] + ([1.0] if self.info.get("memory_budget_bytes") else []))
-
-    def hypervolume(self, reference: Any = None, *, normalised: bool = True) -> float:
-        """Hypervolume of the front (0 when no member is better than ``reference``).
-
-        By default in normalised objectives (``-score``, ``LAT / T``[, ``MEM / M``])
-        against :meth:`default_reference`, so the value lies in ``[0, 1]`` for a
-        correlation score.
-        """
-        return _hypervolume_of(self.objectives(normalised), reference if reference is not None
-                               else self.default_reference())
-
-    def hypervolume_curve(self, reference: Any = None, *, normalised: bool = True) -> np.ndarray:
-        """The front's hypervolume after each evaluation of :attr:`history`."""
-        ref = np.asarray(reference if reference is not None else self.default_reference(), float)
-        curve = np.zeros(len(self.history))
-        points = np.zeros((0, len(ref)))
-        value = 0.0
-        for i, step in enumerate(self.history):
-            if _selectable(self.info, step.metrics):
-                point = _objectives(self.info, [step.metrics], normalised)
-                if np.all(point < ref):
-                    points = np.vstack([points, point])
-                    value = _hypervolume_of(points, ref)
-                    from ..pareto import pareto_front
-
-                    points = points[pareto_front(points)]
-            curve[i] = value
-        return curve
-
-    def best(self) -> tuple["Architecture", Metrics] | None:
-        """The front member with the best score (None for an empty front)."""
-        return self[0] if self else None
-
-    def signature(self) -> list[tuple[str, dict[str, Any]]]:
-        """What must agree between two runs of the same search: each step's architecture
-        key and metrics without the timings (for determinism checks)."""
-        return [(architecture_key(s.arch), {k: v for k, v in s.metrics.to_dict().items() if k != "seconds"})
-                for s in self.history]
-
-    # ---- text
-    def summary(self) -> str:
-        """A few lines: what was searched, how, and the front as a table."""
-        info = self.info
-        trained = sum(1 for s in self.history if not s.cached and s.metrics.feasible)
-        lines = [
-            f"search: {info.get('strategy')} (seed {info.get('seed')}), {len(self.history)} evaluations "
-            f"({trained} trained, {sum(s.cached for s in self.history)} from the store), "
-            f"{info.get('constraint')} constraint, latency budget {info['latency_budget_us']:,.0f} us"
-            + (f", memory budget {info['memory_budget_bytes']:,} B" if info.get("memory_budget_bytes") else ""),
-            f"profile: {info.get('profile')}; task: {info.get('task_source')}",
-            f"front: {len(self)} architectures, hypervolume {self.hypervolume():.4f} "
-            f"(normalised, reference {self.default_reference().tolist()})",
-            f"{'score':>8} {'test':>8} {'latency us':>11} {'memory B':>10} {'params':>8}  architecture",
-        ]
-        primary = info.get("primary_metric", "")
-        for arch, m in self:
-            test = m.test_scores.get(primary, math.nan)
-            lines.append(f"{m.score:>+8.4f} {test:>+8.4f} {m.latency_us:>11,.1f} {m.memory_bytes:>10,} "
-                         f"{m.params:>8,}  {arch.label()}")
-        return "\n".join(lines)
-
-    def __repr__(self) -> str:
-        return (f"SearchResult({self.info.get('strategy')}, {len(self.history)} evaluations, "
-                f"front of {len(self)}, hypervolume {self.hypervolume():.4f})")
-
-    # ---- JSON
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types: the settings and the whole history (the front is recomputed)."""
-        return {"format": RESULT_FORMAT, "version": RESULT_VERSION, "info": self.info,
-                "history": [s.to_dict() for s in self.history]}
-
-    def to_json(self, indent: int | None = None) -> str:
-        """The result as strict JSON."""
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
-
-    @classmethod
-    def from_json(cls, text: str) -> "SearchResult":
-        """Inverse of :meth:`to_json` (ValueError for another format)."""
-        data = json.loads(text)
-        if not isinstance(data, dict) or data.get("format") != RESULT_FORMAT:
-            raise ValueError(f"not a search result: format is {data.get('format') if isinstance(data, dict) else None!r}")
-        if data.get("version") != RESULT_VERSION:
-            raise ValueError(f"search result version {data.get('version')!r} unsupported; expected {RESULT_VERSION}")
-        return cls([Evaluation.from_dict(s) for s in data["history"]], data["info"])
-
-    def save(self, path: str | Path) -> Path:
-        """Write :meth:`to_json` atomically."""
-        from ..fileio import write_text_atomic
-
-        return write_text_atomic(path, self.to_json(indent=1) + "\n")
-
-
-def _hypervolume_of(points: np.ndarray, reference: Any) -> float:
-    from ..pareto import hypervolume
-
-    ref = np.asarray(reference, float)
-    inside = points[np.all(points < ref, axis=1)] if len(points) else points
-    return hypervolume(inside, ref) if len(inside) else 0.0
-
+__all__ = ["default_task", "minimize", "restore_history", "run_key", "search"]
 
 # --------------------------------------------------------------------------- the loop
 
@@ -280,7 +87,7 @@ def run_key(strategy: Strategy, options: dict[str, Any], problem: SearchProblem,
     """
     spec = {"strategy": strategy.name or type(strategy).__name__, "options": options,
             "seed": strategy.seed, "batch_size": batch_size, "space": repr(problem.space),
-            "budget": problem.latency_budget_us, "memory": problem.memory_budget_bytes,
+            "latency_budget_us": problem.latency_budget_us, "memory": problem.memory_budget_bytes,
             "n": problem.num_iterations, "constraint": problem.constraint, "w": problem.w,
             "memory_w": problem.memory_w, "task": task_key, "profile": profile_key,
             "eval_seed": evaluator.seed}
@@ -344,17 +151,95 @@ def _evaluate_round(archs: list["Architecture"], keys: list[str], evaluator: Eva
     return results, cached
 
 
+def minimize(
+    problem: SearchProblem,
+    strategy: str | Strategy = "evolution",
+    *,
+    seed: int = 0,
+    executor: Executor | None = None,
+    store: "str | Path | EvaluationStore | None" = None,
+    batch_size: int = 8,
+    strategy_options: dict[str, Any] | None = None,
+    evaluator: Evaluator | None = None,
+    progress: bool = True,
+    with_test_scores: bool = True,
+    eval_seed: int = 0,
+) -> SearchResult:
+    """Run ``strategy`` on ``problem`` until ``problem.num_iterations`` evaluations: the one search loop.
+
+    pymoo's ``minimize(problem, algorithm, termination)``: the problem says what
+    is searched (:class:`SearchProblem`), the strategy how, ``num_iterations``
+    how long. ``strategy`` is a registered name (see
+    :func:`~hwnas.search.available_strategies`) built with ``problem``, ``seed``
+    and ``strategy_options``, or a :class:`Strategy`. ``problem.task`` defaults
+    to the proxy task on BTCUSDT 15-minute klines (its source is printed and
+    recorded). Candidates are evaluated at ``problem.batch`` and
+    ``problem.precision`` and trained with ``eval_seed`` (the same for every
+    candidate and every search seed, so searches share a store); an
+    ``evaluator`` given instead must agree with the problem. ``store`` is a
+    SQLite path or an :class:`EvaluationStore`; with it a search never trains
+    an architecture twice and resumes after a kill. Strategies never see test
+    scores; ``with_test_scores=False`` drops them from the result too.
+
+    Taught in: notebooks/07_pareto.
+    """
+    if not isinstance(problem, SearchProblem):
+        raise TypeError(f"problem must be a SearchProblem, got {type(problem).__name__}")
+    batch_size = require_int(batch_size, "batch_size", 1)
+    require_int(seed, "seed", 0)
+    task = evaluator.task if evaluator is not None else problem.task
+    source = task.source if task is not None else ""
+    if task is None:
+        task, source = default_task(problem.space, progress)
+    _check_task(task, problem.space)
+    problem = replace(problem, task=task)
+    if evaluator is None:
+        evaluator = Evaluator(task, problem.profile, precision=problem.precision, seed=eval_seed,
+                              batch=problem.batch)
+    elif (evaluator.batch, evaluator.target_precision) != (problem.batch, problem.target_precision):
+        raise ValueError(f"evaluator evaluates at batch {evaluator.batch}, precision "
+                         f"{evaluator.target_precision!r} but the problem at batch {problem.batch}, precision "
+                         f"{problem.target_precision!r}; build the evaluator from the problem")
+    options = dict(strategy_options or {})
+    if isinstance(strategy, Strategy):
+        algorithm = strategy
+    elif isinstance(strategy, str):
+        algorithm = get_strategy(strategy)(problem, seed=seed, **options)
+    else:
+        raise TypeError(f"strategy must be a name or a Strategy, got {type(strategy).__name__}")
+    task_key, profile_key = evaluator.fingerprints()
+    owned = not isinstance(store, EvaluationStore)
+    db = store if isinstance(store, EvaluationStore) else EvaluationStore(
+        ":memory:" if store is None else store, task_key, profile_key, evaluator.seed)
+    if (db.task_key, db.profile_key, db.seed) != (task_key, profile_key, evaluator.seed):
+        raise ValueError("store was opened for another task, profile or seed than this search's evaluator")
+    from ..proxy import PRIMARY_METRIC
+
+    run = SearchRun(strategy=algorithm.name or type(algorithm).__name__, seed=algorithm.seed,
+                    eval_seed=evaluator.seed, batch_size=batch_size, strategy_options=repr(options),
+                    task_source=source, target=task.target, primary_metric=PRIMARY_METRIC[task.target])
+    try:
+        history = _loop(algorithm, problem, evaluator, db, executor, batch_size, progress, run,
+                        run_key(algorithm, options, problem, batch_size, evaluator, task_key, profile_key))
+    finally:
+        if owned:
+            db.close()
+    if not with_test_scores:
+        history = [replace(s, metrics=replace(s.metrics, test_scores={})) for s in history]
+    return SearchResult(history, problem, run)
+
+
 def search(
-    search_space: "SearchSpace",
-    hardware: "HardwareProfile",
+    search_space: SearchSpace,
+    hardware: HardwareProfile,
     latency_budget: float,
     num_iterations: int,
     *,
     strategy: str | Strategy = "evolution",
-    task: "ProxyTask | None" = None,
+    task: ProxyTask | None = None,
     seed: int = 0,
     executor: Executor | None = None,
-    store: "str | Path | EvaluationStore | None" = None,
+    store: str | Path | EvaluationStore | None = None,
     memory_budget: int | None = None,
     constraint: str = "soft",
     w: float = -0.07,
@@ -365,71 +250,30 @@ def search(
     with_test_scores: bool = True,
     eval_seed: int = 0,
     precision: str | None = None,
+    batch: int | None = None,
 ) -> SearchResult:
     """Search ``search_space`` for architectures scoring high and running fast on ``hardware``.
 
-    ``latency_budget`` is the SLA ``T`` in µs; ``num_iterations`` counts
-    evaluations (store hits included); the search stops early when the strategy
-    has nothing more to ask. ``strategy`` is a registered name (see
-    :func:`~hwnas.search.available_strategies`) built with ``seed`` and
-    ``strategy_options``, or a :class:`Strategy`. ``task`` defaults to the proxy
-    task on BTCUSDT 15-minute klines (its source is printed and recorded).
-    Candidates are trained with ``eval_seed`` (the same for every candidate and
-    every search seed, so searches share a store). ``store`` is a SQLite path or
-    an :class:`EvaluationStore`; with it a search never trains an architecture
-    twice and resumes after a kill. ``constraint`` ``"soft"`` uses MnasNet's
-    reward with exponent ``w``; ``"hard"`` keeps only candidates within the
-    budgets on the front. Strategies never see test scores;
-    ``with_test_scores=False`` drops them from the result too.
+    The convenience form of :func:`minimize`: it builds the
+    :class:`SearchProblem` (``latency_budget`` is the SLA ``T`` in µs per call
+    of ``batch`` windows, stored as ``latency_budget_us``; ``memory_budget`` in
+    bytes; ``constraint`` ``"soft"``, MnasNet's reward with exponent ``w``, or
+    ``"hard"``, only candidates within the budgets on the front; ``batch``
+    default the ``evaluator``'s, else 1) and calls :func:`minimize` with the
+    rest. ``num_iterations`` counts evaluations (store hits included).
 
     Taught in: notebooks/07_pareto.
     """
-    batch_size = require_int(batch_size, "batch_size", 1)
-    require_int(seed, "seed", 0)
-    problem = SearchProblem(search_space, hardware, float(latency_budget) if isinstance(
-        latency_budget, (int, float)) and not isinstance(latency_budget, bool) else latency_budget,
-        num_iterations, memory_budget_bytes=memory_budget, constraint=constraint, w=w,
-        precision=precision)
-    if evaluator is not None:
-        task = evaluator.task
-    source = task.source if task is not None else ""
-    if task is None:
-        task, source = default_task(search_space, progress)
-    _check_task(task, search_space)
-    problem = replace(problem, task=task)
-    if evaluator is None:
-        evaluator = Evaluator(task, hardware, precision=precision, seed=eval_seed)
-    options = dict(strategy_options or {})
-    if isinstance(strategy, Strategy):
-        algorithm = strategy
-    elif isinstance(strategy, str):
-        algorithm = get_strategy(strategy)(problem, seed=seed, **options)
-    else:
-        raise ValueError(f"strategy must be a name or a Strategy, got {type(strategy).__name__}")
-    task_key, profile_key = evaluator.fingerprints()
-    owned = not isinstance(store, EvaluationStore)
-    db = store if isinstance(store, EvaluationStore) else EvaluationStore(
-        ":memory:" if store is None else store, task_key, profile_key, evaluator.seed)
-    if (db.task_key, db.profile_key, db.seed) != (task_key, profile_key, evaluator.seed):
-        raise ValueError("store was opened for another task, profile or seed than this search's evaluator")
-    from ..proxy import PRIMARY_METRIC
-
-    info = {"strategy": algorithm.name or type(algorithm).__name__, "seed": algorithm.seed,
-            "eval_seed": evaluator.seed, "num_iterations": num_iterations, "batch_size": batch_size,
-            "latency_budget_us": problem.latency_budget_us, "memory_budget_bytes": memory_budget,
-            "constraint": constraint, "w": w, "memory_w": problem.memory_w,
-            "precision": evaluator.target_precision, "space": search_space.name,
-            "profile": hardware.label, "task_source": source, "target": task.target,
-            "primary_metric": PRIMARY_METRIC[task.target], "strategy_options": repr(options)}
-    try:
-        history = _loop(algorithm, problem, evaluator, db, executor, batch_size, progress, info,
-                        run_key(algorithm, options, problem, batch_size, evaluator, task_key, profile_key))
-    finally:
-        if owned:
-            db.close()
-    if not with_test_scores:
-        history = [replace(s, metrics=replace(s.metrics, test_scores={})) for s in history]
-    return SearchResult(history, info)
+    if batch is None:
+        batch = evaluator.batch if evaluator is not None else 1
+    if precision is None and evaluator is not None:
+        precision = evaluator.precision
+    problem = SearchProblem(search_space, hardware, latency_budget, num_iterations,
+                            memory_budget_bytes=memory_budget, task=task, constraint=constraint, w=w,
+                            precision=precision, batch=batch)
+    return minimize(problem, strategy, seed=seed, executor=executor, store=store, batch_size=batch_size,
+                    strategy_options=strategy_options, evaluator=evaluator, progress=progress,
+                    with_test_scores=with_test_scores, eval_seed=eval_seed)
 
 
 def _saved_steps(saved: dict[str, Any]) -> list[dict[str, Any]]:
@@ -460,7 +304,7 @@ def restore_history(store: EvaluationStore, saved: dict[str, Any]) -> list[Evalu
 
 
 def _loop(strategy: Strategy, problem: SearchProblem, evaluator: Evaluator, store: EvaluationStore,
-          executor: Executor | None, batch_size: int, progress: bool, info: dict[str, Any],
+          executor: Executor | None, batch_size: int, progress: bool, run: SearchRun,
           run_key: str) -> list[Evaluation]:
     """Ask, evaluate, store, tell until ``num_iterations`` evaluations or the strategy stops."""
     history: list[Evaluation] = []
@@ -494,8 +338,9 @@ def _loop(strategy: Strategy, problem: SearchProblem, evaluator: Evaluator, stor
             store.save_run(run_key, {"strategy": strategy.state_dict(), "elapsed": time.perf_counter() - start,
                                      "history": saved_steps})
             if bar.bar is not None:
-                partial = SearchResult(history, info)
-                best = partial[0][1].score if partial else math.nan
+                partial = SearchResult(history, problem, run)
+                top = partial.best()
+                best = top.metrics.score if top is not None else math.nan
                 bar.update(len(archs), best, partial.hypervolume())
     finally:
         bar.close()

@@ -20,11 +20,10 @@ Optuna is an optional extra, imported only when this strategy is used.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..checks import require_int
-from .base import Metrics, SearchProblem, Strategy, register_strategy
+from .base import Metrics, SearchProblem, Strategy, register_strategy, trained
 from .store import architecture_key
 
 import optuna  # this module is the Optuna adapter; get_strategy imports it only on demand
@@ -80,8 +79,8 @@ class OptunaStrategy(Strategy):
         self._reset()
 
     def _reset(self) -> None:
-        up, down = optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE
-        directions = [up, down] + ([down] if self.problem.memory_budget_bytes else [])
+        # every objective of the problem is minimised (the score negated there, once)
+        directions = [optuna.study.StudyDirection.MINIMIZE] * len(self.problem.objective_names)
         sampler = (self.sampler(self.seed) if callable(self.sampler)
                    else _make_sampler(self.sampler, self.seed, self.population_size))
         self.study = optuna.create_study(directions=directions, sampler=sampler)
@@ -135,15 +134,10 @@ class OptunaStrategy(Strategy):
 
     def _values(self, metrics: Metrics) -> tuple[list[float] | None, list[float]]:
         problem = self.problem
-        excess = [metrics.latency_us / problem.latency_budget_us - 1.0]
-        if problem.memory_budget_bytes:
-            excess.append(metrics.memory_bytes / problem.memory_budget_bytes - 1.0)
-        if not metrics.feasible or not math.isfinite(metrics.score):
+        excess = problem.budget_excess(metrics)
+        if not trained(metrics):
             return None, [0.0 for _ in excess]  # a failed trial: Optuna never reads its constraints
-        values = [metrics.score, metrics.latency_us]
-        if problem.memory_budget_bytes:
-            values.append(float(metrics.memory_bytes))
-        return values, excess
+        return problem.objectives(metrics), excess
 
     def _tell(self, number: int, values: list[float] | None, excess: list[float]) -> None:
         trial = self.trials.pop(number)

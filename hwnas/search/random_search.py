@@ -33,23 +33,10 @@ def draw_within_budget(problem: SearchProblem, draw: Callable[[], "Architecture"
     if problem.constraint != "hard":
         return arch
     for _ in range(max_tries):
-        if within_hard_budget(problem, arch):
+        if problem.within_budget(problem.predict(arch)):
             return arch
         arch = draw()
     return arch
-
-
-def within_hard_budget(problem: SearchProblem, arch: "Architecture") -> bool:
-    """Feasible on the target and within the latency (and memory) budget, from the LUT alone."""
-    from ..cost import memory_footprint
-
-    profile = problem.profile
-    if profile.check(arch, problem.batch) or profile.predict_latency(arch, problem.batch) > problem.latency_budget_us:
-        return False
-    if problem.memory_budget_bytes:
-        memory = memory_footprint(arch, problem.target_precision, problem.batch).total_bytes
-        return memory <= problem.memory_budget_bytes
-    return True
 
 
 @register_strategy("random")

@@ -30,7 +30,7 @@ How a base is scaled (:func:`compound_scale`):
   to ``min_length`` steps).
 
 Scaled widths, lookbacks and depths fall outside a search space's table, so a
-measured CPU profile has no entries for them: :func:`extend_profile` times the
+measured CPU profile has no entries for them: :func:`hwnas.latency.extend_profile` times the
 missing keys (analytical GPU and FPGA profiles answer any key themselves).
 """
 
@@ -46,7 +46,7 @@ import numpy as np
 
 from ..checks import require_choice, require_float, require_int, require_positive
 from ..space import Architecture
-from .base import Metrics, SearchProblem, Strategy, register_strategy
+from .base import Metrics, SearchProblem, Strategy, register_strategy, trained
 from .scaling_rule import (
     CONSTRAINT_EXPONENTS,
     compound_scale,
@@ -60,7 +60,7 @@ from .scaling_rule import (
 )
 
 if TYPE_CHECKING:
-    from ..hardware import HardwareProfile, OpSpec
+    from ..hardware import HardwareProfile
     from ..proxy import ProxyTask
 
 __all__ = [
@@ -75,11 +75,9 @@ __all__ = [
     "constraint_kind",
     "constraint_value",
     "effective_exponents",
-    "extend_profile",
     "flops_growth",
     "flops_terms",
     "metrics_of",
-    "missing_op_specs",
     "scaling_grid",
     "width_multiple_for",
 ]
@@ -93,30 +91,13 @@ Evaluator = Callable[[Architecture, "HardwareProfile"], Metrics]
 # --------------------------------------------------------------------------- latency of scaled models
 
 
-def missing_op_specs(profile: "HardwareProfile", archs: Iterable[Architecture], batch: int = 1) -> list["OpSpec"]:
-    """The keys of ``archs`` that ``profile`` cannot answer (:func:`hwnas.latency.missing_keys`).
+def _measure_missing(profile: "HardwareProfile", archs: Iterable[Architecture], batch: int) -> None:
+    """Add to ``profile`` (in place) the keys of ``archs`` at ``batch`` it lacks, timed briefly now
+    (:func:`hwnas.latency.extend_profile` with 2 passes of 3 ms per key: a scaled family's keys
+    are measured during a search)."""
+    from ..latency import extend_profile
 
-    Taught in: notebooks/09_efficientnet_scaling.
-    """
-    from ..latency import missing_keys
-
-    return missing_keys(profile, archs, batch)
-
-
-def extend_profile(profile: "HardwareProfile", archs: Iterable[Architecture], *, batch: int = 1,
-                   passes: int = 2, target_ms: float = 3.0, seed: int = 0,
-                   in_place: bool = False) -> "HardwareProfile":
-    """``profile`` with the missing keys of ``archs`` measured now (short, quick passes).
-
-    :func:`hwnas.latency.extend_profile` with the short timing a scaled family
-    needs during a search (2 passes of 3 ms per key by default).
-
-    Taught in: notebooks/09_efficientnet_scaling.
-    """
-    from ..latency import extend_profile as extend
-
-    return extend(profile, archs, batch, passes=passes, target_ms=target_ms, min_reps=10,
-                  seed=seed, in_place=in_place)
+    extend_profile(profile, archs, batch, passes=2, target_ms=3.0, min_reps=10, seed=0, in_place=True)
 
 
 def metrics_of(arch: Architecture, task: "ProxyTask", profile: "HardwareProfile", seed: int = 0,
@@ -197,8 +178,9 @@ class ScalingResult:
 
 def _family_phis(base: Architecture, coeffs: Sequence[float], profile: "HardwareProfile",
                  budgets: Sequence[float], scale: Callable[..., Architecture],
-                 ladder: Sequence[float], chunk: int = 4) -> list[tuple[float, float]]:
-    """For each budget (tight to loose) the largest ladder ``phi`` whose predicted latency fits it.
+                 ladder: Sequence[float], batch: int = 1, chunk: int = 4) -> list[tuple[float, float]]:
+    """For each budget (tight to loose) the largest ladder ``phi`` whose predicted latency at
+    ``batch`` (the budgets' batch: per call of ``batch`` windows) fits it.
 
     The ladder is walked upwards in chunks, measuring missing keys chunk by
     chunk, and left once a whole chunk is slower than the loosest budget.
@@ -212,8 +194,8 @@ def _family_phis(base: Architecture, coeffs: Sequence[float], profile: "Hardware
             continue
     for start in range(0, len(options), chunk):
         part = options[start:start + chunk]
-        extend_profile(profile, [a for _, a in part], in_place=True)
-        lats = [(phi, profile.predict_latency(arch)) for phi, arch in part]
+        _measure_missing(profile, [a for _, a in part], batch)
+        lats = [(phi, profile.predict_latency(arch, batch)) for phi, arch in part]
         latency.extend(lats)
         if all(lat > max(budgets) for _, lat in lats):
             break
@@ -281,7 +263,7 @@ def scaling_grid(base: Architecture, task: "ProxyTask", profile: "HardwareProfil
     max_gamma = (task.lookback / base.lookback) ** (1 / phi)
     coefficients = constraint_grid(kind, step=step, max_gamma=max_gamma)
     archs = [scale(base, phi, *c) for c in coefficients]
-    extend_profile(profile, archs, in_place=True)
+    _measure_missing(profile, archs, 1)
     grid = [GridPoint(*c, arch=arch, metrics=run(arch)) for c, arch in zip(coefficients, archs)]
     feasible = [p for p in grid if p.metrics.feasible and math.isfinite(p.metrics.score)]
     if not feasible:
@@ -294,7 +276,7 @@ def scaling_grid(base: Architecture, task: "ProxyTask", profile: "HardwareProfil
     else:
         plan = [(require_float(p, "phis", minimum=-20.0, maximum=20.0), None) for p in phis]
     members = [(p, scale(base, p, *best), b) for p, b in plan]
-    extend_profile(profile, [a for _, a, _ in members], in_place=True)
+    _measure_missing(profile, [a for _, a, _ in members], 1)
     family = [FamilyMember(p, arch, run(arch), b) for p, arch, b in members]
     return ScalingResult(base, kind, multiple, grid, best, family, profile, len(seen))
 
@@ -334,7 +316,7 @@ class ScalingStrategy(Strategy):
        exactly ``num_iterations`` (as every strategy does); then ``ask`` returns ``[]``.
 
     Scaled models have keys a measured profile lacks: they are measured and
-    added to ``problem.profile``'s table in place (:func:`extend_profile`) so
+    added to ``problem.profile``'s table in place (:func:`hwnas.latency.extend_profile`) so
     the loop's evaluator finds them. That changes the profile object's
     fingerprint: give a search a copy when the same profile object serves
     other searches. Analytical profiles need nothing. Widths are rounded to
@@ -388,8 +370,9 @@ class ScalingStrategy(Strategy):
 
     def _choose_base(self) -> Architecture:
         told = [(a, self.results[_arch_key(a)]) for a in self.warmup_archs if _arch_key(a) in self.results]
-        ok = [(a, m) for a, m in told if m.feasible and math.isfinite(m.score)]
-        small = [(a, m) for a, m in ok if m.latency_us <= self.problem.latency_budget_us / 2]
+        ok = [(a, m) for a, m in told if trained(m)]
+        half = replace(self.problem, latency_budget_us=self.problem.latency_budget_us / 2)
+        small = [(a, m) for a, m in ok if half.within_budget(m)]
         if small:
             return max(small, key=lambda am: am[1].score)[0]
         if ok:
@@ -423,7 +406,8 @@ class ScalingStrategy(Strategy):
         budgets = self.problem.latency_budget_us * 2.0 ** np.linspace(-3.0, 0.0, max(n, 2))
         assert self.base is not None
         plan = _family_phis(self.base, coeffs, self.problem.profile, list(budgets[-n:]),
-                            lambda arch, phi, a, b, g: self._scale(phi, (a, b, g)), PHI_LADDER)
+                            lambda arch, phi, a, b, g: self._scale(phi, (a, b, g)), PHI_LADDER,
+                            batch=self.problem.batch)
         members = [(index, phi, budget, self._scale(phi, coeffs)) for phi, budget in plan]
         self.family.extend(members)
         return [arch for *_, arch in members]
@@ -451,7 +435,7 @@ class ScalingStrategy(Strategy):
     def _queue(self, planned: Iterable[Architecture]) -> None:
         """Plan ``planned`` (new models only), measuring latency keys a measured profile lacks."""
         fresh = {_arch_key(a): a for a in planned if _arch_key(a) not in self.results}
-        extend_profile(self.problem.profile, fresh.values(), batch=self.problem.batch, in_place=True)
+        _measure_missing(self.problem.profile, fresh.values(), self.problem.batch)
         self.pending = list(fresh.values()) if self.phase != "fill" else list(planned)
 
     # ---- ask / tell
@@ -499,5 +483,5 @@ class ScalingStrategy(Strategy):
         self.ranked = [int(i) for i in state["ranked"]]
         self.family = [(int(i), float(p), float(b), arch(d)) for i, p, b, d in state["family"]]
         pending = [arch(a) for a in state["pending"]]
-        extend_profile(self.problem.profile, pending, batch=self.problem.batch, in_place=True)
+        _measure_missing(self.problem.profile, pending, self.problem.batch)
         self.pending = pending

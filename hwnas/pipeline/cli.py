@@ -9,8 +9,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .checks import require_choice, require_float, require_int, require_optional_int, require_positive
-from .pipeline import TARGET_NAMES, run_pipeline
+from ..checks import require_choice, require_float, require_int, require_optional_int, require_positive
+from .plan import TARGET_NAMES
+from .run import run_pipeline
 
 __all__ = ["register"]
 
@@ -63,13 +64,13 @@ def _run(args: argparse.Namespace) -> int:
     if not out_dir.exists() and not out_dir.parent.is_dir():
         raise ValueError(f"--out-dir {args.out_dir!r}: folder {str(out_dir.parent)!r} does not exist")
     if args.strategy is not None:
-        from .search.base import get_strategy
+        from ..search.base import get_strategy
 
         try:
             get_strategy(args.strategy)
         except ValueError as err:
             raise ValueError(f"--strategy: {err}") from None
-    result = run_pipeline(args.target, strategy=args.strategy, evals=args.evals, budget_us=args.budget_us,
+    result = run_pipeline(args.target, strategy=args.strategy, evals=args.evals, latency_budget_us=args.budget_us,
                           memory_budget=args.memory_budget, retrain_epochs=args.retrain_epochs,
                           retrain_windows=args.retrain_windows, out_dir=out_dir, seed=args.seed,
                           progress=not args.quiet, quick=args.quick, sla_repeats=args.sla_repeats,

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 if TYPE_CHECKING:
     from torch import nn
 
-    from .proxy import ProxyTask
-    from .space import Architecture
+    from ..proxy import ProxyTask
+    from ..space import Architecture
 
 __all__ = ["PRECISIONS_BY_TARGET", "QUANT_MIN_SPEEDUP", "QUANT_MAX_SCORE_LOSS", "deploy_precisions",
            "has_onnxruntime", "side_by_side_latency"]
@@ -42,8 +42,8 @@ def side_by_side_latency(modules: Mapping[str, tuple["nn.Module", Any]], seed: i
 
     Taught in: notebooks/12_capstone.
     """
-    from .latency import time_round_robin
-    from .runtime import get_runtime
+    from ..latency import time_round_robin
+    from ..runtime import get_runtime
 
     runtimes = ["eager"] + (["onnxruntime"] if has_onnxruntime() else [])
     callables = {(name, rt): get_runtime(rt, 1).prepare(module, (x,))
@@ -71,7 +71,7 @@ def deploy_precisions(target: str, model: "nn.Module", arch: "Architecture", tas
 
     Taught in: notebooks/12_capstone.
     """
-    from .deploy.quantize import calibration_windows, precision_graphs, score_precisions
+    from ..deploy.quantize import calibration_windows, precision_graphs, score_precisions
 
     windows = calibration_windows(task, arch.lookback, 256, seed)
     precisions = PRECISIONS_BY_TARGET[target]

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .pipeline import TargetPlan
-    from .search import SearchResult
-    from .space import Architecture
+    from ..search import SearchResult
+    from ..space import Architecture
+    from .plan import TargetPlan
 
 __all__ = ["PipelineResult"]
 
@@ -24,9 +24,12 @@ class PipelineResult:
     ``scores`` holds the retrained chosen model's primary metric on ``"val"`` and
     ``"test"``; ``baselines`` each baseline's test score, parameters and measured
     latency; ``latency`` the chosen model's prediction and measured fastest calls;
-    ``verdict`` the pass/fail on the target with its basis; ``tail`` the p99 /
-    fastest-call factor and ``search_budget_us`` the budget / factor that the
-    search held the table's latency to.
+    ``verdict`` the pass/fail on the target with its basis (FAIL with the reason
+    when nothing met the budget on this machine now); ``tail`` the p99 /
+    fastest-call factor (with its spread when measured); ``search.problem`` what
+    was searched, its ``latency_budget_us`` the plan's budget / factor that the
+    search held the table's latency to; ``choice`` the rule the model was chosen
+    by and whether it met that budget.
 
     Taught in: notebooks/12_capstone.
     """
@@ -51,7 +54,7 @@ class PipelineResult:
     verdict: dict[str, Any]
     stage_seconds: dict[str, float]
     tail: dict[str, Any]
-    search_budget_us: float
+    choice: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -61,29 +64,31 @@ class PipelineResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types (the SLA's raw samples are left out; the search is in its own file)."""
-        from .search.base import nan_to_none
+        from ..search.base import nan_to_none
 
         data = {k: getattr(self, k) for k in ("target", "data_source", "profile_label", "profile_kind",
                                               "recipe", "search_score", "scores", "baselines", "latency",
                                               "memory_bytes", "export", "precisions", "precision", "sla",
-                                              "verdict", "stage_seconds", "tail", "search_budget_us",
-                                              "outputs")}
+                                              "verdict", "stage_seconds", "tail", "choice", "outputs")}
         data["plan"] = vars(self.plan)
+        data["problem"] = {k: v for k, v in self.search.problem.to_dict().items() if k not in ("space", "profile")}
         data["arch"] = self.arch.to_dict()
-        data["front"] = [{"arch": a.to_dict(), "metrics": m.to_dict()} for a, m in self.search]
+        data["front"] = [{"arch": member.arch.to_dict(), "metrics": member.metrics.to_dict(),
+                          "within_budget": member.within_budget} for member in self.search]
         data["evaluations"] = len(self.search.history)
         return dict(nan_to_none(data))
 
     def row(self) -> dict[str, Any]:
         """One line of the closing table: architecture, score, latency, memory, pass/fail."""
-        from .cost import count_params
+        from ..cost import count_params
 
         return {"target": self.target, "architecture": self.arch.label(), "params": count_params(self.arch),
                 "val": self.scores["val"], "test": self.test_score,
                 "lstm test": self.baselines["lstm"]["test"], "persistence test": self.baselines["persistence"]["test"],
                 "predicted us": self.latency["predicted_us"], "p50 us": self.sla.get("p50_us"),
                 "p99 us": self.sla.get("p99_us"), "memory B": self.memory_bytes, "precision": self.precision,
-                "budget us": self.plan.budget_us, "search budget us": self.search_budget_us,
+                "budget us": self.plan.latency_budget_us,
+                "table budget us": self.search.problem.latency_budget_us,
                 "pass": self.verdict["passed"]}
 
     def summary(self) -> str:
@@ -95,10 +100,12 @@ class PipelineResult:
             f"target {self.target}: {self.plan.rule}",
             f"data: {self.data_source}",
             f"profile: {self.profile_label} ({self.profile_kind})",
-            f"tail: {self.tail['summary']}; the search held the table to {self.search_budget_us:.1f} µs "
-            f"(the p99 budget {self.plan.budget_us:g} µs / {self.tail['factor']:.2f})",
-            f"search: {self.search.info.get('strategy')}, {len(self.search.history)} evaluations; chosen "
-            f"{self.arch.label()} (validation {self.search_score:+.4f} with the proxy recipe)",
+            f"tail: {self.tail['summary']}; the search held the table to "
+            f"{self.search.problem.latency_budget_us:.3g} µs (the p99 budget {self.plan.latency_budget_us:g} µs"
+            f" / {self.tail['factor']:.2f})",
+            f"search: {self.search.run.strategy}, {len(self.search.history)} evaluations; chosen "
+            f"{self.arch.label()} (validation {self.search_score:+.4f} with the proxy recipe) by "
+            f"{self.choice.get('rule', 'the best score within the budgets')}",
             f"retrained ({self.recipe}): validation {self.scores['val']:+.4f}, test {self.test_score:+.4f}",
             "test beside baselines (same recipe): " + ", ".join(
                 f"{k} {v['test']:+.4f}" for k, v in b.items()),
@@ -106,7 +113,7 @@ class PipelineResult:
             f"fastest call: eager {_fmt(self.latency['eager_us'])} µs, ONNX Runtime {_fmt(self.latency['ort_us'])}"
             f" µs (LSTM {_fmt(b['lstm'].get('ort_us'))} µs, MLP {_fmt(b['mlp'].get('ort_us'))} µs)",
             f"deployed precision {self.precision}; SLA on this CPU: p50 {_fmt(self.sla.get('p50_us'))}, "
-            f"p99 {_fmt(self.sla.get('p99_us'))} µs against {self.plan.budget_us:g} µs",
+            f"p99 {_fmt(self.sla.get('p99_us'))} µs against {self.plan.latency_budget_us:g} µs",
             f"verdict: {'PASS' if self.verdict['passed'] else 'FAIL'} ({self.verdict['basis']})"
             + ("" if self.verdict["passed"] else ": " + "; ".join(self.verdict["reasons"])),
             f"time {total:.1f} s: {stages}",

@@ -11,8 +11,10 @@ Taught in: notebooks/12_capstone.
    calibration models in ONNX Runtime (:func:`hwnas.deploy.tail.measure_tail`),
    since the table predicts the fastest call and the SLA judges the p99;
 3. **search**: :func:`hwnas.search.search` through the SQLite store with the
-   table's latency held to budget / k, then the best architecture *within the
-   budgets* on the validation score;
+   table's latency held to budget / k (one :class:`~hwnas.search.SearchProblem`),
+   then the best architecture *within the budgets* on the validation score; when
+   none is (a loaded machine's tail can leave no room), the fastest trained one,
+   and the verdict is FAIL with the reason: a measurement outcome, never a crash;
 4. **retrain**: the chosen architecture with a longer recipe (``retrain_epochs``
    over ``retrain_windows`` training windows), scored on validation and on the
    held-out test period, which no step before this one has read;
@@ -42,72 +44,27 @@ import sys
 import time
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
-from .checks import require_choice, require_float, require_int, require_optional_int, require_positive
-from .pipeline_deploy import (PRECISIONS_BY_TARGET, QUANT_MAX_SCORE_LOSS, QUANT_MIN_SPEEDUP, deploy_precisions,
-                              has_onnxruntime, side_by_side_latency)
-from .pipeline_result import PipelineResult
+from ..checks import require_choice, require_float, require_int, require_optional_int, require_positive
+from .deploy import deploy_precisions, has_onnxruntime, side_by_side_latency
+from .plan import PLANS, QUICK_SPACE, TARGET_NAMES, TargetPlan
+from .result import PipelineResult
 
 if TYPE_CHECKING:
-    import pandas as pd
-    from torch import nn
+    from ..data import KlineData
+    from ..hardware import HardwareProfile
+    from ..proxy import ProxyTask
+    from ..search import Metrics, SearchResult
+    from ..space import Architecture, SearchSpace
 
-    from .data import KlineData
-    from .hardware import HardwareProfile
-    from .proxy import ProxyTask
-    from .search import SearchResult
-    from .space import Architecture, SearchSpace
+__all__ = ["CHOICE_RULES", "QUICK_LUT", "TAIL_FACTOR_MAX", "TAIL_SPREAD_MAX", "bounded_tail", "run_pipeline",
+           "target_profile", "target_space"]
 
-__all__ = ["PLANS", "QUICK_SPACE", "TARGET_NAMES", "TargetPlan", "PipelineResult", "PRECISIONS_BY_TARGET",
-           "QUANT_MAX_SCORE_LOSS", "QUANT_MIN_SPEEDUP",
-           "run_pipeline", "side_by_side_latency", "target_profile", "target_space", "walk_forward"]
-
-TARGET_NAMES = ("cpu", "gpu", "fpga")
-QUICK_SPACE: dict[str, Any] = {"lookbacks": (32,), "depths": (2, 3)}
-"""Overrides of the named space for ``quick`` runs (tests, the chapter's reduced budget)."""
 QUICK_LUT: dict[str, Any] = {"passes": 2, "target_ms": 1.0, "min_reps": 8, "calibration": 16}
 """Latency-table options of ``quick`` runs: about a tenth of the default measurement time."""
-
-
-@dataclass(frozen=True)
-class TargetPlan:
-    """How one target is searched: its space, strategy, budgets, batch and the rule behind them.
-
-    Taught in: notebooks/12_capstone.
-    """
-
-    target: str
-    space: str
-    strategy: str
-    budget_us: float
-    memory_budget: int | None
-    batch: int
-    rule: str
-
-
-PLANS: dict[str, TargetPlan] = {
-    "cpu": TargetPlan("cpu", "mobile", "evolution", 40.0, 10 * 1024 * 1024, 1,
-                      "retail app: one thread, the 10 MB app limit (reference §3.3), the table "
-                      "measured in ONNX Runtime (what is deployed); 40 µs per call at p99, the LSTM "
-                      "baseline's fastest call there on the course machine: the searched model's "
-                      "slow calls are no slower than the LSTM's fast ones"),
-    "gpu": TargetPlan("gpu", "gpu", "scaling", 150.0, None, 256,
-                      "batch inference: 256 windows per call (portfolio, risk), widths in multiples "
-                      "of 16 for tensor cores (reference §3.2); 150 µs per batch on the A100 model"),
-    "fpga": TargetPlan("fpga", "fpga", "fbnet", 20.0, None, 1,
-                       "market making: the 20 µs model share of a 50 µs decision (reference §4.1); "
-                       "small kernels, ReLU, fixed skips, INT8, DSP and BRAM limits (§3.1)"),
-}
-"""The default plan per target (every field can be overridden in :func:`run_pipeline`). The
-strategies are the ones the earlier chapters found suited to each target: regularised
-evolution for the measured CPU table (notebooks/07_pareto: it reaches random search's final
-hypervolume in a fraction of the evaluations), compound scaling for the GPU's batch
-inference (notebooks/09_efficientnet_scaling: widths kept at tensor-core multiples), FBNet
-for the FPGA (notebooks/10_fbnet: one supernet run, its latency loss exact to the cycle
-model, which prices every candidate)."""
 
 
 # --------------------------------------------------------------------------- stages
@@ -140,7 +97,7 @@ def target_space(target: str, quick: bool = False, **overrides: Any) -> "SearchS
 
     Taught in: notebooks/12_capstone.
     """
-    from .space import SearchSpace
+    from ..space import SearchSpace
 
     plan = PLANS[require_choice(target, "target", TARGET_NAMES)]
     return SearchSpace.named(plan.space, **{**(QUICK_SPACE if quick else {}), **overrides})
@@ -159,16 +116,16 @@ def target_profile(target: str, space: "SearchSpace", *, quick: bool = False, pr
     """
     target = require_choice(target, "target", TARGET_NAMES)
     if target == "gpu":
-        from .targets import gpu_profile
+        from ..targets import gpu_profile
 
         profile = gpu_profile()
         return profile, ("analytical model (roofline), not a measurement" if profile.is_model
                          else "measured on this machine's CUDA device")
     if target == "fpga":
-        from .targets import fpga_profile
+        from ..targets import fpga_profile
 
         return fpga_profile(), "analytical model (INT8 cycle model), not a measurement"
-    from .latency import profile_cpu_edge
+    from ..latency import profile_cpu_edge
 
     options = {**(QUICK_LUT if quick else {}), **lut_options}
     if has_onnxruntime():
@@ -182,8 +139,8 @@ def target_profile(target: str, space: "SearchSpace", *, quick: bool = False, pr
 
 def _load_profile(path: str | Path, target: str) -> "HardwareProfile":
     """A saved profile (an analytical one rebuilt with its model for the GPU and FPGA)."""
-    from .hardware import HardwareProfile
-    from .targets import AnalyticalProfile
+    from ..hardware import HardwareProfile
+    from ..targets import AnalyticalProfile
 
     try:
         return (AnalyticalProfile if target != "cpu" else HardwareProfile).load(path)
@@ -194,26 +151,69 @@ def _load_profile(path: str | Path, target: str) -> "HardwareProfile":
 # --------------------------------------------------------------------------- helpers
 
 
-def _choose(search: "SearchResult", budget_us: float, memory_budget: int | None) -> tuple["Architecture", Any]:
-    """The best validation score among the trained candidates within the budgets."""
-    candidates = [(s.arch, s.metrics) for s in search.history
-                  if s.metrics.feasible and math.isfinite(s.metrics.score) and s.metrics.latency_us <= budget_us
-                  and not (memory_budget and s.metrics.memory_bytes > memory_budget)]
-    if not candidates:
-        raise ValueError(f"no evaluated architecture is feasible within budget_us={budget_us:g} "
-                         f"(and memory_budget={memory_budget}); raise the budget or evals")
-    return max(candidates, key=lambda c: (c[1].score, -c[1].latency_us))
+CHOICE_RULES = {True: "the best validation score among the trained candidates within the budgets",
+                False: "nothing was within the budgets: the lowest predicted latency among the trained "
+                       "candidates (among all evaluated when none was trained)"}
+"""How :func:`run_pipeline` chooses, by whether a candidate met the search problem's budgets."""
+
+TAIL_FACTOR_MAX = 10.0
+"""The largest p99 / fastest-call factor a search budget is divided by: the course machine measured
+2-3 quiet and 4-8 under ordinary load; above 10 (245 at load ~300) the machine is too noisy for a
+tail to be measured, and the factor used is this bound."""
+TAIL_SPREAD_MAX = 3.0
+"""The largest ratio between the calibration models' factors (worst / best) for a tail to count as
+measured; quiet, they differ 1.7-3.2x model to model."""
+
+
+def _choose(search: "SearchResult") -> tuple["Architecture", "Metrics", bool]:
+    """The chosen architecture, its metrics, and whether it met the problem's budgets (rule in
+    :data:`CHOICE_RULES`): the best within the budgets (``search.best()``), else the fastest."""
+    from ..search.base import trained
+
+    best = search.best()
+    if best is not None and best.within_budget:
+        return best.arch, best.metrics, True
+    pool = [(s.arch, s.metrics) for s in search.history if trained(s.metrics)] or [
+        (s.arch, s.metrics) for s in search.history]
+    arch, metrics = min(pool, key=lambda c: (c[1].latency_us, -c[1].score if trained(c[1]) else 0.0))
+    return arch, metrics, False
+
+
+def bounded_tail(calibration: Mapping[str, Any]) -> dict[str, Any]:
+    """The tail factor the search uses from a calibration's ``to_dict()``, bounded by
+    :data:`TAIL_FACTOR_MAX`, with its spread over the calibration models and whether the
+    machine was too noisy to measure a tail (factor over the bound, or the models' factors
+    disagreeing by more than :data:`TAIL_SPREAD_MAX`).
+
+    Taught in: notebooks/12_capstone.
+    """
+    ratios = [float(r) for r in calibration["ratios"]]
+    measured = max(1.0, max(ratios))
+    low, high = min(ratios), max(ratios)
+    spread = high / low if low > 0 else math.inf
+    too_noisy = measured > TAIL_FACTOR_MAX or spread > TAIL_SPREAD_MAX
+    factor = min(measured, TAIL_FACTOR_MAX)
+    line = (f"{factor:.2f}x (calibration models {low:.2f}-{high:.2f}x, load average "
+            f"{calibration.get('conditions', {}).get('load_avg_1min')})")
+    if too_noisy:
+        why = (f"measured {measured:.2f}x > bound {TAIL_FACTOR_MAX:g}x" if measured > TAIL_FACTOR_MAX
+               else f"the calibration models disagree {spread:.1f}x > {TAIL_SPREAD_MAX:g}x")
+        line = (f"the machine is too noisy to measure a tail ({why}); {line}"
+                + (f", bounded to {TAIL_FACTOR_MAX:g}x" if measured > TAIL_FACTOR_MAX else ""))
+    return {"factor": factor, "measured_factor": measured, "spread": [low, high], "too_noisy": too_noisy,
+            "line": line}
 
 
 def _measured_tail(space: "SearchSpace", profile: "HardwareProfile", plan: TargetPlan, quick: bool,
                    seed: int) -> dict[str, Any]:
     """The tail factor of three calibration models priced below the budget, measured in ONNX Runtime."""
-    from .deploy.tail import measure_tail, near_budget_models
+    from ..deploy.tail import measure_tail, near_budget_models
 
-    archs = near_budget_models(space, profile, plan.budget_us, models=3, batch=plan.batch, seed=seed)
+    archs = near_budget_models(space, profile, plan.latency_budget_us, models=3, batch=plan.batch, seed=seed)
     calibration = measure_tail(archs, runtime="onnxruntime" if has_onnxruntime() else "eager", threads=1,
                                batch=plan.batch, repeats=10_000, bursts=5, seed=seed)
-    return {"factor": calibration.factor, "basis": "measured on this CPU", "summary": calibration.summary(),
+    bounded = bounded_tail(calibration.to_dict())
+    return {**bounded, "basis": "measured on this CPU", "summary": f"{bounded['line']}; {calibration.summary()}",
             "calibration": calibration.to_dict()}
 
 
@@ -226,39 +226,52 @@ def _stated_tail(tail_factor: float | None, target: str) -> dict[str, Any]:
     return {"factor": 1.0, "basis": basis, "summary": f"1x ({basis})"}
 
 
-def _verdict(target: str, sla: Any, predicted: float, reasons: Sequence[str], budget_us: float) -> dict[str, Any]:
+def _verdict(target: str, sla: Any, predicted: float, reasons: Sequence[str],
+             latency_budget_us: float) -> dict[str, Any]:
     """Pass/fail on the target: the measured SLA for the CPU, the model's prediction otherwise."""
     if target == "cpu":
         return {"passed": bool(sla.passed), "basis": f"measured p{sla.percentile:g} in ONNX Runtime on this CPU",
                 "reasons": list(sla.reasons)}
     out = list(reasons)
-    if predicted > budget_us:
-        out.append(f"predicted {predicted:.1f} µs > budget {budget_us:g} µs")
+    if predicted > latency_budget_us:
+        out.append(f"predicted {predicted:.1f} µs > budget {latency_budget_us:g} µs")
     return {"passed": not out, "basis": "the target's analytical model (this CPU's SLA is a stand-in)",
             "reasons": out}
 
 
-def _budget_label(budget_us: float, search_budget_us: float) -> str:
+def _miss_reason(plan: TargetPlan, search: "SearchResult", tail: Mapping[str, Any], metrics: "Metrics",
+                 sla: Any) -> str:
+    """Why nothing met the budget: the budgets, the tail factor with its spread, the fastest model's p99."""
+    table = search.problem.latency_budget_us
+    spread = tail.get("spread")
+    factor = f"tail factor {tail['factor']:.2f}x" + (
+        f" (calibration models {spread[0]:.2f}-{spread[1]:.2f}x)" if spread else f" ({tail['basis']})")
+    return (f"nothing met the budget on this machine now: no evaluated architecture is predicted within the "
+            f"table budget {table:.3g} µs (p99 budget {plan.latency_budget_us:g} µs / {factor})"
+            + ("; the machine is too noisy to measure a tail" if tail.get("too_noisy") else "")
+            + f"; the fastest model found: predicted {metrics.latency_us:.1f} µs, measured "
+            f"p{sla.percentile:g} {sla.sla_us:.1f} µs on this CPU")
+
+
+def _budget_label(latency_budget_us: float, table_budget_us: float) -> str:
     """The front figure's budget line: the budget itself, or the table budget the tail left of it."""
-    if search_budget_us == budget_us:
-        return f"budget {budget_us:g} µs"
-    return (f"table budget {search_budget_us:.1f} µs (p99 budget {budget_us:g} µs / "
-            f"{budget_us / search_budget_us:.2f})")
+    if table_budget_us == latency_budget_us:
+        return f"budget {latency_budget_us:g} µs"
+    return (f"table budget {table_budget_us:.3g} µs (p99 budget {latency_budget_us:g} µs / "
+            f"{latency_budget_us / table_budget_us:.2f})")
 
 
-def _front_png(search: "SearchResult", arch: "Architecture", budget_us: float, title: str,
-               budget_label: str) -> bytes:
+def _front_png(search: "SearchResult", arch: "Architecture", title: str, budget_label: str) -> bytes:
     """The front figure as PNG bytes (drawn without pyplot: a notebook's backend stays as it is)."""
-    from .plots.capstone import search_front
-    from .plots.foundations import png_bytes
+    from ..plots.capstone import search_front
+    from ..plots.foundations import png_bytes
 
-    return png_bytes(lambda ax: search_front(search, budget_us=budget_us, chosen=arch, title=title,
-                                             budget_label=budget_label, ax=ax))
+    return png_bytes(lambda ax: search_front(search, chosen=arch, title=title, budget_label=budget_label, ax=ax))
 
 
 def _outputs(out_dir: Path, target: str) -> dict[str, Path]:
     """The files a run writes, each checked for writability before any work."""
-    from .fileio import check_writable
+    from ..fileio import check_writable
 
     if not out_dir.is_dir():
         if not out_dir.parent.is_dir():
@@ -285,7 +298,7 @@ def run_pipeline(
     profile: "HardwareProfile | str | Path | None" = None,
     strategy: str | None = None,
     evals: int = 40,
-    budget_us: float | None = None,
+    latency_budget_us: float | None = None,
     memory_budget: int | None = None,
     retrain_epochs: int = 5,
     retrain_windows: int | None = 4096,
@@ -312,14 +325,18 @@ def run_pipeline(
     search holds the table's latency to, since the table predicts the fastest
     call and the SLA judges the p99; ``None`` measures it for a measured CPU
     table (:func:`hwnas.deploy.tail.measure_tail`) and takes 1 for the
-    GPU and FPGA, whose models predict a steady call.
+    GPU and FPGA, whose models predict a steady call; a measured factor is bounded
+    by :data:`TAIL_FACTOR_MAX` (:func:`bounded_tail`). Nothing within the budgets is a
+    result: the run continues with the fastest trained model (``result.choice``
+    says so), writes every file, and its verdict is FAIL with the reason.
 
     Taught in: notebooks/12_capstone.
     """
     target = require_choice(target, "target", TARGET_NAMES)
     plan = PLANS[target]
     plan = replace(plan, strategy=strategy or plan.strategy,
-                   budget_us=plan.budget_us if budget_us is None else require_positive(budget_us, "budget_us"),
+                   latency_budget_us=plan.latency_budget_us if latency_budget_us is None
+                   else require_positive(latency_budget_us, "latency_budget_us"),
                    memory_budget=plan.memory_budget if memory_budget is None
                    else require_optional_int(memory_budget, "memory_budget", 1))
     evals = require_int(evals, "evals", 1)
@@ -330,7 +347,7 @@ def run_pipeline(
     timing_ms = require_positive(timing_ms, "timing_ms")
     if tail_factor is not None:
         tail_factor = require_float(tail_factor, "tail_factor", minimum=1.0)
-    from .search.base import get_strategy
+    from ..search.base import get_strategy
 
     get_strategy(plan.strategy)  # an unknown name fails here, before any work
     paths = _outputs(Path(out_dir), target)
@@ -350,19 +367,19 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
     """The stages of :func:`run_pipeline`, arguments already checked."""
     import torch
 
-    from .cost import memory_footprint
-    from .deploy.export import export, write_bytes_atomic
-    from .deploy.sla import sla_report
-    from .fileio import write_text_atomic
-    from .proxy import LSTMBaseline, MLPBaseline, make_proxy_task, split_score, train_baseline, train_model
-    from .search import Evaluator, search
+    from ..cost import memory_footprint
+    from ..deploy.export import export, write_bytes_atomic
+    from ..deploy.sla import sla_report
+    from ..fileio import write_text_atomic
+    from ..proxy import LSTMBaseline, MLPBaseline, make_proxy_task, split_score, train_baseline, train_model
+    from ..search import SearchProblem, minimize
 
     target = plan.target
     space = space if space is not None else target_space(target, quick)
     with stages.stage("data", "klines and the proxy task"):
         if task is None:
             if data is None:
-                from .data import load_klines
+                from ..data import load_klines
 
                 data = load_klines("BTCUSDT", "15")
             task = make_proxy_task(data.frame, lookback=max(space.lookbacks), interval=data.interval,
@@ -388,14 +405,14 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
             stages.say(f"tail: {tail['summary']}")
     else:
         tail = _stated_tail(tail_factor, target)
-    search_budget = plan.budget_us / tail["factor"]
-    with stages.stage("search", f"{evals} evaluations ({plan.strategy}, table budget {search_budget:.1f} µs)"):
-        evaluator = Evaluator(task, profile, seed=0, batch=plan.batch)
-        result = search(space, profile, search_budget, evals, strategy=plan.strategy, task=task, seed=seed,
-                        store=paths["store"], memory_budget=memory_budget, constraint="hard",
-                        evaluator=evaluator, progress=progress)
-        arch, metrics = _choose(result, search_budget, memory_budget)
-        stages.say(f"chosen: validation {metrics.score:+.4f}, predicted {metrics.latency_us:.1f} µs")
+    problem = SearchProblem(space, profile, plan.latency_budget_us / tail["factor"], evals,
+                            memory_budget_bytes=memory_budget, task=task, constraint="hard", batch=plan.batch)
+    with stages.stage("search", f"{evals} evaluations ({plan.strategy}, table budget "
+                                f"{problem.latency_budget_us:.3g} µs)"):
+        result = minimize(problem, plan.strategy, seed=seed, store=paths["store"], progress=progress)
+        arch, metrics, within = _choose(result)
+        stages.say(f"chosen ({CHOICE_RULES[within]}): validation {metrics.score:+.4f}, "
+                   f"predicted {metrics.latency_us:.1f} µs")
     rtask = replace(task, epochs=retrain_epochs, max_train_windows=retrain_windows)
     recipe = (f"{retrain_epochs} epochs over {len(rtask.train_indices()):,} training windows, "
               f"batch {rtask.batch_size}, Adam lr {rtask.lr}")
@@ -431,13 +448,16 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
     if plan.batch > 1:
         sla_repeats = min(sla_repeats, 50)  # a batch of 256 takes tens of ms on one CPU thread
     with stages.stage("sla", f"{sla_repeats:,} calls in ONNX Runtime on this CPU, batch {plan.batch}"):
-        report = sla_report(sla_file, plan.budget_us, runtime="onnxruntime", threads=1, batch=plan.batch,
+        report = sla_report(sla_file, plan.latency_budget_us, runtime="onnxruntime", threads=1, batch=plan.batch,
                             memory_budget_bytes=memory_budget, repeats=sla_repeats,
                             bursts=min(5, sla_repeats), label=f"{target} {precision}", seed=seed)
         stages.say(report.summary().splitlines()[0])
     sla = {k: v for k, v in report.to_dict().items() if k != "samples_us"} | {"file": str(sla_file)}
-    verdict = _verdict(target, report, predicted, profile.check(arch, plan.batch), plan.budget_us)
-    from .deploy.quantize import STORAGE_PRECISION
+    verdict = _verdict(target, report, predicted, profile.check(arch, plan.batch), plan.latency_budget_us)
+    if not within:
+        verdict["passed"] = False
+        verdict["reasons"].insert(0, _miss_reason(plan, result, tail, metrics, report))
+    from ..deploy.quantize import STORAGE_PRECISION
 
     memory = int(memory_footprint(arch, STORAGE_PRECISION[precision], plan.batch).total_bytes)
     if memory > memory_budget:
@@ -446,24 +466,15 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
     with stages.stage("write", "front PNG, search result, architecture (then the summary JSON)"):
         result.save(paths["search"])
         arch.save(paths["arch"])
-        write_bytes_atomic(paths["front"], _front_png(result, arch, search_budget, f"{target}: {profile.label}",
-                                                      _budget_label(plan.budget_us, search_budget)))
+        write_bytes_atomic(paths["front"], _front_png(
+            result, arch, f"{target}: {profile.label}",
+            _budget_label(plan.latency_budget_us, problem.latency_budget_us)))
         out = PipelineResult(
             target=target, plan=plan, data_source=source, profile_label=profile.label, profile_kind=kind,
             recipe=recipe, search=result, arch=arch, search_score=float(metrics.score), scores=scores,
             baselines=baselines, latency=latency, memory_bytes=memory, export=exported.to_dict(),
             precisions=precisions, precision=precision, sla=sla, verdict=verdict, stage_seconds=stages.seconds,
-            tail=tail, search_budget_us=search_budget,
+            tail=tail, choice={"rule": CHOICE_RULES[within], "within_budget": within},
             outputs={k: str(v) for k, v in paths.items() if v.exists() or k in ("summary",)})
     write_text_atomic(paths["summary"], json.dumps(out.to_dict(), indent=1, allow_nan=False) + "\n")
     return out
-
-
-def __getattr__(name: str) -> Any:
-    """``walk_forward`` lives in :mod:`hwnas.proxy.walk_forward`; importing it here stays lazy
-    (the command line imports this module and must not load torch)."""
-    if name == "walk_forward":
-        from .proxy.walk_forward import walk_forward
-
-        return walk_forward
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

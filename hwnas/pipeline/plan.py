@@ -1,0 +1,53 @@
+"""The plan per hardware target: its space, strategy, latency budget, batch and the rule behind them.
+
+Taught in: notebooks/12_capstone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["PLANS", "QUICK_SPACE", "TARGET_NAMES", "TargetPlan"]
+
+TARGET_NAMES = ("cpu", "gpu", "fpga")
+QUICK_SPACE: dict[str, Any] = {"lookbacks": (32,), "depths": (2, 3)}
+"""Overrides of the named space for ``quick`` runs (tests, the chapter's reduced budget)."""
+
+
+@dataclass(frozen=True)
+class TargetPlan:
+    """How one target is searched: its space, strategy, budgets, batch and the rule behind them.
+
+    Taught in: notebooks/12_capstone.
+    """
+
+    target: str
+    space: str
+    strategy: str
+    latency_budget_us: float
+    memory_budget: int | None
+    batch: int
+    rule: str
+
+
+PLANS: dict[str, TargetPlan] = {
+    "cpu": TargetPlan("cpu", "mobile", "evolution", 40.0, 10 * 1024 * 1024, 1,
+                      "retail app: one thread, the 10 MB app limit (reference §3.3), the table "
+                      "measured in ONNX Runtime (what is deployed); 40 µs per call at p99, the LSTM "
+                      "baseline's fastest call there on the course machine: the searched model's "
+                      "slow calls are no slower than the LSTM's fast ones"),
+    "gpu": TargetPlan("gpu", "gpu", "scaling", 150.0, None, 256,
+                      "batch inference: 256 windows per call (portfolio, risk), widths in multiples "
+                      "of 16 for tensor cores (reference §3.2); 150 µs per batch on the A100 model"),
+    "fpga": TargetPlan("fpga", "fpga", "fbnet", 20.0, None, 1,
+                       "market making: the 20 µs model share of a 50 µs decision (reference §4.1); "
+                       "small kernels, ReLU, fixed skips, INT8, DSP and BRAM limits (§3.1)"),
+}
+"""The default plan per target (every field can be overridden in :func:`run_pipeline`). The
+strategies are the ones the earlier chapters found suited to each target: regularised
+evolution for the measured CPU table (notebooks/07_pareto: it reaches random search's final
+hypervolume in a fraction of the evaluations), compound scaling for the GPU's batch
+inference (notebooks/09_efficientnet_scaling: widths kept at tensor-core multiples), FBNet
+for the FPGA (notebooks/10_fbnet: one supernet run, its latency loss exact to the cycle
+model, which prices every candidate)."""
