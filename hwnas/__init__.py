@@ -51,7 +51,8 @@ _GROUPS: dict[str, tuple[str, ...]] = {
                      "mnas_reward"),
     "hwnas.search.base": ("Metrics", "SearchProblem", "Strategy", "register_strategy", "available_strategies",
                           "get_strategy"),
-    "hwnas.search.loop": ("SearchResult",),
+    "hwnas.search.loop": ("minimize",),
+    "hwnas.search.result": ("SearchResult",),
     "hwnas.search.evaluator": ("Evaluator",),
     "hwnas.search.store": ("EvaluationStore",),
     "hwnas.search.scaling_rule": ("compound_scale",),
@@ -61,8 +62,8 @@ _GROUPS: dict[str, tuple[str, ...]] = {
     "hwnas.deploy.export": ("export",),
     "hwnas.deploy.sla": ("sla_report", "SLAReport"),
     "hwnas.deploy.runtimes": ("OnnxRuntime",),
-    "hwnas.pipeline": ("run_pipeline",),
-    "hwnas.pipeline_result": ("PipelineResult",),
+    "hwnas.pipeline.run": ("run_pipeline",),
+    "hwnas.pipeline.result": ("PipelineResult",),
     "hwnas.runtime": ("Runtime", "EagerRuntime", "get_runtime", "available_runtimes"),
 }
 

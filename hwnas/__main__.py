@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from . import __version__
-from .space import DEFAULT_INPUT_FEATURES, Architecture, SearchSpace
+from .architecture import DEFAULT_INPUT_FEATURES, Architecture
+from .space import SearchSpace
 
 SPACE_NAMES = ("default", "fpga", "mobile", "gpu")
 PRECISIONS = ("fp32", "fp16", "int8")  # hwnas.cost.BYTES_PER_VALUE (a test checks they agree)
@@ -132,7 +133,9 @@ def cmd_profile_cpu(args: argparse.Namespace) -> int:
     if args.budget == "edge" and args.threads != 1:
         raise ValueError(f"--budget edge is the 1-thread phone case; drop --threads {args.threads} "
                          f"or use --budget server")
-    from .latency import SERVER_MEMORY_BUDGET, TimingSpec, profile_cpu, profile_cpu_edge, timing_from_options
+    from .latency.cpu import profile_cpu, profile_cpu_edge
+    from .latency.lut import SERVER_MEMORY_BUDGET
+    from .latency.timing import TimingSpec, timing_from_options
     from .runtime import get_runtime
 
     timing = timing_from_options(TimingSpec.TABLE, {name: getattr(args, name, None) for name in TIMING_OPTIONS})
@@ -171,13 +174,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     """Fetch klines from Bybit into the cache and report what is cached."""
-    from .data.bybit import normalize_interval
+    from .data.klines import normalize_interval
     from .data.loader import OFFLINE_ENV
 
     normalize_interval(args.interval)  # a bad --interval is named before anything else
     if os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes"):
         raise ValueError(f"{OFFLINE_ENV}=1 is set: no network requests; unset it to fetch")
-    from .data import KlineCache
+    from .data.cache import KlineCache
 
     cache = KlineCache(args.cache_dir)
     frame = cache.update(args.symbol, args.interval, category=args.category, limit=args.limit,

@@ -475,7 +475,3 @@ __all__ = [
     "cpu_model",
 ]
 
-
-# Shim, not part of this module's API: files of other branches still import the keys' names
-# through hwnas.hardware. The lead repoints them to hwnas.opspec and deletes this import.
-from .opspec import ALL_OPS, BRANCH_OPS, HEAD_OPS, LAYER_OPS, OVERHEAD_OP, OpKind  # noqa: E402,F401

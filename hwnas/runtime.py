@@ -28,6 +28,9 @@ _RUNTIMES: dict[str, Callable[..., "Runtime"]] = {}
 _PROVIDERS: dict[str, str] = {"onnxruntime": "hwnas.deploy.runtimes"}
 
 
+__all__ = ["EagerRuntime", "Runtime", "available_runtimes", "get_runtime", "register_runtime"]
+
+
 @runtime_checkable
 class Runtime(Protocol):
     """Turns a torch module and example inputs into a callable running one inference.

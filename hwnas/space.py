@@ -381,7 +381,3 @@ class SearchSpace:
             f"size {self.size():.3e} genomes"
         )
 
-
-# Shim, not part of this module's API: files of other branches still import these names
-# through hwnas.space. The lead repoints them to hwnas.architecture and deletes this import.
-from .architecture import CONV_OPS, FORMAT_VERSION, check_layer_fits, receptive_fields  # noqa: E402,F401

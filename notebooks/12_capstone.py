@@ -57,6 +57,7 @@ import hwnas
 from hwnas import plots
 from hwnas.cost import count_flops, count_params
 from hwnas.data import load_klines
+from hwnas.latency import TimingSpec
 from hwnas.numerics import spearman
 from hwnas.pipeline import PLANS, TARGET_NAMES, run_pipeline, target_space, walk_forward
 from hwnas.pipeline.run import TAIL_FACTOR_MAX
@@ -142,7 +143,7 @@ results = {}
 for name in TARGET_NAMES:
     results[name] = run_pipeline(name, task=task, space=spaces[name], quick=True, evals=6,
                                  retrain_epochs=3, retrain_windows=2048, sla_repeats=2000,
-                                 timing_ms=5.0, out_dir=OUT, seed=0, progress=False)
+                                 timing=TimingSpec.COMPARE.replace(target_ms=5.0), out_dir=OUT, seed=0, progress=False)
     print(results[name].summary(), end="\n\n")
 
 # %% [markdown]

@@ -22,6 +22,7 @@ import pytest
 import hwnas
 from hwnas.__main__ import _PLUGIN_MODULES, PRECISIONS, main
 from hwnas.architecture import DEFAULT_INPUT_FEATURES, Architecture
+from hwnas.latency import TimingSpec
 from hwnas.space import SearchSpace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -308,17 +309,17 @@ def test_every_timed_closure_comes_from_the_runtime_and_is_recorded():
     arch = space.sample(np.random.default_rng(0))
     keys = arch_op_specs(arch)
     runtime = _CountingRuntime()
-    build = build_lut_detailed(space, progress=False, specs=keys, passes=1, target_ms=0.5, min_reps=3,
+    build = build_lut_detailed(space, progress=False, specs=keys, timing=TimingSpec(passes=1, target_ms=0.5, min_reps=3),
                                calibration=2, validation=[arch], runtime=runtime)
     assert runtime.prepared == len(build.timings) + 2 + 1
     assert build.conditions["runtime"] == "counting" and build.conditions["runtime_version"] == "counting 1.0"
-    measure_models([arch, arch], passes=1, target_ms=0.5, runtime=runtime)
+    measure_models([arch, arch], timing=TimingSpec(passes=1, target_ms=0.5), runtime=runtime)
     assert runtime.prepared == len(build.timings) + 3 + 2
-    profile = profile_cpu_edge(space, progress=False, specs=keys, passes=1, target_ms=0.5, min_reps=3,
+    profile = profile_cpu_edge(space, progress=False, specs=keys, timing=TimingSpec(passes=1, target_ms=0.5, min_reps=3),
                                calibration=0, runtime=_CountingRuntime())
     assert profile.name == "cpu-1thread-edge-counting"
     assert profile.memory_budget_bytes == 10 * 2**20 and "10 MiB" in profile.summary()
-    eager = profile_cpu_edge(space, progress=False, specs=keys, passes=1, target_ms=0.5, min_reps=3,
+    eager = profile_cpu_edge(space, progress=False, specs=keys, timing=TimingSpec(passes=1, target_ms=0.5, min_reps=3),
                              calibration=0)
     assert eager.name == "cpu-1thread-edge" and eager.conditions["runtime"] == "eager"
 
@@ -328,13 +329,13 @@ def test_extend_profile_times_only_what_is_missing():
 
     space = SearchSpace.default(input_features=4, widths=(8,), lookbacks=(16,), depths=(1,), stem_width=8)
     arch = space.sample(np.random.default_rng(0))
-    profile = profile_cpu(space, progress=False, specs=hwnas.arch_op_specs(arch), passes=1, target_ms=0.5,
-                          min_reps=3, calibration=0)
+    profile = profile_cpu(space, progress=False, specs=hwnas.arch_op_specs(arch),
+                          timing=TimingSpec(passes=1, target_ms=0.5, min_reps=3), calibration=0)
     other = SearchSpace.default(input_features=6, widths=(8,), lookbacks=(16,), depths=(1,), stem_width=8)
     new = other.sample(np.random.default_rng(0))
     missing = missing_keys(profile, [new])
     assert missing and all(k.in_channels == 6 for k in missing[:1])
-    extended = extend_profile(profile, [new], passes=1, target_ms=0.5, min_reps=3)
+    extended = extend_profile(profile, [new], timing=TimingSpec(passes=1, target_ms=0.5, min_reps=3))
     assert missing_keys(extended, [new]) == [] and extended.predict_latency(new) > 0
     assert set(extended.latency_table) - set(profile.latency_table) == set(missing)
     assert extended.conditions["extended"]["keys"] == len(missing)
@@ -386,7 +387,8 @@ def test_progress_bars_stay_quiet_off_a_terminal(capfd):
     bar = progress_bar(10, "timing 10 layer settings, 1 pass", "timings")
     bar.update(10)
     bar.close()
-    timings = time_round_robin({"a": lambda: None, "b": lambda: None}, passes=1, target_ms=0.2, min_reps=3)
+    timings = time_round_robin({"a": lambda: None, "b": lambda: None},
+                               timing=TimingSpec.COMPARE.replace(passes=1, target_ms=0.2, min_reps=3))
     assert set(timings) == {"a", "b"}
     assert capfd.readouterr().err == ""  # stderr is a pipe here, not a terminal
 

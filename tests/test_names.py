@@ -25,31 +25,6 @@ from hwnas.targets.gpu import TENSOR_CORE_ALIGNMENT
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "hwnas"
 
-# Files of other branches that still import a name through a module that only re-exports it
-# (hwnas.space for hwnas.architecture's names, hwnas.hardware for hwnas.opspec's, a package
-# __init__ for its modules' names, plots.foundations._axes). The lead repoints their imports,
-# empties this set, then deletes the shims in space.py, hardware.py and plots/foundations.py.
-NOT_YET_REPOINTED = frozenset({
-    "hwnas/__main__.py",
-    "hwnas/deploy/cli.py", "hwnas/deploy/export.py", "hwnas/deploy/quantize.py", "hwnas/deploy/sla.py",
-    "hwnas/deploy/tail.py",
-    "hwnas/latency/coverage.py", "hwnas/latency/expected.py", "hwnas/latency/fidelity.py",
-    "hwnas/latency/lut.py", "hwnas/latency/ops.py",
-    "hwnas/pipeline.py", "hwnas/pipeline_deploy.py", "hwnas/pipeline_result.py",
-    "hwnas/plots/capstone.py", "hwnas/plots/pareto.py",
-    "hwnas/search/base.py", "hwnas/search/cli.py", "hwnas/search/controller.py", "hwnas/search/evaluator.py",
-    "hwnas/search/evolution.py", "hwnas/search/fbnet.py", "hwnas/search/loop.py", "hwnas/search/mnasnet.py",
-    "hwnas/search/optuna_adapter.py", "hwnas/search/random_search.py", "hwnas/search/scaling.py",
-    "hwnas/search/scaling_rule.py", "hwnas/search/store.py", "hwnas/search/supernet.py",
-    "hwnas/targets/cuda.py",
-})
-
-# Modules of other branches whose __all__ lists names defined elsewhere (sibling re-exports).
-REEXPORTING_YET = frozenset({"hwnas.deploy.export", "hwnas.pipeline", "hwnas.search.mnasnet",
-                             "hwnas.search.scaling"})
-
-# Modules of other branches that have no __all__ yet; the lead empties this set.
-WITHOUT_ALL_YET = frozenset({"hwnas.runtime", "hwnas.search.base"})
 
 
 # ---------------------------------------------------------------- each name set is one enum
@@ -219,18 +194,9 @@ def _imports_through_reexports(path: Path) -> list[str]:
 
 def test_no_module_imports_a_name_through_a_module_that_only_reexports_it():
     offenders = [line for path in sorted(PACKAGE.rglob("*.py"))
-                 if path.relative_to(ROOT).as_posix() not in NOT_YET_REPOINTED
-                 and path.relative_to(ROOT).as_posix() != "hwnas/__init__.py"
+                 if path.relative_to(ROOT).as_posix() != "hwnas/__init__.py"
                  for line in _imports_through_reexports(path)]
     assert not offenders, "import these from their defining module:\n" + "\n".join(offenders)
-
-
-def test_the_not_yet_repointed_list_names_only_files_that_still_need_it():
-    stale = [name for name in sorted(NOT_YET_REPOINTED)
-             if (ROOT / name).exists()
-             and not _imports_through_reexports(ROOT / name)
-             and "import _axes" not in (ROOT / name).read_text(encoding="utf-8")]
-    assert not stale, f"these files import from defining modules now; drop them from NOT_YET_REPOINTED: {stale}"
 
 
 def _modules() -> list[str]:
@@ -248,7 +214,7 @@ def _import(name: str):
 @pytest.mark.parametrize("name", _modules())
 def test_a_module_exports_only_what_it_defines(name):
     module = _import(name)
-    if hasattr(module, "__path__") or name in REEXPORTING_YET:
+    if hasattr(module, "__path__"):
         return  # package __init__ files gather their modules' names on purpose
     defined = _defined_names(Path(module.__file__))
     for exported in getattr(module, "__all__", ()):
@@ -261,8 +227,6 @@ def test_a_module_exports_only_what_it_defines(name):
 
 @pytest.mark.parametrize("name", ["hwnas", *_modules()])
 def test_every_module_has_all(name):
-    if name in WITHOUT_ALL_YET:
-        pytest.skip(f"{name} belongs to another branch; the lead adds its __all__ and empties WITHOUT_ALL_YET")
     module = _import(name)
     assert isinstance(getattr(module, "__all__", None), (list, tuple)), f"{name} has no __all__"
     missing = [n for n in module.__all__ if not hasattr(module, n)]

@@ -15,6 +15,7 @@ from hwnas.__main__ import main
 from hwnas.pipeline import PLANS, run_pipeline, target_space, walk_forward
 from hwnas.pipeline.run import CHOICE_RULES
 from hwnas.search import SearchResult
+from hwnas.latency import TimingSpec
 
 TINY = ["--quick", "--evals", "3", "--retrain-epochs", "1", "--retrain-windows", "128",
         "--sla-repeats", "50", "--quiet"]
@@ -140,8 +141,9 @@ def test_run_pipeline_checks_its_arguments(offline):
         run_pipeline("fpga", tail_factor=0.9, out_dir=offline)
 
 
-CPU_TINY = dict(quick=True, evals=3, retrain_epochs=1, retrain_windows=128, sla_repeats=50, timing_ms=1.0,
-                progress=False, lut_options={"passes": 1, "target_ms": 0.5, "min_reps": 4, "calibration": 4})
+CPU_TINY = dict(quick=True, evals=3, retrain_epochs=1, retrain_windows=128, sla_repeats=50,
+                timing=TimingSpec.COMPARE.replace(target_ms=1.0), progress=False,
+                lut_options={"timing": TimingSpec(passes=1, target_ms=0.5, min_reps=4), "calibration": 4})
 
 
 @pytest.fixture(scope="module")

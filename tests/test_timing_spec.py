@@ -16,7 +16,8 @@ import pytest
 
 from hwnas.__main__ import main
 from hwnas.deploy.sla import timed_calls
-from hwnas.hardware import HardwareProfile, OpSpec
+from hwnas.hardware import HardwareProfile
+from hwnas.opspec import OpSpec
 from hwnas.latency import (
     Estimator,
     Timing,

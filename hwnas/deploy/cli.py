@@ -24,7 +24,7 @@ def _load_model(arch_path: str, weights: str | None, seed: int) -> Any:
     import torch
 
     from ..model import build_model
-    from ..space import Architecture
+    from ..architecture import Architecture
 
     try:
         arch = Architecture.load(arch_path)

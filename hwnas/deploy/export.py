@@ -27,12 +27,13 @@ from torch import nn
 from ..checks import require_choice, require_float
 from ..fileio import write_bytes_atomic
 from ..model import build_model
-from ..space import POOL_OPS, Architecture, LayerSpec, OpType, SearchSpace
+from ..architecture import POOL_OPS, Architecture, LayerSpec, OpType
+from ..space import SearchSpace
 from .onnx_graph import OPSET, onnx_bytes
 from .runtimes import OrtModule
 
 __all__ = ["FORMATS", "ExportResult", "export", "torch_export_bytes",
-           "load_exported", "coverage_architecture", "write_bytes_atomic"]
+           "load_exported", "coverage_architecture"]
 
 FORMATS = ("onnx", "torch.export")
 

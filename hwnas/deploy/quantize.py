@@ -41,7 +41,7 @@ from torch import nn
 from ..checks import require_choice, require_int
 from ..latency.timing import TimingSpec, time_round_robin
 from ..model import Head, Layer
-from ..space import Architecture
+from ..architecture import Architecture
 
 __all__ = [
     "PRECISION_TIMING",
@@ -301,7 +301,8 @@ def score_precisions(model: nn.Module, arch: Architecture, task: Any, windows: n
 
     Taught in: notebooks/11_deployment.
     """
-    from ..proxy import PRIMARY_METRIC, predict_split, score_predictions
+    from ..proxy.task import PRIMARY_METRIC, score_predictions
+    from ..proxy.training import predict_split
     from ..runtime import get_runtime
     from .onnx_graph import onnx_bytes
     from .runtimes import OnnxRuntime, OrtModule
@@ -355,7 +356,7 @@ def compare_precisions(arch: Architecture, task: Any, *, seed: int = 0, threads:
 
     Taught in: notebooks/11_deployment.
     """
-    from ..proxy import train_model
+    from ..proxy.training import train_model
 
     model = train_model(arch, task, seed, epochs=epochs)
     windows = calibration_windows(task, arch.lookback, calibration, seed)

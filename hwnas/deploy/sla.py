@@ -28,7 +28,7 @@ import numpy as np
 from ..checks import require_float, require_int, require_optional_int
 from ..hardware import current_conditions
 from ..latency.timing import TimingSpec, load_average, time_callable
-from ..space import Architecture
+from ..architecture import Architecture
 
 __all__ = ["SLAReport", "sla_report", "SPREAD_WARN", "deployable_callable", "timed_calls",
            "burst_quantiles"]

@@ -37,7 +37,8 @@ from .sla import burst_quantiles, deployable_callable, timed_calls
 
 if TYPE_CHECKING:
     from ..hardware import HardwareProfile
-    from ..space import Architecture, SearchSpace
+    from ..architecture import Architecture
+    from ..space import SearchSpace
 
 __all__ = ["TailCalibration", "measure_tail", "near_budget_models"]
 
@@ -118,7 +119,8 @@ def near_budget_models(space: "SearchSpace", profile: "HardwareProfile", budget_
 def _calibration_models(space: "SearchSpace | Sequence[Architecture]", models: int,
                         seed: int) -> list["Architecture"]:
     """``models`` architectures drawn from ``space`` with ``seed`` (or the given ones)."""
-    from ..space import Architecture, SearchSpace
+    from ..architecture import Architecture
+    from ..space import SearchSpace
 
     if isinstance(space, SearchSpace):
         rng = np.random.default_rng(seed)

@@ -8,9 +8,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Iterable
 
-from ..hardware import HardwareProfile, OpSpec
+from ..hardware import HardwareProfile
+from ..opspec import OpSpec
 from ..runtime import Runtime
-from ..space import Architecture, SearchSpace
+from ..architecture import Architecture
+from ..space import SearchSpace
 from .lut import build_lut_detailed
 from .timing import TimingSpec
 

@@ -9,8 +9,10 @@ import math
 
 import torch
 
-from ..hardware import HardwareProfile, OpSpec
-from ..space import SearchSpace, check_layer_fits
+from ..hardware import HardwareProfile
+from ..opspec import OpSpec
+from ..architecture import check_layer_fits
+from ..space import SearchSpace
 
 
 def expected_latency(alpha: torch.Tensor, candidate_latencies: torch.Tensor) -> torch.Tensor:

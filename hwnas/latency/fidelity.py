@@ -14,7 +14,7 @@ from ..cost import count_flops
 from ..hardware import HardwareProfile
 from ..numerics import spearman
 from ..runtime import Runtime, get_runtime
-from ..space import Architecture
+from ..architecture import Architecture
 from .lut import model_callable
 from .timing import Item, Timing, TimingSpec, measure_conditions, run_passes
 

@@ -13,10 +13,12 @@ import numpy as np
 import torch
 from scipy import stats
 
-from ..hardware import DeviceType, HardwareProfile, OpSpec, arch_op_specs, space_op_specs
+from ..hardware import DeviceType, HardwareProfile
+from ..opspec import OpSpec, arch_op_specs, space_op_specs
 from ..model import build_model
 from ..runtime import Runtime, get_runtime
-from ..space import Architecture, SearchSpace
+from ..architecture import Architecture
+from ..space import SearchSpace
 from .ops import op_module
 from .timing import (
     Estimator,

@@ -8,9 +8,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..hardware import OpSpec
+from ..opspec import OpSpec
 from ..model import Head, build_layer
-from ..space import HeadType
+from ..architecture import HeadType
 
 
 class _Add(nn.Module):

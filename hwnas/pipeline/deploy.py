@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any, Mapping
 if TYPE_CHECKING:
     from torch import nn
 
-    from ..proxy import ProxyTask
-    from ..space import Architecture
+    from ..latency.timing import TimingSpec
+    from ..proxy.task import ProxyTask
+    from ..architecture import Architecture
 
 __all__ = ["PRECISIONS_BY_TARGET", "QUANT_MIN_SPEEDUP", "QUANT_MAX_SCORE_LOSS", "deploy_precisions",
            "has_onnxruntime", "side_by_side_latency"]
@@ -31,24 +32,24 @@ def has_onnxruntime() -> bool:
     return importlib.util.find_spec("onnxruntime") is not None
 
 
-def side_by_side_latency(modules: Mapping[str, tuple["nn.Module", Any]], seed: int = 0,
-                         target_ms: float = 20.0) -> dict[str, dict[str, float]]:
+def side_by_side_latency(modules: Mapping[str, tuple["nn.Module", Any]],
+                         timing: "TimingSpec | None" = None) -> dict[str, dict[str, float]]:
     """Fastest call (µs) of each ``name: (module, input)`` in eager PyTorch and ONNX Runtime.
 
     One thread, every callable timed round-robin in the same passes
     (:func:`hwnas.latency.time_round_robin`), so ratios between them are measured
-    side by side. Keys ``eager_us`` and ``ort_us`` (the latter only when ONNX
-    Runtime is installed).
+    side by side, as ``timing`` says (default :attr:`TimingSpec.COMPARE`). Keys
+    ``eager_us`` and ``ort_us`` (the latter only when ONNX Runtime is installed).
 
     Taught in: notebooks/12_capstone.
     """
-    from ..latency import time_round_robin
+    from ..latency.timing import TimingSpec, time_round_robin
     from ..runtime import get_runtime
 
     runtimes = ["eager"] + (["onnxruntime"] if has_onnxruntime() else [])
     callables = {(name, rt): get_runtime(rt, 1).prepare(module, (x,))
                  for rt in runtimes for name, (module, x) in modules.items()}
-    timings = time_round_robin(callables, threads=1, target_ms=target_ms, seed=seed)
+    timings = time_round_robin(callables, threads=1, timing=timing or TimingSpec.COMPARE)
     out: dict[str, dict[str, float]] = {name: {} for name in modules}
     for (name, rt), timing in timings.items():
         out[name]["eager_us" if rt == "eager" else "ort_us"] = float(timing.min_us)
@@ -62,7 +63,7 @@ PRECISIONS_BY_TARGET = {"cpu": ("fp32 onnx", "fp16 onnx", "int8 onnx (QDQ)"),
 
 
 def deploy_precisions(target: str, model: "nn.Module", arch: "Architecture", task: "ProxyTask", fp32: bytes,
-              seed: int, target_ms: float) -> tuple[list[dict[str, Any]], str, bytes | None]:
+              seed: int, timing: "TimingSpec") -> tuple[list[dict[str, Any]], str, bytes | None]:
     """Each precision's validation/test score (and CPU latency); the one deployed and its ONNX bytes.
 
     CPU: INT8 (QDQ) or FP16 replaces FP32 when at least :data:`QUANT_MIN_SPEEDUP`
@@ -77,7 +78,7 @@ def deploy_precisions(target: str, model: "nn.Module", arch: "Architecture", tas
     precisions = PRECISIONS_BY_TARGET[target]
     graphs = precision_graphs(fp32, windows, precisions)  # converted once: scored, then deployed
     results = score_precisions(model, arch, task, windows, precisions=precisions, graphs=graphs,
-                               seed=seed, target_ms=target_ms)
+                               seed=seed, timing=timing)
     rows: list[dict[str, Any]] = [{"precision": r.name, "val": r.val_score, "test": r.test_score,
                                    "ort_us": r.latency_us, "size_bytes": r.size_bytes} for r in results]
     if target == "gpu":  # the GPU profile assumes FP16 tensor cores

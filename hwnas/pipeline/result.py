@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..search import SearchResult
-    from ..space import Architecture
+    from ..search.result import SearchResult
+    from ..architecture import Architecture
     from .plan import TargetPlan
 
 __all__ = ["PipelineResult"]

@@ -54,17 +54,46 @@ from .plan import PLANS, QUICK_SPACE, TARGET_NAMES, TargetPlan
 from .result import PipelineResult
 
 if TYPE_CHECKING:
-    from ..data import KlineData
-    from ..hardware import HardwareProfile
-    from ..proxy import ProxyTask
-    from ..search import Metrics, SearchResult
-    from ..space import Architecture, SearchSpace
+    from typing import Unpack
 
-__all__ = ["CHOICE_RULES", "QUICK_LUT", "TAIL_FACTOR_MAX", "TAIL_SPREAD_MAX", "bounded_tail", "run_pipeline",
+    from ..data.loader import KlineData
+    from ..latency.lut import LUTOptions
+    from ..latency.timing import TimingSpec
+    from ..hardware import HardwareProfile
+    from ..proxy.task import ProxyTask
+    from ..search.base import Metrics
+    from ..search.result import SearchResult
+    from ..architecture import Architecture
+    from ..space import SearchSpace
+
+__all__ = ["CHOICE_RULES", "QUICK_LUT", "quick_lut_options", "TAIL_FACTOR_MAX", "TAIL_SPREAD_MAX", "bounded_tail", "run_pipeline",
            "target_profile", "target_space"]
 
-QUICK_LUT: dict[str, Any] = {"passes": 2, "target_ms": 1.0, "min_reps": 8, "calibration": 16}
-"""Latency-table options of ``quick`` runs: about a tenth of the default measurement time."""
+QUICK_LUT: dict[str, Any] = {"calibration": 16}
+"""Latency-table options of ``quick`` runs besides their timing (:func:`quick_lut_options` adds it)."""
+
+
+def quick_lut_options() -> "LUTOptions":
+    """The CPU table's options in ``quick`` runs: :data:`QUICK_LUT` and about a tenth of the
+    default measurement time (:attr:`~hwnas.latency.TimingSpec.QUICK` at 1 ms, 8 calls at least).
+
+    Taught in: notebooks/12_capstone.
+    """
+    from ..latency.timing import TimingSpec
+
+    return {"calibration": int(QUICK_LUT["calibration"]),
+            "timing": TimingSpec.QUICK.replace(target_ms=1.0, min_reps=8)}
+
+
+def _comparison_timing(timing: "TimingSpec | None", seed: int) -> "TimingSpec":
+    """The side-by-side comparisons' timing: ``timing``, or :attr:`TimingSpec.COMPARE` seeded with ``seed``."""
+    from ..latency.timing import TimingSpec
+
+    if timing is None:
+        return TimingSpec.COMPARE.replace(seed=seed)
+    if not isinstance(timing, TimingSpec):
+        raise TypeError(f"timing must be a TimingSpec, got {type(timing).__name__}")
+    return timing
 
 
 # --------------------------------------------------------------------------- stages
@@ -104,7 +133,7 @@ def target_space(target: str, quick: bool = False, **overrides: Any) -> "SearchS
 
 
 def target_profile(target: str, space: "SearchSpace", *, quick: bool = False, progress: bool = True,
-                   **lut_options: Any) -> tuple["HardwareProfile", str]:
+                   **lut_options: "Unpack[LUTOptions]") -> tuple["HardwareProfile", str]:
     """``target``'s profile and what it is (measured in which runtime, or an analytical model).
 
     CPU: this machine, one thread, the 10 MiB edge budget, the table measured in
@@ -116,18 +145,18 @@ def target_profile(target: str, space: "SearchSpace", *, quick: bool = False, pr
     """
     target = require_choice(target, "target", TARGET_NAMES)
     if target == "gpu":
-        from ..targets import gpu_profile
+        from ..targets.profiles import gpu_profile
 
         profile = gpu_profile()
         return profile, ("analytical model (roofline), not a measurement" if profile.is_model
                          else "measured on this machine's CUDA device")
     if target == "fpga":
-        from ..targets import fpga_profile
+        from ..targets.profiles import fpga_profile
 
         return fpga_profile(), "analytical model (INT8 cycle model), not a measurement"
-    from ..latency import profile_cpu_edge
+    from ..latency.cpu import profile_cpu_edge
 
-    options = {**(QUICK_LUT if quick else {}), **lut_options}
+    options: dict[str, Any] = {**(quick_lut_options() if quick else {}), **lut_options}
     if has_onnxruntime():
         return (profile_cpu_edge(space, progress=progress, runtime="onnxruntime", **options),
                 "measured on this CPU in ONNX Runtime, 1 thread")
@@ -140,7 +169,7 @@ def target_profile(target: str, space: "SearchSpace", *, quick: bool = False, pr
 def _load_profile(path: str | Path, target: str) -> "HardwareProfile":
     """A saved profile (an analytical one rebuilt with its model for the GPU and FPGA)."""
     from ..hardware import HardwareProfile
-    from ..targets import AnalyticalProfile
+    from ..targets.profiles import AnalyticalProfile
 
     try:
         return (AnalyticalProfile if target != "cpu" else HardwareProfile).load(path)
@@ -307,8 +336,8 @@ def run_pipeline(
     progress: bool = True,
     quick: bool = False,
     sla_repeats: int = 10_000,
-    timing_ms: float = 20.0,
-    lut_options: dict[str, Any] | None = None,
+    timing: "TimingSpec | None" = None,
+    lut_options: "LUTOptions | None" = None,
     tail_factor: float | None = None,
 ) -> PipelineResult:
     """Search, retrain, compare, export, quantise and check one target end to end (module docstring).
@@ -320,8 +349,10 @@ def run_pipeline(
     by :func:`target_profile`). ``retrain_windows=None`` trains on every training
     window. ``quick`` shrinks the space (:data:`QUICK_SPACE`) and the latency
     measurements (:data:`QUICK_LUT`, ``sla_repeats`` at most 2,000) for tests and
-    the chapter. ``timing_ms`` is the timed time per model in the side-by-side
-    latency comparisons. ``tail_factor`` (at least 1) divides the budget the
+    the chapter. ``timing`` says how the side-by-side latency comparisons and the
+    precisions are timed (default :attr:`~hwnas.latency.TimingSpec.COMPARE` with
+    ``seed``); ``lut_options`` go to the CPU table's build
+    (:class:`~hwnas.latency.lut.LUTOptions`, its ``timing`` included). ``tail_factor`` (at least 1) divides the budget the
     search holds the table's latency to, since the table predicts the fastest
     call and the SLA judges the p99; ``None`` measures it for a measured CPU
     table (:func:`hwnas.deploy.tail.measure_tail`) and takes 1 for the
@@ -344,7 +375,7 @@ def run_pipeline(
     retrain_windows = require_optional_int(retrain_windows, "retrain_windows", 1)
     seed = require_int(seed, "seed", 0)
     sla_repeats = min(require_int(sla_repeats, "sla_repeats", 10), 2000 if quick else sla_repeats)
-    timing_ms = require_positive(timing_ms, "timing_ms")
+    timing = _comparison_timing(timing, seed)
     if tail_factor is not None:
         tail_factor = require_float(tail_factor, "tail_factor", minimum=1.0)
     from ..search.base import get_strategy
@@ -355,31 +386,36 @@ def run_pipeline(
     result = _run_stages(plan, stages, paths, data=data, task=task, space=space, profile=profile,
                          evals=evals, retrain_epochs=retrain_epochs, retrain_windows=retrain_windows,
                          seed=seed, progress=progress, quick=quick, sla_repeats=sla_repeats,
-                         timing_ms=timing_ms, lut_options=dict(lut_options or {}), tail_factor=tail_factor)
+                         timing=timing, lut_options=dict(lut_options or {}), tail_factor=tail_factor)
     stages.say("time by stage: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.stage_seconds.items()))
     return result
 
 
 def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, data: Any, task: Any,
                 space: Any, profile: Any, evals: int, retrain_epochs: int, retrain_windows: int | None,
-                seed: int, progress: bool, quick: bool, sla_repeats: int, timing_ms: float,
-                lut_options: dict[str, Any], tail_factor: float | None) -> PipelineResult:
+                seed: int, progress: bool, quick: bool, sla_repeats: int, timing: "TimingSpec",
+                lut_options: "LUTOptions", tail_factor: float | None) -> PipelineResult:
     """The stages of :func:`run_pipeline`, arguments already checked."""
     import torch
 
     from ..cost import memory_footprint
-    from ..deploy.export import export, write_bytes_atomic
+    from ..deploy.export import export
+    from ..fileio import write_bytes_atomic
     from ..deploy.sla import sla_report
     from ..fileio import write_text_atomic
-    from ..proxy import LSTMBaseline, MLPBaseline, make_proxy_task, split_score, train_baseline, train_model
-    from ..search import SearchProblem, minimize
+    from ..proxy.baselines import LSTMBaseline, MLPBaseline, train_baseline
+    from ..proxy.task import make_proxy_task
+    from ..proxy.training import train_model
+    from ..proxy.walk_forward import split_score
+    from ..search.base import SearchProblem
+    from ..search.loop import minimize
 
     target = plan.target
     space = space if space is not None else target_space(target, quick)
     with stages.stage("data", "klines and the proxy task"):
         if task is None:
             if data is None:
-                from ..data import load_klines
+                from ..data.loader import load_klines
 
                 data = load_klines("BTCUSDT", "15")
             task = make_proxy_task(data.frame, lookback=max(space.lookbacks), interval=data.interval,
@@ -426,7 +462,7 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
         x = torch.randn(1, task.num_features, lookback)
         mlp, lstm = MLPBaseline(task.num_features, lookback).eval(), LSTMBaseline(task.num_features).eval()
         measured = side_by_side_latency({"chosen": (model, torch.randn(1, arch.input_features, arch.lookback)),
-                                  "mlp": (mlp, x), "lstm": (lstm, x)}, seed, timing_ms)
+                                  "mlp": (mlp, x), "lstm": (lstm, x)}, timing)
         for name, module in (("mlp", mlp), ("lstm", lstm)):
             baselines[name].update(measured[name], params=sum(p.numel() for p in module.parameters()))
         baselines["persistence"].update(params=0)
@@ -438,7 +474,7 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
         stages.say(exported.summary())
     with stages.stage("quantise", "lower precisions, kept where they help"):
         precisions, precision, deployed = deploy_precisions(target, model, arch, rtask, paths["onnx"].read_bytes(),
-                                                    seed, timing_ms)
+                                                    seed, timing)
         sla_file = paths["onnx"]  # the GPU's and FPGA's stand-in on this CPU: the FP32 graph
         if deployed is not None and precision != "fp32 onnx":
             written = write_bytes_atomic(paths["deployed"], deployed)

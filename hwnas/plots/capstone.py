@@ -12,12 +12,12 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.patches import FancyBboxPatch
 
-from .foundations import _axes
+from .foundations import ensure_axes
 from .style import strategy_color, target_color
 
 if TYPE_CHECKING:
-    from ..search import SearchResult
-    from ..space import Architecture
+    from ..search.result import SearchResult
+    from ..architecture import Architecture
 
 __all__ = ["search_front", "architecture_blocks", "score_vs_latency", "walk_forward_lines", "tail_calibration"]
 
@@ -35,7 +35,7 @@ def search_front(result: "SearchResult", *, budget_us: float | None = None, chos
 
     Taught in: notebooks/12_capstone.
     """
-    ax = _axes(ax)
+    ax = ensure_axes(ax)
     trained = [s.metrics for s in result.history if s.metrics.feasible and math.isfinite(s.metrics.score)]
     colour = strategy_color(result.run.strategy)
     ax.scatter([m.latency_us for m in trained], [m.score for m in trained], s=14, color=colour, alpha=0.45,
@@ -67,7 +67,7 @@ def architecture_blocks(archs: Mapping[str, "Architecture"], *, ax: Axes | None 
 
     Taught in: notebooks/12_capstone.
     """
-    ax = _axes(ax, figsize=(9.0, 0.9 + 0.8 * len(archs)))
+    ax = ensure_axes(ax, figsize=(9.0, 0.9 + 0.8 * len(archs)))
     for row, (name, arch) in enumerate(archs.items()):
         y = len(archs) - 1 - row
         for i, layer in enumerate(arch.layers):
@@ -100,7 +100,7 @@ def score_vs_latency(points: Sequence[Mapping[str, Any]], *, xlabel: str = "meas
 
     Taught in: notebooks/12_capstone.
     """
-    ax = _axes(ax)
+    ax = ensure_axes(ax)
     for point in points:
         baseline = point.get("kind") == "baseline"
         colour = strategy_color("baseline") if baseline else target_color(str(point.get("kind", "")))
@@ -121,7 +121,7 @@ def walk_forward_lines(scores: Mapping[str, Sequence[float]], periods: Sequence[
 
     Taught in: notebooks/12_capstone.
     """
-    ax = _axes(ax)
+    ax = ensure_axes(ax)
     dashes = {"persistence": ":", "mlp": "-.", "lstm": "--"}
     for name, values in scores.items():
         colour: str | None
@@ -147,7 +147,7 @@ def tail_calibration(calibration: Mapping[str, Any], budget_us: float, *,
 
     Taught in: notebooks/12_capstone.
     """
-    ax = _axes(ax)
+    ax = ensure_axes(ax)
     fastest, tail, k = calibration["fastest_us"], calibration["tail_us"], float(calibration["factor"])
     q = f"p{calibration['percentile']:g}"
     top = max([*tail, budget_us, *(chosen or ())]) * 1.15

@@ -382,7 +382,3 @@ def memory_vs_batch(
     ax.grid(True, which="major", alpha=0.3)
     return ax
 
-
-# Shim: plots/pareto.py and plots/capstone.py (another branch's files) still import ``_axes``;
-# the lead repoints them to ``ensure_axes`` and deletes this line.
-_axes = ensure_axes

@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.patches import Rectangle
 
-from .foundations import _axes
+from .foundations import ensure_axes
 from .style import strategy_color
 
 __all__ = [
@@ -39,7 +39,7 @@ def pareto_layers(points: Any, fronts: Sequence[Sequence[int]], *, ax: Axes | No
 
     Taught in: notebooks/07_pareto.
     """
-    ax = _axes(ax)
+    ax = ensure_axes(ax)
     values = np.asarray(points, float)
     cmap = plt.get_cmap("viridis", max(len(fronts), 2))
     for k, front in enumerate(fronts):
@@ -60,7 +60,7 @@ def hypervolume_boxes(points: Any, reference: Sequence[float], *, ax: Axes | Non
 
     Taught in: notebooks/07_pareto.
     """
-    ax = _axes(ax, (4.8, 4.0))
+    ax = ensure_axes(ax, (4.8, 4.0))
     values = np.asarray(points, float)
     for x, y in values:
         ax.add_patch(Rectangle((x, y), reference[0] - x, reference[1] - y, facecolor="tab:blue",
@@ -83,7 +83,7 @@ def hypervolume_curves(curves: Mapping[str, Sequence[Sequence[float]]], *, ax: A
 
     Taught in: notebooks/07_pareto.
     """
-    ax = _axes(ax)
+    ax = ensure_axes(ax)
     for name, runs in curves.items():
         length = min(len(r) for r in runs)
         stack = np.array([np.asarray(r, float)[:length] for r in runs])
@@ -103,7 +103,7 @@ def memory_front(latency: Any, score: Any, memory: Any, on_front: Any, *, ax: Ax
 
     Taught in: notebooks/07_pareto.
     """
-    ax = _axes(ax)
+    ax = ensure_axes(ax)
     lat, acc, mem = (np.asarray(v, float) for v in (latency, score, memory))
     mask = np.asarray(on_front, bool)
     points = ax.scatter(lat, acc, c=mem / 1e3, cmap="viridis", s=16)

@@ -29,8 +29,13 @@ if TYPE_CHECKING:
     import numpy as np
 
     from ..hardware import HardwareProfile
-    from ..proxy import ProxyTask
-    from ..space import Architecture, SearchSpace
+    from ..proxy.task import ProxyTask
+    from ..architecture import Architecture
+    from ..space import SearchSpace
+
+__all__ = ["CONSTRAINTS", "INFEASIBLE_REWARD", "Metrics", "SearchProblem", "Strategy", "available_strategies",
+           "get_strategy", "hardware_metrics", "nan_to_none", "profile_from_dict", "register_strategy",
+           "space_from_dict", "space_to_dict", "trained"]
 
 #: Reward given to an architecture the target cannot run (over the memory budget,
 #: an unsupported op): below every feasible reward, since a feasible reward is
@@ -167,7 +172,7 @@ def profile_from_dict(data: dict[str, Any]) -> "HardwareProfile":
     from ..hardware import HardwareProfile
 
     if isinstance(data, dict) and data.get("is_model"):
-        from ..targets import AnalyticalProfile
+        from ..targets.profiles import AnalyticalProfile
 
         return AnalyticalProfile.from_dict(data)
     return HardwareProfile.from_dict(data)

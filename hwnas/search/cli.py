@@ -51,8 +51,9 @@ def register(subparsers: Any) -> None:
 
 def _task(data: str | None, space_name: str, progress: bool) -> tuple[Any, str]:
     """The proxy task from ``--data`` (a CSV file or a recorded folder), else the default one."""
-    from ..data import load_klines, read_kline_csv
-    from ..proxy import make_proxy_task
+    from ..data.cache import read_kline_csv
+    from ..data.loader import load_klines
+    from ..proxy.task import make_proxy_task
     from ..space import SearchSpace
     from .loop import default_task
 
@@ -98,7 +99,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         profile = HardwareProfile.load(args.profile)
         if profile.is_model:  # an analytical model (GPU, FPGA) comes back with its model, not a bare table
-            from ..targets import AnalyticalProfile
+            from ..targets.profiles import AnalyticalProfile
 
             profile = AnalyticalProfile.load(args.profile)
     except OSError as exc:

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..space import POOL_OPS, BlockChoice, OpType, SearchSpace
+from ..architecture import POOL_OPS, OpType
+from ..space import BlockChoice, SearchSpace
 
 __all__ = ["NO_SKIP_OPS", "Controller", "Decision", "DecisionMasks", "MaskSet", "Rollout", "decision_layout",
            "masked_entropy", "masked_log_softmax", "replay_masks"]

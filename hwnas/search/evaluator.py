@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     import torch
 
     from ..hardware import HardwareProfile
-    from ..proxy import ProxyTask
-    from ..space import Architecture
+    from ..proxy.task import ProxyTask
+    from ..architecture import Architecture
 
 __all__ = ["Evaluator", "PackedTask", "Trainer", "pack_task", "task_fingerprint", "unpack_task"]
 
@@ -121,7 +121,7 @@ def pack_task(task: "ProxyTask") -> PackedTask:
     """
     import torch
 
-    from ..proxy import ProxySplit
+    from ..proxy.task import ProxySplit
 
     runs: dict[str, list[torch.Tensor]] = {}
     splits: dict[str, ProxySplit] = {}
@@ -143,7 +143,7 @@ def unpack_task(packed: PackedTask) -> "ProxyTask":
 
     Taught in: notebooks/07_pareto.
     """
-    from ..proxy import ProxySplit
+    from ..proxy.task import ProxySplit
 
     task = _UNPACKED.get(packed.fingerprint)
     if task is None:
@@ -187,7 +187,7 @@ class Trainer:
 
     def __call__(self, arch: "Architecture") -> TrainResult:
         """Train and score ``arch`` (one torch thread per evaluation: ``task.num_threads``)."""
-        from ..proxy import evaluate_splits
+        from ..proxy.training import evaluate_splits
 
         start = time.perf_counter()
         task = unpack_task(self.task) if isinstance(self.task, PackedTask) else self.task

@@ -28,7 +28,7 @@ from .base import Metrics, SearchProblem, Strategy, register_strategy
 from .random_search import draw_within_budget
 
 if TYPE_CHECKING:
-    from ..space import Architecture
+    from ..architecture import Architecture
 
 __all__ = ["RegularizedEvolution"]
 
@@ -85,7 +85,7 @@ class RegularizedEvolution(Strategy):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict`."""
-        from ..space import Architecture
+        from ..architecture import Architecture
 
         self.rng.bit_generator.state = state["rng"]
         self.asked = int(state["asked"])

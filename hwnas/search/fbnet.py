@@ -51,8 +51,9 @@ import torch
 from torch import nn
 
 from ..checks import require_choice, require_float, require_int
-from ..proxy import ProxyTask, torch_settings, train_targets
-from ..space import Architecture
+from ..proxy.task import ProxyTask
+from ..proxy.training import torch_settings, train_targets
+from ..architecture import Architecture
 from .base import Metrics, SearchProblem, Strategy, register_strategy
 from .base import nan_to_none
 from .supernet import MODES, Supernet, SupernetSpec, chain_expected_latency, gumbel_softmax, supernet_spec

@@ -44,7 +44,7 @@ from .store import EvaluationStore, architecture_key
 if TYPE_CHECKING:
     from ..architecture import Architecture
     from ..hardware import HardwareProfile
-    from ..proxy import ProxyTask
+    from ..proxy.task import ProxyTask
     from ..space import SearchSpace
 
 __all__ = ["default_task", "minimize", "restore_history", "run_key", "search"]
@@ -58,8 +58,8 @@ def default_task(space: "SearchSpace", progress: bool = True) -> tuple["ProxyTas
 
     Taught in: notebooks/07_pareto.
     """
-    from ..data import load_klines
-    from ..proxy import make_proxy_task
+    from ..data.loader import load_klines
+    from ..proxy.task import make_proxy_task
 
     data = load_klines("BTCUSDT", "15")
     if progress:
@@ -213,7 +213,7 @@ def minimize(
         ":memory:" if store is None else store, task_key, profile_key, evaluator.seed)
     if (db.task_key, db.profile_key, db.seed) != (task_key, profile_key, evaluator.seed):
         raise ValueError("store was opened for another task, profile or seed than this search's evaluator")
-    from ..proxy import PRIMARY_METRIC
+    from ..proxy.task import PRIMARY_METRIC
 
     run = SearchRun(strategy=algorithm.name or type(algorithm).__name__, seed=algorithm.seed,
                     eval_seed=evaluator.seed, batch_size=batch_size, strategy_options=repr(options),
@@ -281,7 +281,7 @@ def _saved_steps(saved: dict[str, Any]) -> list[dict[str, Any]]:
     steps = []
     for step in saved["history"]:
         if "key" not in step:  # saved by the first version of the loop, which kept the whole architecture
-            from ..space import Architecture
+            from ..architecture import Architecture
 
             step = {**step, "key": architecture_key(Architecture.from_dict(step["arch"]))}
         steps.append(step)

@@ -30,7 +30,8 @@ import torch
 
 from ..checks import require_choice, require_float, require_int
 from ..numerics import torch_threads
-from ..space import Architecture, Genome
+from ..architecture import Architecture
+from ..space import Genome
 from .base import Metrics, SearchProblem, Strategy, register_strategy
 from .controller import (
     NO_SKIP_OPS,
@@ -45,7 +46,7 @@ from .controller import (
     replay_masks,
 )
 
-__all__ = ["ALGORITHMS", "Controller", "Decision", "MnasNetStrategy", "decision_layout"]
+__all__ = ["ALGORITHMS", "MnasNetStrategy"]
 
 ALGORITHMS = ("reinforce", "ppo")
 STATE_VERSION = 1

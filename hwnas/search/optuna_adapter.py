@@ -29,7 +29,8 @@ from .store import architecture_key
 import optuna  # this module is the Optuna adapter; get_strategy imports it only on demand
 
 if TYPE_CHECKING:
-    from ..space import Architecture, Genome
+    from ..architecture import Architecture
+    from ..space import Genome
 
 __all__ = ["SAMPLERS", "OptunaStrategy"]
 
@@ -90,7 +91,8 @@ class OptunaStrategy(Strategy):
 
     # ---- genome
     def _genome(self, params: dict[str, Any]) -> "Genome":
-        from ..space import Genome, HeadType
+        from ..architecture import HeadType
+        from ..space import Genome
 
         depth = int(params["depth"])
         return Genome(int(params["lookback"]), tuple(int(params[f"block_{i}"]) for i in range(depth)),

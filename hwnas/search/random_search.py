@@ -13,7 +13,7 @@ from ..checks import require_int
 from .base import Metrics, SearchProblem, Strategy, register_strategy
 
 if TYPE_CHECKING:
-    from ..space import Architecture
+    from ..architecture import Architecture
 
 __all__ = ["RandomSearch", "draw_within_budget"]
 

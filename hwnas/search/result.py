@@ -19,7 +19,7 @@ from .base import Metrics, SearchProblem
 from .store import architecture_key
 
 if TYPE_CHECKING:
-    from ..proxy import ProxyTask
+    from ..proxy.task import ProxyTask
 
 __all__ = ["RESULT_FORMAT", "RESULT_VERSION", "Evaluation", "FrontMember", "SearchResult", "SearchRun"]
 
@@ -49,7 +49,7 @@ class Evaluation:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Evaluation":
         """Inverse of :meth:`to_dict`."""
-        from ..space import Architecture
+        from ..architecture import Architecture
 
         return cls(int(data["index"]), Architecture.from_dict(data["arch"]),
                    Metrics.from_dict(data["metrics"]), bool(data["cached"]), float(data["wall_time"]))

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 import numpy as np
 
 from ..checks import require_choice, require_float, require_int, require_positive
-from ..space import Architecture
+from ..architecture import Architecture
 from .base import Metrics, SearchProblem, Strategy, register_strategy, trained
 from .scaling_rule import (
     CONSTRAINT_EXPONENTS,
@@ -61,26 +61,10 @@ from .scaling_rule import (
 
 if TYPE_CHECKING:
     from ..hardware import HardwareProfile
-    from ..proxy import ProxyTask
+    from ..proxy.task import ProxyTask
 
-__all__ = [
-    "CONSTRAINT_EXPONENTS",
-    "PHI_LADDER",
-    "FamilyMember",
-    "GridPoint",
-    "ScalingResult",
-    "ScalingStrategy",
-    "compound_scale",
-    "constraint_grid",
-    "constraint_kind",
-    "constraint_value",
-    "effective_exponents",
-    "flops_growth",
-    "flops_terms",
-    "metrics_of",
-    "scaling_grid",
-    "width_multiple_for",
-]
+__all__ = ["PHI_LADDER", "FamilyMember", "GridPoint", "ScalingResult", "ScalingStrategy", "metrics_of",
+           "scaling_grid"]
 
 #: The ``phi`` values a family is chosen from, in quarter steps (budgets pick the largest that fits).
 PHI_LADDER: tuple[float, ...] = tuple(round(-4.0 + 0.25 * i, 2) for i in range(49))
@@ -93,11 +77,12 @@ Evaluator = Callable[[Architecture, "HardwareProfile"], Metrics]
 
 def _measure_missing(profile: "HardwareProfile", archs: Iterable[Architecture], batch: int) -> None:
     """Add to ``profile`` (in place) the keys of ``archs`` at ``batch`` it lacks, timed briefly now
-    (:func:`hwnas.latency.extend_profile` with 2 passes of 3 ms per key: a scaled family's keys
-    are measured during a search)."""
-    from ..latency import extend_profile
+    (:func:`hwnas.latency.extend_profile` at :attr:`~hwnas.latency.TimingSpec.QUICK`: a scaled
+    family's keys are measured during a search)."""
+    from ..latency.coverage import extend_profile
+    from ..latency.timing import TimingSpec
 
-    extend_profile(profile, archs, batch, passes=2, target_ms=3.0, min_reps=10, seed=0, in_place=True)
+    extend_profile(profile, archs, batch, timing=TimingSpec.QUICK, in_place=True)
 
 
 def metrics_of(arch: Architecture, task: "ProxyTask", profile: "HardwareProfile", seed: int = 0,
@@ -109,7 +94,7 @@ def metrics_of(arch: Architecture, task: "ProxyTask", profile: "HardwareProfile"
     Taught in: notebooks/09_efficientnet_scaling.
     """
     from ..cost import count_flops, count_params, memory_footprint
-    from ..proxy import evaluate
+    from ..proxy.training import evaluate
 
     start = time.perf_counter()
     reasons = tuple(profile.check(arch))

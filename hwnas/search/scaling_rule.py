@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Sequence
 
 from ..checks import require_choice, require_float, require_int, require_optional_int, require_positive
-from ..space import POOL_OPS, WIDTH_PRESERVING_OPS, Architecture, HeadType, LayerSpec, OpType
+from ..architecture import POOL_OPS, WIDTH_PRESERVING_OPS, Architecture, HeadType, LayerSpec, OpType
 
 if TYPE_CHECKING:
     from ..hardware import HardwareProfile
@@ -177,7 +177,7 @@ def width_multiple_for(profile: "HardwareProfile") -> int:
     Taught in: notebooks/09_efficientnet_scaling.
     """
     from ..hardware import DeviceType
-    from ..targets import TENSOR_CORE_ALIGNMENT
+    from ..targets.gpu import TENSOR_CORE_ALIGNMENT
 
     if profile.device_type == DeviceType.GPU:
         return TENSOR_CORE_ALIGNMENT.get(profile.precision) or 1

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 from .base import Metrics
 
 if TYPE_CHECKING:
-    from ..space import Architecture
+    from ..architecture import Architecture
 
 __all__ = ["SCHEMA_VERSION", "EvaluationStore", "architecture_key"]
 
@@ -148,7 +148,7 @@ class EvaluationStore:
 
     def get_key(self, arch_key: str) -> tuple["Architecture", Metrics] | None:
         """The stored architecture and metrics under its :func:`architecture_key`, or None."""
-        from ..space import Architecture
+        from ..architecture import Architecture
 
         row = self._retry(lambda: self._db.execute(
             "SELECT architecture, metrics FROM evaluations WHERE arch_key=? AND task_key=? AND profile_key=? "
@@ -168,7 +168,7 @@ class EvaluationStore:
         self._retry(write)
 
     def __contains__(self, arch: object) -> bool:
-        from ..space import Architecture
+        from ..architecture import Architecture
 
         return isinstance(arch, Architecture) and self.get(arch) is not None
 
@@ -180,7 +180,7 @@ class EvaluationStore:
 
     def items(self) -> Iterator[tuple["Architecture", Metrics]]:
         """Every stored (architecture, metrics) of this task, profile and seed, oldest first."""
-        from ..space import Architecture
+        from ..architecture import Architecture
 
         rows = self._db.execute(
             "SELECT architecture, metrics FROM evaluations WHERE task_key=? AND profile_key=? AND seed=? "

@@ -48,20 +48,12 @@ from torch import nn
 
 from ..checks import require_choice, require_float, require_int
 from ..cost import bytes_per_value, layer_params
-from ..hardware import HardwareProfile, OpKind, OpSpec
-from ..latency import expected_latency_from_weights
+from ..hardware import HardwareProfile
+from ..opspec import OpKind, OpSpec
+from ..latency.expected import expected_latency_from_weights
 from ..model import Head, build_layer
-from ..space import (
-    POOL_OPS,
-    Activation,
-    Architecture,
-    BlockChoice,
-    HeadType,
-    LayerSpec,
-    OpType,
-    SearchSpace,
-    check_layer_fits,
-)
+from ..architecture import POOL_OPS, Activation, Architecture, HeadType, LayerSpec, OpType, check_layer_fits
+from ..space import BlockChoice, SearchSpace
 
 MODES = ("hard", "soft")
 

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..hardware import OVERHEAD_OP, DeviceType, HardwareProfile, OpSpec
+from ..hardware import DeviceType, HardwareProfile
+from ..opspec import OVERHEAD_OP, OpSpec
 from ..latency.ops import op_module
 from ..latency.timing import Estimator, Timing, TimingSpec
 from .gpu import GpuSpec
