@@ -43,9 +43,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from hwnas.data import load_klines  # noqa: E402
 from hwnas.fileio import check_writable, write_text_atomic  # noqa: E402
 from hwnas.latency import TimingSpec, load_average, time_callable  # noqa: E402
-from hwnas.data import load_klines  # noqa: E402
 from hwnas.pipeline import run_pipeline, side_by_side_latency, target_space  # noqa: E402
 from hwnas.proxy import make_proxy_task  # noqa: E402
 

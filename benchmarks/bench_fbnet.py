@@ -31,16 +31,18 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import hwnas  # noqa: E402
 from bench_search import RESULTS, default_profile, median_latency  # noqa: E402
+
+import hwnas  # noqa: E402
 from hwnas.fileio import check_writable, write_text_atomic  # noqa: E402
 from hwnas.latency import TimingSpec, measure_models  # noqa: E402
 from hwnas.search import SearchResult, search  # noqa: E402

@@ -32,17 +32,19 @@ import math
 import os
 import sys
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import hwnas  # noqa: E402
 from bench_search import RESULTS, default_profile, median_latency, run_strategy, summarise  # noqa: E402
+
+import hwnas  # noqa: E402
 from hwnas.fileio import check_writable, write_text_atomic  # noqa: E402
 from hwnas.search import EvaluationStore, Evaluator, SearchResult  # noqa: E402
 from hwnas.search.base import INFEASIBLE_REWARD, Metrics, SearchProblem  # noqa: E402

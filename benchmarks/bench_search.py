@@ -35,9 +35,10 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -55,8 +56,8 @@ from hwnas.search import (  # noqa: E402
     get_strategy,
     search,
 )
+from hwnas.search.evaluator import Trainer, TrainResult  # noqa: E402
 from hwnas.search.loop import restore_history, run_key  # noqa: E402
-from hwnas.search.evaluator import TrainResult, Trainer  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_RATIO = 1.1  # evolution's final hypervolume against random's

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                          progress=lambda msg: print(f"[{time.perf_counter() - start:7.1f} s] {msg}",
                                                     flush=True))
     info = {
-        "created_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        "created_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"),
         "command": "python benchmarks/proxy_noise_study.py " + " ".join(argv or sys.argv[1:]),
         "data": {"source": data.source, "description": data.description,
                  "symbol": data.symbol, "interval": data.interval, "candles": len(data.frame),

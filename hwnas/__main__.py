@@ -29,15 +29,15 @@ import argparse
 import importlib
 import os
 import sys
-from pathlib import Path
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from . import __version__
 from .architecture import DEFAULT_INPUT_FEATURES, Architecture
-from .space import SearchSpace
+from .cost import Precision
+from .space import SearchSpace, SpaceName
 
-SPACE_NAMES = ("default", "fpga", "mobile", "gpu")
-PRECISIONS = ("fp32", "fp16", "int8")  # hwnas.cost.BYTES_PER_VALUE (a test checks they agree)
+SPACE_NAMES = tuple(name.value for name in SpaceName)
+PRECISIONS = tuple(precision.value for precision in Precision)
 BUDGETS = ("edge", "server")
 _PLUGIN_MODULES = ("hwnas.search.cli", "hwnas.deploy.cli", "hwnas.pipeline.cli")
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .checks import check_fields, flag, integer, member
 
@@ -261,7 +262,7 @@ class Architecture:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Architecture":
+    def from_dict(cls, data: dict[str, Any]) -> Architecture:
         """Rebuild an architecture from :meth:`to_dict` output, validating every field."""
         if not isinstance(data, dict):
             raise ValueError(f"architecture must be a JSON object, got {type(data).__name__}")
@@ -300,7 +301,7 @@ class Architecture:
         return json.dumps(self.to_dict(), indent=indent)
 
     @classmethod
-    def from_json(cls, text: str) -> "Architecture":
+    def from_json(cls, text: str) -> Architecture:
         """Parse :meth:`to_json` output."""
         try:
             data = json.loads(text)
@@ -318,7 +319,7 @@ class Architecture:
         return write_text_atomic(path, self.to_json(indent=2) + "\n")
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "Architecture":
+    def load(cls, path: str | os.PathLike[str]) -> Architecture:
         """Read an architecture saved by :meth:`save` (or ``hwnas sample --out``).
 
         A ValueError names the file when it is not UTF-8 text, not JSON or not a

@@ -11,8 +11,9 @@ The command line turns these errors into one line and exit status 2.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
-from typing import Any, Callable, Iterable, Mapping, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 

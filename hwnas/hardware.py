@@ -51,10 +51,11 @@ import math
 import os
 import platform
 import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from .architecture import Architecture
 from .checks import POSITIVE, check_fields, integer, member
@@ -319,7 +320,7 @@ class HardwareProfile:
         return not self.check(arch, batch)
 
     # ---- tables from models
-    def tabulate(self, space: SearchSpace, batch: int = 1) -> "HardwareProfile":
+    def tabulate(self, space: SearchSpace, batch: int = 1) -> HardwareProfile:
         """A copy whose table holds ``latency_model``'s value for every key of ``space``.
 
         Skip layers are tabulated as branches (main, shortcut, add); the
@@ -364,7 +365,7 @@ class HardwareProfile:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "HardwareProfile":
+    def from_dict(cls, data: dict[str, Any]) -> HardwareProfile:
         """Rebuild from :meth:`to_dict` output (ValueError naming the problem)."""
         if not isinstance(data, dict):
             raise ValueError(f"a profile must be a JSON object, got {type(data).__name__}")
@@ -422,7 +423,7 @@ class HardwareProfile:
         return write_text_atomic(path, text)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "HardwareProfile":
+    def load(cls, path: str | os.PathLike) -> HardwareProfile:
         """Read a profile saved by :meth:`save`.
 
         Raises ValueError naming the file when it is corrupt, truncated or not a

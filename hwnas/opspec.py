@@ -106,7 +106,7 @@ class OpSpec:
 
     # ---- constructors
     @classmethod
-    def from_layer(cls, spec: LayerSpec, seq_len: int, batch: int = 1) -> "OpSpec":
+    def from_layer(cls, spec: LayerSpec, seq_len: int, batch: int = 1) -> OpSpec:
         """The key of layer ``spec`` receiving ``seq_len`` steps."""
         return cls(
             op=OpKind(spec.op.value),
@@ -123,7 +123,7 @@ class OpSpec:
         )
 
     @classmethod
-    def head_of(cls, arch: Architecture, batch: int = 1) -> "OpSpec":
+    def head_of(cls, arch: Architecture, batch: int = 1) -> OpSpec:
         """The key of the head of ``arch`` (its input map and outputs)."""
         return cls(
             op=OpKind(f"head_{arch.head.value}"),
@@ -134,7 +134,7 @@ class OpSpec:
         )
 
     @classmethod
-    def overhead(cls, batch: int = 1) -> "OpSpec":
+    def overhead(cls, batch: int = 1) -> OpSpec:
         """The key of the per-inference overhead of a whole model."""
         return cls(op=OpKind.OVERHEAD, in_channels=0, out_channels=0, seq_len=0, batch=batch)
 
@@ -189,21 +189,21 @@ class OpSpec:
             heads=self.heads, use_skip=self.use_skip, activation=self.activation,
         )
 
-    def main_branch(self) -> "OpSpec":
+    def main_branch(self) -> OpSpec:
         """The layer without its residual branch (``use_skip=False``)."""
         return replace(self, use_skip=False)
 
-    def shortcut_branch(self) -> "OpSpec":
+    def shortcut_branch(self) -> OpSpec:
         """The residual branch of a skip layer: a strided 1x1 projection or the identity."""
         return OpSpec(op=OpKind.SHORTCUT, in_channels=self.in_channels, out_channels=self.out_channels,
                       seq_len=self.seq_len, stride=self.stride, batch=self.batch)
 
-    def add_op(self) -> "OpSpec":
+    def add_op(self) -> OpSpec:
         """The element-wise sum joining the two branches (on the output shape)."""
         return OpSpec(op=OpKind.ADD, in_channels=self.out_channels, out_channels=self.out_channels,
                       seq_len=self.out_len, batch=self.batch)
 
-    def branches(self) -> tuple["OpSpec", "OpSpec", "OpSpec"]:
+    def branches(self) -> tuple[OpSpec, OpSpec, OpSpec]:
         """The split of a skip layer: ``(main_branch(), shortcut_branch(), add_op())``."""
         return self.main_branch(), self.shortcut_branch(), self.add_op()
 
@@ -232,7 +232,7 @@ class OpSpec:
         return {name: _as_plain(value) for name, value in asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "OpSpec":
+    def from_dict(cls, d: dict[str, Any]) -> OpSpec:
         """Rebuild from :meth:`to_dict` output (ValueError naming unknown or missing fields)."""
         if not isinstance(d, dict):
             raise ValueError(f"OpSpec must be a JSON object, got {type(d).__name__}")

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -87,7 +88,7 @@ class TargetStudy:
         return out
 
     @classmethod
-    def from_dict(cls, target: str, data: Mapping[str, Any]) -> "TargetStudy":
+    def from_dict(cls, target: str, data: Mapping[str, Any]) -> TargetStudy:
         """Rebuild from :meth:`to_dict` output."""
         return cls(
             target=target, primary=str(data["primary"]),
@@ -129,7 +130,7 @@ class NoiseStudy:
                 "targets": {name: t.to_dict() for name, t in self.targets.items()}}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "NoiseStudy":
+    def from_dict(cls, data: Mapping[str, Any]) -> NoiseStudy:
         """Rebuild from :meth:`to_dict` output (keys other than the fields go to ``info``)."""
         fields_ = ("seeds", "long_factor", "architectures", "targets")
         missing = [k for k in fields_ if k not in data]
@@ -147,7 +148,7 @@ class NoiseStudy:
         return write_text_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "NoiseStudy":
+    def load(cls, path: str | os.PathLike[str]) -> NoiseStudy:
         """Read a study saved by :meth:`save` (ValueError naming the file when it is not one)."""
         try:
             return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))

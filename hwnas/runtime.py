@@ -19,11 +19,11 @@ registered by :mod:`hwnas.deploy` when its optional dependencies are installed.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
-
 import importlib
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
 
-_RUNTIMES: dict[str, Callable[..., "Runtime"]] = {}
+_RUNTIMES: dict[str, Callable[..., Runtime]] = {}
 # Runtimes whose module registers them on import (kept light: imported only when asked for).
 _PROVIDERS: dict[str, str] = {"onnxruntime": "hwnas.deploy.runtimes"}
 
@@ -97,7 +97,7 @@ def available_runtimes() -> list[str]:
     return sorted(set(_RUNTIMES) | set(_PROVIDERS))
 
 
-def get_runtime(runtime: "str | Runtime" = "eager", threads: int = 1) -> Runtime:
+def get_runtime(runtime: str | Runtime = "eager", threads: int = 1) -> Runtime:
     """A runtime by name (``"eager"``, ``"onnxruntime"``), or the instance passed in.
 
     Taught in: notebooks/11_deployment.

@@ -10,9 +10,10 @@ architectures (:mod:`hwnas.architecture`) with a seeded :class:`numpy.random.Gen
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -157,12 +158,12 @@ class SearchSpace:
 
     # ---- named spaces
     @classmethod
-    def default(cls, input_features: int = DEFAULT_INPUT_FEATURES, **overrides: Any) -> "SearchSpace":
+    def default(cls, input_features: int = DEFAULT_INPUT_FEATURES, **overrides: Any) -> SearchSpace:
         """Every operation, kernels 3/5/7, widths 16/32/64, lookbacks 32/64/128."""
         return cls(name=SpaceName.DEFAULT.value, input_features=input_features, **overrides)
 
     @classmethod
-    def fpga(cls, input_features: int = DEFAULT_INPUT_FEATURES, **overrides: Any) -> "SearchSpace":
+    def fpga(cls, input_features: int = DEFAULT_INPUT_FEATURES, **overrides: Any) -> SearchSpace:
         """FPGA-friendly: small kernels (1, 3), ReLU only, a residual on every
         block (fixed topology), no attention or softmax, no dilation."""
         settings: dict[str, Any] = dict(
@@ -182,7 +183,7 @@ class SearchSpace:
         return cls(**settings)
 
     @classmethod
-    def mobile(cls, input_features: int = DEFAULT_INPUT_FEATURES, **overrides: Any) -> "SearchSpace":
+    def mobile(cls, input_features: int = DEFAULT_INPUT_FEATURES, **overrides: Any) -> SearchSpace:
         """Retail-app CPUs: cheap ops, narrow widths, single-thread friendly."""
         settings: dict[str, Any] = dict(
             name=SpaceName.MOBILE.value,
@@ -196,7 +197,7 @@ class SearchSpace:
         return cls(**settings)
 
     @classmethod
-    def gpu(cls, input_features: int = DEFAULT_INPUT_FEATURES, **overrides: Any) -> "SearchSpace":
+    def gpu(cls, input_features: int = DEFAULT_INPUT_FEATURES, **overrides: Any) -> SearchSpace:
         """Batch inference on GPUs: widths aligned to tensor-core multiples of 16."""
         settings: dict[str, Any] = dict(
             name=SpaceName.GPU.value, input_features=input_features, widths=(32, 64, 128), stem_width=64
@@ -206,7 +207,7 @@ class SearchSpace:
 
     @classmethod
     def named(cls, name: SpaceName | str, input_features: int = DEFAULT_INPUT_FEATURES,
-              **overrides: Any) -> "SearchSpace":
+              **overrides: Any) -> SearchSpace:
         """One of the named spaces (a :class:`SpaceName`: default, mobile, gpu, fpga)."""
         makers = {SpaceName.DEFAULT: cls.default, SpaceName.MOBILE: cls.mobile, SpaceName.GPU: cls.gpu,
                   SpaceName.FPGA: cls.fpga}

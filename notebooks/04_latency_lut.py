@@ -57,16 +57,15 @@ import torch
 
 import hwnas
 from hwnas import plots
-from hwnas.architecture import OpType
 from hwnas.hardware import DeviceType, HardwareProfile, cpu_model
 from hwnas.latency import (
     EDGE_MEMORY_BUDGET,
+    TimingSpec,
     build_lut,
     build_lut_detailed,
     candidate_latencies,
     expected_latency,
     op_module,
-    TimingSpec,
     time_callable,
     time_round_robin,
     validate,
@@ -487,7 +486,7 @@ print("gradcheck passed: the analytic gradient matches finite differences")
 alpha = torch.zeros(depth, len(labels), dtype=torch.float64, requires_grad=True)
 optimizer = torch.optim.Adam([alpha], lr=0.2)
 history = []
-for step in range(60):
+for _step in range(60):
     optimizer.zero_grad()
     loss = expected_latency(alpha, lut_matrix)
     loss.backward()

@@ -59,7 +59,7 @@ from hwnas.pareto import (
     pareto_front,
 )
 from hwnas.proxy import make_proxy_task
-from hwnas.search import EvaluationStore, Evaluator, SearchProblem, search
+from hwnas.search import EvaluationStore, Evaluator, search
 from hwnas.space import SearchSpace
 
 SEED = 7

@@ -69,7 +69,6 @@ from hwnas.search.scaling import metrics_of, scaling_grid
 from hwnas.search.scaling_rule import (
     CONSTRAINT_EXPONENTS,
     compound_scale,
-    constraint_grid,
     constraint_kind,
     constraint_value,
     effective_exponents,

@@ -53,7 +53,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-import hwnas
 from hwnas import plots
 from hwnas.cost import count_flops, count_params
 from hwnas.data import load_klines

@@ -13,8 +13,8 @@ import http.server
 import re
 import shutil
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import unquote, urldefrag, urljoin, urlparse
 
 import pytest

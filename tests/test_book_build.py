@@ -27,6 +27,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 from build_book import toc_entries  # noqa: E402
+
 BOOK_TIMEOUT_S = 60 * 60
 
 pytestmark = pytest.mark.book

@@ -21,6 +21,7 @@ from hwnas.deploy.runtimes import OrtModule
 from hwnas.latency import TimingSpec
 from hwnas.model import Head, Layer, build_model
 
+
 def small_arch(features: int) -> Architecture:
     return Architecture(
         layers=(

@@ -11,8 +11,8 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from typing import Callable
 
 import numpy as np
 import pytest

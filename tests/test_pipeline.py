@@ -12,10 +12,10 @@ import pytest
 
 from hwnas import Architecture
 from hwnas.__main__ import main
+from hwnas.latency import TimingSpec
 from hwnas.pipeline import PLANS, run_pipeline, target_space, walk_forward
 from hwnas.pipeline.run import CHOICE_RULES
 from hwnas.search import SearchResult
-from hwnas.latency import TimingSpec
 
 TINY = ["--quick", "--evals", "3", "--retrain-epochs", "1", "--retrain-windows", "128",
         "--sla-repeats", "50", "--quiet"]

@@ -121,8 +121,9 @@ def test_fbnet_front_labels_the_derived_models():
 
 
 def test_architecture_blocks_draws_a_box_per_layer():
-    from hwnas import SearchSpace
     import numpy as np
+
+    from hwnas import SearchSpace
 
     space = SearchSpace.default()
     archs = {"a": space.sample(np.random.default_rng(0)), "b": space.sample(np.random.default_rng(1))}

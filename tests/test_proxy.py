@@ -36,6 +36,7 @@ from hwnas.proxy import (
 )
 from hwnas.proxy_study import NoiseStudy, noise_study
 
+
 def small_arch(features: int, lookback: int = 16) -> Architecture:
     return Architecture(
         layers=(

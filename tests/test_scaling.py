@@ -358,7 +358,7 @@ def test_strategy_is_registered_and_follows_its_plan():
     assert strategy.ranked[0] == int(np.argmax(rewards))
     assert strategy.best == strategy.grid[strategy.ranked[0]][:3]
     assert strategy.family and all(budget <= prob.latency_budget_us for _, _, budget, _ in strategy.family)
-    for _, phi, budget, arch in strategy.family:
+    for _, _phi, budget, arch in strategy.family:
         assert profile.predict_latency(arch) <= budget
     assert json.loads(json.dumps(strategy.state_dict())) == strategy.state_dict()
 

@@ -24,7 +24,7 @@ from hwnas.search import (
     search,
     unpack_task,
 )
-from hwnas.search.evaluator import TrainResult, Trainer
+from hwnas.search.evaluator import Trainer, TrainResult
 
 
 class StubTrainer(Trainer):

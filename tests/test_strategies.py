@@ -18,16 +18,17 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
 
 import hwnas
-from hwnas.search import Evaluator, EvaluationStore, available_strategies, search
-from hwnas.search.evaluator import TrainResult, Trainer
+from hwnas.search import EvaluationStore, Evaluator, available_strategies, search
+from hwnas.search.evaluator import Trainer, TrainResult
 from hwnas.search.store import architecture_key
 
 #: Options that make each strategy's run tiny (engineers of later strategies add their entry).
@@ -110,7 +111,7 @@ def test_hard_latency_budget_respected(name: str, setup: tuple) -> None:
     result = run(name, setup, constraint="hard")
     budget = setup[3]
     assert len(result) >= 1
-    for arch, metrics in result:
+    for _arch, metrics in result:
         assert metrics.feasible and metrics.latency_us <= budget
     over = [s for s in result.history if s.metrics.feasible and s.metrics.latency_us > budget]
     front = {architecture_key(a) for a, _ in result}

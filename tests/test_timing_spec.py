@@ -17,7 +17,6 @@ import pytest
 from hwnas.__main__ import main
 from hwnas.deploy.sla import timed_calls
 from hwnas.hardware import HardwareProfile
-from hwnas.opspec import OpSpec
 from hwnas.latency import (
     Estimator,
     Timing,
@@ -28,6 +27,7 @@ from hwnas.latency import (
     time_round_robin,
     timing_from_options,
 )
+from hwnas.opspec import OpSpec
 from hwnas.space import SearchSpace
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,11 +11,11 @@ This Sphinx extension registers the pybtex formatting style ``authoryear``: the
 from __future__ import annotations
 
 import codecs
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import latexcodec  # noqa: F401  (registers the "ulatex" codec)
-from collections import Counter
-from typing import Any, Iterable, Iterator
-
 from pybtex.plugin import register_plugin
 from pybtex.style.formatting.unsrt import Style as UnsrtStyle
 from pybtex.style.labels import BaseLabelStyle

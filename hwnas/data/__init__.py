@@ -11,17 +11,8 @@ from hwnas.data.bybit import (
     BybitRateLimitError,
     BybitResponseError,
     BybitTimeoutError,
-    fetch_bybit_klines,
     KlineGapWarning,
-)
-from hwnas.data.klines import (
-    CATEGORIES,
-    INTERVAL_LABELS,
-    INTERVALS,
-    KLINE_COLUMNS,
-    find_gaps,
-    interval_label,
-    normalize_interval,
+    fetch_bybit_klines,
 )
 from hwnas.data.cache import KlineCache, read_kline_csv
 from hwnas.data.features import (
@@ -32,6 +23,15 @@ from hwnas.data.features import (
     make_targets,
     make_windows,
     periods_per_year,
+)
+from hwnas.data.klines import (
+    CATEGORIES,
+    INTERVAL_LABELS,
+    INTERVALS,
+    KLINE_COLUMNS,
+    find_gaps,
+    interval_label,
+    normalize_interval,
 )
 from hwnas.data.loader import KlineData, SyntheticDataWarning, load_klines
 from hwnas.data.synthetic import synthetic_klines

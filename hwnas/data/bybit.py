@@ -24,8 +24,6 @@ import requests
 
 from hwnas.checks import require_int, require_positive
 from hwnas.data.klines import (
-    CATEGORIES,
-    INTERVALS,
     TimeLike,
     check_limit,
     check_symbol,

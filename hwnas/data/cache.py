@@ -21,14 +21,14 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from hwnas.fileio import write_atomic
 from hwnas.data.bybit import (
     BYBIT_BASE_URL,
-    fetch_bybit_klines,
     KlineGapWarning,
+    fetch_bybit_klines,
 )
 from hwnas.data.klines import (
     KLINE_COLUMNS,
+    TimeLike,
     candles_between,
     check_limit,
     describe_gaps,
@@ -38,9 +38,9 @@ from hwnas.data.klines import (
     next_open_ms,
     normalize_category,
     normalize_interval,
-    TimeLike,
     to_ms,
 )
+from hwnas.fileio import write_atomic
 
 __all__ = ["CACHE_ENV", "KlineCache", "default_cache_dir", "read_kline_csv"]
 

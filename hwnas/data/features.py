@@ -20,8 +20,8 @@ Two rules keep the numbers honest:
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -332,7 +332,7 @@ class Scaler:
         self.std_: np.ndarray | None = None
         self.columns_: list[str] | None = None
 
-    def fit(self, data: pd.DataFrame | np.ndarray) -> "Scaler":
+    def fit(self, data: pd.DataFrame | np.ndarray) -> Scaler:
         """Learn per-column mean and std (zero spread is treated as 1)."""
         values = np.asarray(data, dtype=np.float64)
         if values.ndim != 2 or len(values) < 2:

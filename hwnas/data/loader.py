@@ -28,9 +28,10 @@ from hwnas.data.bybit import (
     BYBIT_BASE_URL,
     KLINE_PATH,
     BybitAPIError,
-    fetch_bybit_klines,
     KlineGapWarning,
+    fetch_bybit_klines,
 )
+from hwnas.data.cache import KlineCache, read_kline_csv
 from hwnas.data.klines import (
     check_limit,
     check_symbol,
@@ -40,7 +41,6 @@ from hwnas.data.klines import (
     normalize_category,
     normalize_interval,
 )
-from hwnas.data.cache import KlineCache, read_kline_csv
 from hwnas.data.synthetic import SYNTHETIC_LABEL, synthetic_klines
 
 __all__ = [

@@ -17,9 +17,9 @@ from hwnas.data.features import MINUTES_PER_YEAR
 from hwnas.data.klines import (
     FIXED_INTERVAL_MS,
     KLINE_COLUMNS,
+    TimeLike,
     check_limit,
     normalize_interval,
-    TimeLike,
     to_ms,
 )
 

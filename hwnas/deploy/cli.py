@@ -23,8 +23,8 @@ def _load_model(arch_path: str, weights: str | None, seed: int) -> Any:
     """The model of an architecture file, with the weights of ``--weights`` when given."""
     import torch
 
-    from ..model import build_model
     from ..architecture import Architecture
+    from ..model import build_model
 
     try:
         arch = Architecture.load(arch_path)

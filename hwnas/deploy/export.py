@@ -16,18 +16,19 @@ from __future__ import annotations
 import io
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..architecture import POOL_OPS, Architecture, LayerSpec, OpType
 from ..checks import require_choice, require_float
 from ..fileio import write_bytes_atomic
 from ..model import build_model
-from ..architecture import POOL_OPS, Architecture, LayerSpec, OpType
 from ..space import SearchSpace
 from .onnx_graph import OPSET, onnx_bytes
 from .runtimes import OrtModule

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

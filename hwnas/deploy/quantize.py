@@ -28,9 +28,10 @@ import copy
 import io
 import logging
 import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import onnx
@@ -38,10 +39,10 @@ import onnx.numpy_helper
 import torch
 from torch import nn
 
+from ..architecture import Architecture
 from ..checks import require_choice, require_int
 from ..latency.timing import TimingSpec, time_round_robin
 from ..model import Head, Layer
-from ..architecture import Architecture
 
 __all__ = [
     "PRECISION_TIMING",

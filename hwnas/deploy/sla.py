@@ -19,16 +19,17 @@ disagree).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
+from ..architecture import Architecture
 from ..checks import require_float, require_int, require_optional_int
 from ..hardware import current_conditions
 from ..latency.timing import TimingSpec, load_average, time_callable
-from ..architecture import Architecture
 
 __all__ = ["SLAReport", "sla_report", "SPREAD_WARN", "deployable_callable", "timed_calls",
            "burst_quantiles"]

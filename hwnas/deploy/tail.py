@@ -25,8 +25,9 @@ over.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,8 +37,8 @@ from ..latency.timing import TimingSpec, load_average
 from .sla import burst_quantiles, deployable_callable, timed_calls
 
 if TYPE_CHECKING:
-    from ..hardware import HardwareProfile
     from ..architecture import Architecture
+    from ..hardware import HardwareProfile
     from ..space import SearchSpace
 
 __all__ = ["TailCalibration", "measure_tail", "near_budget_models"]
@@ -91,8 +92,8 @@ class TailCalibration:
                 "ratios": list(self.ratios), "conditions": dict(self.conditions)}
 
 
-def near_budget_models(space: "SearchSpace", profile: "HardwareProfile", budget_us: float, *, models: int = 3,
-                       batch: int = 1, draws: int = 256, seed: int = 0) -> list["Architecture"]:
+def near_budget_models(space: SearchSpace, profile: HardwareProfile, budget_us: float, *, models: int = 3,
+                       batch: int = 1, draws: int = 256, seed: int = 0) -> list[Architecture]:
     """``models`` architectures of ``space`` spread over the table latencies below ``budget_us``.
 
     Draws ``draws`` architectures with ``seed``, keeps the distinct ones the
@@ -105,7 +106,7 @@ def near_budget_models(space: "SearchSpace", profile: "HardwareProfile", budget_
     models = require_int(models, "models", 1)
     budget_us = require_float(budget_us, "budget_us", minimum=0.0, strict_minimum=True)
     rng = np.random.default_rng(require_int(seed, "seed", 0))
-    priced: dict[str, tuple[float, "Architecture"]] = {}
+    priced: dict[str, tuple[float, Architecture]] = {}
     for _ in range(require_int(draws, "draws", models)):
         arch = space.sample(rng)
         priced.setdefault(arch.label(), (float(profile.predict_latency(arch, batch)), arch))
@@ -116,8 +117,8 @@ def near_budget_models(space: "SearchSpace", profile: "HardwareProfile", budget_
     return [pool[i][1] for i in picks]
 
 
-def _calibration_models(space: "SearchSpace | Sequence[Architecture]", models: int,
-                        seed: int) -> list["Architecture"]:
+def _calibration_models(space: SearchSpace | Sequence[Architecture], models: int,
+                        seed: int) -> list[Architecture]:
     """``models`` architectures drawn from ``space`` with ``seed`` (or the given ones)."""
     from ..architecture import Architecture
     from ..space import SearchSpace
@@ -131,7 +132,7 @@ def _calibration_models(space: "SearchSpace | Sequence[Architecture]", models: i
     return archs
 
 
-def measure_tail(space: "SearchSpace | Sequence[Architecture]", *, runtime: Any = "onnxruntime",
+def measure_tail(space: SearchSpace | Sequence[Architecture], *, runtime: Any = "onnxruntime",
                  threads: int = 1, batch: int = 1, models: int = 3, repeats: int = 3000, bursts: int = 3,
                  percentile: float = 99.0, seed: int = 0,
                  timing: TimingSpec = TimingSpec.SLA) -> TailCalibration:

@@ -5,13 +5,13 @@ Taught in: notebooks/04_latency_lut.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Iterable
 
+from ..architecture import Architecture
 from ..hardware import HardwareProfile
 from ..opspec import OpSpec
 from ..runtime import Runtime
-from ..architecture import Architecture
 from ..space import SearchSpace
 from .lut import build_lut_detailed
 from .timing import TimingSpec

@@ -9,9 +9,9 @@ import math
 
 import torch
 
+from ..architecture import check_layer_fits
 from ..hardware import HardwareProfile
 from ..opspec import OpSpec
-from ..architecture import check_layer_fits
 from ..space import SearchSpace
 
 

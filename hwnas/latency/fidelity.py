@@ -5,16 +5,17 @@ Taught in: notebooks/04_latency_lut.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
+from ..architecture import Architecture
 from ..cost import count_flops
 from ..hardware import HardwareProfile
 from ..numerics import spearman
 from ..runtime import Runtime, get_runtime
-from ..architecture import Architecture
 from .lut import model_callable
 from .timing import Item, Timing, TimingSpec, measure_conditions, run_passes
 

@@ -6,18 +6,19 @@ Taught in: notebooks/04_latency_lut.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence, TypedDict, Unpack
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 import torch
 from scipy import stats
 
-from ..hardware import DeviceType, HardwareProfile
-from ..opspec import OpSpec, arch_op_specs, space_op_specs
-from ..model import build_model
-from ..runtime import Runtime, get_runtime
 from ..architecture import Architecture
+from ..hardware import DeviceType, HardwareProfile
+from ..model import build_model
+from ..opspec import OpSpec, arch_op_specs, space_op_specs
+from ..runtime import Runtime, get_runtime
 from ..space import SearchSpace
 from .ops import op_module
 from .timing import (

@@ -8,9 +8,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..opspec import OpSpec
-from ..model import Head, build_layer
 from ..architecture import HeadType
+from ..model import Head, build_layer
+from ..opspec import OpSpec
 
 
 class _Add(nn.Module):

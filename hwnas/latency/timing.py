@@ -16,9 +16,10 @@ import gc
 import os
 import random
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -98,12 +99,12 @@ class TimingSpec:
     group: int = 6
     seed: int = 0
 
-    CALL: ClassVar["TimingSpec"]
-    COMPARE: ClassVar["TimingSpec"]
-    TABLE: ClassVar["TimingSpec"]
-    MODELS: ClassVar["TimingSpec"]
-    QUICK: ClassVar["TimingSpec"]
-    SLA: ClassVar["TimingSpec"]
+    CALL: ClassVar[TimingSpec]
+    COMPARE: ClassVar[TimingSpec]
+    TABLE: ClassVar[TimingSpec]
+    MODELS: ClassVar[TimingSpec]
+    QUICK: ClassVar[TimingSpec]
+    SLA: ClassVar[TimingSpec]
 
     def __post_init__(self) -> None:
         put = object.__setattr__
@@ -117,7 +118,7 @@ class TimingSpec:
         put(self, "group", require_int(self.group, "group", 1))
         put(self, "seed", require_int(self.seed, "seed", 0))
 
-    def replace(self, **changes: Any) -> "TimingSpec":
+    def replace(self, **changes: Any) -> TimingSpec:
         """A copy with ``changes`` (checked like a new spec; an unknown name is a TypeError)."""
         return replace(self, **changes)
 
@@ -127,7 +128,7 @@ class TimingSpec:
                 for f in fields(self)}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "TimingSpec":
+    def from_dict(cls, data: Mapping[str, Any]) -> TimingSpec:
         """The spec of :meth:`to_dict` (missing fields take the defaults; unknown ones are an error)."""
         if not isinstance(data, Mapping):
             raise ValueError(f"timing spec must be a JSON object, got {type(data).__name__}")
@@ -139,7 +140,7 @@ class TimingSpec:
         return cls(**dict(data))
 
     @classmethod
-    def from_conditions(cls, conditions: Mapping[str, Any]) -> "TimingSpec":
+    def from_conditions(cls, conditions: Mapping[str, Any]) -> TimingSpec:
         """The spec a profile's ``conditions`` record (see :meth:`record`).
 
         Profiles saved before the spec existed recorded ``passes``,
@@ -260,7 +261,7 @@ class Timing:
 
     @classmethod
     def from_bursts(cls, bursts: Sequence[Sequence[float]], threads: int, batch: int,
-                    keep_samples: bool = False) -> "Timing":
+                    keep_samples: bool = False) -> Timing:
         """Summarise per-call samples (µs) collected in several bursts."""
         pooled = [v for burst in bursts for v in burst]
         timing = cls.from_samples(pooled, threads, batch, keep_samples)
@@ -269,7 +270,7 @@ class Timing:
 
     @classmethod
     def from_samples(cls, samples_us: Sequence[float] | np.ndarray, threads: int, batch: int,
-                     keep_samples: bool = False) -> "Timing":
+                     keep_samples: bool = False) -> Timing:
         """Summarise raw per-call samples (µs)."""
         arr = np.asarray(samples_us, dtype=float)
         if arr.size == 0:
@@ -323,7 +324,7 @@ class _Conditions:
     def __init__(self, threads: int) -> None:
         self.threads = require_int(threads, "threads", 1)
 
-    def __enter__(self) -> "_Conditions":
+    def __enter__(self) -> _Conditions:
         self._gc = gc.isenabled()
         self._threads = torch_threads(self.threads)
         self._threads.__enter__()
@@ -433,7 +434,7 @@ def measure_conditions(threads: int, batch: int, runtime: Runtime | None = None)
         batch=batch,
         cpu_count=os.cpu_count(),
         mkldnn=bool(torch.backends.mkldnn.is_available()),
-        date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        date=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         timer_null_ns=round(null_call_ns(), 1),
         load_avg_1min_start=load_average(),
     )

@@ -6,14 +6,15 @@ Taught in: notebooks/12_capstone.
 from __future__ import annotations
 
 import importlib.util
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from torch import nn
 
+    from ..architecture import Architecture
     from ..latency.timing import TimingSpec
     from ..proxy.task import ProxyTask
-    from ..architecture import Architecture
 
 __all__ = ["PRECISIONS_BY_TARGET", "QUANT_MIN_SPEEDUP", "QUANT_MAX_SCORE_LOSS", "deploy_precisions",
            "has_onnxruntime", "side_by_side_latency"]
@@ -32,8 +33,8 @@ def has_onnxruntime() -> bool:
     return importlib.util.find_spec("onnxruntime") is not None
 
 
-def side_by_side_latency(modules: Mapping[str, tuple["nn.Module", Any]],
-                         timing: "TimingSpec | None" = None) -> dict[str, dict[str, float]]:
+def side_by_side_latency(modules: Mapping[str, tuple[nn.Module, Any]],
+                         timing: TimingSpec | None = None) -> dict[str, dict[str, float]]:
     """Fastest call (µs) of each ``name: (module, input)`` in eager PyTorch and ONNX Runtime.
 
     One thread, every callable timed round-robin in the same passes
@@ -62,8 +63,8 @@ PRECISIONS_BY_TARGET = {"cpu": ("fp32 onnx", "fp16 onnx", "int8 onnx (QDQ)"),
 """The precisions tried per target (names of :data:`hwnas.deploy.quantize.PRECISIONS`)."""
 
 
-def deploy_precisions(target: str, model: "nn.Module", arch: "Architecture", task: "ProxyTask", fp32: bytes,
-              seed: int, timing: "TimingSpec") -> tuple[list[dict[str, Any]], str, bytes | None]:
+def deploy_precisions(target: str, model: nn.Module, arch: Architecture, task: ProxyTask, fp32: bytes,
+              seed: int, timing: TimingSpec) -> tuple[list[dict[str, Any]], str, bytes | None]:
     """Each precision's validation/test score (and CPU latency); the one deployed and its ONNX bytes.
 
     CPU: INT8 (QDQ) or FP16 replaces FP32 when at least :data:`QUANT_MIN_SPEEDUP`

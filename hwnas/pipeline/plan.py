@@ -8,9 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..hardware import DeviceType
+
 __all__ = ["PLANS", "QUICK_SPACE", "TARGET_NAMES", "TargetPlan"]
 
-TARGET_NAMES = ("cpu", "gpu", "fpga")
+TARGET_NAMES: tuple[DeviceType, ...] = (DeviceType.CPU, DeviceType.GPU, DeviceType.FPGA)
+"""The targets a pipeline serves (the phone-class ``DeviceType.MOBILE`` runs as the CPU plan)."""
 QUICK_SPACE: dict[str, Any] = {"lookbacks": (32,), "depths": (2, 3)}
 """Overrides of the named space for ``quick`` runs (tests, the chapter's reduced budget)."""
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..search.result import SearchResult
     from ..architecture import Architecture
+    from ..search.result import SearchResult
     from .plan import TargetPlan
 
 __all__ = ["PipelineResult"]
@@ -35,13 +35,13 @@ class PipelineResult:
     """
 
     target: str
-    plan: "TargetPlan"
+    plan: TargetPlan
     data_source: str
     profile_label: str
     profile_kind: str
     recipe: str
-    search: "SearchResult"
-    arch: "Architecture"
+    search: SearchResult
+    arch: Architecture
     search_score: float
     scores: dict[str, float]
     baselines: dict[str, dict[str, Any]]

@@ -43,10 +43,11 @@ import math
 import sys
 import time
 import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..checks import require_choice, require_float, require_int, require_optional_int, require_positive
 from .deploy import deploy_precisions, has_onnxruntime, side_by_side_latency
@@ -56,14 +57,14 @@ from .result import PipelineResult
 if TYPE_CHECKING:
     from typing import Unpack
 
+    from ..architecture import Architecture
     from ..data.loader import KlineData
+    from ..hardware import HardwareProfile
     from ..latency.lut import LUTOptions
     from ..latency.timing import TimingSpec
-    from ..hardware import HardwareProfile
     from ..proxy.task import ProxyTask
     from ..search.base import Metrics
     from ..search.result import SearchResult
-    from ..architecture import Architecture
     from ..space import SearchSpace
 
 __all__ = ["CHOICE_RULES", "QUICK_LUT", "quick_lut_options", "TAIL_FACTOR_MAX", "TAIL_SPREAD_MAX", "bounded_tail", "run_pipeline",
@@ -73,7 +74,7 @@ QUICK_LUT: dict[str, Any] = {"calibration": 16}
 """Latency-table options of ``quick`` runs besides their timing (:func:`quick_lut_options` adds it)."""
 
 
-def quick_lut_options() -> "LUTOptions":
+def quick_lut_options() -> LUTOptions:
     """The CPU table's options in ``quick`` runs: :data:`QUICK_LUT` and about a tenth of the
     default measurement time (:attr:`~hwnas.latency.TimingSpec.QUICK` at 1 ms, 8 calls at least).
 
@@ -85,7 +86,7 @@ def quick_lut_options() -> "LUTOptions":
             "timing": TimingSpec.QUICK.replace(target_ms=1.0, min_reps=8)}
 
 
-def _comparison_timing(timing: "TimingSpec | None", seed: int) -> "TimingSpec":
+def _comparison_timing(timing: TimingSpec | None, seed: int) -> TimingSpec:
     """The side-by-side comparisons' timing: ``timing``, or :attr:`TimingSpec.COMPARE` seeded with ``seed``."""
     from ..latency.timing import TimingSpec
 
@@ -121,7 +122,7 @@ class _Stages:
             self.say(f"stage {name} done in {self.seconds[name]:.1f} s")
 
 
-def target_space(target: str, quick: bool = False, **overrides: Any) -> "SearchSpace":
+def target_space(target: str, quick: bool = False, **overrides: Any) -> SearchSpace:
     """The named space of ``target``'s plan (``quick``: :data:`QUICK_SPACE`'s smaller one).
 
     Taught in: notebooks/12_capstone.
@@ -132,8 +133,8 @@ def target_space(target: str, quick: bool = False, **overrides: Any) -> "SearchS
     return SearchSpace.named(plan.space, **{**(QUICK_SPACE if quick else {}), **overrides})
 
 
-def target_profile(target: str, space: "SearchSpace", *, quick: bool = False, progress: bool = True,
-                   **lut_options: "Unpack[LUTOptions]") -> tuple["HardwareProfile", str]:
+def target_profile(target: str, space: SearchSpace, *, quick: bool = False, progress: bool = True,
+                   **lut_options: Unpack[LUTOptions]) -> tuple[HardwareProfile, str]:
     """``target``'s profile and what it is (measured in which runtime, or an analytical model).
 
     CPU: this machine, one thread, the 10 MiB edge budget, the table measured in
@@ -166,7 +167,7 @@ def target_profile(target: str, space: "SearchSpace", *, quick: bool = False, pr
             "measured on this CPU in eager PyTorch, 1 thread (ONNX Runtime not installed)")
 
 
-def _load_profile(path: str | Path, target: str) -> "HardwareProfile":
+def _load_profile(path: str | Path, target: str) -> HardwareProfile:
     """A saved profile (an analytical one rebuilt with its model for the GPU and FPGA)."""
     from ..hardware import HardwareProfile
     from ..targets.profiles import AnalyticalProfile
@@ -194,7 +195,7 @@ TAIL_SPREAD_MAX = 3.0
 measured; quiet, they differ 1.7-3.2x model to model."""
 
 
-def _choose(search: "SearchResult") -> tuple["Architecture", "Metrics", bool]:
+def _choose(search: SearchResult) -> tuple[Architecture, Metrics, bool]:
     """The chosen architecture, its metrics, and whether it met the problem's budgets (rule in
     :data:`CHOICE_RULES`): the best within the budgets (``search.best()``), else the fastest."""
     from ..search.base import trained
@@ -233,7 +234,7 @@ def bounded_tail(calibration: Mapping[str, Any]) -> dict[str, Any]:
             "line": line}
 
 
-def _measured_tail(space: "SearchSpace", profile: "HardwareProfile", plan: TargetPlan, quick: bool,
+def _measured_tail(space: SearchSpace, profile: HardwareProfile, plan: TargetPlan, quick: bool,
                    seed: int) -> dict[str, Any]:
     """The tail factor of three calibration models priced below the budget, measured in ONNX Runtime."""
     from ..deploy.tail import measure_tail, near_budget_models
@@ -268,7 +269,7 @@ def _verdict(target: str, sla: Any, predicted: float, reasons: Sequence[str],
             "reasons": out}
 
 
-def _miss_reason(plan: TargetPlan, search: "SearchResult", tail: Mapping[str, Any], metrics: "Metrics",
+def _miss_reason(plan: TargetPlan, search: SearchResult, tail: Mapping[str, Any], metrics: Metrics,
                  sla: Any) -> str:
     """Why nothing met the budget: the budgets, the tail factor with its spread, the fastest model's p99."""
     table = search.problem.latency_budget_us
@@ -290,7 +291,7 @@ def _budget_label(latency_budget_us: float, table_budget_us: float) -> str:
             f"{latency_budget_us / table_budget_us:.2f})")
 
 
-def _front_png(search: "SearchResult", arch: "Architecture", title: str, budget_label: str) -> bytes:
+def _front_png(search: SearchResult, arch: Architecture, title: str, budget_label: str) -> bytes:
     """The front figure as PNG bytes (drawn without pyplot: a notebook's backend stays as it is)."""
     from ..plots.capstone import search_front
     from ..plots.foundations import png_bytes
@@ -321,10 +322,10 @@ def _outputs(out_dir: Path, target: str) -> dict[str, Path]:
 def run_pipeline(
     target: str,
     *,
-    data: "KlineData | None" = None,
-    task: "ProxyTask | None" = None,
-    space: "SearchSpace | None" = None,
-    profile: "HardwareProfile | str | Path | None" = None,
+    data: KlineData | None = None,
+    task: ProxyTask | None = None,
+    space: SearchSpace | None = None,
+    profile: HardwareProfile | str | Path | None = None,
     strategy: str | None = None,
     evals: int = 40,
     latency_budget_us: float | None = None,
@@ -336,8 +337,8 @@ def run_pipeline(
     progress: bool = True,
     quick: bool = False,
     sla_repeats: int = 10_000,
-    timing: "TimingSpec | None" = None,
-    lut_options: "LUTOptions | None" = None,
+    timing: TimingSpec | None = None,
+    lut_options: LUTOptions | None = None,
     tail_factor: float | None = None,
 ) -> PipelineResult:
     """Search, retrain, compare, export, quantise and check one target end to end (module docstring).
@@ -393,16 +394,15 @@ def run_pipeline(
 
 def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, data: Any, task: Any,
                 space: Any, profile: Any, evals: int, retrain_epochs: int, retrain_windows: int | None,
-                seed: int, progress: bool, quick: bool, sla_repeats: int, timing: "TimingSpec",
-                lut_options: "LUTOptions", tail_factor: float | None) -> PipelineResult:
+                seed: int, progress: bool, quick: bool, sla_repeats: int, timing: TimingSpec,
+                lut_options: LUTOptions, tail_factor: float | None) -> PipelineResult:
     """The stages of :func:`run_pipeline`, arguments already checked."""
     import torch
 
     from ..cost import memory_footprint
     from ..deploy.export import export
-    from ..fileio import write_bytes_atomic
     from ..deploy.sla import sla_report
-    from ..fileio import write_text_atomic
+    from ..fileio import write_bytes_atomic, write_text_atomic
     from ..proxy.baselines import LSTMBaseline, MLPBaseline, train_baseline
     from ..proxy.task import make_proxy_task
     from ..proxy.training import train_model

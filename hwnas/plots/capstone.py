@@ -6,7 +6,8 @@ Taught in: notebooks/12_capstone.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
@@ -16,8 +17,8 @@ from .foundations import ensure_axes
 from .style import strategy_color, target_color
 
 if TYPE_CHECKING:
-    from ..search.result import SearchResult
     from ..architecture import Architecture
+    from ..search.result import SearchResult
 
 __all__ = ["search_front", "architecture_blocks", "score_vs_latency", "walk_forward_lines", "tail_calibration"]
 
@@ -25,7 +26,7 @@ _OP_COLOURS = {"conv": "#1f77b4", "dwsep_conv": "#17becf", "dilated_conv": "#946
                "attention": "#d62728", "identity": "#c7c7c7", "max_pool": "#bcbd22", "avg_pool": "#bcbd22"}
 
 
-def search_front(result: "SearchResult", *, budget_us: float | None = None, chosen: "Architecture | None" = None,
+def search_front(result: SearchResult, *, budget_us: float | None = None, chosen: Architecture | None = None,
                  title: str = "", budget_label: str | None = None, ax: Axes | None = None) -> Axes:
     """Every trained candidate (validation score against predicted latency), the front, the budget, the choice.
 
@@ -62,7 +63,7 @@ def search_front(result: "SearchResult", *, budget_us: float | None = None, chos
     return ax
 
 
-def architecture_blocks(archs: Mapping[str, "Architecture"], *, ax: Axes | None = None) -> Axes:
+def architecture_blocks(archs: Mapping[str, Architecture], *, ax: Axes | None = None) -> Axes:
     """One row of boxes per architecture: each layer's operation, kernel and width; skips marked.
 
     Taught in: notebooks/12_capstone.

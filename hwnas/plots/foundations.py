@@ -15,7 +15,8 @@ several panels returns its :class:`matplotlib.figure.Figure` instead.
 from __future__ import annotations
 
 import io
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np

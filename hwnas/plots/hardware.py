@@ -5,7 +5,7 @@ Same conventions as :mod:`hwnas.plots.foundations` (data in, ``ax=None``, Axes o
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np

@@ -5,7 +5,8 @@ Same conventions as :mod:`hwnas.plots.foundations` (data in, ``ax=None``, Axes o
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np

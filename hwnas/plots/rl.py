@@ -5,7 +5,8 @@ Taught in: notebooks/08_mnasnet_rl.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes

@@ -9,7 +9,7 @@ as in :mod:`hwnas.plots.foundations`. The compound family has the colour of the
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np

@@ -5,7 +5,8 @@ Taught in: notebooks/12_capstone.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..checks import require_int
 from .baselines import train_baseline
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["split_score", "walk_forward"]
 
 
-def split_score(model: "nn.Module", task: ProxyTask, split: str, lookback: int) -> float:
+def split_score(model: nn.Module, task: ProxyTask, split: str, lookback: int) -> float:
     """The task's primary metric of a trained model's predictions on ``split``.
 
     Taught in: notebooks/12_capstone.
@@ -30,7 +31,7 @@ def split_score(model: "nn.Module", task: ProxyTask, split: str, lookback: int) 
         PRIMARY_METRIC[task.target]])
 
 
-def walk_forward(models: Mapping[str, "Architecture"], frame: "pd.DataFrame", *, folds: int = 2,
+def walk_forward(models: Mapping[str, Architecture], frame: pd.DataFrame, *, folds: int = 2,
                  fraction: float = 0.8, lookback: int | None = None, seed: int = 0,
                  baselines: Sequence[str] = ("persistence", "lstm"), interval: str | None = None,
                  **recipe: Any) -> list[dict[str, Any]]:

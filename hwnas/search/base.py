@@ -20,17 +20,18 @@ from __future__ import annotations
 import abc
 import importlib
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ..checks import require_choice, require_float, require_int, require_optional_int
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from ..architecture import Architecture
     from ..hardware import HardwareProfile
     from ..proxy.task import ProxyTask
-    from ..architecture import Architecture
     from ..space import SearchSpace
 
 __all__ = ["CONSTRAINTS", "INFEASIBLE_REWARD", "Metrics", "SearchProblem", "Strategy", "available_strategies",
@@ -79,7 +80,7 @@ class Metrics:
         return nan_to_none(data)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Metrics":
+    def from_dict(cls, data: dict[str, Any]) -> Metrics:
         """Inverse of :meth:`to_dict`."""
         known = set(cls.__dataclass_fields__)
         unknown = set(data) - known
@@ -111,7 +112,7 @@ def nan_to_none(value: Any) -> Any:
     return value
 
 
-def hardware_metrics(profile: "HardwareProfile", arch: "Architecture", precision: str, batch: int) -> Metrics:
+def hardware_metrics(profile: HardwareProfile, arch: Architecture, precision: str, batch: int) -> Metrics:
     """Latency, memory, FLOPs, parameters and feasibility of ``arch`` at ``batch``; ``score`` NaN (not trained).
 
     Taught in: notebooks/07_pareto.
@@ -138,7 +139,7 @@ def trained(metrics: Metrics) -> bool:
     return metrics.feasible and math.isfinite(metrics.score)
 
 
-def space_to_dict(space: "SearchSpace") -> dict[str, Any]:
+def space_to_dict(space: SearchSpace) -> dict[str, Any]:
     """A search space's fields as plain JSON types (enums by value).
 
     Taught in: notebooks/07_pareto.
@@ -153,7 +154,7 @@ def space_to_dict(space: "SearchSpace") -> dict[str, Any]:
     return {f.name: plain(getattr(space, f.name)) for f in fields(space) if f.init}
 
 
-def space_from_dict(data: dict[str, Any]) -> "SearchSpace":
+def space_from_dict(data: dict[str, Any]) -> SearchSpace:
     """Inverse of :func:`space_to_dict`.
 
     Taught in: notebooks/07_pareto.
@@ -164,7 +165,7 @@ def space_from_dict(data: dict[str, Any]) -> "SearchSpace":
     return SearchSpace(**values)
 
 
-def profile_from_dict(data: dict[str, Any]) -> "HardwareProfile":
+def profile_from_dict(data: dict[str, Any]) -> HardwareProfile:
     """A saved profile: an analytical model's (``is_model``) rebuilt with its model, else the table.
 
     Taught in: notebooks/07_pareto.
@@ -195,12 +196,12 @@ class SearchProblem:
     Taught in: notebooks/07_pareto.
     """
 
-    space: "SearchSpace"
-    profile: "HardwareProfile"
+    space: SearchSpace
+    profile: HardwareProfile
     latency_budget_us: float
     num_iterations: int
     memory_budget_bytes: int | None = None
-    task: "ProxyTask | None" = None
+    task: ProxyTask | None = None
     constraint: str = "soft"
     w: float = -0.07
     memory_w: float = -0.07
@@ -243,14 +244,14 @@ class SearchProblem:
             scale.append(float(self.memory_budget_bytes))
         return [v / s for v, s in zip(values, scale)] if normalised else values
 
-    def objective_array(self, metrics: Sequence[Metrics], normalised: bool = False) -> "np.ndarray":
+    def objective_array(self, metrics: Sequence[Metrics], normalised: bool = False) -> np.ndarray:
         """:meth:`objectives` of each of ``metrics``, one row each (shape ``(n, m)``)."""
         import numpy as np
 
         rows = [self.objectives(m, normalised) for m in metrics]
         return np.array(rows, dtype=float).reshape(len(rows), len(self.objective_names))
 
-    def reference(self) -> "np.ndarray":
+    def reference(self) -> np.ndarray:
         """``(0, 1[, 1])`` in normalised objectives: a score above 0 and within the budgets."""
         import numpy as np
 
@@ -271,7 +272,7 @@ class SearchProblem:
         """May this evaluation be on the front? Trained; within budget too under the hard constraint."""
         return trained(metrics) and (self.constraint != "hard" or self.within_budget(metrics))
 
-    def predict(self, arch: "Architecture") -> Metrics:
+    def predict(self, arch: Architecture) -> Metrics:
         """``arch``'s metrics from the profile alone at this problem's batch and precision (not trained)."""
         return hardware_metrics(self.profile, arch, self.target_precision, self.batch)
 
@@ -304,7 +305,7 @@ class SearchProblem:
                 "w": self.w, "memory_w": self.memory_w, "precision": self.precision, "batch": self.batch}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], task: "ProxyTask | None" = None) -> "SearchProblem":
+    def from_dict(cls, data: dict[str, Any], task: ProxyTask | None = None) -> SearchProblem:
         """Inverse of :meth:`to_dict` (an analytical model's profile comes back as one)."""
         values = dict(data)
         profile = profile_from_dict(values.pop("profile"))
@@ -327,7 +328,7 @@ class Strategy(abc.ABC):
         self.seed = require_int(seed, "seed", 0)
 
     @abc.abstractmethod
-    def ask(self, n: int = 1) -> list["Architecture"]:
+    def ask(self, n: int = 1) -> list[Architecture]:
         """Up to ``n`` architectures to evaluate next; ``[]`` when the strategy is finished.
 
         A strategy may return fewer than ``n`` (a batch policy finishing its
@@ -335,7 +336,7 @@ class Strategy(abc.ABC):
         """
 
     @abc.abstractmethod
-    def tell(self, arch: "Architecture", metrics: Metrics) -> None:
+    def tell(self, arch: Architecture, metrics: Metrics) -> None:
         """Record what ``arch`` (one that :meth:`ask` returned) scored."""
 
     @abc.abstractmethod

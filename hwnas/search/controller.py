@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -252,7 +253,7 @@ class Rollout:
                 self.channels[r], self.length[r] = self.m.output_shape(a, self.channels[r], self.length[r])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _first_only(size: int) -> torch.Tensor:
     """The mask of a padding step: only the first choice (its log-probability is 0)."""
     mask = torch.zeros(size, dtype=torch.bool)

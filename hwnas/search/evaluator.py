@@ -34,9 +34,9 @@ from .base import Metrics, hardware_metrics
 if TYPE_CHECKING:
     import torch
 
+    from ..architecture import Architecture
     from ..hardware import HardwareProfile
     from ..proxy.task import ProxyTask
-    from ..architecture import Architecture
 
 __all__ = ["Evaluator", "PackedTask", "Trainer", "pack_task", "task_fingerprint", "unpack_task"]
 
@@ -45,7 +45,7 @@ _RECIPE = ("target", "horizon", "vol_window", "epochs", "batch_size", "lr", "max
            "eval_stride", "cost_bps", "periods_per_year", "num_threads", "data_seed", "grad_clip")
 
 
-def task_fingerprint(task: "ProxyTask") -> str:
+def task_fingerprint(task: ProxyTask) -> str:
     """sha256 of what makes two proxy tasks score alike, from the task's public fields.
 
     Covers the data source, each split's date range and size, a checksum of the
@@ -84,12 +84,12 @@ class PackedTask:
     Taught in: notebooks/07_pareto.
     """
 
-    task: "ProxyTask"
-    runs: dict[str, list["torch.Tensor"]]
+    task: ProxyTask
+    runs: dict[str, list[torch.Tensor]]
     fingerprint: str
 
 
-def _runs(X: "torch.Tensor") -> list["torch.Tensor"]:
+def _runs(X: torch.Tensor) -> list[torch.Tensor]:
     """Split windows into runs where window ``i`` is window ``i - 1`` moved by one bar."""
     import torch
 
@@ -101,7 +101,7 @@ def _runs(X: "torch.Tensor") -> list["torch.Tensor"]:
             for a, b in zip(starts[:-1], starts[1:])]
 
 
-def _windows(runs: list["torch.Tensor"], features: int, lookback: int) -> "torch.Tensor":
+def _windows(runs: list[torch.Tensor], features: int, lookback: int) -> torch.Tensor:
     """The windows of ``runs`` (a strided view when there is one run)."""
     import torch
 
@@ -111,7 +111,7 @@ def _windows(runs: list["torch.Tensor"], features: int, lookback: int) -> "torch
     return views[0] if len(views) == 1 else torch.cat(views)
 
 
-def pack_task(task: "ProxyTask") -> PackedTask:
+def pack_task(task: ProxyTask) -> PackedTask:
     """The compact form of ``task`` that an executor ships to its workers.
 
     Raises ValueError if the rebuilt windows would differ from ``task``'s (they
@@ -135,10 +135,10 @@ def pack_task(task: "ProxyTask") -> PackedTask:
     return PackedTask(stripped, runs, task_fingerprint(task))
 
 
-_UNPACKED: dict[str, "ProxyTask"] = {}  # per worker process: fingerprint -> rebuilt task
+_UNPACKED: dict[str, ProxyTask] = {}  # per worker process: fingerprint -> rebuilt task
 
 
-def unpack_task(packed: PackedTask) -> "ProxyTask":
+def unpack_task(packed: PackedTask) -> ProxyTask:
     """The full task of ``packed``, rebuilt once per process and then reused.
 
     Taught in: notebooks/07_pareto.
@@ -182,10 +182,10 @@ class Trainer:
     Taught in: notebooks/07_pareto.
     """
 
-    task: "ProxyTask | PackedTask"
+    task: ProxyTask | PackedTask
     seed: int = 0
 
-    def __call__(self, arch: "Architecture") -> TrainResult:
+    def __call__(self, arch: Architecture) -> TrainResult:
         """Train and score ``arch`` (one torch thread per evaluation: ``task.num_threads``)."""
         from ..proxy.training import evaluate_splits
 
@@ -209,8 +209,8 @@ class Evaluator:
     Taught in: notebooks/07_pareto.
     """
 
-    task: "ProxyTask"
-    profile: "HardwareProfile"
+    task: ProxyTask
+    profile: HardwareProfile
     precision: str | None = None
     seed: int = 0
     batch: int = 1
@@ -237,7 +237,7 @@ class Evaluator:
             self._packed = pack_task(self.task)
         return Trainer(self._packed, self.seed)
 
-    def hardware_metrics(self, arch: "Architecture") -> Metrics:
+    def hardware_metrics(self, arch: Architecture) -> Metrics:
         """Latency, memory, FLOPs, parameters and feasibility; ``score`` NaN (not trained)."""
         return hardware_metrics(self.profile, arch, self.target_precision, self.batch)
 
@@ -249,7 +249,7 @@ class Evaluator:
         return replace(hardware, score=trained.score, scores=trained.scores,
                        test_scores=trained.test_scores, seconds=trained.seconds)
 
-    def __call__(self, arch: "Architecture") -> Metrics:
+    def __call__(self, arch: Architecture) -> Metrics:
         """Evaluate ``arch`` here: infeasible ones are recorded with their reasons, untrained."""
         start = time.perf_counter()
         hardware = self.hardware_metrics(arch)
@@ -265,7 +265,7 @@ class Evaluator:
         return self._fingerprints
 
 
-def profile_fingerprint(profile: "HardwareProfile", precision: str, batch: int = 1) -> str:
+def profile_fingerprint(profile: HardwareProfile, precision: str, batch: int = 1) -> str:
     """sha256 of a profile's saved form plus the precision and batch of the evaluation.
 
     Taught in: notebooks/07_pareto.

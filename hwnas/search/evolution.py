@@ -52,10 +52,10 @@ class RegularizedEvolution(Strategy):
         self.sample_size = require_int(sample_size, "sample_size", 1, self.population_size)
         self.max_tries = require_int(max_tries, "max_tries", 0)
         self.rng = np.random.default_rng(self.seed)
-        self.population: list[tuple["Architecture", float]] = []  # oldest first
+        self.population: list[tuple[Architecture, float]] = []  # oldest first
         self.asked = 0
 
-    def _child(self) -> "Architecture":
+    def _child(self) -> Architecture:
         space = self.problem.space
         if self.asked < self.population_size or not self.population:
             return space.sample(self.rng)
@@ -64,7 +64,7 @@ class RegularizedEvolution(Strategy):
         parent = max((self.population[int(i)] for i in picks), key=lambda member: member[1])[0]
         return space.mutate(parent, self.rng)
 
-    def ask(self, n: int = 1) -> list["Architecture"]:
+    def ask(self, n: int = 1) -> list[Architecture]:
         """``n`` children (random samples until ``population_size`` have been asked)."""
         out = []
         for _ in range(n):
@@ -72,7 +72,7 @@ class RegularizedEvolution(Strategy):
             self.asked += 1
         return out
 
-    def tell(self, arch: "Architecture", metrics: Metrics) -> None:
+    def tell(self, arch: Architecture, metrics: Metrics) -> None:
         """Add the child; the oldest member dies once the population is full."""
         self.population.append((arch, self.problem.reward(metrics)))
         if len(self.population) > self.population_size:

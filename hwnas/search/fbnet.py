@@ -43,19 +43,19 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..architecture import Architecture
 from ..checks import require_choice, require_float, require_int
 from ..proxy.task import ProxyTask
 from ..proxy.training import torch_settings, train_targets
-from ..architecture import Architecture
-from .base import Metrics, SearchProblem, Strategy, register_strategy
-from .base import nan_to_none
+from .base import Metrics, SearchProblem, Strategy, nan_to_none, register_strategy
 from .supernet import MODES, Supernet, SupernetSpec, chain_expected_latency, gumbel_softmax, supernet_spec
 
 LOSSES = ("additive", "fbnet")
@@ -317,7 +317,7 @@ class _Trainer:
         self.t_opt = torch.optim.Adam([self.theta], lr=self.config.theta_lr,
                                       weight_decay=self.config.theta_weight_decay)
 
-    def fork(self, config: FBNetConfig, seed: int) -> "_Trainer":
+    def fork(self, config: FBNetConfig, seed: int) -> _Trainer:
         """A copy (weights, their optimizer, theta) that continues with ``config`` and ``seed``."""
         twin = copy.copy(self)
         twin.net, twin.w_opt, theta = copy.deepcopy((self.net, self.w_opt, self.theta))

@@ -52,7 +52,7 @@ __all__ = ["default_task", "minimize", "restore_history", "run_key", "search"]
 # --------------------------------------------------------------------------- the loop
 
 
-def default_task(space: "SearchSpace", progress: bool = True) -> tuple["ProxyTask", str]:
+def default_task(space: SearchSpace, progress: bool = True) -> tuple[ProxyTask, str]:
     """The default proxy task on BTCUSDT 15-minute klines (recorded, cached, live or synthetic)
     and the data's provenance line.
 
@@ -69,7 +69,7 @@ def default_task(space: "SearchSpace", progress: bool = True) -> tuple["ProxyTas
     return task, f"{data.source}: {data.description}"
 
 
-def _check_task(task: "ProxyTask", space: "SearchSpace") -> None:
+def _check_task(task: ProxyTask, space: SearchSpace) -> None:
     if task.num_features != space.input_features:
         raise ValueError(f"search_space has input_features={space.input_features} but the task has "
                          f"{task.num_features} features; build the space with "
@@ -114,12 +114,12 @@ class _Progress:
             self.bar.close()
 
 
-def _evaluate_round(archs: list["Architecture"], keys: list[str], evaluator: Evaluator,
+def _evaluate_round(archs: list[Architecture], keys: list[str], evaluator: Evaluator,
                     store: EvaluationStore, executor: Executor | None) -> tuple[dict[str, Metrics], set[str]]:
     """Metrics of every architecture of a round (by key) and the keys taken from the store."""
     results: dict[str, Metrics] = {}
     cached: set[str] = set()
-    pending: dict[str, tuple["Architecture", Metrics]] = {}
+    pending: dict[str, tuple[Architecture, Metrics]] = {}
     for arch, key in zip(archs, keys):
         if key in results or key in pending:
             continue
@@ -157,7 +157,7 @@ def minimize(
     *,
     seed: int = 0,
     executor: Executor | None = None,
-    store: "str | Path | EvaluationStore | None" = None,
+    store: str | Path | EvaluationStore | None = None,
     batch_size: int = 8,
     strategy_options: dict[str, Any] | None = None,
     evaluator: Evaluator | None = None,

@@ -23,24 +23,23 @@ architecture the target cannot run (which the evaluator never trains).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
+from ..architecture import Architecture
 from ..checks import require_choice, require_float, require_int
 from ..numerics import torch_threads
-from ..architecture import Architecture
 from ..space import Genome
 from .base import Metrics, SearchProblem, Strategy, register_strategy
 from .controller import (
     NO_SKIP_OPS,
     Controller,
-    Decision,
     DecisionMasks,
     MaskSet,
     Rollout,
-    decision_layout,
     masked_entropy,
     masked_log_softmax,
     replay_masks,
@@ -157,7 +156,7 @@ class MnasNetStrategy(Strategy):
             return self.log_probs(actions)[0].numpy().astype(float)
 
     def log_probs(self, actions: torch.Tensor,
-                  masks: "MaskSet | None" = None) -> tuple[torch.Tensor, torch.Tensor]:
+                  masks: MaskSet | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probability and entropy (summed over active decisions) of each row of ``actions``.
 
         ``masks`` (from sampling) saves replaying the decisions to rebuild them.
@@ -244,7 +243,7 @@ class MnasNetStrategy(Strategy):
         self._archs, self._rewards, self._handed, self._masks = [], [], 0, None
 
     def loss(self, actions: torch.Tensor, advantage: torch.Tensor, old_logp: torch.Tensor | None = None,
-             masks: "MaskSet | None" = None) -> tuple[torch.Tensor, torch.Tensor]:
+             masks: MaskSet | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The loss one update minimises, and each sample's entropy.
 
         REINFORCE: ``-mean(A * log p(a))``; PPO: ``-mean(min(r A, clip(r, 1-e, 1+e) A))``

@@ -20,13 +20,14 @@ Optuna is an optional extra, imported only when this strategy is used.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import optuna  # this module is the Optuna adapter; get_strategy imports it only on demand
 
 from ..checks import require_int
 from .base import Metrics, SearchProblem, Strategy, register_strategy, trained
 from .store import architecture_key
-
-import optuna  # this module is the Optuna adapter; get_strategy imports it only on demand
 
 if TYPE_CHECKING:
     from ..architecture import Architecture
@@ -39,7 +40,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 SAMPLERS = ("nsga2", "tpe", "random")
 
 
-def _make_sampler(name: str, seed: int, population_size: int) -> "optuna.samplers.BaseSampler":
+def _make_sampler(name: str, seed: int, population_size: int) -> optuna.samplers.BaseSampler:
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(population_size=population_size, seed=seed)
     if name == "tpe":
@@ -90,7 +91,7 @@ class OptunaStrategy(Strategy):
         self.pending: dict[str, list[int]] = {}
 
     # ---- genome
-    def _genome(self, params: dict[str, Any]) -> "Genome":
+    def _genome(self, params: dict[str, Any]) -> Genome:
         from ..architecture import HeadType
         from ..space import Genome
 
@@ -98,7 +99,7 @@ class OptunaStrategy(Strategy):
         return Genome(int(params["lookback"]), tuple(int(params[f"block_{i}"]) for i in range(depth)),
                       tuple(bool(params[f"skip_{i}"]) for i in range(depth)), HeadType(params["head"]))
 
-    def decode(self, params: dict[str, Any]) -> "Architecture":
+    def decode(self, params: dict[str, Any]) -> Architecture:
         """The architecture of a trial's parameters, blocks repaired to the next one that fits."""
         from ..space import Genome
 
@@ -119,7 +120,7 @@ class OptunaStrategy(Strategy):
         return space.decode(Genome(genome.lookback, tuple(blocks), genome.skips, genome.head))
 
     # ---- ask / tell
-    def _ask(self, n: int) -> list["Architecture"]:
+    def _ask(self, n: int) -> list[Architecture]:
         self.events.append(["ask", n])
         out = []
         for _ in range(n):
@@ -130,7 +131,7 @@ class OptunaStrategy(Strategy):
             out.append(arch)
         return out
 
-    def ask(self, n: int = 1) -> list["Architecture"]:
+    def ask(self, n: int = 1) -> list[Architecture]:
         """``n`` new trials of the study, decoded."""
         return self._ask(n)
 
@@ -151,7 +152,7 @@ class OptunaStrategy(Strategy):
         else:
             self.study.tell(trial, values)
 
-    def tell(self, arch: "Architecture", metrics: Metrics) -> None:
+    def tell(self, arch: Architecture, metrics: Metrics) -> None:
         """Tell the oldest pending trial that decoded to ``arch``."""
         queue = self.pending.get(architecture_key(arch))
         if not queue:

@@ -5,7 +5,8 @@ Taught in: notebooks/07_pareto.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,8 +19,8 @@ if TYPE_CHECKING:
 __all__ = ["RandomSearch", "draw_within_budget"]
 
 
-def draw_within_budget(problem: SearchProblem, draw: Callable[[], "Architecture"],
-                       max_tries: int) -> "Architecture":
+def draw_within_budget(problem: SearchProblem, draw: Callable[[], Architecture],
+                       max_tries: int) -> Architecture:
     """``draw()`` again (up to ``max_tries`` times) until the candidate is within the hard budget.
 
     Under the soft constraint the first draw is returned. The check is the LUT
@@ -54,13 +55,13 @@ class RandomSearch(Strategy):
         self.max_tries = require_int(max_tries, "max_tries", 0)
         self.rng = np.random.default_rng(self.seed)
 
-    def ask(self, n: int = 1) -> list["Architecture"]:
+    def ask(self, n: int = 1) -> list[Architecture]:
         """``n`` fresh samples."""
         space = self.problem.space
         return [draw_within_budget(self.problem, lambda: space.sample(self.rng), self.max_tries)
                 for _ in range(n)]
 
-    def tell(self, arch: "Architecture", metrics: Metrics) -> None:
+    def tell(self, arch: Architecture, metrics: Metrics) -> None:
         """Random search learns nothing."""
 
     def state_dict(self) -> dict[str, Any]:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,7 +37,7 @@ class Evaluation:
     """
 
     index: int
-    arch: "Architecture"
+    arch: Architecture
     metrics: Metrics
     cached: bool
     wall_time: float
@@ -47,7 +48,7 @@ class Evaluation:
                 "cached": self.cached, "wall_time": self.wall_time}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Evaluation":
+    def from_dict(cls, data: dict[str, Any]) -> Evaluation:
         """Inverse of :meth:`to_dict`."""
         from ..architecture import Architecture
 
@@ -76,7 +77,7 @@ class SearchRun:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SearchRun":
+    def from_dict(cls, data: dict[str, Any]) -> SearchRun:
         """Inverse of :meth:`to_dict` (ValueError naming an unknown field)."""
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
@@ -93,7 +94,7 @@ class FrontMember(tuple[Architecture, Metrics]):
 
     within_budget: bool
 
-    def __new__(cls, arch: Architecture, metrics: Metrics, within_budget: bool) -> "FrontMember":
+    def __new__(cls, arch: Architecture, metrics: Metrics, within_budget: bool) -> FrontMember:
         member = super().__new__(cls, (arch, metrics))
         member.within_budget = bool(within_budget)
         return member
@@ -262,7 +263,7 @@ class SearchResult(list[FrontMember]):
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     @classmethod
-    def from_json(cls, text: str, task: "ProxyTask | None" = None) -> "SearchResult":
+    def from_json(cls, text: str, task: ProxyTask | None = None) -> SearchResult:
         """Inverse of :meth:`to_json` (ValueError for another format); ``task`` goes to the problem."""
         data = json.loads(text)
         if not isinstance(data, dict) or data.get("format") != RESULT_FORMAT:
@@ -279,7 +280,7 @@ class SearchResult(list[FrontMember]):
         return write_text_atomic(path, self.to_json(indent=1) + "\n")
 
     @classmethod
-    def load(cls, path: str | Path, task: "ProxyTask | None" = None) -> "SearchResult":
+    def load(cls, path: str | Path, task: ProxyTask | None = None) -> SearchResult:
         """Read a result :meth:`save` wrote (ValueError naming the path when it cannot be read)."""
         try:
             text = Path(path).read_text()

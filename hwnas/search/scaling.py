@@ -39,23 +39,20 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..checks import require_choice, require_float, require_int, require_positive
 from ..architecture import Architecture
+from ..checks import require_choice, require_float, require_int, require_positive
 from .base import Metrics, SearchProblem, Strategy, register_strategy, trained
 from .scaling_rule import (
     CONSTRAINT_EXPONENTS,
     compound_scale,
     constraint_grid,
     constraint_kind,
-    constraint_value,
-    effective_exponents,
-    flops_growth,
-    flops_terms,
     width_multiple_for,
 )
 
@@ -75,7 +72,7 @@ Evaluator = Callable[[Architecture, "HardwareProfile"], Metrics]
 # --------------------------------------------------------------------------- latency of scaled models
 
 
-def _measure_missing(profile: "HardwareProfile", archs: Iterable[Architecture], batch: int) -> None:
+def _measure_missing(profile: HardwareProfile, archs: Iterable[Architecture], batch: int) -> None:
     """Add to ``profile`` (in place) the keys of ``archs`` at ``batch`` it lacks, timed briefly now
     (:func:`hwnas.latency.extend_profile` at :attr:`~hwnas.latency.TimingSpec.QUICK`: a scaled
     family's keys are measured during a search)."""
@@ -85,7 +82,7 @@ def _measure_missing(profile: "HardwareProfile", archs: Iterable[Architecture], 
     extend_profile(profile, archs, batch, timing=TimingSpec.QUICK, in_place=True)
 
 
-def metrics_of(arch: Architecture, task: "ProxyTask", profile: "HardwareProfile", seed: int = 0,
+def metrics_of(arch: Architecture, task: ProxyTask, profile: HardwareProfile, seed: int = 0,
                precision: str | None = None) -> Metrics:
     """Train ``arch`` on the proxy task and measure it on ``profile``: one :class:`Metrics`.
 
@@ -151,7 +148,7 @@ class ScalingResult:
     grid: list[GridPoint]
     best: tuple[float, float, float]
     family: list[FamilyMember]
-    profile: "HardwareProfile"
+    profile: HardwareProfile
     evaluations: int = 0
 
     def table(self) -> list[dict[str, Any]]:
@@ -161,7 +158,7 @@ class ScalingResult:
                 for p in self.grid]
 
 
-def _family_phis(base: Architecture, coeffs: Sequence[float], profile: "HardwareProfile",
+def _family_phis(base: Architecture, coeffs: Sequence[float], profile: HardwareProfile,
                  budgets: Sequence[float], scale: Callable[..., Architecture],
                  ladder: Sequence[float], batch: int = 1, chunk: int = 4) -> list[tuple[float, float]]:
     """For each budget (tight to loose) the largest ladder ``phi`` whose predicted latency at
@@ -192,12 +189,12 @@ def _family_phis(base: Architecture, coeffs: Sequence[float], profile: "Hardware
     return chosen
 
 
-def _private_copy(profile: "HardwareProfile") -> "HardwareProfile":
+def _private_copy(profile: HardwareProfile) -> HardwareProfile:
     """A copy whose table and conditions can be extended without touching ``profile``."""
     return replace(profile, latency_table=dict(profile.latency_table), conditions=dict(profile.conditions))
 
 
-def _memo_evaluator(evaluate: Evaluator, profile: "HardwareProfile"
+def _memo_evaluator(evaluate: Evaluator, profile: HardwareProfile
                     ) -> tuple[Callable[[Architecture], Metrics], dict[str, Metrics]]:
     """``evaluate`` called once per distinct architecture (rounding maps grid points together)."""
     seen: dict[str, Metrics] = {}
@@ -211,7 +208,7 @@ def _memo_evaluator(evaluate: Evaluator, profile: "HardwareProfile"
     return run, seen
 
 
-def scaling_grid(base: Architecture, task: "ProxyTask", profile: "HardwareProfile", *, phi: float = 1.0,
+def scaling_grid(base: Architecture, task: ProxyTask, profile: HardwareProfile, *, phi: float = 1.0,
                  step: float = 0.1, phis: Sequence[float] = (-1.0, 0.0, 1.0, 2.0, 3.0),
                  budgets_us: Sequence[float] | None = None, kind: str | None = None,
                  width_multiple: int | None = None, seed: int = 0,

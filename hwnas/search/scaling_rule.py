@@ -12,11 +12,12 @@ with them.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
-from ..checks import require_choice, require_float, require_int, require_optional_int, require_positive
 from ..architecture import POOL_OPS, WIDTH_PRESERVING_OPS, Architecture, HeadType, LayerSpec, OpType
+from ..checks import require_choice, require_float, require_int, require_optional_int, require_positive
 
 if TYPE_CHECKING:
     from ..hardware import HardwareProfile
@@ -168,7 +169,7 @@ def constraint_grid(kind: str = "conv", *, step: float = 0.1, target: float = 2.
 # --------------------------------------------------------------------------- scaling one base
 
 
-def width_multiple_for(profile: "HardwareProfile") -> int:
+def width_multiple_for(profile: HardwareProfile) -> int:
     """Channel multiple for a target: the tensor-core alignment on a GPU (8 at FP16, 16 at INT8), else 1.
 
     CPU kernels (oneDNN) and an FPGA's DSP array gain nothing from aligned widths

@@ -19,8 +19,9 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .base import Metrics
 
@@ -43,7 +44,7 @@ CREATE TABLE IF NOT EXISTS runs (run_key TEXT PRIMARY KEY, state TEXT NOT NULL, 
 """
 
 
-def architecture_key(arch: "Architecture") -> str:
+def architecture_key(arch: Architecture) -> str:
     """sha256 of the canonical JSON of ``arch`` (sorted keys, no spaces).
 
     Taught in: notebooks/07_pareto.
@@ -125,7 +126,7 @@ class EvaluationStore:
         """Close the database connection."""
         self._db.close()
 
-    def __enter__(self) -> "EvaluationStore":
+    def __enter__(self) -> EvaluationStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -135,10 +136,10 @@ class EvaluationStore:
         return f"EvaluationStore({self.path!r}, {len(self)} evaluations of this task/profile/seed)"
 
     # ---- evaluations
-    def _key(self, arch: "Architecture", key: str | None) -> tuple[str, str, str, int, str]:
+    def _key(self, arch: Architecture, key: str | None) -> tuple[str, str, str, int, str]:
         return key or architecture_key(arch), self.task_key, self.profile_key, self.seed, self.version
 
-    def get(self, arch: "Architecture", key: str | None = None) -> Metrics | None:
+    def get(self, arch: Architecture, key: str | None = None) -> Metrics | None:
         """The stored metrics of ``arch`` (whose :func:`architecture_key` is ``key``, when known)
         for this task, profile and seed, or None."""
         row = self._retry(lambda: self._db.execute(
@@ -146,7 +147,7 @@ class EvaluationStore:
             self._key(arch, key)).fetchone())
         return None if row is None else Metrics.from_dict(json.loads(row[0]))
 
-    def get_key(self, arch_key: str) -> tuple["Architecture", Metrics] | None:
+    def get_key(self, arch_key: str) -> tuple[Architecture, Metrics] | None:
         """The stored architecture and metrics under its :func:`architecture_key`, or None."""
         from ..architecture import Architecture
 
@@ -156,7 +157,7 @@ class EvaluationStore:
         ).fetchone())
         return None if row is None else (Architecture.from_json(row[0]), Metrics.from_dict(json.loads(row[1])))
 
-    def put(self, arch: "Architecture", metrics: Metrics, key: str | None = None) -> None:
+    def put(self, arch: Architecture, metrics: Metrics, key: str | None = None) -> None:
         """Record the metrics of ``arch`` (a row already there is kept: evaluations are deterministic)."""
         values = (*self._key(arch, key), arch.to_json(), json.dumps(metrics.to_dict(), allow_nan=False),
                   time.time())
@@ -178,7 +179,7 @@ class EvaluationStore:
             (self.task_key, self.profile_key, self.seed, self.version)).fetchone()
         return int(row[0])
 
-    def items(self) -> Iterator[tuple["Architecture", Metrics]]:
+    def items(self) -> Iterator[tuple[Architecture, Metrics]]:
         """Every stored (architecture, metrics) of this task, profile and seed, oldest first."""
         from ..architecture import Architecture
 

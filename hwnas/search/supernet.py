@@ -38,21 +38,21 @@ reference chapter's ``sum_i sum_j softmax(alpha_i)_j LUT(o_j, d_i)``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..architecture import POOL_OPS, Activation, Architecture, HeadType, LayerSpec, OpType, check_layer_fits
 from ..checks import require_choice, require_float, require_int
 from ..cost import bytes_per_value, layer_params
 from ..hardware import HardwareProfile
-from ..opspec import OpKind, OpSpec
 from ..latency.expected import expected_latency_from_weights
 from ..model import Head, build_layer
-from ..architecture import POOL_OPS, Activation, Architecture, HeadType, LayerSpec, OpType, check_layer_fits
+from ..opspec import OpKind, OpSpec
 from ..space import BlockChoice, SearchSpace
 
 MODES = ("hard", "soft")

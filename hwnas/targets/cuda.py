@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from ..hardware import DeviceType, HardwareProfile
-from ..opspec import OVERHEAD_OP, OpSpec
 from ..latency.ops import op_module
 from ..latency.timing import Estimator, Timing, TimingSpec
+from ..opspec import OVERHEAD_OP, OpSpec
 from .gpu import GpuSpec
 
 CUDA_TIMING = TimingSpec(passes=1, target_ms=5.0, min_reps=50, max_reps=50, warmup=10, warmup_ms=0.0,

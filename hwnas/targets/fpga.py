@@ -6,8 +6,8 @@ Taught in: notebooks/05_hardware_targets.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..architecture import Activation, Architecture
 from ..checks import POSITIVE, check_fields, integer

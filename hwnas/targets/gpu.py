@@ -7,8 +7,8 @@ Taught in: notebooks/05_hardware_targets.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..architecture import Activation
 from ..checks import FRACTION, NON_NEGATIVE, POSITIVE, check_fields, integer, require_enum

@@ -5,8 +5,9 @@ Taught in: notebooks/05_hardware_targets.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -48,7 +49,7 @@ class AnalyticalProfile(HardwareProfile):
         return reasons
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "AnalyticalProfile":
+    def from_dict(cls, data: dict[str, Any]) -> AnalyticalProfile:
         """Rebuild from JSON; the model callables too when ``conditions`` name a known model."""
         base = HardwareProfile.from_dict(data)
         model_id = base.conditions.get("model")
