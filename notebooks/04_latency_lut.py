@@ -198,8 +198,8 @@ context_table = pd.DataFrame({
     "in context (µs)": {n: min(v) for n, v in in_context.items()},
 })
 context_table["context / alone"] = context_table["in context (µs)"] / context_table["alone (µs)"]
-glue("context_min", context_table["context / alone"].min(), display=False)
-glue("context_max", context_table["context / alone"].max(), display=False)
+glue("context_min", float(context_table["context / alone"].min()), display=False)
+glue("context_max", float(context_table["context / alone"].max()), display=False)
 glue("context_top", str(context_table["context / alone"].idxmax()), display=False)
 context_table.round(2)
 
@@ -352,10 +352,10 @@ fig = plots.parity_panels(report.measured_us, {
 assert report.spearman > 0.75, "the LUT should rank models well even on a busy machine"
 assert report.spearman > report.baseline_spearman
 assert report.mape < report.baseline_mape
-glue("lut_acc10", report.acc10, display=False)
-glue("flops_acc10", report.baseline_acc10, display=False)
-glue("lut_rho", report.spearman, display=False)
-glue("flops_rho", report.baseline_spearman, display=False)
+glue("lut_acc10", float(report.acc10), display=False)
+glue("flops_acc10", float(report.baseline_acc10), display=False)
+glue("lut_rho", float(report.spearman), display=False)
+glue("flops_rho", float(report.baseline_spearman), display=False)
 glue("acc10_verdict", "more than" if report.acc10 > report.baseline_acc10 else
      "as many as" if report.acc10 == report.baseline_acc10 else "fewer than", display=False)
 glue("noise_drift", float(drift), display=False)
@@ -365,9 +365,9 @@ bench = json.loads(Path("../benchmarks/results/latency_fidelity_default_1thread.
 bench_fig = bench["figures"][bench["estimator"]]
 bench_txt = Path("../benchmarks/results/latency_fidelity_default_1thread.txt").read_text(encoding="utf-8")
 repeat = re.search(r"repeatability acc10\s+.*?([\d.]+)%\s*$", bench_txt, re.M)
-glue("bench_acc10", bench_fig["lut_acc10"], display=False)
-glue("bench_rho", bench_fig["lut_spearman"], display=False)
-glue("bench_flops_acc10", bench_fig["flops_acc10"], display=False)
+glue("bench_acc10", float(bench_fig["lut_acc10"]), display=False)
+glue("bench_rho", float(bench_fig["lut_spearman"]), display=False)
+glue("bench_flops_acc10", float(bench_fig["flops_acc10"]), display=False)
 glue("bench_repeat", float(repeat.group(1)) / 100 if repeat else float("nan"), display=False)
 glue("bench_where", f"{bench['conditions']['cpu_model']}, {bench['conditions']['cpu_count']} cores, "
      f"{bench['conditions']['date'][:10]}, load {bench['conditions']['load_avg_1min_start']}", display=False)
