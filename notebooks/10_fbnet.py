@@ -336,7 +336,7 @@ print(f"chapter ran in {time.perf_counter() - CHAPTER_START:.0f} s")
 # ## Summary
 #
 # - A supernet holds every block of every layer; Gumbel-softmax weights of the logits
-#   $\theta$ mix them, differentiably, and annealing $\tau$ from 5 towards 0.2 moves the
+#   $\theta$ mix them, differentiably, and annealing $\tau$ from $5$ towards $0.2$ moves the
 #   mixture towards a single pick.
 # - The expected latency is the reference chapter's softmax-weighted table sum; when a
 #   layer's input width depends on earlier choices it stays exact by carrying the width
@@ -360,7 +360,7 @@ print(f"chapter ran in {time.perf_counter() - CHAPTER_START:.0f} s")
 # $P(\arg\max_j(\theta_j + g_j) = k) = \exp(\theta_k)/\sum_j \exp(\theta_j)$ for
 # independent standard Gumbel $g_j$: the cell below draws the samples with a seeded
 # generator and the frequencies agree with the softmax to about $\pm 0.01$ (the
-# binomial standard error at 20,000 draws is below 0.004).
+# binomial standard error at 20,000 draws is below $\sqrt{0.25/20000} < 0.004$).
 # :::
 
 # %% tags=["hide-cell"]
@@ -385,8 +385,8 @@ print("frequencies", np.round(picks.double().numpy(), 3).tolist(),
 # :::
 #
 # **3.** In the default space a block's input width is 16, 32 or 64. Write the width
-# distribution $p_2$ entering layer 2 when layer 1 picks "fc w32" with probability 0.5,
-# "identity" with 0.3 and "conv k3 w64" with 0.2, and the stem gives 32 channels.
+# distribution $p_2$ entering layer 2 when layer 1 picks "fc w32" with probability $0.5$,
+# "identity" with $0.3$ and "conv k3 w64" with $0.2$, and the stem gives 32 channels.
 #
 # :::{dropdown} Solution
 # The identity keeps the stem's 32, so $p_2(32) = 0.5 + 0.3 = 0.8$, $p_2(64) = 0.2$,
