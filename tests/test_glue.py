@@ -35,7 +35,7 @@ ALLOWED = frozenset({"±10%", "50 µs", "20 µs", "10 µs", "40 µs", "200 µs"}
 _STRIP = [
     re.compile(r"```.*?```", re.S),                       # fenced code
     re.compile(r"\$\$.*?\$\$", re.S),                     # display math
-    re.compile(r"\$[^$\n]+\$"),                           # inline math
+    re.compile(r"\$(?:[^$\n]|\n(?!\n))+\$"),                # inline math, within a paragraph
     re.compile(r"\{[a-z:-]+\}`[^`]*`"),                   # roles, glue included
     re.compile(r"`[^`\n]*`"),                             # code spans
     re.compile(r"\]\([^)]*\)"),                           # link targets
