@@ -312,7 +312,8 @@ print("FLOPs of dwsep_conv / conv (same K, C_in = 32, C_out, L)")
 print(savings.to_string())
 
 # %% [markdown]
-# With $K = 7$ and 64 output channels the separable version needs 16 % of the FLOPs.
+# With $K = 7$ and 64 output channels the separable version needs
+# $1/64 + 1/7 \approx 0.16$ of the FLOPs.
 # The saving is bounded by $1/K$: once $C_{\mathrm{out}}$ is large, the pointwise
 # $1\times1$ step dominates and a larger kernel is almost free. This is why depthwise
 # separable blocks are the workhorse of mobile networks and of the FPGA space of

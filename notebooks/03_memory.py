@@ -45,6 +45,7 @@ import torch
 
 import hwnas
 from hwnas import plots
+from myst_nb import glue
 from hwnas.cost import (
     bytes_per_value,
     cost_breakdown,
@@ -239,6 +240,10 @@ exact = int((memory["eager"] == memory["measured"]).sum())
 print(f"eager estimate == measured peak for {exact} of {len(memory)} architectures")
 print(memory.groupby("attention")["schedule / measured"].describe()[["count", "min", "50%", "max"]].round(2))
 assert exact == len(memory)
+plain, with_attention = (memory.loc[memory["attention"] == flag, "schedule / measured"] for flag in (False, True))
+glue("schedule_plain_median", float(plain.median()), display=False)
+glue("schedule_plain_min", float(plain.min()), display=False)
+glue("schedule_attention_median", float(with_attention.median()), display=False)
 
 # %% mystnb={"figure": {"caption": "The schedule model never sees the whole real peak: for the 87 architectures without attention it sees a median 92 % of it (at worst 52 %), for the 13 with attention a median 29 % (down to 8 %), because it misses the score matrices."}, "image": {"alt": "Overlaid histograms of the ratio schedule model / measured eager peak (x axis, 0 to 1.05) counting architectures (y axis): without attention (87, blue) piles up just below 1.0 with a smaller cluster between 0.5 and 0.8; with attention (13, orange) is spread thinly from below 0.1 to about 0.8. A grey dashed vertical line marks a ratio of 1."}}
 ax = plots.ratio_histogram(
@@ -252,8 +257,9 @@ ax.set_title("How much of the real activation peak the chapter's model sees");
 # Two results. The eager estimate reproduces the measurement byte for byte on every
 # architecture, so the library can predict PyTorch's real peak without running
 # anything. And the chapter's schedule model *underestimates*: for convolutional
-# networks typically by 5 to 10 %, at worst by about half (the copies that activation
-# functions make); with attention typically to a third of the real peak or less,
+# networks it sees a median {glue:text}`schedule_plain_median:.0%` of the real peak, at
+# worst {glue:text}`schedule_plain_min:.0%` (the copies that activation functions make);
+# with attention a median {glue:text}`schedule_attention_median:.0%`,
 # because the $h \cdot n^2$ score matrices are not inputs or outputs of any layer and the
 # schedule model never sees them. On a runtime that fuses attention, computing the
 # softmax tile by tile without ever storing the score matrix as FlashAttention does
@@ -291,14 +297,17 @@ for precision in ("fp32", "fp16", "int8"):
     shares[precision] = float(np.mean([f.eager_total_bytes <= LIMIT for f in fps]))
     schedule_share = np.mean([f.fits(LIMIT) for f in fps])
     print(f"{precision}: {100 * shares[precision]:5.1f} % fit (eager), {100 * schedule_share:5.1f} % by the schedule model")
+glue("share_fp32", shares["fp32"], display=False)
+glue("share_fp16", shares["fp16"], display=False)
+glue("share_int8", shares["int8"], display=False)
 
 # %% mystnb={"figure": {"caption": "Of 1000 samples of the wide space, 68.4 % fit 10 MB at fp32, 93.5 % at fp16 and 98.6 % at int8 (eager estimate): fewer bytes per stored number is the memory argument for quantization."}, "image": {"alt": "Bar chart of the share of architectures within 10 MB (y axis, 0 to 100 %) for three precisions, each bar labelled with its percentage: fp32 68 %, fp16 94 %, int8 99 %."}}
 ax = plots.share_bars(shares, ylabel="architectures within 10 MB")
 ax.set_title("Wide space: share of 1000 samples that fit 10 MB");
 
 # %% [markdown]
-# Going from fp32 to fp16 takes the share from about two thirds to more than 90 %, and
-# int8 admits nearly every sample. That is the memory argument
+# Going from fp32 to fp16 takes the share from {glue:text}`share_fp32:.0%` to
+# {glue:text}`share_fp16:.0%`, and int8 admits {glue:text}`share_int8:.0%`. That is the memory argument
 # for {term}`quantization`; whether the int8 model still predicts as well is a separate
 # question that {doc}`11_deployment` measures. Note also that the schedule model
 # would admit more models than really fit: a budget check should use the conservative
@@ -445,7 +454,7 @@ assert (after <= before).all()
 # held $32 \cdot 128 + 3 \cdot 64 \cdot 128 = 28{,}672$ values. On 64 steps it holds
 # half of that, and the largest layer is now the attention layer with its skip:
 # input, output and branch result of $128 \cdot 64$ values each, $24{,}576$ values or
-# 98,304 bytes at fp32, 14 % less. The peak drops by much less than half because the rest of
+# 98,304 bytes at fp32, $1 - 24{,}576 / 28{,}672 \approx 0.14$ less. The peak drops by much less than half because the rest of
 # the network was already running on 64 steps: pooling early helps only the layers it
 # moves in front of.
 # :::
@@ -464,7 +473,7 @@ assert f_early.activation_bytes == 4 * 3 * 128 * 64 and early.layers[f_early.pea
 #
 # :::{dropdown} Solution
 # At fp32: $(10 - 1)\,\text{MB} / 4\,\text{B} = 2.25$ million parameters. At fp16 the
-# activations take 0.5 MB, leaving $9.5\,\text{MB} / 2\,\text{B} = 4.75$ million. At int8:
+# activations take $0.5\,\text{MB}$, leaving $9.5\,\text{MB} / 2\,\text{B} = 4.75$ million. At int8:
 # $9.75\,\text{MB} / 1\,\text{B} = 9.75$ million. Quantizing to int8 quadruples the
 # parameter budget and a bit more, because the activations shrink too.
 # :::
