@@ -52,6 +52,7 @@ from scipy.stats import spearmanr
 
 import hwnas
 from hwnas import plots
+from myst_nb import glue
 from hwnas.cost import count_flops, count_params, memory_footprint
 from hwnas.hardware import OpSpec, arch_op_specs
 from hwnas.latency import EDGE_MEMORY_BUDGET, calibration_archs, profile_cpu_edge
@@ -156,12 +157,16 @@ print("batch 1\n", kernel_table(conv).to_string(index=False))
 print("batch 256\n", kernel_table(conv256).to_string(index=False))
 print(f"model estimate: {gpu.op_latency(conv):.2f} µs at batch 1, "
       f"{gpu.op_latency(conv256):.2f} µs at batch 256 ({gpu.op_latency(conv256) / 256:.3f} µs per sample)")
+glue("a100_launch_us", float(A100_40GB.launch_overhead_us), display=False)
+glue("batch256_extra_us", float(gpu.op_latency(conv256) - gpu.op_latency(conv)), display=False)
+glue("batch256_per_sample_gain", float(gpu.op_latency(conv) / (gpu.op_latency(conv256) / 256)), display=False)
 
 # %% [markdown]
 # At batch 1 the GEMM has one 64×64 output tile, so one of the 108
-# multiprocessors works and the 4 µs launch is most of the time. At batch 256
-# the same kernel has 256 tiles (three waves) and moves 4 MB; the layer costs
-# about 6 µs more in total, yet about 150 times less per sample. Let us check the GEMM's
+# multiprocessors works and the {glue:text}`a100_launch_us:.0f` µs launch is most of the
+# time. At batch 256 the same kernel has 256 tiles (three waves) and moves 4 MB; the
+# layer costs {glue:text}`batch256_extra_us:.1f` µs more in total, yet
+# {glue:text}`batch256_per_sample_gain:.0f` times less per sample. Let us check the GEMM's
 # figure by hand from the formula:
 
 # %%
@@ -268,7 +273,7 @@ print(f"\nmodel estimate: {fpga.predict_latency(example):.3f} µs at 300 MHz; "
 # A hand check of one engine: a 3-tap convolution from 32 to 32 channels over
 # 64 steps has $D = 3 \cdot 32 \cdot 32 = 3072$ multiply-adds per step; 128
 # DSPs give $P = 256$, so it needs $64 \cdot 3072 / 256 + 10 = 778$ cycles,
-# 2.59 µs at 300 MHz.
+# $778 / 300\,\text{MHz} = 2.59\,\mu\text{s}$.
 
 # %%
 conv_fpga = OpSpec("conv", 32, 32, 64, kernel_size=3, activation="relu")
@@ -534,7 +539,7 @@ ax = plots.memory_vs_width(widths, sizes, budget=EDGE_MEMORY_BUDGET, budget_labe
 # ## Exercises
 #
 # 1. **CUDA graphs.** Capturing the model in a CUDA graph cuts the per-kernel
-#    launch cost to about 1 µs. Build a `GpuSpec` like the A100 with
+#    launch cost to about $1\,\mu\text{s}$. Build a `GpuSpec` like the A100 with
 #    `launch_overhead_us=1.0` and `sync_overhead_us=5.0`: how many of the 400
 #    architectures fit the 20 µs slice at batch 1 now?
 # 2. **Is the bigger card faster?** Compare the A100 and T4 models on the
@@ -547,7 +552,7 @@ ax = plots.memory_vs_width(widths, sizes, budget=EDGE_MEMORY_BUDGET, budget_labe
 #    sum of all engines' cycles. Why is the chapter's sum an upper bound, and
 #    which architectures does it penalise most?
 
-# %% tags=["hide-input"]
+# %% tags=["hide-cell"]
 # Solution 1: CUDA graphs
 from dataclasses import replace
 
@@ -558,30 +563,33 @@ print(f"with CUDA graphs (model): {int((graph_lat <= MODEL_SLICE).sum())} of {le
 
 # %% [markdown]
 # :::{dropdown} Solution 1, discussed
-# With 1 µs launches the batch-1 GPU becomes a real candidate for the slice:
+# With $1\,\mu\text{s}$ launches the batch-1 GPU becomes a real candidate for the slice:
 # small architectures with few kernels (pooling and identity layers, few
 # activations) now fit. The ranking still follows the number of kernels, so a
 # GPU-targeted search would favour fused, few-layer designs.
 # :::
 
-# %% tags=["hide-input"]
+# %% tags=["hide-cell"]
 # Solution 2: A100 vs T4
 t4 = gpu_profile(T4, "fp16", measure=False)
 for batch in (1, 256):
     ratio = np.array([t4.predict_latency(a, batch) / gpu.predict_latency(a, batch) for a in archs])
     print(f"batch {batch}: T4 / A100 latency, median {np.median(ratio):.2f}, max {ratio.max():.2f} (model)")
+glue("t4_median_256", float(np.median(ratio)), display=False)
+glue("t4_max_256", float(ratio.max()), display=False)
+glue("a100_t4_peak", A100_40GB.peak_flops_fp16_tensor / T4.peak_flops_fp16_tensor, display=False)
 
 # %% [markdown]
 # :::{dropdown} Solution 2, discussed
 # At batch 1 both cards are launch-bound and the model gives them nearly the
 # same latency (the same assumed launch overhead): the bigger card buys
-# almost nothing. At batch 256 the A100's 4.8 times higher tensor-core rate and
-# bandwidth show up: the T4 is about twice as slow in the median and close to
-# four times for the heaviest architectures; never the full 4.8, because the
-# launches cost the same on both.
+# almost nothing. At batch 256 the A100's {glue:text}`a100_t4_peak:.1f` times higher
+# tensor-core rate and its bandwidth show up: the T4 takes {glue:text}`t4_median_256:.1f`
+# times as long in the median and {glue:text}`t4_max_256:.1f` times for the heaviest
+# architecture; never the full ratio of peaks, because the launches cost the same on both.
 # :::
 
-# %% tags=["hide-input"]
+# %% tags=["hide-cell"]
 # Solution 3: 64 DSPs per engine on the ZU3EG
 narrow = fpga_profile(replace(ZU3EG, dsp_per_engine=64))
 ok_narrow = [a for a in archs if narrow.is_feasible(a)]
