@@ -406,7 +406,7 @@ assert abs(hypervolume([(1, 3), (2, 2), (3, 1), (1.5, 2.5)], (4, 4)) - 6.25) < 1
 # under the hard form?
 #
 # :::{dropdown} Solution
-# Soft: $\text{ACC}' = \text{ACC} \cdot 3^{0.07} \approx 1.080\,\text{ACC}$, 8% more.
+# Soft: $\text{ACC}' = \text{ACC} \cdot 3^{0.07} \approx 1.080\,\text{ACC}$.
 # Hard: the factor above $T$ is $(\text{LAT}/T)^{-1} = 1/3$, so it needs three times
 # the accuracy, which a correlation score rarely offers: the hard form is close to a
 # cut-off.

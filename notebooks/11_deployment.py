@@ -103,8 +103,8 @@ windows = task.val.X[:256].contiguous()  # real validation windows for the expor
 # the rule of `numpy.allclose`. `hwnas.deploy.export` traces the model with torch's
 # TorchScript-based ONNX exporter (`dynamo=False`, opset 17, the batch dimension left
 # free), loads the bytes back into ONNX Runtime, runs both on the windows and writes
-# the file (atomically) only if the rule holds. The dynamo exporter took about 2 s per
-# model here against about 0.05 s; TorchScript itself is deprecated in favour of
+# the file (atomically) only if the rule holds. The dynamo exporter was far slower per
+# model when this chapter was written; TorchScript itself is deprecated in favour of
 # `torch.export` {cite:p}`pytorch2024export`, the second format (`.pt2`).
 #
 # One architecture per named space covers every operation of the space, with an
@@ -269,7 +269,8 @@ plots.precision_tradeoff(timed, {k: by_name[k].val_score - base.val_score for k 
                          sizes={k: by_name[k].weight_bytes for k in timed});
 
 # %% [markdown]
-# Three things to read off the table. The **weights** shrink 4x in INT8 and 2x in FP16,
+# Three things to read off the table. The **weights** shrink to a quarter in INT8 and to
+# half in FP16 (bytes per number),
 # but for a network of a few ten thousand parameters the ONNX graph itself (nodes,
 # names, and in a QDQ model the quantise/dequantise steps) is a visible share of the
 # file. The **latency** does not improve at this size on this CPU: quantising and
@@ -293,7 +294,7 @@ plots.precision_tradeoff(timed, {k: by_name[k].val_score - base.val_score for k 
 #
 # It reports p50, p99, p99.9 and max, the table's prediction beside them when a
 # profile is given, and warns, as `torch.utils.benchmark`'s `Measurement` does, when
-# the interquartile range exceeds 10% of the median. On a shared machine a tail
+# the interquartile range exceeds a tenth of the median. On a shared machine a tail
 # percentile includes other tenants' interference: the report records the load
 # average and the p99 of each burst, and says when they disagree.
 
@@ -365,7 +366,7 @@ print(f"chapter ran in {time.perf_counter() - START:.0f} s")
 #   Pareto front, change with the runtime.
 # - `profile_cpu(space, runtime="onnxruntime")` builds the table in the deployment
 #   runtime; its per-call cost must be counted once per model, not once per layer.
-# - INT8 (QDQ, per-channel) and FP16 shrink the weights 4x and 2x and barely move the
+# - INT8 (QDQ, per-channel) and FP16 shrink the weights to a quarter and a half and barely move the
 #   proxy score; at this size they do not make the CPU faster.
 # - `sla_report` judges p99 (or any percentile) against a budget from raw samples,
 #   with memory, the table's prediction, the conditions, and warnings when the spread
