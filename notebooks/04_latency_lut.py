@@ -324,6 +324,7 @@ pairs.round(2)
 # {doc}`05_hardware_targets`). A FLOPs-based search would fill its models with exactly
 # the operation this machine runs worst.
 #
+# (ch04-predicting)=
 # ## Predicting whole models
 #
 # Now the question that matters: does $t_0 + \sum_i \mathrm{LUT}(o_i,d_i)$ predict the
@@ -361,9 +362,10 @@ glue("acc10_verdict", "more than" if report.acc10 > report.baseline_acc10 else
 glue("noise_drift", float(drift), display=False)
 
 # The committed benchmark quoted below, with where and when it ran.
-bench = json.loads(Path("../benchmarks/results/latency_fidelity_default_1thread.json").read_text(encoding="utf-8"))
+RESULTS = Path(hwnas.__file__).resolve().parents[1] / "benchmarks" / "results"
+bench = json.loads((RESULTS / "latency_fidelity_default_1thread.json").read_text(encoding="utf-8"))
 bench_fig = bench["figures"][bench["estimator"]]
-bench_txt = Path("../benchmarks/results/latency_fidelity_default_1thread.txt").read_text(encoding="utf-8")
+bench_txt = (RESULTS / "latency_fidelity_default_1thread.txt").read_text(encoding="utf-8")
 repeat = re.search(r"repeatability acc10\s+.*?([\d.]+)%\s*$", bench_txt, re.M)
 glue("bench_acc10", float(bench_fig["lut_acc10"]), display=False)
 glue("bench_rho", float(bench_fig["lut_spearman"]), display=False)
@@ -460,6 +462,7 @@ with tempfile.TemporaryDirectory() as tmp:
     print("warning on load: ... was measured with", str(caught[0].message).split(" was measured with ", 1)[1])
 
 # %% [markdown]
+# (ch04-differentiable)=
 # ## A differentiable latency
 #
 # Gradient-based searches (DARTS {cite:p}`liu2019darts`, FBNet {cite:p}`wu2019fbnet`,

@@ -162,6 +162,7 @@ glue("batch256_extra_us", float(gpu.op_latency(conv256) - gpu.op_latency(conv)),
 glue("batch256_per_sample_gain", float(gpu.op_latency(conv) / (gpu.op_latency(conv256) / 256)), display=False)
 
 # %% [markdown]
+# (ch05-batch)=
 # At batch 1 the GEMM has one 64×64 output tile, so one of the 108
 # multiprocessors works and the {glue:text}`a100_launch_us:.0f` µs launch is most of the
 # time. At batch 256 the same kernel has 256 tiles (three waves) and moves 4 MB; the

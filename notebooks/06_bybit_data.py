@@ -391,6 +391,7 @@ table = pd.DataFrame({key: s.metrics for key, s in results.items()}).T
 cand_vol, cand_dir = results[("volatility", "candidate")], results[("direction", "candidate")]
 print(f"candidate: volatility score {cand_vol.score:+.3f} in {cand_vol.total_seconds:.2f} s, "
       f"direction score {cand_dir.score:+.3f} in {cand_dir.total_seconds:.2f} s")
+glue("proxy_seconds", float(cand_vol.total_seconds), display=False)
 glue("persistence_corr", float(table.loc["volatility"].filter(like="persist", axis=0)["pearson"].iloc[0]),
      display=False)
 table.loc["volatility"].dropna(axis=1, how="all")
@@ -549,6 +550,7 @@ glue("lstm_acc_test", float(lstm.get("test", {}).get("accuracy", float("nan"))),
 glue("lstm_ic", float(lstm.get("val", {}).get("ic", float("nan"))), display=False)
 
 # %% [markdown]
+# (ch06-plainly)=
 # **Plainly** (the numbers are pasted from the cell above: {glue:text}`study_source`):
 #
 # - **Next-window volatility ranks architectures.** The architecture explains most of

@@ -382,6 +382,7 @@ ax.set_title(f"{N} evaluations each, reduced task");
 # which candidates each happened to draw. The benchmark answers the
 # question with the full task, 300 evaluations and 5 seeds per strategy.
 #
+# (ch08-benchmark)=
 # ## 6 · The benchmark: mnasnet, random and evolution at equal budgets
 #
 # `benchmarks/bench_mnasnet.py` runs `mnasnet` with its defaults (`batch_size=10`, Adam at

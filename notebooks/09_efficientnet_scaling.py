@@ -410,6 +410,7 @@ fronts = {name: ([m.latency_us for _, m in run], [m.score for _, m in run]) for 
 plots.scaled_families({}, fronts=fronts, budgets=[t_gpu], xlabel="predicted latency, GPU model (µs)");
 
 # %% [markdown]
+# (ch09-benchmark)=
 # ## The benchmark's verdict
 #
 # `benchmarks/bench_scaling.py` grows one base four ways at matched latency budgets on

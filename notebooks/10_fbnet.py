@@ -123,6 +123,7 @@ for tau in (5.0, 1.0, 0.1):
 # for the default space's 83 blocks per layer costs about 80 networks per step on a CPU.
 # `mode="soft"` is FBNet's own mixture.
 #
+# (ch10-expected-latency)=
 # ## The supernet and its expected latency
 #
 # Layer $i$ of the supernet holds every block of the space that keeps the sequence

@@ -282,6 +282,7 @@ plots.precision_tradeoff(timed, {k: by_name[k].val_score - base.val_score for k 
 # where the fixed-point row is the relevant one. One trained model and one seed: the
 # score changes are a measurement of this model, not a law.
 #
+# (ch11-sla)=
 # ## Latency SLA reports
 #
 # A trading system's question is not the median: it is whether the call that decides

@@ -174,6 +174,7 @@ for name, r in results.items():
 print({name: round(r.latency["predicted_us"], 1) for name, r in results.items()})
 
 # %% [markdown]
+# (ch12-tail)=
 # ## The CPU's tail: from a p99 budget to a table budget
 #
 # The CPU's table predicts a model's *fastest* call ({doc}`04_latency_lut`): that is
@@ -222,6 +223,7 @@ plots.tail_calibration(calibration, cpu.plan.budget_us, chosen=(cpu.sla["min_us"
 # the verdict holds.
 
 # %% [markdown]
+# (ch12-architectures)=
 # ## Three different architectures
 #
 # The same method, three different answers:
@@ -261,6 +263,7 @@ ax = plots.search_front(cpu.search, budget_us=cpu.search_budget_us, chosen=cpu.a
                         budget_label=f"table budget {cpu.search_budget_us:.1f} µs ({cpu.plan.budget_us:g} µs / {k:.2f})");
 
 # %% [markdown]
+# (ch12-heldout)=
 # ## Held-out test: the chosen models against the baselines
 #
 # Scores are the Pearson correlation of predicted and realised next-window volatility on
@@ -326,6 +329,7 @@ glue("bench_lstm_mean", float(lstm_seeds.mean()), display=False)
 glue("bench_lstm_sd", float(lstm_seeds.std(ddof=1)), display=False)
 glue("bench_n_se", float(diff / se), display=False)
 glue("bench_score_verdict", verdict_seeds, display=False)
+glue("bench_beat_lstm", "beat the LSTM" if diff > 2 * se else "did not beat the LSTM", display=False)
 glue("bench_sla_passed", sum(bool(r["passed"]) for r in reports), display=False)
 glue("bench_sla_runs", len(reports), display=False)
 glue("bench_p99_min", float(min(r["p99_us"] for r in reports)), display=False)
@@ -399,6 +403,7 @@ print(sla.round(1).to_string())
 print(wrap("; ".join(results["cpu"].sla["warnings"]) or "no warnings"))
 
 # %% [markdown]
+# (ch12-walkforward)=
 # ## Walk-forward: does the ranking hold later?
 #
 # A single test period can flatter a model. The same three architectures, the LSTM and
@@ -414,6 +419,7 @@ periods = [f"{s[:10]} to {e[:10]}" for s, e in wf.groupby("fold")[["test_start",
 print(table.round(4).to_string())
 rho = spearman(table[0].to_numpy(), table[1].to_numpy())
 print(f"rank agreement of the two periods (Spearman over {len(table)} models): {rho:+.2f}")
+glue("wf_rho", float(rho), display=False)
 assert wf.groupby("fold")["test_start"].first().is_monotonic_increasing
 
 # %% mystnb={"figure": {"caption": "Each model's test score in two successive test periods, each scored after retraining on the data before it: the level moves with the market for every model alike, and the ranking holds where the lines keep their order (the Spearman rank agreement printed above)."}, "image": {"alt": "Line chart of test score (y) in two test periods (x, labelled by their start and end dates), one line with circles per searched model (cpu in blue, fpga in red, gpu in green) and one brown line with squares per baseline (lstm dashed, persistence dotted); persistence lies lowest in both periods."}}

@@ -140,3 +140,14 @@ def test_every_pasted_name_is_glued(path: Path) -> None:
         if name not in glued_names(source):
             missing.append(f"{doc + '::' if doc else ''}{name}")
     assert not missing, f"{path.name}: pasted but never glued by the chapter's cells: {missing}"
+
+
+def test_cross_document_text_roles_carry_a_format() -> None:
+    """MyST-NB splits ``{glue:text}`` at its last ':', so ``doc::key`` alone loses the key."""
+    bare = []
+    for path in PAGES + CHAPTERS:
+        text = "\n".join(_cells(path)[0])
+        for raw in re.findall(r"\{glue:text\}`([^`]+)`", text):
+            if "::" in raw and ":" not in raw.rpartition("::")[2]:
+                bare.append(f"{path.name}: {raw}")
+    assert not bare, f"add a format spec (':s', ':d', ':.2f') to these cross-document roles: {bare}"
