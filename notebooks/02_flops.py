@@ -96,16 +96,18 @@ assert measure_flops(linear, torch.randn(1, 64)) == 2 * 64 * 32
 #
 # $$
 # \begin{aligned}
-# \mathrm{FLOPs}_{\mathrm{conv}} &= 2\, L_{\mathrm{out}}\, K\, C_{\mathrm{in}} C_{\mathrm{out}}
-#   && \text{(dilation moves the taps apart, it adds none)} \\
+# \mathrm{FLOPs}_{\mathrm{conv}} &= 2\, L_{\mathrm{out}}\, K\, C_{\mathrm{in}} C_{\mathrm{out}} \\
 # \mathrm{FLOPs}_{\mathrm{dw}} &= 2\, L_{\mathrm{out}}\, K\, C \\
-# \mathrm{FLOPs}_{\mathrm{dwsep}} &= 2\, L_{\mathrm{out}}\, K\, C_{\mathrm{in}} + 2\, L_{\mathrm{out}}\, C_{\mathrm{in}} C_{\mathrm{out}}
-#   && \text{(depthwise, then a } 1 \times 1 \text{ pointwise mix)} \\
-# \mathrm{FLOPs}_{\mathrm{fc}} &= 2\, L\, C_{\mathrm{in}} C_{\mathrm{out}}
-#   && \text{(the linear map is applied at each of } L \text{ steps; the head applies it once)} \\
+# \mathrm{FLOPs}_{\mathrm{dwsep}} &= 2\, L_{\mathrm{out}}\, K\, C_{\mathrm{in}}
+#   + 2\, L_{\mathrm{out}}\, C_{\mathrm{in}} C_{\mathrm{out}} \\
+# \mathrm{FLOPs}_{\mathrm{fc}} &= 2\, L\, C_{\mathrm{in}} C_{\mathrm{out}} \\
 # \mathrm{FLOPs}_{\mathrm{attn}} &= 4 n^2 d + 8 n d^2 .
 # \end{aligned}
 # $$
+#
+# Dilation moves a convolution's taps apart and adds none; the separable convolution is
+# a depthwise step followed by a $1 \times 1$ pointwise mix; the linear map of `fc` is
+# applied at each of the $L$ steps (the head applies it once).
 #
 # The attention line needs a word. In multi-head self-attention
 # {cite:p}`vaswani2017attention` over $n$ steps of width $d$, the scores
