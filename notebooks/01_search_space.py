@@ -143,7 +143,7 @@ glue("rf_lookback", LOOKBACK, display=False)
 glue("rf_hours", fields["conv k=3"][-1] * 15 / 60, display=False)
 glue("rf_window_hours", LOOKBACK * 15 / 60, display=False)
 
-# %% mystnb={"figure": {"caption": "Six stacked $k=3$ convolutions see only 13 of the 128 bars; dilation ($\\delta = 4$: 49 bars) and pooling widen the view with the same weights, and a single attention layer already sees the whole window."}, "image": {"alt": "Line chart of the receptive field in time steps (log scale, base 2, from 1 to 128) against the number of layers stacked (1 to 6), one line with circle markers per stack: fc (1x1) flat at 1; conv k=3 rising to 13; conv k=7 to 37; dilated k=3, d=4 to 49; conv k=3 + max_pool, alternating, to 22; attention flat at 128 on the grey dashed line marked lookback = 128."}}
+# %% mystnb={"figure": {"caption": "Six stacked $k=3$ convolutions see only {glue:text}`rf_conv3` of the {glue:text}`rf_lookback` bars; dilation ($\\delta = 4$: 49 bars) and pooling widen the view with the same weights, and a single attention layer already sees the whole window."}, "image": {"alt": "Line chart of the receptive field in time steps (log scale, base 2, from 1 to 128) against the number of layers stacked (1 to 6), one line with circle markers per stack: fc (1x1) flat at 1; conv k=3 rising to 13; conv k=7 to 37; dilated k=3, d=4 to 49; conv k=3 + max_pool, alternating, to 22; attention flat at 128 on the grey dashed line marked lookback = 128."}}
 ax = plots.receptive_field_growth(fields, lookback=LOOKBACK)
 ax.set_title("How much of a 128-bar window one output step sees");
 

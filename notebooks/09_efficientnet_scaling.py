@@ -220,7 +220,7 @@ for phi in phis:
 growth = pd.DataFrame(rows).set_index("phi")
 print(growth.round(3).to_string())
 
-# %% mystnb={"figure": {"caption": "On the log-2 axis the target $2^\\phi$ is the dashed straight line: the unrounded cost model follows it closely, and `count_flops` of the rounded models steps above it where depth gains a whole layer, yet stays within a factor 1.6 of it below the lookback cap."}, "image": {"alt": "Line chart of the FLOPs ratio to the base model (y, log base 2, from about 2^-1 to 2^3) against φ from -1 to 3 (x). A black dashed straight line is 2^φ; blue circles joined by lines are count_flops of the rounded scaled models, slightly above the dashed line with a jump at φ = 0.5; orange squares are the unrounded cost model, running just below the dashed line."}}
+# %% mystnb={"figure": {"caption": "On the log-2 axis the target $2^\\phi$ is the dashed straight line: the unrounded cost model follows it closely, and `count_flops` of the rounded models steps above it where depth gains a whole layer, yet stays within a factor $1.6$ of it below the lookback cap."}, "image": {"alt": "Line chart of the FLOPs ratio to the base model (y, log base 2, from about 2^-1 to 2^3) against φ from -1 to 3 (x). A black dashed straight line is 2^φ; blue circles joined by lines are count_flops of the rounded scaled models, slightly above the dashed line with a jump at φ = 0.5; orange squares are the unrounded cost model, running just below the dashed line."}}
 # the realised ratio stays within a factor 1.6 of 2^phi while the lookback is below the cap
 uncapped = growth[growth["lookback"] < 128]
 assert ((uncapped["FLOPs ratio"] / uncapped["2^phi"]).between(1 / 1.6, 1.6)).all()

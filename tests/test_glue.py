@@ -1,7 +1,7 @@
 """Every number in the prose comes from a cell (issue 20).
 
-Two static rules over each chapter's markdown (its jupytext ``.py`` twin, the source
-of truth) and the takeaways page:
+Two static rules over each chapter's markdown and figure captions (its jupytext ``.py``
+twin, the source of truth) and the takeaways page:
 
 - **no unglued measured figure**: once math, code, roles (``{glue:text}`...```,
   ``{doc}`...```), link targets, section numbers (``§5.1``), percentile names
@@ -88,6 +88,8 @@ def _cells(path: Path) -> tuple[list[str], str]:
         return [path.read_text(encoding="utf-8")], ""
     cells = jupytext.read(path).cells
     markdown = [c.source for c in cells if c.cell_type == "markdown"]
+    markdown += [caption for c in cells  # figure captions are prose too (MyST renders their roles)
+                 if (caption := c.metadata.get("mystnb", {}).get("figure", {}).get("caption"))]
     code = "\n".join(c.source for c in cells if c.cell_type == "code")
     return markdown, code
 
