@@ -109,3 +109,12 @@ def test_committed_outputs_are_stamped_with_the_current_sources(chapter: str) ->
     assert not stale, (f"notebooks/{chapter}.ipynb was not executed from the current sources: "
                        f"{stale}; re-execute and restamp it with "
                        f"`env -u MPLBACKEND python tools/stamp.py {chapter}`")
+
+
+def test_stamp_tool_names_its_chapters() -> None:
+    import stamp as stamp_tool  # tools/stamp.py
+
+    assert stamp_tool.chapters([]) == CHAPTERS
+    assert stamp_tool.chapters(["04_latency_lut"]) == ["04_latency_lut"]
+    with pytest.raises(ValueError, match="names: unknown chapters"):
+        stamp_tool.chapters(["04_latency"])
