@@ -363,8 +363,12 @@ print(batches.to_string())
 big = picks["largest"]
 assert memory_footprint(big, batch_size=int(batches.loc["largest", "fp32"])).eager_total_bytes <= BUDGET
 assert memory_footprint(big, batch_size=int(batches.loc["largest", "fp32"]) + 1).eager_total_bytes > BUDGET
+glue("batch_fp32", int(batches.loc["largest", "fp32"]), display=False)
+glue("batch_fp16", int(batches.loc["largest", "fp16"]), display=False)
+glue("batch_int8", int(batches.loc["largest", "int8"]), display=False)
+glue("batch_schedule", int(batches.loc["largest", "fp32 (schedule)"]), display=False)
 
-# %% mystnb={"figure": {"caption": "Memory grows linearly with the batch, so the 1 GB share limits how many windows one call can score: for the most activation-hungry wide model 23 fit at fp32 (47 at fp16, 95 at int8), where the schedule model would promise 151."}, "image": {"alt": "Line chart on log-log axes of memory (10 MB to over 100 GB, decimal units) against batch size (2^0 to 2^12), four parallel straight lines with dot markers: fp32 (eager, blue) highest, then fp16 (eager, orange), int8 (eager, green) and fp32 (schedule model, red) lowest. A black dashed horizontal line at 1 GB is labelled budget 1 GB; the blue line crosses it between batch 16 and 32, the red one between 128 and 256."}}
+# %% mystnb={"figure": {"caption": "Memory grows linearly with the batch, so the 1 GB share limits how many windows one call can score: for the most activation-hungry wide model {glue:text}`batch_fp32` fit at fp32 ({glue:text}`batch_fp16` at fp16, {glue:text}`batch_int8` at int8), where the schedule model would promise {glue:text}`batch_schedule`."}, "image": {"alt": "Line chart on log-log axes of memory (10 MB to over 100 GB, decimal units) against batch size (2^0 to 2^12), four parallel straight lines with dot markers: fp32 (eager, blue) highest, then fp16 (eager, orange), int8 (eager, green) and fp32 (schedule model, red) lowest. A black dashed horizontal line at 1 GB is labelled budget 1 GB; the blue line crosses it between batch 16 and 32, the red one between 128 and 256."}}
 batch_sizes = [2**k for k in range(0, 13)]
 curves = {
     f"{p} (eager)": [memory_footprint(big, p, batch_size=b).eager_total_bytes for b in batch_sizes]
@@ -378,7 +382,7 @@ ax.set_title("The most activation-hungry wide model against a 1 GB share");
 # For activation-heavy models the edge budget limits the *batch*, not the model: the
 # parameters are a few megabytes, but every window of 1024 bars with attention costs
 # tens of megabytes of scores. For that model the schedule model would promise a batch
-# of 151 where only 23 fit, and a box that runs out of memory mid-session drops orders.
+# of {glue:text}`batch_schedule` where only {glue:text}`batch_fp32` fit, and a box that runs out of memory mid-session drops orders.
 # The chapter's point stands: a 2 GB model is not deployable on a 4 GB box that
 # must also run everything else, and the memory model tells you that before you build
 # it.

@@ -243,9 +243,9 @@ for space in (SearchSpace.default(), lesson):
           f"10^{space.log10_size():.1f} genomes, {len(keys)} distinct OpSpecs to time")
 
 # %% [markdown]
-# The default space holds about $10^{14}$ genomes but only 2427 distinct operations:
-# that gap is why tables work. Timing 2427 entries with the full harness
-# takes about a minute (see `benchmarks/bench_latency.py`). To keep this chapter short we
+# The default space holds about $10^{14}$ genomes but only {glue:text}`bench_opspecs`
+# distinct operations: that gap is why tables work. Timing them with the full harness
+# took {glue:text}`bench_build_s:.0f` s in `benchmarks/bench_latency.py`. To keep this chapter short we
 # build the table of the smaller `lesson` space, with fewer repetitions.
 #
 # The build interleaves everything: it makes eight shuffled passes over all entries,
@@ -368,6 +368,8 @@ bench_fig = bench["figures"][bench["estimator"]]
 bench_txt = (RESULTS / "latency_fidelity_default_1thread.txt").read_text(encoding="utf-8")
 repeat = re.search(r"repeatability acc10\s+.*?([\d.]+)%\s*$", bench_txt, re.M)
 glue("bench_acc10", float(bench_fig["lut_acc10"]), display=False)
+glue("bench_opspecs", int(bench["distinct_opspecs"]), display=False)
+glue("bench_build_s", float(bench["build_seconds"]), display=False)
 glue("bench_rho", float(bench_fig["lut_spearman"]), display=False)
 glue("bench_flops_acc10", float(bench_fig["flops_acc10"]), display=False)
 glue("bench_repeat", float(repeat.group(1)) / 100 if repeat else float("nan"), display=False)
@@ -526,7 +528,7 @@ ax = plots.descent_curve(history, floor=lut_matrix.min(dim=1).values.sum().item(
 # ## Summary
 #
 # - A latency lookup table measures each distinct operation of a search space once
-#   (2427 for the default space) and predicts a model as $t_0 + \sum_i \mathrm{LUT}(o_i,d_i)$,
+#   ({glue:text}`bench_opspecs` for the default space) and predicts a model as $t_0 + \sum_i \mathrm{LUT}(o_i,d_i)$,
 #   with the maximum over branches on hardware that runs them in parallel.
 # - Timing microsecond operations needs care: fixed threads, warm-up, no garbage
 #   collection, many repetitions, the fastest call for the table's estimate (it repeats

@@ -120,7 +120,8 @@ for tau in (5.0, 1.0, 0.1):
 # sample and the backward pass the soft weights' gradient (straight-through). The
 # supernet's default `mode="hard"` uses that to run only the sampled block of each
 # layer (as GDAS does): FBNet's soft mixture computes every block at every step, which
-# for the default space's 83 blocks per layer costs about 80 networks per step on a CPU.
+# for the {glue:text}`supernet_blocks` blocks per layer of this chapter's space costs about
+# as many networks per step on a CPU.
 # `mode="soft"` is FBNet's own mixture.
 #
 # (ch10-expected-latency)=
@@ -138,6 +139,7 @@ spec = supernet_spec(space, profile, 32)
 print(f"{len(spec.indices)} blocks per layer x {spec.depth} layers; widths {list(spec.widths)}; "
       f"left out: {spec.excluded or 'none'}")
 print("blocks:", ", ".join(spec.labels))
+glue("supernet_blocks", len(spec.indices), display=False)
 
 # %% [markdown]
 # The reference chapter (§2.2) predicts the latency of an architecture by summing its
