@@ -46,6 +46,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import hwnas
 from hwnas import plots
+from myst_nb import glue
 from hwnas.cost import OperatorLog, cost_breakdown, count_flops, layer_flops, measure_flops
 from hwnas.latency import time_module
 from hwnas.model import build_layer, build_model

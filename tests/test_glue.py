@@ -153,3 +153,10 @@ def test_cross_document_text_roles_carry_a_format() -> None:
             if "::" in raw and ":" not in raw.rpartition("::")[2]:
                 bare.append(f"{path.name}: {raw}")
     assert not bare, f"add a format spec (':s', ':d', ':.2f') to these cross-document roles: {bare}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_a_chapter_that_glues_imports_glue(path: Path) -> None:
+    _, code = _cells(path)
+    if glued_names(code):
+        assert re.search(r"^from myst_nb import glue\b", code, re.M), f"{path.name}: glue() is never imported"
