@@ -160,3 +160,11 @@ def test_a_chapter_that_glues_imports_glue(path: Path) -> None:
     _, code = _cells(path)
     if glued_names(code):
         assert re.search(r"^from myst_nb import glue\b", code, re.M), f"{path.name}: glue() is never imported"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_each_name_is_glued_once(path: Path) -> None:
+    """MyST-NB warns on a duplicate glue key, and the book builds with -W."""
+    _, code = _cells(path)
+    names = GLUE_CALL.findall(code)
+    assert len(names) == len(set(names)), f"{path.name}: glued twice: {sorted({n for n in names if names.count(n) > 1})}"
