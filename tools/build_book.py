@@ -11,7 +11,9 @@ the chapter's code, the whole ``hwnas`` library and the data settings, see
 ``tools/executed.py``), else the chapter is executed here, with nbclient, in its
 own folder as nbval and Jupyter would run it. ``--fresh`` executes every
 chapter. A table of per-chapter execution times is printed and written to
-``OUT/chapter_times.txt``; the build gate is ``jupyter-book build -W -n
+``OUT/chapter_times.txt``. Each executed chapter carries the freshness stamps of
+``tools/executed.py`` (hashes of its ``.py`` and of the library) into the staged
+notebook's metadata. The build gate is ``jupyter-book build -W -n
 --keep-going`` as before, so a warning fails the build.
 """
 
