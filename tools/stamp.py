@@ -39,11 +39,16 @@ def chapters(names: list[str]) -> list[str]:
 
 
 def sync(name: str) -> Path:
-    """Rebuild ``notebooks/name.ipynb`` from its ``.py`` twin (outputs dropped); its path."""
+    """Rebuild ``notebooks/name.ipynb`` from its ``.py`` twin, keeping the cell ids and
+    metadata of the cells that did not change (as ``jupytext --sync`` does); its path."""
     import jupytext
+    from jupytext.combine import combine_inputs_with_outputs
 
     target = NOTEBOOKS / f"{name}.ipynb"
-    jupytext.write(jupytext.read(NOTEBOOKS / f"{name}.py"), target, fmt="ipynb")
+    notebook = jupytext.read(NOTEBOOKS / f"{name}.py")
+    if target.is_file():
+        notebook = combine_inputs_with_outputs(notebook, jupytext.read(target), fmt="py:percent")
+    jupytext.write(notebook, target, fmt="ipynb")
     return target
 
 
