@@ -54,6 +54,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from IPython.display import display
 
 import hwnas
 from hwnas import plots
@@ -135,9 +136,9 @@ glue("gpu_per_window_us", float(PLANS["gpu"].budget_us / PLANS["gpu"].batch), di
 
 # %%
 data = load_klines("BTCUSDT", "15")
-print(data)
+print(wrap(data))
 task = make_proxy_task(data.frame, lookback=32, interval=data.interval, source=data.description)
-print(task.describe())
+print(wrap(task.describe()))
 
 # %% [markdown]
 # ## One pipeline per target
@@ -235,7 +236,7 @@ arch_table = pd.DataFrame([{
     "widths": "/".join(str(l.out_channels) for l in r.arch.layers), "head": r.arch.head.value,
     "lookback": r.arch.lookback, "params": count_params(r.arch), "kFLOPs": count_flops(r.arch) / 1e3,
     "memory B": r.memory_bytes, "precision": r.precision} for name, r in results.items()]).set_index("target")
-print(arch_table.to_string())
+display(arch_table)
 assert len({r.arch.to_json() for r in results.values()}) == 3
 
 # %% mystnb={"figure": {"caption": "The same method gives three different architectures because the targets' rules differ: narrow layers for one CPU thread, wide ones (multiples of 16) for the batched GPU, and small convolutions with a skip on every block for the FPGA."}, "image": {"alt": "Diagram without axes: three rows labelled cpu (blue), gpu (green) and fpga (red), each a sequence of rounded boxes, one per layer, coloured by operation and labelled with the operation, its kernel and its output width. A black edge marks a layer with a skip connection, and the text after each row gives the head type and the lookback L."}}
@@ -293,8 +294,8 @@ for name, r in results.items():
     verdict_lstm = "beats" if r.test_score >= lstm["test"] else "does NOT beat"
     verdict_pers = "beats" if r.test_score >= persistence else "does NOT beat"
     speed = lstm["ort_us"] / r.latency["ort_us"]
-    print(f"NAS {name}: test {r.test_score:+.4f}: {verdict_lstm} the LSTM ({lstm['test']:+.4f}), "
-          f"{verdict_pers} persistence ({persistence:+.4f}); LSTM/NAS latency in ORT {speed:.1f}x")
+    print(wrap(f"NAS {name}: test {r.test_score:+.4f}: {verdict_lstm} the LSTM ({lstm['test']:+.4f}), "
+               f"{verdict_pers} persistence ({persistence:+.4f}); LSTM/NAS latency in ORT {speed:.1f}x"))
 
 # %%
 best = comparison["score"].idxmax()
@@ -434,7 +435,7 @@ plots.walk_forward_lines({m: table.loc[m].tolist() for m in table.index}, period
 
 # %%
 closing = pd.DataFrame([r.row() for r in results.values()]).set_index("target")
-print(closing.round(4).to_string())
+display(closing.round(4))
 for name, r in results.items():
     print(wrap(f"{name}: {r.verdict['basis']}"))
 
