@@ -168,8 +168,9 @@ assert check.median_us < 300.0
 # another operation (`time_round_robin`). Below, five operations are timed both ways,
 # alternating so that both see the same machine. On this run the ratio in context /
 # alone ranges from {glue:text}`context_min:.2f` to {glue:text}`context_max:.2f`, and the
-# largest belongs to {glue:text}`context_top` (the prediction head is a mean over time
-# and a tiny linear layer, so the neighbours' traffic weighs most on it). How much
+# largest belongs to {glue:text}`context_top`. The smallest operations, such as the
+# prediction head (a mean over time and a tiny linear layer), are the most exposed to
+# what their neighbours leave in the caches. How much
 # depends on the neighbours and on the machine's caches, which is why the table is
 # timed among a random mix of the space's own operations.
 
@@ -380,7 +381,7 @@ print(f"benchmark (benchmarks/results/latency_fidelity_default_1thread.json, {be
       f"{bench_fig['flops_acc10']:.0%} FLOPs; ρ {bench_fig['lut_spearman']:.3f}")
 
 # %% [markdown]
-# The table ranks the models far better than FLOPs; the FLOPs line cannot, because it
+# The table ranks the models better than FLOPs (the cell above asserts it); the FLOPs line cannot, because it
 # does not know that a depthwise layer or a pooling layer costs more than its
 # arithmetic, nor that every layer pays a fixed call price. The reference for these
 # figures is `benchmarks/bench_latency.py`: over 200 models of the default space on the
@@ -540,7 +541,7 @@ ax = plots.descent_curve(history, floor=lut_matrix.min(dim=1).values.sum().item(
 #   and depthwise separable convolutions, cheap in FLOPs, are slow. The table ranks
 #   models better than FLOPs (ρ {glue:text}`lut_rho:.3f` against {glue:text}`flops_rho:.3f`
 #   here) and predicted {glue:text}`lut_acc10:.0%` of this run's models within ±10 %
-#   ({glue:text}`acc10_verdict` than FLOPs' {glue:text}`flops_acc10:.0%`); the benchmark on
+#   ({glue:text}`acc10_verdict` FLOPs' {glue:text}`flops_acc10:.0%`); the benchmark on
 #   the default space, {glue:text}`bench_acc10:.0%`.
 # - With softmax weights the table gives a differentiable expected latency for
 #   gradient-based search.

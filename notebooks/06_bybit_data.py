@@ -544,6 +544,8 @@ glue("sharpe_gross_icc", float(summary.loc[("direction", "sharpe_gross"), "icc"]
 glue("sharpe_mean", float(sharpe), display=False)
 glue("sharpe_best", float(np.nanmax(arch_sharpe)), display=False)
 glue("sharpe_se", float(ctx["sharpe_se"]), display=False)
+glue("sharpe_best_within", "inside" if abs(np.nanmax(arch_sharpe)) < ctx["sharpe_se"] else "outside",
+     display=False)
 glue("persistence_acc", float(persistence.get("val", {}).get("accuracy", float("nan"))), display=False)
 glue("lstm_acc_val", float(lstm.get("val", {}).get("accuracy", float("nan"))), display=False)
 glue("lstm_acc_test", float(lstm.get("test", {}).get("accuracy", float("nan"))), display=False)
@@ -564,8 +566,8 @@ glue("lstm_ic", float(lstm.get("val", {}).get("ic", float("nan"))), display=Fals
 #   `hwnas.proxy.DEFAULT_TARGET` is `"volatility"` and why the searches of the next
 #   chapters use it.
 # - **Next-bar direction is noise as a search score.** Directional accuracy averages
-#   {glue:text}`dir_acc:.1%`, against a coin's one standard error of
-#   {glue:text}`dir_acc_se:.1%`. The architectures' mean information coefficients lie
+#   {glue:text}`dir_acc:.1%`, against a coin's one half give or take
+#   {glue:text}`dir_acc_se:.1%` (one standard error). The architectures' mean information coefficients lie
 #   between {glue:text}`ic_min:+.3f` and {glue:text}`ic_max:+.3f`, while a single IC has a
 #   standard error of about {glue:text}`ic_se:.3f`; the architecture explains almost none
 #   of its variance (ICC {glue:text}`dir_icc:.2f`, p {glue:text}`dir_p:.2f`), and the
@@ -574,7 +576,7 @@ glue("lstm_ic", float(lstm.get("val", {}).get("ic", float("nan"))), display=Fals
 #   between architectures (ICC {glue:text}`sharpe_icc:.2f`), but only because some trade
 #   more often than others: before costs its ICC is {glue:text}`sharpe_gross_icc:.2f`;
 #   after costs it averages {glue:text}`sharpe_mean:+.1f`, and the best architecture's
-#   mean, {glue:text}`sharpe_best:+.1f`, is inside one standard error
+#   mean, {glue:text}`sharpe_best:+.1f`, is {glue:text}`sharpe_best_within` one standard error
 #   ({glue:text}`sharpe_se:.1f`) of zero and far below buy-and-hold. A search on this
 #   score would select on luck and on turnover.
 # - **Short-term direction is not perfectly random either**, and saying so is part of
