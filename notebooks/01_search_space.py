@@ -48,6 +48,7 @@ import torch
 import hwnas
 from hwnas import plots
 from hwnas.architecture import Architecture, LayerSpec, OpType
+from myst_nb import glue
 from hwnas.model import build_model
 from hwnas.space import SearchSpace
 
@@ -74,7 +75,7 @@ print(f"hwnas {hwnas.__version__}, torch {torch.__version__}, seed {SEED}")
 # the latency budget, the share of the strategy's {term}`latency SLA` granted to the
 # model. A market maker that must answer a quote update within 50 µs might give 20 µs
 # to features, 20 µs to the model and 10 µs to building the order, so $T = 20$ µs: a
-# more accurate network that needs 25 µs is not a slower option, it is no option.
+# more accurate network that needs more than that is not a slower option, it is no option.
 # MnasNet {cite:p}`tan2019mnasnet` made this formulation popular for phones; this
 # course adapts it to trading hardware.
 #
@@ -138,14 +139,19 @@ for name, K, d in [("conv k=3", 3, 1), ("conv k=7", 7, 1), ("dilated k=3, d=4", 
     assert fields[name] == [1 + L * d * (K - 1) for L in range(1, DEPTH + 1)], name
 assert fields["attention"] == [LOOKBACK] * DEPTH and fields["fc (1x1)"] == [1] * DEPTH
 print("receptive fields match 1 + L*d*(K-1)")
+glue("rf_conv3", fields["conv k=3"][-1], display=False)
+glue("rf_lookback", LOOKBACK, display=False)
+glue("rf_hours", fields["conv k=3"][-1] * 15 / 60, display=False)
+glue("rf_window_hours", LOOKBACK * 15 / 60, display=False)
 
-# %% mystnb={"figure": {"caption": "Six stacked $k=3$ convolutions see only 13 of the 128 bars; dilation ($\\delta = 4$: 49 bars) and pooling widen the view with the same weights, and a single attention layer already sees the whole window."}, "image": {"alt": "Line chart of the receptive field in time steps (log scale, base 2, from 1 to 128) against the number of layers stacked (1 to 6), one line with circle markers per stack: fc (1x1) flat at 1; conv k=3 rising to 13; conv k=7 to 37; dilated k=3, d=4 to 49; conv k=3 + max_pool, alternating, to 22; attention flat at 128 on the grey dashed line marked lookback = 128."}}
+# %% mystnb={"figure": {"caption": "Six stacked $k=3$ convolutions see only {glue:text}`rf_conv3` of the {glue:text}`rf_lookback` bars; dilation ($\\delta = 4$: 49 bars) and pooling widen the view with the same weights, and a single attention layer already sees the whole window."}, "image": {"alt": "Line chart of the receptive field in time steps (log scale, base 2, from 1 to 128) against the number of layers stacked (1 to 6), one line with circle markers per stack: fc (1x1) flat at 1; conv k=3 rising to 13; conv k=7 to 37; dilated k=3, d=4 to 49; conv k=3 + max_pool, alternating, to 22; attention flat at 128 on the grey dashed line marked lookback = 128."}}
 ax = plots.receptive_field_growth(fields, lookback=LOOKBACK)
 ax.set_title("How much of a 128-bar window one output step sees");
 
 # %% [markdown]
-# Six plain $k=3$ convolutions see 13 of 128 bars: with 15-minute candles, a little
-# over three hours of a window of a day and a third. A model built only from them
+# Six plain $k=3$ convolutions see {glue:text}`rf_conv3` of {glue:text}`rf_lookback` bars:
+# with 15-minute candles, {glue:text}`rf_hours:.2f` hours of a
+# {glue:text}`rf_window_hours:.0f`-hour window. A model built only from them
 # cannot react to anything older, however long its lookback. Dilation and pooling widen the view
 # cheaply (the same weights, further apart), and attention sees everything at once, at
 # a price that grows with the square of the window (chapter {doc}`02_flops`). A search
@@ -396,8 +402,10 @@ print(f"{len(sampled)} sampled architectures built and run")
 #   chapter {doc}`03_memory`, a memory budget). The search space $\mathcal{A}$ decides
 #   what the search can possibly find.
 # - The operations differ in how much of the lookback they see: convolutions grow
-#   their receptive field linearly with depth, dilation and pooling multiply it,
-#   attention sees the whole window in one layer.
+#   their receptive field linearly with depth; dilation $\delta$ multiplies the growth
+#   *per layer* by $\delta$, so the field still grows linearly (the table's dilated
+#   row); pooling lengthens the step of every later layer, so the field grows faster
+#   with each pool; attention sees the whole window in one layer.
 # - `LayerSpec` and `Architecture` are validated on construction and round-trip
 #   through JSON; mistakes are caught where they are made, with the field named.
 # - `SearchSpace.default()` offers 85 blocks per layer, about $1.5 \times 10^{14}$

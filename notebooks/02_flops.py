@@ -50,6 +50,7 @@ from hwnas.architecture import Architecture, LayerSpec, OpType
 from hwnas.cost import cost_breakdown, count_flops, layer_flops
 from hwnas.cost_measure import OperatorLog, measure_flops
 from hwnas.latency import TimingSpec, time_module
+from myst_nb import glue
 from hwnas.model import build_layer, build_model
 from hwnas.space import SearchSpace
 
@@ -98,16 +99,18 @@ assert measure_flops(linear, torch.randn(1, 64)) == 2 * 64 * 32
 #
 # $$
 # \begin{aligned}
-# \mathrm{FLOPs}_{\mathrm{conv}} &= 2\, L_{\mathrm{out}}\, K\, C_{\mathrm{in}} C_{\mathrm{out}}
-#   && \text{(dilation moves the taps apart, it adds none)} \\
+# \mathrm{FLOPs}_{\mathrm{conv}} &= 2\, L_{\mathrm{out}}\, K\, C_{\mathrm{in}} C_{\mathrm{out}} \\
 # \mathrm{FLOPs}_{\mathrm{dw}} &= 2\, L_{\mathrm{out}}\, K\, C \\
-# \mathrm{FLOPs}_{\mathrm{dwsep}} &= 2\, L_{\mathrm{out}}\, K\, C_{\mathrm{in}} + 2\, L_{\mathrm{out}}\, C_{\mathrm{in}} C_{\mathrm{out}}
-#   && \text{(depthwise, then a } 1 \times 1 \text{ pointwise mix)} \\
-# \mathrm{FLOPs}_{\mathrm{fc}} &= 2\, L\, C_{\mathrm{in}} C_{\mathrm{out}}
-#   && \text{(the linear map is applied at each of } L \text{ steps; the head applies it once)} \\
+# \mathrm{FLOPs}_{\mathrm{dwsep}} &= 2\, L_{\mathrm{out}}\, K\, C_{\mathrm{in}}
+#   + 2\, L_{\mathrm{out}}\, C_{\mathrm{in}} C_{\mathrm{out}} \\
+# \mathrm{FLOPs}_{\mathrm{fc}} &= 2\, L\, C_{\mathrm{in}} C_{\mathrm{out}} \\
 # \mathrm{FLOPs}_{\mathrm{attn}} &= 4 n^2 d + 8 n d^2 .
 # \end{aligned}
 # $$
+#
+# Dilation moves a convolution's taps apart and adds none; the separable convolution is
+# a depthwise step followed by a $1 \times 1$ pointwise mix; the linear map of `fc` is
+# applied at each of the $L$ steps (the head applies it once).
 #
 # The attention line needs a word. In multi-head self-attention
 # {cite:p}`vaswani2017attention` over $n$ steps of width $d$, the scores
@@ -221,6 +224,10 @@ table["share %"] = (100 * table["FLOPs"] / table["FLOPs"].sum()).round(1)
 print(table.to_string())
 print(f"count_flops = {count_flops(arch):,}")
 assert table["FLOPs"].sum() == count_flops(arch)
+flop_shares = (table["FLOPs"] / table["FLOPs"].sum()).nlargest(2)
+glue("flops_total", int(table["FLOPs"].sum()), display=False)
+glue("flops_top_share", float(flop_shares.iloc[0]), display=False)
+glue("flops_second_share", float(flop_shares.iloc[1]), display=False)
 
 # %% [markdown]
 # `FlopCounterMode` attributes FLOPs to modules by name (`TradingNet.layers.2` is layer
@@ -238,7 +245,7 @@ assert sum(by_module["TradingNet.head"].values()) == breakdown[-1].flops
 assert counter.get_total_flops() == count_flops(arch)
 print("every layer and the head agree with FlopCounterMode")
 
-# %% mystnb={"figure": {"caption": "On 32 pooled steps the attention layer is already the most expensive (51.5 % of the 2,543,744 FLOPs), and the dilated convolution that widens to 64 channels comes second (41.2 %); pooling and the head cost next to nothing."}, "image": {"alt": "Bar chart of FLOPs for a batch of one (linear y axis up to about 1.3 million) for six layers: 0:fc, 1:dwsep_conv, 2:dilated_conv, 3:max_pool, 4:attention and head:gap. The blue bars are small for fc and dwsep_conv, tall for dilated_conv (about 1.05 million) and empty for max_pool and the head; the attention bar, the tallest at about 1.31 million, is red and labelled largest."}}
+# %% mystnb={"figure": {"caption": "On 32 pooled steps the attention layer is already the most expensive ({glue:text}`flops_top_share:.1%` of the {glue:text}`flops_total:,d` FLOPs), and the dilated convolution that widens to 64 channels comes second ({glue:text}`flops_second_share:.1%`); pooling and the head cost next to nothing."}, "image": {"alt": "Bar chart of FLOPs for a batch of one (linear y axis up to about 1.3 million) for six layers: 0:fc, 1:dwsep_conv, 2:dilated_conv, 3:max_pool, 4:attention and head:gap. The blue bars are small for fc and dwsep_conv, tall for dilated_conv (about 1.05 million) and empty for max_pool and the head; the attention bar, the tallest at about 1.31 million, is red and labelled largest."}}
 ax = plots.layer_bars(table.index, table["FLOPs"], highlight=int(np.argmax(table["FLOPs"])),
                       highlight_label="largest", ylabel="FLOPs (batch of one)")
 ax.set_title("Where the FLOPs of the example architecture go");
@@ -314,7 +321,8 @@ print("FLOPs of dwsep_conv / conv (same K, C_in = 32, C_out, L)")
 print(savings.to_string())
 
 # %% [markdown]
-# With $K = 7$ and 64 output channels the separable version needs 16 % of the FLOPs.
+# With $K = 7$ and 64 output channels the separable version needs
+# $1/64 + 1/7 \approx 0.16$ of the FLOPs.
 # The saving is bounded by $1/K$: once $C_{\mathrm{out}}$ is large, the pointwise
 # $1\times1$ step dominates and a larger kernel is almost free. This is why depthwise
 # separable blocks are the workhorse of mobile networks and of the FPGA space of
@@ -359,11 +367,13 @@ print(f"crossover at n* = {crossover:g} steps: both cost {layer_flops(conv_spec,
 for n in (96, 672):  # a day and a week of 15-minute bars
     print(f"n = {n}: attention / conv = {layer_flops(attn_spec, n) / layer_flops(conv_spec, n):.2f}, "
           f"attention / dwsep_conv = {layer_flops(attn_spec, n) / layer_flops(dwsep_spec, n):.1f}")
+glue("week_attn_conv", layer_flops(attn_spec, 672) / layer_flops(conv_spec, 672), display=False)
+glue("week_attn_dwsep", layer_flops(attn_spec, 672) / layer_flops(dwsep_spec, 672), display=False)
 for n in (128, 1024):
     print(f"doubling n from {n} to {2 * n}: attention x{layer_flops(attn_spec, 2 * n) / layer_flops(attn_spec, n):.2f}, "
           f"conv x{layer_flops(conv_spec, 2 * n) / layer_flops(conv_spec, n):.2f}")
 
-# %% mystnb={"figure": {"caption": "Attention's cost grows quadratically with the lookback and overtakes a same-width $K=7$ convolution at $n^\\star = 96$ steps; for a week of bars ($n = 672$) it costs 3.57 times the convolution and 22.5 times the separable one."}, "image": {"alt": "Line chart on log-log axes of FLOPs per sequence (about 10^5 to 10^9) against the sequence length n in steps (2^3 to 2^11). Three lines with dot markers: conv (K=7, d=64, orange) and dwsep_conv (K=7, d=64, green) are straight parallel lines, dwsep about six times lower; attention (d=64, blue) starts below conv and climbs more steeply, crossing it at a dotted vertical line labelled crossover n = 96."}}
+# %% mystnb={"figure": {"caption": "Attention's cost grows quadratically with the lookback and overtakes a same-width $K=7$ convolution at $n^\\star = 96$ steps; for a week of bars ($n = 672$) it costs {glue:text}`week_attn_conv:.2f` times the convolution and {glue:text}`week_attn_dwsep:.1f` times the separable one."}, "image": {"alt": "Line chart on log-log axes of FLOPs per sequence (about 10^5 to 10^9) against the sequence length n in steps (2^3 to 2^11). Three lines with dot markers: conv (K=7, d=64, orange) and dwsep_conv (K=7, d=64, green) are straight parallel lines, dwsep about six times lower; attention (d=64, blue) starts below conv and climbs more steeply, crossing it at a dotted vertical line labelled crossover n = 96."}}
 ax = plots.flops_vs_length(lengths, curves, crossover=crossover)
 ax.set_title("One layer of width 64: FLOPs against the lookback");
 

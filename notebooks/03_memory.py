@@ -46,6 +46,7 @@ import torch
 import hwnas
 from hwnas import plots
 from hwnas.architecture import Architecture, LayerSpec, OpType
+from myst_nb import glue
 from hwnas.cost import (
     bytes_per_value,
     cost_breakdown,
@@ -240,8 +241,13 @@ exact = int((memory["eager"] == memory["measured"]).sum())
 print(f"eager estimate == measured peak for {exact} of {len(memory)} architectures")
 print(memory.groupby("attention")["schedule / measured"].describe()[["count", "min", "50%", "max"]].round(2))
 assert exact == len(memory)
+plain, with_attention = (memory.loc[memory["attention"] == flag, "schedule / measured"] for flag in (False, True))
+glue("schedule_plain_median", float(plain.median()), display=False)
+glue("schedule_plain_min", float(plain.min()), display=False)
+glue("schedule_attention_median", float(with_attention.median()), display=False)
+glue("schedule_attention_min", float(with_attention.min()), display=False)
 
-# %% mystnb={"figure": {"caption": "The schedule model never sees the whole real peak: for the 87 architectures without attention it sees a median 92 % of it (at worst 52 %), for the 13 with attention a median 29 % (down to 8 %), because it misses the score matrices."}, "image": {"alt": "Overlaid histograms of the ratio schedule model / measured eager peak (x axis, 0 to 1.05) counting architectures (y axis): without attention (87, blue) piles up just below 1.0 with a smaller cluster between 0.5 and 0.8; with attention (13, orange) is spread thinly from below 0.1 to about 0.8. A grey dashed vertical line marks a ratio of 1."}}
+# %% mystnb={"figure": {"caption": "The schedule model never sees the whole real peak: for the 87 architectures without attention it sees a median {glue:text}`schedule_plain_median:.0%` of it (at worst {glue:text}`schedule_plain_min:.0%`), for the 13 with attention a median {glue:text}`schedule_attention_median:.0%` (down to {glue:text}`schedule_attention_min:.0%`), because it misses the score matrices."}, "image": {"alt": "Overlaid histograms of the ratio schedule model / measured eager peak (x axis, 0 to 1.05) counting architectures (y axis): without attention (87, blue) piles up just below 1.0 with a smaller cluster between 0.5 and 0.8; with attention (13, orange) is spread thinly from below 0.1 to about 0.8. A grey dashed vertical line marks a ratio of 1."}}
 ax = plots.ratio_histogram(
     {"without attention": memory.loc[~memory["attention"], "schedule / measured"],
      "with attention": memory.loc[memory["attention"], "schedule / measured"]},
@@ -253,8 +259,9 @@ ax.set_title("How much of the real activation peak the chapter's model sees");
 # Two results. The eager estimate reproduces the measurement byte for byte on every
 # architecture, so the library can predict PyTorch's real peak without running
 # anything. And the chapter's schedule model *underestimates*: for convolutional
-# networks typically by 5 to 10 %, at worst by about half (the copies that activation
-# functions make); with attention typically to a third of the real peak or less,
+# networks it sees a median {glue:text}`schedule_plain_median:.0%` of the real peak, at
+# worst {glue:text}`schedule_plain_min:.0%` (the copies that activation functions make);
+# with attention a median {glue:text}`schedule_attention_median:.0%`,
 # because the $h \cdot n^2$ score matrices are not inputs or outputs of any layer and the
 # schedule model never sees them. On a runtime that fuses attention, computing the
 # softmax tile by tile without ever storing the score matrix as FlashAttention does
@@ -292,14 +299,17 @@ for precision in ("fp32", "fp16", "int8"):
     shares[precision] = float(np.mean([f.eager_total_bytes <= LIMIT for f in fps]))
     schedule_share = np.mean([f.fits(LIMIT) for f in fps])
     print(f"{precision}: {100 * shares[precision]:5.1f} % fit (eager), {100 * schedule_share:5.1f} % by the schedule model")
+glue("share_fp32", shares["fp32"], display=False)
+glue("share_fp16", shares["fp16"], display=False)
+glue("share_int8", shares["int8"], display=False)
 
-# %% mystnb={"figure": {"caption": "Of 1000 samples of the wide space, 68.4 % fit 10 MB at fp32, 93.5 % at fp16 and 98.6 % at int8 (eager estimate): fewer bytes per stored number is the memory argument for quantization."}, "image": {"alt": "Bar chart of the share of architectures within 10 MB (y axis, 0 to 100 %) for three precisions, each bar labelled with its percentage: fp32 68 %, fp16 94 %, int8 99 %."}}
+# %% mystnb={"figure": {"caption": "Of 1000 samples of the wide space, {glue:text}`share_fp32:.1%` fit 10 MB at fp32, {glue:text}`share_fp16:.1%` at fp16 and {glue:text}`share_int8:.1%` at int8 (eager estimate): fewer bytes per stored number is the memory argument for quantization."}, "image": {"alt": "Bar chart of the share of architectures within 10 MB (y axis, 0 to 100 %) for three precisions, each bar labelled with its percentage: fp32 68 %, fp16 94 %, int8 99 %."}}
 ax = plots.share_bars(shares, ylabel="architectures within 10 MB")
 ax.set_title("Wide space: share of 1000 samples that fit 10 MB");
 
 # %% [markdown]
-# Going from fp32 to fp16 takes the share from about two thirds to more than 90 %, and
-# int8 admits nearly every sample. That is the memory argument
+# Going from fp32 to fp16 takes the share from {glue:text}`share_fp32:.0%` to
+# {glue:text}`share_fp16:.0%`, and int8 admits {glue:text}`share_int8:.0%`. That is the memory argument
 # for {term}`quantization`; whether the int8 model still predicts as well is a separate
 # question that {doc}`11_deployment` measures. Note also that the schedule model
 # would admit more models than really fit: a budget check should use the conservative
@@ -354,8 +364,12 @@ print(batches.to_string())
 big = picks["largest"]
 assert memory_footprint(big, batch_size=int(batches.loc["largest", "fp32"])).eager_total_bytes <= BUDGET
 assert memory_footprint(big, batch_size=int(batches.loc["largest", "fp32"]) + 1).eager_total_bytes > BUDGET
+glue("batch_fp32", int(batches.loc["largest", "fp32"]), display=False)
+glue("batch_fp16", int(batches.loc["largest", "fp16"]), display=False)
+glue("batch_int8", int(batches.loc["largest", "int8"]), display=False)
+glue("batch_schedule", int(batches.loc["largest", "fp32 (schedule)"]), display=False)
 
-# %% mystnb={"figure": {"caption": "Memory grows linearly with the batch, so the 1 GB share limits how many windows one call can score: for the most activation-hungry wide model 23 fit at fp32 (47 at fp16, 95 at int8), where the schedule model would promise 151."}, "image": {"alt": "Line chart on log-log axes of memory (10 MB to over 100 GB, decimal units) against batch size (2^0 to 2^12), four parallel straight lines with dot markers: fp32 (eager, blue) highest, then fp16 (eager, orange), int8 (eager, green) and fp32 (schedule model, red) lowest. A black dashed horizontal line at 1 GB is labelled budget 1 GB; the blue line crosses it between batch 16 and 32, the red one between 128 and 256."}}
+# %% mystnb={"figure": {"caption": "Memory grows linearly with the batch, so the 1 GB share limits how many windows one call can score: for the most activation-hungry wide model {glue:text}`batch_fp32` fit at fp32 ({glue:text}`batch_fp16` at fp16, {glue:text}`batch_int8` at int8), where the schedule model would promise {glue:text}`batch_schedule`."}, "image": {"alt": "Line chart on log-log axes of memory (10 MB to over 100 GB, decimal units) against batch size (2^0 to 2^12), four parallel straight lines with dot markers: fp32 (eager, blue) highest, then fp16 (eager, orange), int8 (eager, green) and fp32 (schedule model, red) lowest. A black dashed horizontal line at 1 GB is labelled budget 1 GB; the blue line crosses it between batch 16 and 32, the red one between 128 and 256."}}
 batch_sizes = [2**k for k in range(0, 13)]
 curves = {
     f"{p} (eager)": [memory_footprint(big, p, batch_size=b).eager_total_bytes for b in batch_sizes]
@@ -369,7 +383,7 @@ ax.set_title("The most activation-hungry wide model against a 1 GB share");
 # For activation-heavy models the edge budget limits the *batch*, not the model: the
 # parameters are a few megabytes, but every window of 1024 bars with attention costs
 # tens of megabytes of scores. For that model the schedule model would promise a batch
-# of 151 where only 23 fit, and a box that runs out of memory mid-session drops orders.
+# of {glue:text}`batch_schedule` where only {glue:text}`batch_fp32` fit, and a box that runs out of memory mid-session drops orders.
 # The chapter's point stands: a 2 GB model is not deployable on a 4 GB box that
 # must also run everything else, and the memory model tells you that before you build
 # it.
@@ -446,7 +460,7 @@ assert (after <= before).all()
 # held $32 \cdot 128 + 3 \cdot 64 \cdot 128 = 28{,}672$ values. On 64 steps it holds
 # half of that, and the largest layer is now the attention layer with its skip:
 # input, output and branch result of $128 \cdot 64$ values each, $24{,}576$ values or
-# 98,304 bytes at fp32, 14 % less. The peak drops by much less than half because the rest of
+# 98,304 bytes at fp32, $1 - 24{,}576 / 28{,}672 \approx 0.14$ less. The peak drops by much less than half because the rest of
 # the network was already running on 64 steps: pooling early helps only the layers it
 # moves in front of.
 # :::
@@ -465,7 +479,7 @@ assert f_early.activation_bytes == 4 * 3 * 128 * 64 and early.layers[f_early.pea
 #
 # :::{dropdown} Solution
 # At fp32: $(10 - 1)\,\text{MB} / 4\,\text{B} = 2.25$ million parameters. At fp16 the
-# activations take 0.5 MB, leaving $9.5\,\text{MB} / 2\,\text{B} = 4.75$ million. At int8:
+# activations take $0.5\,\text{MB}$, leaving $9.5\,\text{MB} / 2\,\text{B} = 4.75$ million. At int8:
 # $9.75\,\text{MB} / 1\,\text{B} = 9.75$ million. Quantizing to int8 quadruples the
 # parameter budget and a bit more, because the activations shrink too.
 # :::

@@ -45,7 +45,9 @@
 # microseconds are not.
 
 # %%
+import json
 import random
+import re
 import tempfile
 import time
 import warnings
@@ -58,6 +60,7 @@ import torch
 import hwnas
 from hwnas import plots
 from hwnas.hardware import DeviceType, HardwareProfile, cpu_model
+from myst_nb import glue
 from hwnas.latency import (
     EDGE_MEMORY_BUDGET,
     TimingSpec,
@@ -176,11 +179,13 @@ assert check.median_us < 300.0
 # model every layer follows a *different* layer. The table in `hwnas` is therefore timed
 # **round-robin**: operations are grouped, and every timed call follows a call of
 # another operation (`time_round_robin`). Below, five operations are timed both ways,
-# alternating so that both see the same machine. Expect every operation to be slower in
-# context, typically by 10–30 %, and the smallest one — the prediction head, a mean over
-# time and a tiny linear layer — by the largest factor. How much depends on the
-# neighbours and on the machine's caches, which is why the table is timed among a
-# random mix of the space's own operations.
+# alternating so that both see the same machine. On this run the ratio in context /
+# alone ranges from {glue:text}`context_min:.2f` to {glue:text}`context_max:.2f`, and the
+# largest belongs to {glue:text}`context_top`. The smallest operations, such as the
+# prediction head (a mean over time and a tiny linear layer), are the most exposed to
+# what their neighbours leave in the caches. How much
+# depends on the neighbours and on the machine's caches, which is why the table is
+# timed among a random mix of the space's own operations.
 
 # %%
 neighbours = {
@@ -208,6 +213,9 @@ context_table = pd.DataFrame({
     "in context (µs)": {n: min(v) for n, v in in_context.items()},
 })
 context_table["context / alone"] = context_table["in context (µs)"] / context_table["alone (µs)"]
+glue("context_min", float(context_table["context / alone"].min()), display=False)
+glue("context_max", float(context_table["context / alone"].max()), display=False)
+glue("context_top", str(context_table["context / alone"].idxmax()), display=False)
 context_table.round(2)
 
 # %% [markdown]
@@ -250,9 +258,9 @@ for space in (SearchSpace.default(), lesson):
           f"10^{space.log10_size():.1f} genomes, {len(keys)} distinct OpSpecs to time")
 
 # %% [markdown]
-# The default space holds about $10^{14}$ genomes but only 2427 distinct operations:
-# that gap is why tables work. Timing 2427 entries with the full harness
-# takes about a minute (see `benchmarks/bench_latency.py`). To keep this chapter short we
+# The default space holds about $10^{14}$ genomes but only {glue:text}`bench_opspecs`
+# distinct operations: that gap is why tables work. Timing them with the full harness
+# took {glue:text}`bench_build_s:.0f` s in `benchmarks/bench_latency.py`. To keep this chapter short we
 # build the table of the smaller `lesson` space, with fewer repetitions.
 #
 # The build interleaves everything: it makes eight shuffled passes over all entries,
@@ -333,6 +341,7 @@ pairs.round(2)
 # {doc}`05_hardware_targets`). A FLOPs-based search would fill its models with exactly
 # the operation this machine runs worst.
 #
+# (ch04-predicting)=
 # ## Predicting whole models
 #
 # Now the question that matters: does $t_0 + \sum_i \mathrm{LUT}(o_i,d_i)$ predict the
@@ -361,18 +370,47 @@ fig = plots.parity_panels(report.measured_us, {
 assert report.spearman > 0.75, "the LUT should rank models well even on a busy machine"
 assert report.spearman > report.baseline_spearman
 assert report.mape < report.baseline_mape
+glue("lut_acc10", float(report.acc10), display=False)
+glue("flops_acc10", float(report.baseline_acc10), display=False)
+glue("lut_rho", float(report.spearman), display=False)
+glue("flops_rho", float(report.baseline_spearman), display=False)
+glue("acc10_verdict", "more than" if report.acc10 > report.baseline_acc10 else
+     "as many as" if report.acc10 == report.baseline_acc10 else "fewer than", display=False)
+glue("noise_drift", float(drift), display=False)
+
+# The committed benchmark quoted below, with where and when it ran.
+RESULTS = Path(hwnas.__file__).resolve().parents[1] / "benchmarks" / "results"
+bench = json.loads((RESULTS / "latency_fidelity_default_1thread.json").read_text(encoding="utf-8"))
+bench_fig = bench["figures"][bench["estimator"]]
+bench_txt = (RESULTS / "latency_fidelity_default_1thread.txt").read_text(encoding="utf-8")
+repeat = re.search(r"repeatability acc10\s+.*?([\d.]+)%\s*$", bench_txt, re.M)
+glue("bench_acc10", float(bench_fig["lut_acc10"]), display=False)
+glue("bench_opspecs", int(bench["distinct_opspecs"]), display=False)
+glue("bench_build_s", float(bench["build_seconds"]), display=False)
+glue("bench_rho", float(bench_fig["lut_spearman"]), display=False)
+glue("bench_flops_acc10", float(bench_fig["flops_acc10"]), display=False)
+glue("bench_repeat", float(repeat.group(1)) / 100 if repeat else float("nan"), display=False)
+glue("bench_where", f"{bench['conditions']['cpu_model']}, {bench['conditions']['cpu_count']} cores, "
+     f"{bench['conditions']['date'][:10]}, load {bench['conditions']['load_avg_1min_start']}", display=False)
+print(f"benchmark (benchmarks/results/latency_fidelity_default_1thread.json, {bench['conditions']['cpu_model']}, "
+      f"{bench['conditions']['date'][:10]}): acc10 {bench_fig['lut_acc10']:.0%} table, "
+      f"{bench_fig['flops_acc10']:.0%} FLOPs; ρ {bench_fig['lut_spearman']:.3f}")
 
 # %% [markdown]
-# The table ranks the models far better than FLOPs; the FLOPs line cannot, because it
+# The table ranks the models better than FLOPs (the cell above asserts it); the FLOPs line cannot, because it
 # does not know that a depthwise layer or a pooling layer costs more than its
 # arithmetic, nor that every layer pays a fixed call price. The reference for these
 # figures is `benchmarks/bench_latency.py`: over 200 models of the default space on the
-# course machine (2 vCPUs, one thread) it measured 93 % of the models within ±10 % and a
-# rank correlation of 0.987, against a repeatability floor of 90 % (the share of models
-# whose second timing, in the same passes, lands within ±10 % of the first). On a shared
+# course machine ({glue:text}`bench_where`, one thread) it measured
+# {glue:text}`bench_acc10:.0%` of the models within ±10 % (FLOPs: {glue:text}`bench_flops_acc10:.0%`)
+# and a rank correlation of {glue:text}`bench_rho:.3f`, against a repeatability floor of
+# {glue:text}`bench_repeat:.0%` (the share of models whose second timing, in the same
+# passes, lands within ±10 % of the first). In this chapter's smaller run the table
+# predicted {glue:text}`lut_acc10:.0%` within ±10 %, {glue:text}`acc10_verdict` FLOPs'
+# {glue:text}`flops_acc10:.0%`, with ρ {glue:text}`lut_rho:.3f` against {glue:text}`flops_rho:.3f`. On a shared
 # machine the remaining error is mostly the machine's own noise: the same model, timed in eight
-# short passes spread over a few seconds, has pass medians that differ by the factor
-# printed above, and no table can predict better than the measurement repeats.
+# short passes spread over a few seconds, has pass medians that differ by a factor of
+# {glue:text}`noise_drift:.2f` here, and no table can predict better than the measurement repeats.
 #
 # What limits a sum of isolated timings? Whatever makes a layer inside a model behave
 # differently from the same layer timed alone: caches and predictors warmed by its
@@ -443,6 +481,7 @@ with tempfile.TemporaryDirectory() as tmp:
     print("warning on load: ... was measured with", str(caught[0].message).split(" was measured with ", 1)[1])
 
 # %% [markdown]
+# (ch04-differentiable)=
 # ## A differentiable latency
 #
 # Gradient-based searches (DARTS {cite:p}`liu2019darts`, FBNet {cite:p}`wu2019fbnet`,
@@ -506,7 +545,7 @@ ax = plots.descent_curve(history, floor=lut_matrix.min(dim=1).values.sum().item(
 # ## Summary
 #
 # - A latency lookup table measures each distinct operation of a search space once
-#   (2427 for the default space) and predicts a model as $t_0 + \sum_i \mathrm{LUT}(o_i,d_i)$,
+#   ({glue:text}`bench_opspecs` for the default space) and predicts a model as $t_0 + \sum_i \mathrm{LUT}(o_i,d_i)$,
 #   with the maximum over branches on hardware that runs them in parallel.
 # - Timing microsecond operations needs care: fixed threads, warm-up, no garbage
 #   collection, many repetitions, the fastest call for the table's estimate (it repeats
@@ -516,7 +555,10 @@ ax = plots.descent_curve(history, floor=lut_matrix.min(dim=1).values.sum().item(
 # - The per-model overhead of the framework is real and must be in the table.
 # - On this CPU FLOPs are a poor latency proxy: zero-FLOP operations cost microseconds
 #   and depthwise separable convolutions, cheap in FLOPs, are slow. The table ranks
-#   models far better than FLOPs and predicts most within ±10 %.
+#   models better than FLOPs (ρ {glue:text}`lut_rho:.3f` against {glue:text}`flops_rho:.3f`
+#   here) and predicted {glue:text}`lut_acc10:.0%` of this run's models within ±10 %
+#   ({glue:text}`acc10_verdict` FLOPs' {glue:text}`flops_acc10:.0%`); the benchmark on
+#   the default space, {glue:text}`bench_acc10:.0%`.
 # - With softmax weights the table gives a differentiable expected latency for
 #   gradient-based search.
 #
@@ -554,7 +596,7 @@ ax = plots.descent_curve(history, floor=lut_matrix.min(dim=1).values.sum().item(
 # The layers after an attention layer find the caches filled with its score matrices
 # and run slower than in the table, where they follow small layers, so those models
 # are slightly *under*-predicted: their ratio is a little lower. On this project's
-# machine the benchmark's largest errors are such models, at 10-15%.
+# machine the benchmark's largest errors are such models.
 #
 # ```python
 # def attention_inside(arch):

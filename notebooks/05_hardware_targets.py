@@ -53,6 +53,7 @@ from scipy.stats import spearmanr
 import hwnas
 from hwnas import plots
 from hwnas.architecture import Architecture, LayerSpec
+from myst_nb import glue
 from hwnas.cost import count_flops, count_params, memory_footprint
 from hwnas.latency import EDGE_MEMORY_BUDGET, TimingSpec, calibration_archs, profile_cpu_edge
 from hwnas.opspec import OpSpec, arch_op_specs
@@ -157,12 +158,19 @@ print("batch 1\n", kernel_table(conv).to_string(index=False))
 print("batch 256\n", kernel_table(conv256).to_string(index=False))
 print(f"model estimate: {gpu.op_latency(conv):.2f} µs at batch 1, "
       f"{gpu.op_latency(conv256):.2f} µs at batch 256 ({gpu.op_latency(conv256) / 256:.3f} µs per sample)")
+glue("a100_launch_us", float(A100_40GB.launch_overhead_us), display=False)
+glue("a100_conv_b1_us", float(gpu.op_latency(conv)), display=False)
+glue("a100_conv_b256_us", float(gpu.op_latency(conv256)), display=False)
+glue("batch256_extra_us", float(gpu.op_latency(conv256) - gpu.op_latency(conv)), display=False)
+glue("batch256_per_sample_gain", float(gpu.op_latency(conv) / (gpu.op_latency(conv256) / 256)), display=False)
 
 # %% [markdown]
+# (ch05-batch)=
 # At batch 1 the GEMM has one 64×64 output tile, so one of the 108
-# multiprocessors works and the 4 µs launch is most of the time. At batch 256
-# the same kernel has 256 tiles (three waves) and moves 4 MB; the layer costs
-# about 6 µs more in total, yet about 150 times less per sample. Let us check the GEMM's
+# multiprocessors works and the {glue:text}`a100_launch_us:.0f` µs launch is most of the
+# time. At batch 256 the same kernel has 256 tiles (three waves) and moves 4 MB; the
+# layer costs {glue:text}`batch256_extra_us:.1f` µs more in total, yet
+# {glue:text}`batch256_per_sample_gain:.0f` times less per sample. Let us check the GEMM's
 # figure by hand from the formula:
 
 # %%
@@ -187,7 +195,7 @@ print(f"tiles {tiles}, waves {waves}: compute {compute_us:.2f} µs, memory {memo
 # dashed 63-channel curve lies on the FP32 one: off the tensor cores both run
 # at the CUDA-core rate, and both are compute-bound there.)
 
-# %% mystnb={"figure": {"caption": "In the A100 model one kernel-5 convolution costs 9.31 µs at batch 1 and only 15.26 µs at batch 256, so the cost per sample (right) falls about 150-fold; FP32 and the misaligned 63-channel width fall off the tensor cores and cost several times more once the layer is compute-bound (all model estimates)."}, "image": {"alt": "Two line charts on log-log axes against batch size (1 to about 4000). Left, µs per call (model estimate): A100 fp16 with 64 channels (blue, solid) flat near 9 µs up to about batch 100, then rising to about 120 µs; A100 fp32 (orange) and A100 fp16 with 63 channels (green, dashed) almost identical, flat near 28 µs, then jumping and rising to about 900 µs; T4 fp16 (red) in between; a grey dotted line near 8 µs marked 2 launches (conv + ReLU). Right, µs per sample: all four lines fall steeply and level off, A100 fp16 with 64 channels lowest, near 0.03 µs."}}
+# %% mystnb={"figure": {"caption": "In the A100 model one kernel-5 convolution costs {glue:text}`a100_conv_b1_us:.2f` µs at batch 1 and only {glue:text}`a100_conv_b256_us:.2f` µs at batch 256, so the cost per sample (right) falls {glue:text}`batch256_per_sample_gain:.0f`-fold; FP32 and the misaligned 63-channel width fall off the tensor cores and cost several times more once the layer is compute-bound (all model estimates)."}, "image": {"alt": "Two line charts on log-log axes against batch size (1 to about 4000). Left, µs per call (model estimate): A100 fp16 with 64 channels (blue, solid) flat near 9 µs up to about batch 100, then rising to about 120 µs; A100 fp32 (orange) and A100 fp16 with 63 channels (green, dashed) almost identical, flat near 28 µs, then jumping and rising to about 900 µs; T4 fp16 (red) in between; a grey dotted line near 8 µs marked 2 launches (conv + ReLU). Right, µs per sample: all four lines fall steeply and level off, A100 fp16 with 64 channels lowest, near 0.03 µs."}}
 batches = np.unique(np.logspace(0, 12, 40, base=2).astype(int))
 curves = {
     "A100 fp16, 64 channels": (A100_40GB, "fp16", 64, "-"),
@@ -269,7 +277,7 @@ print(f"\nmodel estimate: {fpga.predict_latency(example):.3f} µs at 300 MHz; "
 # A hand check of one engine: a 3-tap convolution from 32 to 32 channels over
 # 64 steps has $D = 3 \cdot 32 \cdot 32 = 3072$ multiply-adds per step; 128
 # DSPs give $P = 256$, so it needs $64 \cdot 3072 / 256 + 10 = 778$ cycles,
-# 2.59 µs at 300 MHz.
+# $778 / 300\,\text{MHz} = 2.59\,\mu\text{s}$.
 
 # %%
 conv_fpga = OpSpec("conv", 32, 32, 64, kernel_size=3, activation="relu")
@@ -358,11 +366,15 @@ fig = plots.latency_vs_flops(df, panels, x="MFLOPs", group="space");
 # How much do the targets agree? Spearman's rank correlation over the
 # FPGA-feasible architectures (so every column has a value):
 
-# %% mystnb={"figure": {"caption": "The targets disagree on which architecture is fast: over the FPGA-feasible architectures the FPGA model ranks them exactly as FLOPs do (ρ = 1.00), while the batch-1 GPU follows its number of kernels (0.98) and hardly FLOPs (0.26) or the FPGA (0.27)."}, "image": {"alt": "Heat map of Spearman rank correlations between six variables, FLOPs, CPU, GPU b1, GPU b256, FPGA and kernels, on both axes, every cell written to two decimals and coloured on a blue-white-red scale from -1 to 1 shown in a colour bar. All cells are positive: dark red on the diagonal, for FLOPs with FPGA and for GPU b1 with kernels; pale for FLOPs and FPGA against GPU b1 and kernels."}}
+# %% mystnb={"figure": {"caption": "The targets disagree on which architecture is fast: over the FPGA-feasible architectures the FPGA model ranks them as FLOPs do (ρ = {glue:text}`rho_fpga_flops:.2f`), while the batch-1 GPU follows its number of kernels ({glue:text}`rho_gpu_kernels:.2f`) and hardly FLOPs ({glue:text}`rho_gpu_flops:.2f`) or the FPGA ({glue:text}`rho_gpu_fpga:.2f`)."}, "image": {"alt": "Heat map of Spearman rank correlations between six variables, FLOPs, CPU, GPU b1, GPU b256, FPGA and kernels, on both axes, every cell written to two decimals and coloured on a blue-white-red scale from -1 to 1 shown in a colour bar. All cells are positive: dark red on the diagonal, for FLOPs with FPGA and for GPU b1 with kernels; pale for FLOPs and FPGA against GPU b1 and kernels."}}
 cols = {"MFLOPs": "FLOPs", "cpu_us": "CPU", "gpu_b1_us": "GPU b1", "gpu_b256_us_per_sample": "GPU b256",
         "fpga_us": "FPGA", "kernels": "kernels"}
 feasible = df[df.fpga_feasible]
 rho = pd.DataFrame(spearmanr(feasible[list(cols)]).statistic, index=cols.values(), columns=cols.values())
+glue("rho_fpga_flops", float(rho.loc["FPGA", "FLOPs"]), display=False)
+glue("rho_gpu_kernels", float(rho.loc["GPU b1", "kernels"]), display=False)
+glue("rho_gpu_flops", float(rho.loc["GPU b1", "FLOPs"]), display=False)
+glue("rho_gpu_fpga", float(rho.loc["GPU b1", "FPGA"]), display=False)
 ax = plots.correlation_heatmap(rho, title="rank agreement (GPU, FPGA: model estimates)", label="Spearman ρ");
 
 # %%
@@ -425,11 +437,13 @@ print(f"FPGA winner: {projection_mflops:.2f} of its {df.MFLOPs[fpga_winner]:.2f}
 # constrains the model to the 20 µs slice on the target. Which of our
 # architectures fit that slice on each target?
 
-# %% mystnb={"figure": {"caption": "Of the 50 µs from tick to order, 20 µs are the model's slice, and only the FPGA model has architectures within it (241 of 400): the GPU model's synchronisation and launches alone exceed it, and the measured CPU is slower still."}, "image": {"alt": "Two panels. Left: one horizontal stacked bar of µs from tick to order (0 to 50), split into features, 20 µs (grey), model inference, 20 µs (green) and order construction, 10 µs (purple). Right: horizontal bars of the fastest architecture's latency in µs on a log axis for CPU (measured, blue), GPU batch 1 (model, green) and FPGA ZU9EG (model, red), each labelled with how many architectures fit; a green dashed vertical line marks the 20 µs model slice, and only the short FPGA bar ends left of it."}}
+# %% mystnb={"figure": {"caption": "Of the 50 µs from tick to order, 20 µs are the model's slice, and only the FPGA model has architectures within it ({glue:text}`fpga_fits` of {glue:text}`n_archs`): the GPU model's synchronisation and launches alone exceed it, and the measured CPU is slower still."}, "image": {"alt": "Two panels. Left: one horizontal stacked bar of µs from tick to order (0 to 50), split into features, 20 µs (grey), model inference, 20 µs (green) and order construction, 10 µs (purple). Right: horizontal bars of the fastest architecture's latency in µs on a log axis for CPU (measured, blue), GPU batch 1 (model, green) and FPGA ZU9EG (model, red), each labelled with how many architectures fit; a green dashed vertical line marks the 20 µs model slice, and only the short FPGA bar ends left of it."}}
 BUDGET = {"features": 20.0, "model inference": 20.0, "order\nconstruction": 10.0}
 MODEL_SLICE = BUDGET["model inference"]
 fits = {label: int((df[col] <= MODEL_SLICE).sum()) for label, col in targets.items() if "256" not in label}
 fastest = {label: df[col].min() for label, col in targets.items() if "256" not in label}
+glue("fpga_fits", int(fits["FPGA ZU9EG (model)"]), display=False)
+glue("n_archs", len(df), display=False)
 fig = plots.decision_budget(BUDGET, fastest, fits, slice_part="model inference");
 
 # %%
@@ -460,7 +474,7 @@ print(archs[pick].summary())
 # The resource checks matter as much as the clock. The DSP slices each FPGA
 # architecture of our sample needs, against the two parts:
 
-# %% mystnb={"figure": {"caption": "Resources decide feasibility as much as the clock: every FPGA-feasible design fits the ZU9EG's 2,520 DSP slices, but almost all need more than the small ZU3EG's 360, where only 14 of the 400 architectures are feasible."}, "image": {"alt": "Histogram (orange, 40 bins) of the DSP slices each FPGA-feasible design needs (x axis, 0 to about 2,600) counting architectures (y axis); the designs range from about 100 to 1,650 DSPs, most between 500 and 1,100. A red dashed vertical line marks ZU3EG: 360 DSPs at the left edge of the distribution, a green dashed one ZU9EG: 2520 DSPs far to its right."}}
+# %% mystnb={"figure": {"caption": "Resources decide feasibility as much as the clock: every FPGA-feasible design fits the ZU9EG's 2,520 DSP slices, but almost all need more than the small ZU3EG's 360, where only {glue:text}`zu3eg_feasible` of the {glue:text}`n_archs` architectures are feasible."}, "image": {"alt": "Histogram (orange, 40 bins) of the DSP slices each FPGA-feasible design needs (x axis, 0 to about 2,600) counting architectures (y axis); the designs range from about 100 to 1,650 DSPs, most between 500 and 1,100. A red dashed vertical line marks ZU3EG: 360 DSPs at the left edge of the distribution, a green dashed one ZU9EG: 2520 DSPs far to its right."}}
 dsps = np.array([fpga_resources(a, ZU9EG).dsps for a, ok in zip(archs, df.fpga_feasible) if ok])
 limits = {f"{part.name.split()[-1]}: {part.dsp_slices} DSPs": part.dsp_slices for part in (ZU3EG, ZU9EG)}
 ax = plots.histogram_with_limits(dsps, limits, bins=40, xlabel="DSP slices the design needs (model)",
@@ -469,6 +483,7 @@ ax = plots.histogram_with_limits(dsps, limits, bins=40, xlabel="DSP slices the d
 # %%
 # NBVAL_CHECK_OUTPUT
 small = fpga_profile(ZU3EG)
+glue("zu3eg_feasible", sum(small.is_feasible(a) for a in archs), display=False)
 print(f"feasible on the ZU3EG: {sum(small.is_feasible(a) for a in archs)} of {len(archs)}; "
       f"on the ZU9EG: {int(df.fpga_feasible.sum())}")
 failing = next(a for a, ok in zip(archs, df.fpga_feasible) if ok and not small.is_feasible(a))
@@ -534,7 +549,7 @@ ax = plots.memory_vs_width(widths, sizes, budget=EDGE_MEMORY_BUDGET, budget_labe
 # ## Exercises
 #
 # 1. **CUDA graphs.** Capturing the model in a CUDA graph cuts the per-kernel
-#    launch cost to about 1 µs. Build a `GpuSpec` like the A100 with
+#    launch cost to about $1\,\mu\text{s}$. Build a `GpuSpec` like the A100 with
 #    `launch_overhead_us=1.0` and `sync_overhead_us=5.0`: how many of the 400
 #    architectures fit the 20 µs slice at batch 1 now?
 # 2. **Is the bigger card faster?** Compare the A100 and T4 models on the
@@ -547,7 +562,7 @@ ax = plots.memory_vs_width(widths, sizes, budget=EDGE_MEMORY_BUDGET, budget_labe
 #    sum of all engines' cycles. Why is the chapter's sum an upper bound, and
 #    which architectures does it penalise most?
 
-# %% tags=["hide-input"]
+# %% tags=["hide-cell"]
 # Solution 1: CUDA graphs
 from dataclasses import replace
 
@@ -558,30 +573,33 @@ print(f"with CUDA graphs (model): {int((graph_lat <= MODEL_SLICE).sum())} of {le
 
 # %% [markdown]
 # :::{dropdown} Solution 1, discussed
-# With 1 µs launches the batch-1 GPU becomes a real candidate for the slice:
+# With $1\,\mu\text{s}$ launches the batch-1 GPU becomes a real candidate for the slice:
 # small architectures with few kernels (pooling and identity layers, few
 # activations) now fit. The ranking still follows the number of kernels, so a
 # GPU-targeted search would favour fused, few-layer designs.
 # :::
 
-# %% tags=["hide-input"]
+# %% tags=["hide-cell"]
 # Solution 2: A100 vs T4
 t4 = gpu_profile(T4, "fp16", measure=False)
 for batch in (1, 256):
     ratio = np.array([t4.predict_latency(a, batch) / gpu.predict_latency(a, batch) for a in archs])
     print(f"batch {batch}: T4 / A100 latency, median {np.median(ratio):.2f}, max {ratio.max():.2f} (model)")
+glue("t4_median_256", float(np.median(ratio)), display=False)
+glue("t4_max_256", float(ratio.max()), display=False)
+glue("a100_t4_peak", A100_40GB.peak_flops_fp16_tensor / T4.peak_flops_fp16_tensor, display=False)
 
 # %% [markdown]
 # :::{dropdown} Solution 2, discussed
 # At batch 1 both cards are launch-bound and the model gives them nearly the
 # same latency (the same assumed launch overhead): the bigger card buys
-# almost nothing. At batch 256 the A100's 4.8 times higher tensor-core rate and
-# bandwidth show up: the T4 is about twice as slow in the median and close to
-# four times for the heaviest architectures; never the full 4.8, because the
-# launches cost the same on both.
+# almost nothing. At batch 256 the A100's {glue:text}`a100_t4_peak:.1f` times higher
+# tensor-core rate and its bandwidth show up: the T4 takes {glue:text}`t4_median_256:.1f`
+# times as long in the median and {glue:text}`t4_max_256:.1f` times for the heaviest
+# architecture; never the full ratio of peaks, because the launches cost the same on both.
 # :::
 
-# %% tags=["hide-input"]
+# %% tags=["hide-cell"]
 # Solution 3: 64 DSPs per engine on the ZU3EG
 narrow = fpga_profile(replace(ZU3EG, dsp_per_engine=64))
 ok_narrow = [a for a in archs if narrow.is_feasible(a)]

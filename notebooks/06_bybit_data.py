@@ -53,6 +53,7 @@ import torch
 
 import hwnas
 from hwnas import plots
+from myst_nb import glue
 from hwnas.data import KlineCache, load_klines
 from hwnas.data.bybit import BYBIT_BASE_URL, KLINE_PATH, MAX_PAGE_LIMIT
 from hwnas.data.features import (
@@ -390,6 +391,9 @@ table = pd.DataFrame({key: s.metrics for key, s in results.items()}).T
 cand_vol, cand_dir = results[("volatility", "candidate")], results[("direction", "candidate")]
 print(f"candidate: volatility score {cand_vol.score:+.3f} in {cand_vol.total_seconds:.2f} s, "
       f"direction score {cand_dir.score:+.3f} in {cand_dir.total_seconds:.2f} s")
+glue("proxy_seconds", float(cand_vol.total_seconds), display=False)
+glue("persistence_corr", float(table.loc["volatility"].filter(like="persist", axis=0)["pearson"].iloc[0]),
+     display=False)
 table.loc["volatility"].dropna(axis=1, how="all")
 
 # %%
@@ -397,13 +401,14 @@ table.loc["direction"].dropna(axis=1, how="all")
 
 # %% [markdown]
 # Read the two tables side by side. For **volatility**, persistence is a strong naive
-# forecast (a correlation around 0.55) and the LSTM beats it ($R^2 > 0$ against it, a
+# forecast (a correlation of {glue:text}`persistence_corr:.2f` here) and the LSTM beats it ($R^2 > 0$ against it, a
 # lower QLIKE than `qlike_persistence`). A random candidate after a single epoch
 # sometimes does not, yet: some need more training, and the study
-# below shows longer training lifting most of them to a correlation of about 0.6. That is acceptable for a proxy, whose job is to *rank*
+# below shows longer training lifting them to a mean correlation of
+# {glue:text}`vol_long_corr:.2f`. That is acceptable for a proxy, whose job is to *rank*
 # candidates, not to be the final model. Every model beats the training mean
 # (`r2_vs_mean > 0`). For **direction**, look at the accuracy next to its standard
-# error `accuracy_se` (the half-width of "50% by luck") and the Sharpe ratio next to
+# error `accuracy_se` (the half-width of a coin's luck) and the Sharpe ratio next to
 # `sharpe_se`: the naive "same sign as the last bar" forecast is right *less* than half
 # the time, which hints at a small short-term reversal, but every strategy that trades
 # on the sign loses money after costs, and buy-and-hold's Sharpe ratio is just the
@@ -446,8 +451,8 @@ print(f"seed 0 twice: {cand_vol.score:.6f} and {again.score:.6f}; seed 1: {other
 # `benchmarks/proxy_noise_study.py` runs this on the recorded data with 20 random
 # architectures of the default space and 3 seeds, for both targets (about ten minutes),
 # and writes `benchmarks/results/proxy_noise_study.json`. The chapter loads that file
-# when it is there; otherwise it runs a small version (5 architectures, 2 seeds, 2x
-# longer training; too small to trust, but it shows the method) and says so.
+# when it is there; otherwise it runs a small version (5 architectures, 2 seeds, twice
+# as long training; too small to trust, but it shows the method) and says so.
 
 # %%
 STUDY_FILE = Path(hwnas.__file__).resolve().parents[1] / "benchmarks" / "results" / "proxy_noise_study.json"
@@ -507,35 +512,79 @@ if len(study.architectures) >= 20:  # the full study: the claims of the text bel
     assert vol["verdict"] == "ranks" and vol["p"] < 1e-6
     assert dire["verdict"] == "noise"
 
+# The figures the text below quotes, from the study printed above (loaded or recomputed).
+vres = study.targets["volatility"]
+beat_short = vres.seed_means("short", "r2_vs_persistence") > 0
+beat_long = ((vres.seed_means("long", "r2_vs_persistence") > 0)
+             & (vres.seed_means("long_test", "r2_vs_persistence") > 0))
+arch_ic = np.nanmean(ic, axis=1)
+arch_sharpe = np.nanmean(res.table("short", "sharpe"), axis=1)
+lstm, persistence = res.baselines.get("lstm", {}), res.baselines.get("persistence", {})
+glue("study_source", "the full study on the recorded candles" if len(study.architectures) >= 20
+     else "a RECOMPUTED small study: too small to trust", display=False)
+glue("n_arch", len(study.architectures), display=False)
+glue("vol_icc", float(vol["icc"]), display=False)
+glue("vol_p", float(vol["p"]), display=False)
+glue("vol_short_long", float(vol["short_long"]), display=False)
+glue("vol_val_test", float(vol["val_test"]), display=False)
+glue("vol_long_corr", float(np.nanmean(vres.table("long"))), display=False)
+glue("beat_long", int(beat_long.sum()), display=False)
+glue("beat_short", int(beat_short.sum()), display=False)
+glue("r2_max", float(np.nanmax(vres.seed_means("long", "r2_vs_persistence"))), display=False)
+glue("dir_acc", float(acc), display=False)
+glue("dir_acc_se", float(ctx["accuracy_se"]), display=False)
+glue("ic_min", float(np.nanmin(arch_ic)), display=False)
+glue("ic_max", float(np.nanmax(arch_ic)), display=False)
+glue("ic_se", float(1 / np.sqrt(res.n_eval)), display=False)
+glue("dir_icc", float(dire["icc"]), display=False)
+glue("dir_p", float(dire["p"]), display=False)
+glue("dir_one_seed_long", float(dire["one_seed_long"]), display=False)
+glue("sharpe_icc", float(summary.loc[("direction", "sharpe"), "icc"]), display=False)
+glue("sharpe_gross_icc", float(summary.loc[("direction", "sharpe_gross"), "icc"]), display=False)
+glue("sharpe_mean", float(sharpe), display=False)
+glue("sharpe_best", float(np.nanmax(arch_sharpe)), display=False)
+glue("sharpe_se", float(ctx["sharpe_se"]), display=False)
+glue("sharpe_best_within", "inside" if abs(np.nanmax(arch_sharpe)) < ctx["sharpe_se"] else "outside",
+     display=False)
+glue("persistence_acc", float(persistence.get("val", {}).get("accuracy", float("nan"))), display=False)
+glue("lstm_acc_val", float(lstm.get("val", {}).get("accuracy", float("nan"))), display=False)
+glue("lstm_acc_test", float(lstm.get("test", {}).get("accuracy", float("nan"))), display=False)
+glue("lstm_ic", float(lstm.get("val", {}).get("ic", float("nan"))), display=False)
+
 # %% [markdown]
-# **Plainly** (the numbers quoted are those of the full study on the recorded 2024
-# candles; if the cells above say RECOMPUTED or SYNTHETIC, yours differ):
+# (ch06-plainly)=
+# **Plainly** (the numbers are pasted from the cell above: {glue:text}`study_source`):
 #
 # - **Next-window volatility ranks architectures.** The architecture explains most of
-#   the variance of the validation correlation (ICC about 0.8, p far below 0.001), the
-#   proxy's ranking agrees with five times longer training (Spearman about 0.75, also
-#   from a single seed) and with the later test period (about 0.95). After five times
-#   longer training all 20 architectures beat the persistence forecast on validation
-#   and test ($R^2$ against it up to about 0.35); after the one-epoch proxy 15 of 20
-#   already do on validation. This is why
+#   the variance of the validation correlation (ICC {glue:text}`vol_icc:.2f`, p
+#   {glue:text}`vol_p:.1e`), the proxy's ranking agrees with five times longer training
+#   (Spearman {glue:text}`vol_short_long:.2f`) and with the later test period
+#   ({glue:text}`vol_val_test:.2f`). After five times longer training
+#   {glue:text}`beat_long` of the {glue:text}`n_arch` architectures beat the persistence
+#   forecast on validation and test ($R^2$ against it up to {glue:text}`r2_max:.2f`);
+#   after the one-epoch proxy {glue:text}`beat_short` already do on validation. This is why
 #   `hwnas.proxy.DEFAULT_TARGET` is `"volatility"` and why the searches of the next
 #   chapters use it.
 # - **Next-bar direction is noise as a search score.** Directional accuracy averages
-#   about 50.3%, within one standard error (0.7 points) of a coin. Every architecture's
-#   mean information coefficient lies between about $-0.01$ and $+0.03$, while a single
-#   IC has a standard error of about $0.013$; the architecture explains almost none of
-#   its variance (ICC about 0.1, p about 0.2), and the single-seed ranking a search
-#   would see agrees with longer training at only about 0.2. The Sharpe ratio *after
-#   costs* does differ between architectures (its ICC is high), but only because some
-#   trade more often than others: before costs it is pure noise (ICC below zero); after
-#   costs it averages about $-9.5$, and the best architecture's mean, about $+0.5$, is
-#   well inside one standard error (2.5) of zero and far below buy-and-hold. A search on
-#   this score would select on luck and on turnover.
+#   {glue:text}`dir_acc:.1%`, against a coin's one half give or take
+#   {glue:text}`dir_acc_se:.1%` (one standard error). The architectures' mean information coefficients lie
+#   between {glue:text}`ic_min:+.3f` and {glue:text}`ic_max:+.3f`, while a single IC has a
+#   standard error of about {glue:text}`ic_se:.3f`; the architecture explains almost none
+#   of its variance (ICC {glue:text}`dir_icc:.2f`, p {glue:text}`dir_p:.2f`), and the
+#   single-seed ranking a search would see agrees with longer training at only
+#   {glue:text}`dir_one_seed_long:.2f`. The Sharpe ratio *after costs* differs more
+#   between architectures (ICC {glue:text}`sharpe_icc:.2f`), but only because some trade
+#   more often than others: before costs its ICC is {glue:text}`sharpe_gross_icc:.2f`;
+#   after costs it averages {glue:text}`sharpe_mean:+.1f`, and the best architecture's
+#   mean, {glue:text}`sharpe_best:+.1f`, is {glue:text}`sharpe_best_within` one standard error
+#   ({glue:text}`sharpe_se:.1f`) of zero and far below buy-and-hold. A search on this
+#   score would select on luck and on turnover.
 # - **Short-term direction is not perfectly random either**, and saying so is part of
-#   being honest: the last bar's sign is wrong slightly more often than right (a small
-#   reversal, about 48.6% "accuracy" for persistence) and the LSTM baseline reaches an
-#   IC of a few hundredths and about 52% accuracy in both periods. That edge is far
-#   smaller than the cost of trading every bar at 5 bps.
+#   being honest: persistence's "accuracy" (the last bar's sign) is
+#   {glue:text}`persistence_acc:.1%` (below one half: a small reversal), and the LSTM
+#   baseline reaches an IC of {glue:text}`lstm_ic:+.3f` and an accuracy of
+#   {glue:text}`lstm_acc_val:.1%` on validation, {glue:text}`lstm_acc_test:.1%` on test.
+#   That edge is far smaller than the cost of trading every bar at 5 bps.
 #
 # These statements hold for this period, this market and this recipe; the study script
 # and the JSON it writes are there to check them again on new data.

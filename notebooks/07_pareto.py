@@ -163,7 +163,7 @@ assert abs(mnas_reward(0.5 * 2 ** 0.07, 2.0, 1.0) - 0.5) < 1e-12   # twice as sl
 print("hard reward at LAT/T = 0.5, 1, 2:", mnas_reward(np.full(3, 0.5), np.array([0.5, 1.0, 2.0]), 1.0, hard=True))
 print(f"with memory at twice the budget: {mnas_reward(0.5, 1.0, 1.0, memory=2.0, memory_target=1.0):.4f}")
 
-# %% mystnb={"figure": {"caption": "Along each iso-line the reward is constant. The soft reward's lines (red) rise gently everywhere, so a model twice as slow needs about 5% more accuracy ($2^{0.07} \\approx 1.05$), while the hard reward's lines (blue, dashed) are flat up to $T$ and above it rise in proportion to $\\text{LAT}/T$."}, "image": {"alt": "Contour plot with the latency ratio LAT/T on the x axis (linear, 0.2 to 3) and the accuracy term ACC on the y axis (0.05 to 0.8). Solid red lines of the soft reward (w = -0.07) at levels 0.2, 0.4 and 0.6 rise slowly from left to right; dashed blue lines of the hard reward at the same levels are horizontal up to a grey vertical line at LAT/T = 1 and then rise as straight lines, steeper for the higher levels."}}
+# %% mystnb={"figure": {"caption": "Along each iso-line the reward is constant. The soft reward's lines (red) rise gently everywhere, so a model twice as slow needs $2^{0.07} \\approx 1.05$ times the accuracy, while the hard reward's lines (blue, dashed) are flat up to $T$ and above it rise in proportion to $\\text{LAT}/T$."}, "image": {"alt": "Contour plot with the latency ratio LAT/T on the x axis (linear, 0.2 to 3) and the accuracy term ACC on the y axis (0.05 to 0.8). Solid red lines of the soft reward (w = -0.07) at levels 0.2, 0.4 and 0.6 rise slowly from left to right; dashed blue lines of the hard reward at the same levels are horizontal up to a grey vertical line at LAT/T = 1 and then rise as straight lines, steeper for the higher levels."}}
 ratio = np.linspace(0.2, 3.0, 200)
 acc = np.linspace(0.05, 0.8, 200)
 R, A = np.meshgrid(ratio, acc)
@@ -408,7 +408,7 @@ assert abs(hypervolume([(1, 3), (2, 2), (3, 1), (1.5, 2.5)], (4, 4)) - 6.25) < 1
 # under the hard form?
 #
 # :::{dropdown} Solution
-# Soft: $\text{ACC}' = \text{ACC} \cdot 3^{0.07} \approx 1.080\,\text{ACC}$, 8% more.
+# Soft: $\text{ACC}' = \text{ACC} \cdot 3^{0.07} \approx 1.080\,\text{ACC}$.
 # Hard: the factor above $T$ is $(\text{LAT}/T)^{-1} = 1/3$, so it needs three times
 # the accuracy, which a correlation score rarely offers: the hard form is close to a
 # cut-off.

@@ -54,6 +54,7 @@ from IPython.display import display
 import hwnas
 from hwnas import plots
 from hwnas.architecture import OpType
+from myst_nb import glue
 from hwnas.data import load_klines
 from hwnas.hardware import HardwareProfile
 from hwnas.pareto import mnas_reward
@@ -99,11 +100,11 @@ assert mnas_reward(0.3, 1.5, 1.0, hard=True) == 0.3 / 1.5
 
 # %% [markdown]
 # Iso-lines show what the controller is asked to trade. Each line is one reward value:
-# under the soft constraint (red) the lines lean gently, so a 10% faster model may lose
-# about 0.7% of its accuracy; under the hard constraint (blue, dashed) they are flat up to
+# under the soft constraint (red) the lines lean gently, so a model that takes
+# $0.9$ of the time may lose $1 - 0.9^{0.07} \approx 0.007$ of its accuracy; under the hard constraint (blue, dashed) they are flat up to
 # $T$ and fall steeply after it.
 
-# %% mystnb={"figure": {"caption": "Each line is one reward value. Under the soft constraint (red) the lines lean gently, so a 10% faster model may give up about 0.7% of its accuracy for the same reward; under the hard constraint (blue, dashed) they are flat up to $T$ and rise in proportion to $\\mathrm{LAT}/T$ beyond it."}, "image": {"alt": "Contour plot of the MnasNet reward with latency over budget LAT/T on the x axis (linear, 0.25 to 2.5) and the accuracy term ACC on the y axis (0.05 to 0.6). Solid red iso-lines of the soft reward at levels 0.1 to 0.5 rise slightly from left to right; dashed blue iso-lines of the hard reward at the same levels are horizontal up to a grey vertical line at LAT/T = 1 and then rise steeply as straight lines."}}
+# %% mystnb={"figure": {"caption": "Each line is one reward value. Under the soft constraint (red) the lines lean gently, so a model that takes $0.9$ of the time may give up $1 - 0.9^{0.07} \\approx 0.007$ of its accuracy for the same reward; under the hard constraint (blue, dashed) they are flat up to $T$ and rise in proportion to $\\mathrm{LAT}/T$ beyond it."}, "image": {"alt": "Contour plot of the MnasNet reward with latency over budget LAT/T on the x axis (linear, 0.25 to 2.5) and the accuracy term ACC on the y axis (0.05 to 0.6). Solid red iso-lines of the soft reward at levels 0.1 to 0.5 rise slightly from left to right; dashed blue iso-lines of the hard reward at the same levels are horizontal up to a grey vertical line at LAT/T = 1 and then rise steeply as straight lines."}}
 ratio = np.linspace(0.25, 2.5, 120)
 acc = np.linspace(0.05, 0.6, 100)
 R, A = np.meshgrid(ratio, acc)
@@ -128,11 +129,14 @@ ax.set_title("MnasNet reward: soft against hard constraint");
 study = NoiseStudy.load(RESULTS / "proxy_noise_study.json")
 summary = study.summary()
 print(f"data: {study.info['data']['description']}")
+glue("icc_vol", float(summary.loc[("volatility", "pearson"), "icc"]), display=False)
+glue("icc_dir", float(summary.loc[("direction", "ic"), "icc"]), display=False)
 summary[["icc", "p", "short_long", "val_test", "verdict"]]
 
 # %% [markdown]
-# An intraclass correlation (ICC) near 0.8 for volatility means most of the variance of one
-# run is due to the architecture; near 0.1 for direction means the seed decides. A
+# An intraclass correlation (ICC) of {glue:text}`icc_vol:.2f` for volatility means most of
+# the variance of one run is due to the architecture; {glue:text}`icc_dir:.2f` for direction
+# means the seed decides. A
 # controller trained on direction would learn the luck of its samples, so the reward's
 # ACC is $\max(\text{volatility correlation}, 0)$ (a negative correlation is no better
 # than a constant forecast). The Sharpe ratio stays a reported metric, not a reward.
@@ -181,8 +185,8 @@ print(fpga.check(rejected[0])[0][:100], "...")
 
 # %% [markdown]
 # Can the controller learn to stay inside the chip from the infeasible reward alone? A
-# quick experiment with no training at all: every feasible architecture scores the same
-# 0.3 (so only feasibility and the FPGA model's latency matter), the infeasible ones
+# quick experiment with no training at all: every feasible architecture gets the same
+# constant score (so only feasibility and the FPGA model's latency matter), the infeasible ones
 # $-1$. Ten updates of ten samples:
 
 # %%
@@ -215,6 +219,7 @@ print(f"{len(layout)} decisions: " + ", ".join(f"{d.name} ({d.size})" for d in l
 controller = MnasNetStrategy(SearchProblem(space_default, fpga, 10.0, 1), seed=SEED)
 n_params = sum(p.numel() for p in controller.policy.parameters())
 print(f"controller: LSTM of hidden size {controller.hidden}, {n_params:,} parameters")
+glue("controller_kparams", n_params / 1000, display=False)
 
 # %% [markdown]
 # At step $t$ the LSTM reads the embedding of decision $t-1$ and its hidden state, and a
@@ -231,8 +236,8 @@ print(f"controller: LSTM of hidden size {controller.hidden}, {n_params:,} parame
 # independent distribution per decision)? The decisions interact: whether a dilated
 # kernel fits depends on the lookback and on earlier pooling, and whether a wide layer is
 # affordable depends on the depth. The LSTM conditions each decision on all earlier ones
-# (as MnasNet and NNI's `PolicyBasedRL` do) at a small cost: 47 thousand parameters and a
-# few milliseconds per batch. A check: the probabilities the policy assigns to the
+# (as MnasNet and NNI's `PolicyBasedRL` do) at a small cost: {glue:text}`controller_kparams:.0f`
+# thousand parameters and a few milliseconds per batch. A check: the probabilities the policy assigns to the
 # architectures it sampled are those it sampled them with.
 
 # %%
@@ -290,6 +295,7 @@ var_base = gradient_rows(toy - toy.mean()).var(axis=0).sum()
 print(f"variance of the gradient estimate: without baseline {var_plain:.3g}, "
       f"with b = mean reward {var_base:.3g} ({var_plain / var_base:.0f}x lower)")
 assert var_base < var_plain
+glue("baseline_variance_ratio", float(var_plain / var_base), display=False)
 
 # %% [markdown]
 # ## 5 · A search on BTCUSDT: the controller against random search
@@ -297,8 +303,8 @@ assert var_base < var_plain
 # A **reduced** version of the benchmark, so the chapter runs in about a minute: 8,000
 # recent 15-minute candles, candidates trained on 384 windows and scored on every 8th
 # validation window, lookbacks 32 and 64, depths 2 to 4, and 64 evaluations per strategy
-# (the controller takes 8 updates of 8 samples, at a learning rate raised to 0.05 to
-# move in so few; the defaults are batches of 10 at 0.02). The benchmark below runs the
+# (the controller takes 8 updates of 8 samples, at a learning rate raised to `lr=0.05` to
+# move in so few; the defaults are `batch_size=10, lr=0.02`). The benchmark below runs the
 # full task. $T$ is the median latency of random architectures of the space, as in
 # {doc}`07_pareto`.
 
@@ -378,10 +384,11 @@ ax.set_title(f"{N} evaluations each, reduced task");
 # which candidates each happened to draw. The benchmark answers the
 # question with the full task, 300 evaluations and 5 seeds per strategy.
 #
+# (ch08-benchmark)=
 # ## 6 · The benchmark: mnasnet, random and evolution at equal budgets
 #
-# `benchmarks/bench_mnasnet.py` runs `mnasnet` with its defaults (batches of 10, Adam at
-# 0.02, entropy bonus $10^{-3}$, baseline decay 0.8), `random` and `evolution` (aging
+# `benchmarks/bench_mnasnet.py` runs `mnasnet` with its defaults (`batch_size=10`, Adam at
+# `lr=0.02`, entropy bonus $10^{-3}$, baseline decay $\gamma = 0.8$), `random` and `evolution` (aging
 # evolution of {doc}`07_pareto`) at equal budgets and seeds, on the recorded BTCUSDT
 # 15-minute candles under the 1-thread CPU profile, and records hypervolume and the best
 # feasible reward after every evaluation. The full run (the whole proxy task, 300
@@ -424,6 +431,7 @@ if cost:
 # error over seeds.
 
 # %%
+compare = {}
 if "hypervolume" in bench:
     for other in ("random", "evolution"):
         a_runs, b_runs = np.array(hv["mnasnet"]["finals"]), np.array(hv[other]["finals"]) if other in hv else []
@@ -437,18 +445,37 @@ if "hypervolume" in bench:
         print(f"mnasnet against {other}: final HV {a_runs.mean():.4f} vs {b_runs.mean():.4f} "
               f"({a_runs.mean() / b_runs.mean():.3f}x), difference {diff:+.4f} +/- {se:.4f} "
               f"over {len(a_runs)} and {len(b_runs)} seeds: {verdict}")
+        compare[other] = (float(a_runs.mean() / b_runs.mean()), float(diff / se), verdict)
+    none = (float("nan"), float("nan"), "no verdict (fewer than 2 seeds)")
+    glue("hv_ratio_random", compare.get("random", none)[0], display=False)
+    glue("hv_se_random", compare.get("random", none)[1], display=False)
+    glue("hv_verdict_random", compare.get("random", none)[2], display=False)
+    glue("hv_ratio_evolution", compare.get("evolution", none)[0], display=False)
+    glue("hv_se_evolution", compare.get("evolution", none)[1], display=False)
+    glue("hv_verdict_evolution", compare.get("evolution", none)[2], display=False)
+    glue("best_reward_mnasnet", float(best["mnasnet"]["final_mean"]), display=False)
+    glue("best_reward_random", float(best["random"]["final_mean"]), display=False)
+    glue("best_reward_evolution", float(best.get("evolution", {}).get("final_mean", float("nan"))),
+         display=False)
+    glue("bench_task", ("the REDUCED task" if settings.get("reduced") else "the full proxy task")
+         + f", {settings['evals']} evaluations x {settings.get('seeds', len(hv['mnasnet']['finals']))} seeds, "
+         + f"load average {settings.get('load_average_start', ['?'])[0]:.1f} at its start", display=False)
     runs = bench.get("mnasnet_runs", [])
     if runs:
         print("mnasnet distinct architectures per run: "
               + ", ".join(f"{r['distinct']} of {r['evaluations']}" for r in runs))
 
 # %% [markdown]
-# In the committed (reduced) benchmark the controller's front is clearly better than random
-# search's (about 1.23x the hypervolume, more than five standard errors apart) and
-# somewhat better than evolution's (about 2.5 standard errors), and it gets there fast
-# (random's final hypervolume after 8 to 20 evaluations). Its *best reward*, however, is
-# no better than random search's and a little below evolution's, within the seeds'
-# spread: the soft reward pulls the policy towards a region of cheap, good-enough models
+# In the committed benchmark ({glue:text}`bench_task`) the controller's final hypervolume
+# is {glue:text}`hv_ratio_random:.3f` times random search's, a difference of
+# {glue:text}`hv_se_random:.1f` standard errors: {glue:text}`hv_verdict_random`; against
+# evolution the ratio is {glue:text}`hv_ratio_evolution:.3f`, {glue:text}`hv_se_evolution:.1f`
+# standard errors: {glue:text}`hv_verdict_evolution`. Its mean *best reward* is
+# {glue:text}`best_reward_mnasnet:.4f`, against random search's
+# {glue:text}`best_reward_random:.4f` and evolution's {glue:text}`best_reward_evolution:.4f`;
+# compare the gaps with the seeds' spread in the table. Where the front gains more than
+# the best reward,
+# the soft reward pulls the policy towards a region of cheap, good-enough models
 # and fills the front there, rather than finding a single better model. Read the verdict
 # with the count of distinct architectures: a controller whose policy has collapsed
 # spends the rest of its budget on repeats, which the store serves for free but which
@@ -472,7 +499,7 @@ if "hypervolume" in bench:
 #   choices masked, so every sample is valid and its probability exact.
 # - REINFORCE with a moving-average baseline and an entropy bonus trains it; the baseline
 #   removes the variance that the part of the reward all samples share adds to the
-#   gradient (about 200x on the toy reward); PPO's clipped objective is an option.
+#   gradient ({glue:text}`baseline_variance_ratio:.0f` times on the toy reward); PPO's clipped objective is an option.
 # - Whether it beats random search and evolution is a measured question, answered with the
 #   spread over seeds in the benchmark table.
 #
@@ -487,8 +514,8 @@ if "hypervolume" in bench:
 #
 # :::{dropdown} Solution
 # Equal reward means $\mathrm{ACC}_1 (1/3)^{w} = \mathrm{ACC}_2$, so the faster model may
-# have $3^{w}$ times the accuracy: $3^{-0.07} = 0.926$ (7.4% less) and $3^{-0.5} = 0.577$
-# (42% less). The cell below checks it with `mnas_reward`.
+# have $3^{w}$ times the accuracy: $3^{-0.07} = 0.926$ ($1 - 0.926 = 0.074$ less) and
+# $3^{-0.5} = 0.577$ ($0.423$ less). The cell below checks it with `mnas_reward`.
 # :::
 
 # %% tags=["hide-cell"]
@@ -505,7 +532,7 @@ for w in (-0.07, -0.5):
 # :::{dropdown} Solution
 # With $b = \frac{1}{B}\sum_j R_j$ the term $-\frac{1}{B} R_i \nabla\log\pi(a_i)$ depends on
 # the sample's own action, and $\mathbb{E}[R_i\nabla\log\pi(a_i)] = \nabla J \ne 0$: the
-# estimate becomes $(1 - 1/B)\nabla J$, shrunk by $1/B$ (10% at $B = 10$). The direction is
+# estimate becomes $(1 - 1/B)\nabla J$, shrunk by $1/B$ ($0.1$ at $B = 10$). The direction is
 # unchanged, so it slows learning rather than misleading it; a leave-one-out mean
 # $b_i = \frac{1}{B-1}\sum_{j\ne i} R_j$ removes the bias. `MnasNetStrategy` uses the
 # batch mean only for the first batch, when there is nothing earlier.
@@ -519,7 +546,8 @@ for w in (-0.07, -0.5):
 # Under the hard constraint every architecture within $T$ gets its plain accuracy, so the
 # controller has no reason to prefer faster ones among them: its mode drifts towards the
 # most accurate blocks that still fit, usually closer to $T$ than under the soft
-# constraint, which keeps paying about 0.7% of reward per 10% of latency saved. Above $T$
+# constraint, which keeps paying $1 - 0.9^{0.07} \approx 0.007$ of reward for a model that
+# takes $0.9$ of the time. Above $T$
 # the reward falls as $T/\mathrm{LAT}$, so slow samples are pushed back hard.
 # :::
 #

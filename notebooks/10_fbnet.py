@@ -47,6 +47,7 @@ import hwnas
 from hwnas import plots
 from hwnas.architecture import Activation, HeadType, OpType
 from hwnas.latency import TimingSpec, candidate_latencies, expected_latency
+from myst_nb import glue
 from hwnas.proxy import make_proxy_task
 from hwnas.search import SearchProblem
 from hwnas.search.fbnet import FBNet, FBNetConfig, expected_cost, supernet_loss, temperature_schedule
@@ -121,9 +122,11 @@ for tau in (5.0, 1.0, 0.1):
 # sample and the backward pass the soft weights' gradient (straight-through). The
 # supernet's default `mode="hard"` uses that to run only the sampled block of each
 # layer (as GDAS does): FBNet's soft mixture computes every block at every step, which
-# for the default space's 83 blocks per layer costs about 80 networks per step on a CPU.
+# for the {glue:text}`supernet_blocks` blocks per layer of this chapter's space costs about
+# as many networks per step on a CPU.
 # `mode="soft"` is FBNet's own mixture.
 #
+# (ch10-expected-latency)=
 # ## The supernet and its expected latency
 #
 # Layer $i$ of the supernet holds every block of the space that keeps the sequence
@@ -138,6 +141,7 @@ spec = supernet_spec(space, profile, 32)
 print(f"{len(spec.indices)} blocks per layer x {spec.depth} layers; widths {list(spec.widths)}; "
       f"left out: {spec.excluded or 'none'}")
 print("blocks:", ", ".join(spec.labels))
+glue("supernet_blocks", len(spec.indices), display=False)
 
 # %% [markdown]
 # The reference chapter (§2.2) predicts the latency of an architecture by summing its
@@ -210,16 +214,17 @@ assert abs(float(additive_total) - (0.8 + 0.5 * 400.0 / 500.0)) < 1e-12
 print(f"FBNet: 0.8 x 0.2 x log(400 µs)^0.6 = {float(fbnet_total):.4f}")
 print(f"additive: 0.8 + 0.5 x 400/500 = {float(additive_total):.4f}")
 print(f"FBNet form, 10x the latency costs x{(np.log(4000.0) / np.log(400.0)) ** 0.6:.3f} of the loss")
+glue("fbnet_tenfold_extra", float((np.log(4000.0) / np.log(400.0)) ** 0.6 - 1), display=False)
 
 # %% [markdown]
 # The last line is worth a pause: in the paper's form a model ten times slower pays only
-# 14% more loss. Architectures of our space differ in validation MSE by a few percent,
+# {glue:text}`fbnet_tenfold_extra:.1%` more loss. Architectures of our space differ in validation MSE by a few percent,
 # so that is a strong pull towards the fastest blocks.
 #
 # ## Training: alternating weights and $\theta$, annealing the temperature
 #
 # `train_supernets` follows FBNet's recipe, shortened: the weights train on the first
-# 80% of the training windows and $\theta$ on the last 20% (later in time, as the
+# four fifths of the training windows and $\theta$ on the last fifth (later in time, as the
 # validation period is; the validation windows stay untouched for scoring), one epoch
 # of each in turn after a weights-only warm-up; $\theta$ with Adam (weight decay
 # $5\cdot 10^{-4}$). The temperature falls exponentially from $\tau_0 = 5$: FBNet
@@ -271,7 +276,7 @@ assert rows[-1][2] < rows[0][2]  # a latency price lowers the expected latency
 # distribution sharpening over the epochs for the largest $\lambda$ (the warm-up epochs
 # keep it uniform), beside the temperature and the expected latency:
 
-# %% mystnb={"figure": {"caption": "Left: layer 1's distribution $\\operatorname{softmax}(\\theta)$ over the 12 candidate blocks for the largest latency weight ($\\lambda = 1$) stays uniform through the two warm-up epochs and then concentrates on cheap blocks. Right: the temperature $\\tau$ falls exponentially from 5 to 0.2 over the 8 epochs while the expected latency $\\mathbb{E}[\\text{LAT}]$ drops."}, "image": {"alt": "Two panels. Left: a heatmap with the 12 candidate blocks of layer 1 as rows (conv and dwsep_conv with kernels 3 and 5, fc, each at widths 16 and 32, then identity and attention) and epochs 0 to 7 as columns, coloured by probability on a viridis scale; the first two columns are uniformly dark, later columns brighten in a few rows, and one row is bright yellow by the last epoch. Right: temperature τ per epoch on a log left axis, a purple line with circles falling straight from 5 to 0.2, and the expected latency in µs on the right axis, an orange line with squares that falls after the warm-up."}}
+# %% mystnb={"figure": {"caption": "Left: layer 1's distribution $\\operatorname{softmax}(\\theta)$ over the 12 candidate blocks for the largest latency weight ($\\lambda = 1$) stays uniform through the two warm-up epochs and then concentrates on cheap blocks. Right: the temperature $\\tau$ falls exponentially from $5$ to $0.2$ over the 8 epochs while the expected latency $\\mathbb{E}[\\text{LAT}]$ drops."}, "image": {"alt": "Two panels. Left: a heatmap with the 12 candidate blocks of layer 1 as rows (conv and dwsep_conv with kernels 3 and 5, fc, each at widths 16 and 32, then identity and attention) and epochs 0 to 7 as columns, coloured by probability on a viridis scale; the first two columns are uniformly dark, later columns brighten in a few rows, and one row is bright yellow by the last epoch. Right: temperature τ per epoch on a log left axis, a purple line with circles falling straight from 5 to 0.2, and the expected latency in µs on the right axis, an orange line with squares that falls after the warm-up."}}
 run = fbnet.runs[-1]
 layer = 0
 fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
@@ -336,7 +341,7 @@ print(f"chapter ran in {time.perf_counter() - CHAPTER_START:.0f} s")
 # ## Summary
 #
 # - A supernet holds every block of every layer; Gumbel-softmax weights of the logits
-#   $\theta$ mix them, differentiably, and annealing $\tau$ from 5 towards 0.2 moves the
+#   $\theta$ mix them, differentiably, and annealing $\tau$ from $5$ towards $0.2$ moves the
 #   mixture towards a single pick.
 # - The expected latency is the reference chapter's softmax-weighted table sum; when a
 #   layer's input width depends on earlier choices it stays exact by carrying the width
@@ -360,7 +365,7 @@ print(f"chapter ran in {time.perf_counter() - CHAPTER_START:.0f} s")
 # $P(\arg\max_j(\theta_j + g_j) = k) = \exp(\theta_k)/\sum_j \exp(\theta_j)$ for
 # independent standard Gumbel $g_j$: the cell below draws the samples with a seeded
 # generator and the frequencies agree with the softmax to about $\pm 0.01$ (the
-# binomial standard error at 20,000 draws is below 0.004).
+# binomial standard error at 20,000 draws is below $\sqrt{0.25/20000} < 0.004$).
 # :::
 
 # %% tags=["hide-cell"]
@@ -385,8 +390,8 @@ print("frequencies", np.round(picks.double().numpy(), 3).tolist(),
 # :::
 #
 # **3.** In the default space a block's input width is 16, 32 or 64. Write the width
-# distribution $p_2$ entering layer 2 when layer 1 picks "fc w32" with probability 0.5,
-# "identity" with 0.3 and "conv k3 w64" with 0.2, and the stem gives 32 channels.
+# distribution $p_2$ entering layer 2 when layer 1 picks "fc w32" with probability $0.5$,
+# "identity" with $0.3$ and "conv k3 w64" with $0.2$, and the stem gives 32 channels.
 #
 # :::{dropdown} Solution
 # The identity keeps the stem's 32, so $p_2(32) = 0.5 + 0.3 = 0.8$, $p_2(64) = 0.2$,

@@ -104,8 +104,8 @@ windows = task.val.X[:256].contiguous()  # real validation windows for the expor
 # the rule of `numpy.allclose`. `hwnas.deploy.export` traces the model with torch's
 # TorchScript-based ONNX exporter (`dynamo=False`, opset 17, the batch dimension left
 # free), loads the bytes back into ONNX Runtime, runs both on the windows and writes
-# the file (atomically) only if the rule holds. The dynamo exporter took about 2 s per
-# model here against about 0.05 s; TorchScript itself is deprecated in favour of
+# the file (atomically) only if the rule holds. The dynamo exporter was far slower per
+# model when this chapter was written; TorchScript itself is deprecated in favour of
 # `torch.export` {cite:p}`pytorch2024export`, the second format (`.pt2`).
 #
 # One architecture per named space covers every operation of the space, with an
@@ -171,7 +171,7 @@ print(f"most flipped pair: {flops[i] / 1e6:.2f} MFLOP takes {eager_us[i]:.0f} µ
       f"{ort_us[i]:.0f} µs in ONNX Runtime; {flops[j] / 1e6:.2f} MFLOP takes {eager_us[j]:.0f} µs "
       f"eager and {ort_us[j]:.0f} µs")
 
-# %% mystnb={"figure": {"caption": "Each point is one of the 24 models: below the dashed 1x diagonal it is faster in ONNX Runtime, and the dotted 3x and 10x lines show that the speed-up varies from model to model, so the red pair swaps order between the two runtimes. The red dashed line is the market maker's 20 µs model budget."}, "image": {"alt": "Log-log scatter plot of each model's fastest call in ONNX Runtime (y, µs) against its fastest call in eager PyTorch (x, µs). Blue dots lie below a grey dashed diagonal labelled 1x, mostly between grey dotted lines labelled 3x and 10x; two larger red dots mark the pair whose order flips; a red dashed horizontal line at 20 µs lies below the points."}}
+# %% mystnb={"figure": {"caption": "Each point is one of the 24 models: below the dashed diagonal (equal times) it is faster in ONNX Runtime, and the dotted lines at three and ten times show that the speed-up varies from model to model, so the red pair swaps order between the two runtimes. The red dashed line is the market maker's 20 µs model budget."}, "image": {"alt": "Log-log scatter plot of each model's fastest call in ONNX Runtime (y, µs) against its fastest call in eager PyTorch (x, µs). Blue dots lie below a grey dashed diagonal labelled 1x, mostly between grey dotted lines labelled 3x and 10x; two larger red dots mark the pair whose order flips; a red dashed horizontal line at 20 µs lies below the points."}}
 assert np.median(speedup) > 1.5  # the runtime is faster for almost every model
 plots.runtime_speedup(eager_us, ort_us, highlight=[i, j], budget_us=20.0);
 
@@ -272,7 +272,8 @@ plots.precision_tradeoff(timed, {k: by_name[k].val_score - base.val_score for k 
                          sizes={k: by_name[k].weight_bytes for k in timed});
 
 # %% [markdown]
-# Three things to read off the table. The **weights** shrink 4x in INT8 and 2x in FP16,
+# Three things to read off the table. The **weights** shrink to a quarter in INT8 and to
+# half in FP16 (bytes per number),
 # but for a network of a few ten thousand parameters the ONNX graph itself (nodes,
 # names, and in a QDQ model the quantise/dequantise steps) is a visible share of the
 # file. The **latency** does not improve at this size on this CPU: quantising and
@@ -284,6 +285,7 @@ plots.precision_tradeoff(timed, {k: by_name[k].val_score - base.val_score for k 
 # where the fixed-point row is the relevant one. One trained model and one seed: the
 # score changes are a measurement of this model, not a law.
 #
+# (ch11-sla)=
 # ## Latency SLA reports
 #
 # A trading system's question is not the median: it is whether the call that decides
@@ -296,7 +298,7 @@ plots.precision_tradeoff(timed, {k: by_name[k].val_score - base.val_score for k 
 #
 # It reports p50, p99, p99.9 and max, the table's prediction beside them when a
 # profile is given, and warns, as `torch.utils.benchmark`'s `Measurement` does, when
-# the interquartile range exceeds 10% of the median. On a shared machine a tail
+# the interquartile range exceeds a tenth of the median. On a shared machine a tail
 # percentile includes other tenants' interference: the report records the load
 # average and the p99 of each burst, and says when they disagree.
 
@@ -368,7 +370,7 @@ print(f"chapter ran in {time.perf_counter() - START:.0f} s")
 #   Pareto front, change with the runtime.
 # - `profile_cpu(space, runtime="onnxruntime")` builds the table in the deployment
 #   runtime; its per-call cost must be counted once per model, not once per layer.
-# - INT8 (QDQ, per-channel) and FP16 shrink the weights 4x and 2x and barely move the
+# - INT8 (QDQ, per-channel) and FP16 shrink the weights to a quarter and a half and barely move the
 #   proxy score; at this size they do not make the CPU faster.
 # - `sla_report` judges p99 (or any percentile) against a budget from raw samples,
 #   with memory, the table's prediction, the conditions, and warnings when the spread

@@ -121,3 +121,18 @@ def test_every_figure_has_a_caption_and_alt_text(path: Path) -> None:
         assert alt != caption, f"{where}: the alt text describes the image; the caption interprets it"
         assert "name" not in options.get("figure", {}) or re.fullmatch(r"fig-\d\d-[a-z0-9-]+",
                                                                      options["figure"]["name"]), where
+
+
+def test_takeaways_page_covers_the_ten_takeaways_with_glued_figures_and_links() -> None:
+    """book/takeaways.md: one section per takeaway of the reference chapter, in order,
+    each with a figure pasted from a chapter (cross-document glue) and a link to the
+    chapter or section that shows it; 7 and 9 say where the evidence contradicts."""
+    text = (ROOT / "book" / "takeaways.md").read_text(encoding="utf-8")
+    sections = re.split(r"^## ", text, flags=re.M)[1:]
+    assert [s.split(".", 1)[0] for s in sections] == [str(n) for n in range(1, 11)]
+    for section in sections:
+        title = section.splitlines()[0]
+        assert re.search(r"\{glue:text\}`/notebooks/\d\d_\w+\.ipynb::", section), f"no glued figure: {title}"
+        assert re.search(r"\{(?:ref|doc)\}`", section), f"no link to the chapter that shows it: {title}"
+    for number in (7, 9):
+        assert re.search(r"contradict", sections[number - 1], re.I), f"takeaway {number} must say it is contradicted"

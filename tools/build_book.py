@@ -11,7 +11,9 @@ the chapter's code, the whole ``hwnas`` library and the data settings, see
 ``tools/executed.py``), else the chapter is executed here, with nbclient, in its
 own folder as nbval and Jupyter would run it. ``--fresh`` executes every
 chapter. A table of per-chapter execution times is printed and written to
-``OUT/chapter_times.txt``; the build gate is ``jupyter-book build -W -n
+``OUT/chapter_times.txt``. Each executed chapter carries the freshness stamps of
+``tools/executed.py`` (hashes of its ``.py`` and of the library) into the staged
+notebook's metadata. The build gate is ``jupyter-book build -W -n
 --keep-going`` as before, so a warning fails the build.
 """
 
@@ -30,7 +32,8 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from executed import ROOT, execution_key, library_digest, load_fresh, save_executed  # noqa: E402
+from executed import (KEY_FIELD, ROOT, STAMP_FIELD, execution_key, library_digest,  # noqa: E402
+                      load_fresh, save_executed)
 
 CHAPTER_LIMIT_S = 120.0
 EXECUTE_TIMEOUT_S = 600
@@ -125,7 +128,9 @@ def with_outputs(committed: dict[str, Any], executed: dict[str, Any]) -> dict[st
         raise ValueError("executed notebook does not match the chapter's code cells")
     for cell, (outputs, count) in zip(code_cells, code_outputs):
         cell["outputs"], cell["execution_count"] = outputs, count
-    merged["metadata"]["hwnas_execution"] = executed["metadata"]["hwnas_execution"]
+    for field in (KEY_FIELD, STAMP_FIELD):  # the execution's key and its freshness stamps
+        if field in executed["metadata"]:
+            merged["metadata"][field] = executed["metadata"][field]
     return merged
 
 
