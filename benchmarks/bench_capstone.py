@@ -88,7 +88,8 @@ def lstm_ratios(arch, features: int, repeats: int) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {"eager": [], "ort": []}
     for seed in range(repeats):
         m = side_by_side_latency({"chosen": (chosen, torch.randn(1, features, arch.lookback)),
-                                  "lstm": (lstm, torch.randn(1, features, 64))}, timing=TimingSpec.COMPARE.replace(target_ms=40.0, seed=seed))
+                                  "lstm": (lstm, torch.randn(1, features, 64))},
+                                 timing=TimingSpec.COMPARE.replace(target_ms=40.0, seed=seed))
         out["eager"].append(m["lstm"]["eager_us"] / m["chosen"]["eager_us"])
         out["ort"].append(m["lstm"]["ort_us"] / m["chosen"]["ort_us"])
     return out

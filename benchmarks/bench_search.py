@@ -294,7 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     trained = [s.metrics.seconds for s in result.history if not s.cached and s.metrics.feasible]
                     runs.append({"strategy": name, "seed": seed, "seconds": seconds,
                                  "final_hv": float(curve[-1]), "front": len(result),
-                                 "trained": len(trained), "median_eval_s": float(np.median(trained)) if trained else None,
+                                 "trained": len(trained),
+                                 "median_eval_s": float(np.median(trained)) if trained else None,
                                  "load_average": os.getloadavg()})
                     print(f"{name:<10} seed {seed}: HV {curve[-1]:.4f}, front {len(result)}, "
                           f"{len(trained)} trained, {seconds:.0f} s", flush=True)

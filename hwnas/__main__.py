@@ -272,7 +272,8 @@ def _add_core_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     fetch.add_argument("--category", choices=("linear", "inverse", "spot"), default="linear",
                        help="Bybit market category")
     fetch.add_argument("--limit", type=int_at_least(1), default=1000, help="candles to fetch")
-    fetch.add_argument("--cache-dir", default=None, help="cache folder (None: $HWNAS_CACHE_DIR or ~/.cache/hwnas/klines)")
+    fetch.add_argument("--cache-dir", default=None,
+                       help="cache folder (None: $HWNAS_CACHE_DIR or ~/.cache/hwnas/klines)")
     fetch.add_argument("--base-url", default="https://api.bybit.com", help="Bybit API root")
     fetch.set_defaults(handler=cmd_fetch)
 

@@ -234,7 +234,8 @@ def noise_study(
                 m: one_way_anova(np.array(v)) for m, v in result[kind].items()
                 if np.isfinite(np.array(v)).all(axis=1).sum() >= 2
             }
-        mean = lambda kind, m: np.nanmean(np.array(result[kind][m], float), axis=1)  # noqa: E731
+        def mean(kind: str, m: str, tables: dict[str, Any] = result) -> np.ndarray:
+            return np.nanmean(np.array(tables[kind][m], float), axis=1)
         result["rank_agreement"] = {
             m: {
                 "short_long": spearman(mean("short", m), mean("long", m)),

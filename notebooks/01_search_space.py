@@ -44,11 +44,11 @@ import random
 import numpy as np
 import pandas as pd
 import torch
+from myst_nb import glue
 
 import hwnas
 from hwnas import plots
 from hwnas.architecture import Architecture, LayerSpec, OpType
-from myst_nb import glue
 from hwnas.model import build_model
 from hwnas.space import SearchSpace
 

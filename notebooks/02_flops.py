@@ -42,6 +42,7 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 import torch
+from myst_nb import glue
 from torch.utils.flop_counter import FlopCounterMode
 
 import hwnas
@@ -50,7 +51,6 @@ from hwnas.architecture import Architecture, LayerSpec, OpType
 from hwnas.cost import cost_breakdown, count_flops, layer_flops
 from hwnas.cost_measure import OperatorLog, measure_flops
 from hwnas.latency import TimingSpec, time_module
-from myst_nb import glue
 from hwnas.model import build_layer, build_model
 from hwnas.space import SearchSpace
 

@@ -42,11 +42,11 @@ import random
 import numpy as np
 import pandas as pd
 import torch
+from myst_nb import glue
 
 import hwnas
 from hwnas import plots
 from hwnas.architecture import Architecture, LayerSpec, OpType
-from myst_nb import glue
 from hwnas.cost import (
     bytes_per_value,
     cost_breakdown,

@@ -56,11 +56,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from myst_nb import glue
 
 import hwnas
 from hwnas import plots
 from hwnas.hardware import DeviceType, HardwareProfile, cpu_model
-from myst_nb import glue
 from hwnas.latency import (
     EDGE_MEMORY_BUDGET,
     TimingSpec,

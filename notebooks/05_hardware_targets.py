@@ -48,12 +48,12 @@ import random
 import numpy as np
 import pandas as pd
 import torch
+from myst_nb import glue
 from scipy.stats import spearmanr
 
 import hwnas
 from hwnas import plots
 from hwnas.architecture import Architecture, LayerSpec
-from myst_nb import glue
 from hwnas.cost import count_flops, count_params, memory_footprint
 from hwnas.latency import EDGE_MEMORY_BUDGET, TimingSpec, calibration_archs, profile_cpu_edge
 from hwnas.opspec import OpSpec, arch_op_specs

@@ -50,10 +50,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from myst_nb import glue
 
 import hwnas
 from hwnas import plots
-from myst_nb import glue
 from hwnas.data import KlineCache, load_klines
 from hwnas.data.bybit import BYBIT_BASE_URL, KLINE_PATH, MAX_PAGE_LIMIT
 from hwnas.data.features import (

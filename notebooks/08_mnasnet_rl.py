@@ -50,11 +50,11 @@ import numpy as np
 import pandas as pd
 import torch
 from IPython.display import display
+from myst_nb import glue
 
 import hwnas
 from hwnas import plots
 from hwnas.architecture import OpType
-from myst_nb import glue
 from hwnas.data import load_klines
 from hwnas.hardware import HardwareProfile
 from hwnas.pareto import mnas_reward

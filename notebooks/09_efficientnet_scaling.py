@@ -52,9 +52,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from myst_nb import glue
 
 import hwnas
-from myst_nb import glue
 from hwnas import (
     Architecture,
     LayerSpec,

@@ -42,12 +42,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
+from myst_nb import glue
 
 import hwnas
 from hwnas import plots
 from hwnas.architecture import Activation, HeadType, OpType
 from hwnas.latency import TimingSpec, candidate_latencies, expected_latency
-from myst_nb import glue
 from hwnas.proxy import make_proxy_task
 from hwnas.search import SearchProblem
 from hwnas.search.fbnet import FBNet, FBNetConfig, expected_cost, supernet_loss, temperature_schedule

@@ -55,9 +55,10 @@ import numpy as np
 import pandas as pd
 import torch
 from IPython.display import display
-
-from hwnas import plots
 from myst_nb import glue
+
+import hwnas
+from hwnas import plots
 from hwnas.cost import count_flops, count_params
 from hwnas.data import load_klines
 from hwnas.latency import TimingSpec
@@ -242,9 +243,9 @@ plots.tail_calibration(calibration, cpu.plan.latency_budget_us, chosen=(cpu.sla[
 
 # %%
 arch_table = pd.DataFrame([{
-    "target": name, "layers": " ".join(l.op.value + (f"{l.kernel_size}" if l.kernel_size > 1 else "")
-                                       + ("+skip" if l.use_skip else "") for l in r.arch.layers[1:]),
-    "widths": "/".join(str(l.out_channels) for l in r.arch.layers), "head": r.arch.head.value,
+    "target": name, "layers": " ".join(layer.op.value + (f"{layer.kernel_size}" if layer.kernel_size > 1 else "")
+                                       + ("+skip" if layer.use_skip else "") for layer in r.arch.layers[1:]),
+    "widths": "/".join(str(layer.out_channels) for layer in r.arch.layers), "head": r.arch.head.value,
     "lookback": r.arch.lookback, "params": count_params(r.arch), "kFLOPs": count_flops(r.arch) / 1e3,
     "memory B": r.memory_bytes, "precision": r.precision} for name, r in results.items()]).set_index("target")
 display(arch_table)

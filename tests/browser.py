@@ -80,7 +80,8 @@ if (ready()) { finish(); } else { window.addEventListener('load', finish); }
 
 _INSPECT = """
 const text = (() => {
-  const clone = document.querySelector('main') ? document.querySelector('main').cloneNode(true) : document.body.cloneNode(true);
+  const root = document.querySelector('main') || document.body;
+  const clone = root.cloneNode(true);
   clone.querySelectorAll('pre, code, script, style, mjx-container, .highlight').forEach(n => n.remove());
   return clone.innerText;
 })();

@@ -19,7 +19,8 @@ def test_sample_then_cost(tmp_path, capsys):
 
 def test_cost_reports_bad_files(tmp_path, capsys, mentions):
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"input_features": 4, "lookback": 8, "layers": [{"op": "conv", "in_channels": 4, "out_channels": 0}]}))
+    layer = {"op": "conv", "in_channels": 4, "out_channels": 0}
+    bad.write_text(json.dumps({"input_features": 4, "lookback": 8, "layers": [layer]}))
     assert main(["cost", str(bad)]) == 2
     err = capsys.readouterr().err
     assert re.search(mentions("bad.json", "layer 0", "out_channels", "1", "0"), err)

@@ -92,7 +92,8 @@ def test_breakdown_sums_to_totals():
 
 def test_memory_follows_the_chapter_formula():
     arch = Architecture(
-        layers=[LayerSpec("fc", 4, 16), LayerSpec("conv", 16, 32, kernel_size=3), LayerSpec("conv", 32, 8, kernel_size=3)],
+        layers=[LayerSpec("fc", 4, 16), LayerSpec("conv", 16, 32, kernel_size=3),
+                LayerSpec("conv", 32, 8, kernel_size=3)],
         input_features=4, lookback=10,
     )
     sizes = [4 * 10, 16 * 10, 32 * 10, 8 * 10]

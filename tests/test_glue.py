@@ -167,4 +167,5 @@ def test_each_name_is_glued_once(path: Path) -> None:
     """MyST-NB warns on a duplicate glue key, and the book builds with -W."""
     _, code = _cells(path)
     names = GLUE_CALL.findall(code)
-    assert len(names) == len(set(names)), f"{path.name}: glued twice: {sorted({n for n in names if names.count(n) > 1})}"
+    twice = sorted({n for n in names if names.count(n) > 1})
+    assert not twice, f"{path.name}: glued twice: {twice}"

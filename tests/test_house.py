@@ -309,13 +309,15 @@ def test_every_timed_closure_comes_from_the_runtime_and_is_recorded():
     arch = space.sample(np.random.default_rng(0))
     keys = arch_op_specs(arch)
     runtime = _CountingRuntime()
-    build = build_lut_detailed(space, progress=False, specs=keys, timing=TimingSpec(passes=1, target_ms=0.5, min_reps=3),
+    build = build_lut_detailed(space, progress=False, specs=keys,
+                               timing=TimingSpec(passes=1, target_ms=0.5, min_reps=3),
                                calibration=2, validation=[arch], runtime=runtime)
     assert runtime.prepared == len(build.timings) + 2 + 1
     assert build.conditions["runtime"] == "counting" and build.conditions["runtime_version"] == "counting 1.0"
     measure_models([arch, arch], timing=TimingSpec(passes=1, target_ms=0.5), runtime=runtime)
     assert runtime.prepared == len(build.timings) + 3 + 2
-    profile = profile_cpu_edge(space, progress=False, specs=keys, timing=TimingSpec(passes=1, target_ms=0.5, min_reps=3),
+    profile = profile_cpu_edge(space, progress=False, specs=keys,
+                               timing=TimingSpec(passes=1, target_ms=0.5, min_reps=3),
                                calibration=0, runtime=_CountingRuntime())
     assert profile.name == "cpu-1thread-edge-counting"
     assert profile.memory_budget_bytes == 10 * 2**20 and "10 MiB" in profile.summary()

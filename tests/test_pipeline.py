@@ -170,7 +170,8 @@ def test_cpu_search_leaves_room_for_the_measured_tail(offline, cpu_space):
 def test_a_given_tail_factor_is_used_as_is(offline, cpu_space):
     pytest.importorskip("onnxruntime")
     with pytest.warns(UserWarning, match="SYNTHETIC"):
-        result = run_pipeline("cpu", space=cpu_space, latency_budget_us=2000.0, tail_factor=4.0, out_dir=offline / "out",
+        result = run_pipeline("cpu", space=cpu_space, latency_budget_us=2000.0, tail_factor=4.0,
+                              out_dir=offline / "out",
                               **CPU_TINY)
     assert result.tail == {"factor": 4.0, "basis": "given by the caller", "summary": "given: 4x"}
     assert result.search.problem.latency_budget_us == 500.0 and "tail" not in result.stage_seconds

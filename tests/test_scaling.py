@@ -27,6 +27,7 @@ from hwnas import (
     memory_footprint,
 )
 from hwnas.architecture import POOL_OPS
+from hwnas.latency import TimingSpec
 from hwnas.search import Metrics, SearchProblem, get_strategy
 from hwnas.search.scaling import PHI_LADDER, ScalingStrategy, metrics_of, scaling_grid
 from hwnas.search.scaling_rule import (
@@ -158,9 +159,10 @@ def test_every_scaled_architecture_is_valid_and_builds(seed, phi, point, multipl
     n = compute_layers(base)
     assert compute_layers(scaled) == max(min(1, n), math.ceil(alpha**phi * n - 1e-9))
     assert scaled.lookback <= 128 and scaled.input_features == base.input_features
-    heads = math.lcm(multiple, *[l.heads for l in base.layers if l.op == OpType.ATTENTION])
+    heads = math.lcm(multiple, *[lay.heads for lay in base.layers if lay.op == OpType.ATTENTION])
     assert all(layer.out_channels % heads == 0 for layer in scaled.layers)
-    assert [l.op for l in scaled.layers if l.op in POOL_OPS] == [l.op for l in base.layers if l.op in POOL_OPS]
+    pools = [[lay.op for lay in arch.layers if lay.op in POOL_OPS] for arch in (scaled, base)]
+    assert pools[0] == pools[1]
     if phi > 0:
         assert scaled.lookback >= base.lookback and count_flops(scaled) >= count_flops(base)
     x = torch.zeros(2, scaled.input_features, scaled.lookback)
@@ -181,12 +183,12 @@ def test_scaling_by_hand():
     up = compound_scale(base, 1.0, 1.2, 1.1, GAMMA_CONV)
     # ceil(3 * 1.2) = 4 layers (the last block twice), 32 * 1.1 = 35.2 -> 35, 32 * 1.377 = 44.08 -> 44
     assert compute_layers(up) == 4 and up.lookback == 44
-    assert [l.out_channels for l in up.layers] == [35] * 5
-    assert [l.out_channels for l in compound_scale(base, 1.0, 1.2, 1.1, GAMMA_CONV, width_multiple=8).layers] \
+    assert [lay.out_channels for lay in up.layers] == [35] * 5
+    assert [lay.out_channels for lay in compound_scale(base, 1.0, 1.2, 1.1, GAMMA_CONV, width_multiple=8).layers] \
         == [32] * 5  # 35.2 rounds to the multiple 32
     down = compound_scale(base, -1.0, 1.2, 1.1, GAMMA_CONV)
     assert compute_layers(down) == 3 and down.lookback == 23  # ceil(2.5) = 3; 32 / 1.377 = 23.2
-    assert [l.out_channels for l in down.layers] == [29] * 4  # 29.09
+    assert [lay.out_channels for lay in down.layers] == [29] * 4  # 29.09
     capped = compound_scale(base, 3.0, 1.2, 1.1, GAMMA_CONV, max_lookback=64)
     assert capped.lookback == 64
 
@@ -197,11 +199,11 @@ def test_pooling_is_kept_and_the_lookback_floor_respected():
                          LayerSpec("conv", 16, 16, kernel_size=5),
                          LayerSpec("max_pool", 16, 16, kernel_size=2, stride=2)), 8, 32)
     down = compound_scale(base, -4.0, 1.0, 1.0, 2.0)  # lookback 2 asked: pools need 4 * 4 = 16 steps
-    assert down.lookback == 16 and [l.op for l in down.layers] == [l.op for l in base.layers]
+    assert down.lookback == 16 and [lay.op for lay in down.layers] == [lay.op for lay in base.layers]
     up = compound_scale(base, 2.0, 1.5, 1.0, 1.0)  # 2 convs -> ceil(4.5) = 5
     assert compute_layers(up) == 5
-    assert [l.op.value for l in up.layers].count("max_pool") == 2
-    assert all(l.stride == 1 for l in up.layers if l.op not in POOL_OPS)
+    assert [lay.op.value for lay in up.layers].count("max_pool") == 2
+    assert all(lay.stride == 1 for lay in up.layers if lay.op not in POOL_OPS)
 
 
 def test_bad_coefficients_and_floors_raise_naming_the_argument(mentions):

@@ -32,8 +32,7 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from executed import (KEY_FIELD, ROOT, STAMP_FIELD, execution_key, library_digest,  # noqa: E402
-                      load_fresh, save_executed)
+from executed import KEY_FIELD, ROOT, STAMP_FIELD, execution_key, library_digest, load_fresh, save_executed  # noqa: E402
 
 CHAPTER_LIMIT_S = 120.0
 EXECUTE_TIMEOUT_S = 600

@@ -23,8 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build_book import execute  # noqa: E402
-from executed import (ROOT, execution_key, library_sources_digest, save_executed,  # noqa: E402
-                      stale_stamps, stamp)
+from executed import ROOT, execution_key, library_sources_digest, save_executed, stale_stamps, stamp  # noqa: E402
 
 NOTEBOOKS = ROOT / "notebooks"
 

@@ -14,7 +14,7 @@ import datetime as _dt
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Union
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -56,7 +56,7 @@ FIXED_INTERVAL_MS: dict[str, int] = {
 }
 SYMBOL_RE = re.compile(r"[A-Za-z0-9]+")
 
-TimeLike = Union[int, float, str, _dt.datetime, pd.Timestamp, np.datetime64]
+TimeLike: TypeAlias = int | float | str | _dt.datetime | pd.Timestamp | np.datetime64
 
 
 # ---------------------------------------------------------------- argument checking

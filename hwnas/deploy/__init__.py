@@ -25,11 +25,13 @@ _NAMES: dict[str, str] = {
     "coverage_architecture": "export",
     "OnnxRuntime": "runtimes", "OrtModule": "runtimes", "make_session": "runtimes",
     "session_inputs": "runtimes", "session_callable": "runtimes",
-    "SLAReport": "sla", "sla_report": "sla", "deployable_callable": "sla", "timed_calls": "sla", "burst_quantiles": "sla",
+    "SLAReport": "sla", "sla_report": "sla", "deployable_callable": "sla", "timed_calls": "sla",
+    "burst_quantiles": "sla",
     "TailCalibration": "tail", "measure_tail": "tail", "near_budget_models": "tail",
     "quantize_int8": "quantize", "convert_fp16": "quantize", "fixed_point_model": "quantize",
     "calibration_windows": "quantize", "weight_bytes": "quantize", "compare_precisions": "quantize",
-    "PrecisionResult": "quantize", "PRECISIONS": "quantize", "score_precisions": "quantize", "precision_graphs": "quantize",
+    "PrecisionResult": "quantize", "PRECISIONS": "quantize", "score_precisions": "quantize",
+    "precision_graphs": "quantize",
     "STORAGE_PRECISION": "quantize", "PRECISION_TIMING": "quantize",
 }
 

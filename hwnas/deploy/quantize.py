@@ -235,7 +235,8 @@ class PrecisionResult:
 
     ``size_bytes`` is the file (or ``torch.save``) size, ``weight_bytes`` the
     stored tensors alone (:func:`weight_bytes`; for the fixed-point model the
-    INT8 weights plus 32-bit biases and scales). ``latency_us`` is the fastest call at batch 1 (``None`` for the fixed-point
+    INT8 weights plus 32-bit biases and scales). ``latency_us`` is the fastest call at
+    batch 1 (``None`` for the fixed-point
     simulation, which runs in float in torch: its speed is not an FPGA's);
     ``val_score``/``test_score`` are the proxy task's primary metric and
     ``max_abs_diff`` the largest gap of its validation predictions from the FP32

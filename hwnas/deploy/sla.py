@@ -196,7 +196,8 @@ class SLAReport:
         return {
             "label": self.label, "budget_us": self.budget_us, "percentile": self.percentile,
             "passed": self.passed, "reasons": self.reasons, "warnings": self.warnings, "notes": self.notes,
-            "p50_us": self.p50_us, "p99_us": self.p99_us, "p999_us": self.p999_us, "min_us": self.min_us, "max_us": self.max_us,
+            "p50_us": self.p50_us, "p99_us": self.p99_us, "p999_us": self.p999_us, "min_us": self.min_us,
+            "max_us": self.max_us,
             "spread": self.spread, "n": self.n, "bursts": self.bursts,
             "burst_sla_us": self.burst_quantiles_us(), "predicted_us": self.predicted_us,
             "memory_bytes": self.memory_bytes, "memory_budget_bytes": self.memory_budget_bytes,

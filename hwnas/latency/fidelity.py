@@ -28,7 +28,8 @@ def _mape(pred: np.ndarray, meas: np.ndarray) -> float:
     return float(np.mean(np.abs(pred - meas) / meas))
 
 
-def flops_baseline(flops: np.ndarray, measured: np.ndarray, folds: int = 2) -> tuple[np.ndarray, list[tuple[float, float]]]:
+def flops_baseline(flops: np.ndarray, measured: np.ndarray,
+                   folds: int = 2) -> tuple[np.ndarray, list[tuple[float, float]]]:
     """Out-of-sample predictions of the affine model ``a + b * FLOPs``.
 
     Cross-fitted: the architectures are split into ``folds`` interleaved parts;

@@ -52,8 +52,8 @@ def side_by_side_latency(modules: Mapping[str, tuple[nn.Module, Any]],
                  for rt in runtimes for name, (module, x) in modules.items()}
     timings = time_round_robin(callables, threads=1, timing=timing or TimingSpec.COMPARE)
     out: dict[str, dict[str, float]] = {name: {} for name in modules}
-    for (name, rt), timing in timings.items():
-        out[name]["eager_us" if rt == "eager" else "ort_us"] = float(timing.min_us)
+    for (name, rt), measured in timings.items():
+        out[name]["eager_us" if rt == "eager" else "ort_us"] = float(measured.min_us)
     return out
 
 

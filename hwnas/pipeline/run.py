@@ -67,7 +67,8 @@ if TYPE_CHECKING:
     from ..search.result import SearchResult
     from ..space import SearchSpace
 
-__all__ = ["CHOICE_RULES", "QUICK_LUT", "quick_lut_options", "TAIL_FACTOR_MAX", "TAIL_SPREAD_MAX", "bounded_tail", "run_pipeline",
+__all__ = ["CHOICE_RULES", "QUICK_LUT", "TAIL_FACTOR_MAX", "TAIL_SPREAD_MAX", "bounded_tail", "quick_lut_options",
+           "run_pipeline",
            "target_profile", "target_space"]
 
 QUICK_LUT: dict[str, Any] = {"calibration": 16}
@@ -353,9 +354,9 @@ def run_pipeline(
     the chapter. ``timing`` says how the side-by-side latency comparisons and the
     precisions are timed (default :attr:`~hwnas.latency.TimingSpec.COMPARE` with
     ``seed``); ``lut_options`` go to the CPU table's build
-    (:class:`~hwnas.latency.lut.LUTOptions`, its ``timing`` included). ``tail_factor`` (at least 1) divides the budget the
-    search holds the table's latency to, since the table predicts the fastest
-    call and the SLA judges the p99; ``None`` measures it for a measured CPU
+    (:class:`~hwnas.latency.lut.LUTOptions`, its ``timing`` included).
+    ``tail_factor`` (at least 1) divides the budget the search holds the table's latency
+    to, since the table predicts the fastest call and the SLA judges the p99; ``None`` measures it for a measured CPU
     table (:func:`hwnas.deploy.tail.measure_tail`) and takes 1 for the
     GPU and FPGA, whose models predict a steady call; a measured factor is bounded
     by :data:`TAIL_FACTOR_MAX` (:func:`bounded_tail`). Nothing within the budgets is a
@@ -387,7 +388,7 @@ def run_pipeline(
     result = _run_stages(plan, stages, paths, data=data, task=task, space=space, profile=profile,
                          evals=evals, retrain_epochs=retrain_epochs, retrain_windows=retrain_windows,
                          seed=seed, progress=progress, quick=quick, sla_repeats=sla_repeats,
-                         timing=timing, lut_options=dict(lut_options or {}), tail_factor=tail_factor)
+                         timing=timing, lut_options=lut_options or {}, tail_factor=tail_factor)
     stages.say("time by stage: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.stage_seconds.items()))
     return result
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 from ..hardware import DeviceType
 from ..space import SpaceName
 
-__all__ = ["COLOR_CYCLE", "STRATEGY_COLORS", "TARGET_COLORS", "is_space_name", "space_color", "strategy_color", "target_color"]
+__all__ = ["COLOR_CYCLE", "STRATEGY_COLORS", "TARGET_COLORS", "is_space_name", "space_color", "strategy_color",
+           "target_color"]
 
 #: Colours in the order a figure's series, periods or groups take them.
 COLOR_CYCLE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")

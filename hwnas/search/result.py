@@ -267,7 +267,8 @@ class SearchResult(list[FrontMember]):
         """Inverse of :meth:`to_json` (ValueError for another format); ``task`` goes to the problem."""
         data = json.loads(text)
         if not isinstance(data, dict) or data.get("format") != RESULT_FORMAT:
-            raise ValueError(f"not a search result: format is {data.get('format') if isinstance(data, dict) else None!r}")
+            found = data.get("format") if isinstance(data, dict) else None
+            raise ValueError(f"not a search result: format is {found!r}")
         if data.get("version") != RESULT_VERSION:
             raise ValueError(f"search result version {data.get('version')!r} unsupported; expected {RESULT_VERSION}")
         return cls([Evaluation.from_dict(s) for s in data["history"]],

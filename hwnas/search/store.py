@@ -185,7 +185,8 @@ class EvaluationStore:
 
         rows = self._db.execute(
             "SELECT architecture, metrics FROM evaluations WHERE task_key=? AND profile_key=? AND seed=? "
-            "AND hwnas=? ORDER BY created, rowid", (self.task_key, self.profile_key, self.seed, self.version)).fetchall()
+            "AND hwnas=? ORDER BY created, rowid",
+            (self.task_key, self.profile_key, self.seed, self.version)).fetchall()
         for arch_text, metrics_text in rows:
             yield Architecture.from_json(arch_text), Metrics.from_dict(json.loads(metrics_text))
 

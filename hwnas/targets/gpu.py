@@ -263,7 +263,8 @@ def gpu_op_latency_us(op: OpSpec, spec: GpuSpec = A100_40GB, precision: Precisio
     return sum(gpu_kernel_time_us(k, spec, precision) for k in gpu_kernels(op, precision))
 
 
-def gpu_roofline_model(spec: GpuSpec = A100_40GB, precision: Precision | str = Precision.FP16) -> Callable[[OpSpec], float]:
+def gpu_roofline_model(spec: GpuSpec = A100_40GB,
+                       precision: Precision | str = Precision.FP16) -> Callable[[OpSpec], float]:
     """A ``latency_model`` (OpSpec -> µs) for :class:`~hwnas.hardware.HardwareProfile`.
 
     Taught in: notebooks/05_hardware_targets.
