@@ -44,7 +44,7 @@ def test_search_writes_the_result_and_prints_the_front(inputs: dict[str, Path]) 
     assert json.loads(out.read_text())["format"] == "hwnas-search-result"
 
 
-def test_an_analytical_profile_and_a_front_over_budget(registered: None, inputs: dict[str, Path]) -> None:
+def test_an_analytical_profile_and_a_front_over_budget(inputs: dict[str, Path]) -> None:
     # the FPGA cycle model saved untabulated: the command rebuilds the model, not a bare (empty) table
     bare = hwnas.fpga_profile(hwnas.ZU9EG).save(inputs["folder"] / "fpga_model.json")
     out = inputs["folder"] / "over.json"
