@@ -39,7 +39,7 @@ from .space import SearchSpace, SpaceName
 SPACE_NAMES = tuple(name.value for name in SpaceName)
 PRECISIONS = tuple(precision.value for precision in Precision)
 BUDGETS = ("edge", "server")
-_PLUGIN_MODULES = ("hwnas.search.cli", "hwnas.deploy.cli", "hwnas.pipeline.cli")
+_PLUGIN_MODULES = ("hwnas.search._cli", "hwnas.deploy._cli", "hwnas.pipeline._cli")
 
 Handler = Callable[[argparse.Namespace], int]
 

@@ -1,4 +1,4 @@
-"""The ``hwnas export`` and ``hwnas report`` commands (hwnas.deploy.cli)."""
+"""The ``hwnas export`` and ``hwnas report`` commands (hwnas.deploy._cli)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ and onnx / onnxruntime are imported only when a name that needs them is used.
 * :mod:`hwnas.deploy.quantize`: INT8 (static, QDQ) and FP16 ONNX models, a fixed-point simulation
 * :mod:`hwnas.deploy.sla`: :func:`sla_report` and :class:`SLAReport`
 * :mod:`hwnas.deploy.tail`: :func:`measure_tail`, the p99 / fastest-call factor of a machine
-* :mod:`hwnas.deploy.cli`: the ``export`` and ``report`` commands
+* :mod:`hwnas.deploy._cli`: the ``export`` and ``report`` commands
 """
 
 from __future__ import annotations

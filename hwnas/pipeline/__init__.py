@@ -3,7 +3,7 @@
 Taught in: notebooks/12_capstone.
 
 :func:`run_pipeline` (:mod:`hwnas.pipeline.run`) is what ``hwnas run --target
-cpu|gpu|fpga`` (:mod:`hwnas.pipeline.cli`) calls; :data:`PLANS`
+cpu|gpu|fpga`` (:mod:`hwnas.pipeline._cli`) calls; :data:`PLANS`
 (:mod:`hwnas.pipeline.plan`) says how each target is searched;
 :class:`PipelineResult` (:mod:`hwnas.pipeline.result`) is what it found.
 Importing this package loads no torch.
