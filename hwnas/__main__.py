@@ -135,7 +135,7 @@ def cmd_profile_cpu(args: argparse.Namespace) -> int:
                          f"or use --budget server")
     from .latency.cpu import profile_cpu, profile_cpu_edge
     from .latency.lut import SERVER_MEMORY_BUDGET
-    from .latency.timing import TimingSpec, timing_from_options
+    from .latency.spec import TimingSpec, timing_from_options
     from .runtime import get_runtime
 
     timing = timing_from_options(TimingSpec.TABLE, {name: getattr(args, name, None) for name in TIMING_OPTIONS})

@@ -84,7 +84,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     Taught in: notebooks/11_deployment.
     """
     _check_report_args(args)
-    from ..latency.timing import TimingSpec, timing_from_options
+    from ..latency.spec import TimingSpec, timing_from_options
     from ..runtime import get_runtime
     from .sla import sla_report
 

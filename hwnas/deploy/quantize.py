@@ -41,7 +41,8 @@ from torch import nn
 
 from ..architecture import Architecture
 from ..checks import require_choice, require_int
-from ..latency.timing import TimingSpec, time_round_robin
+from ..latency.spec import TimingSpec
+from ..latency.timing import time_round_robin
 from ..model import Head, Layer
 
 __all__ = [

@@ -29,7 +29,8 @@ import numpy as np
 from ..architecture import Architecture
 from ..checks import require_float, require_int, require_optional_int
 from ..hardware import current_conditions
-from ..latency.timing import TimingSpec, load_average, time_callable
+from ..latency.spec import TimingSpec
+from ..latency.timing import load_average, time_callable
 
 __all__ = ["SLAReport", "sla_report", "SPREAD_WARN", "deployable_callable", "timed_calls",
            "burst_quantiles"]

@@ -33,7 +33,8 @@ import numpy as np
 
 from ..checks import require_float, require_int
 from ..hardware import current_conditions
-from ..latency.timing import TimingSpec, load_average
+from ..latency.spec import TimingSpec
+from ..latency.timing import load_average
 from .sla import burst_quantiles, deployable_callable, timed_calls
 
 if TYPE_CHECKING:

@@ -59,7 +59,8 @@ How the table is made faithful to whole models
   :func:`build_lut_detailed` are timed inside the table's passes, so both sides
   see the same machine conditions.
 
-Layout: :mod:`~hwnas.latency.timing` (the harness), :mod:`~hwnas.latency.ops`
+Layout: :mod:`~hwnas.latency.spec` (how to time: :class:`TimingSpec`),
+:mod:`~hwnas.latency.timing` (the harness), :mod:`~hwnas.latency.ops`
 (the module each key stands for), :mod:`~hwnas.latency.lut` (building the
 table), :mod:`~hwnas.latency.cpu` (CPU profiles), :mod:`~hwnas.latency.coverage`
 (what a profile lacks, measured on demand), :mod:`~hwnas.latency.expected`
@@ -92,13 +93,9 @@ from .lut import (
     whole_or_branches,
 )
 from .ops import op_module
+from .spec import DEFAULT_ESTIMATOR, ESTIMATORS, Estimator, TimingSpec, check_estimator, timing_from_options
 from .timing import (
-    DEFAULT_ESTIMATOR,
-    ESTIMATORS,
-    Estimator,
     Timing,
-    TimingSpec,
-    check_estimator,
     load_average,
     measure_conditions,
     null_call_ns,
@@ -108,7 +105,6 @@ from .timing import (
     time_callable,
     time_module,
     time_round_robin,
-    timing_from_options,
 )
 
 __all__ = [

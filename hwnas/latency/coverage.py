@@ -14,7 +14,7 @@ from ..opspec import OpSpec
 from ..runtime import Runtime
 from ..space import SearchSpace
 from .lut import build_lut_detailed
-from .timing import TimingSpec
+from .spec import TimingSpec
 
 
 def missing_keys(profile: HardwareProfile, archs: Iterable[Architecture], batch: int = 1) -> list[OpSpec]:

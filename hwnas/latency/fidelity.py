@@ -17,7 +17,8 @@ from ..hardware import HardwareProfile
 from ..numerics import spearman
 from ..runtime import Runtime, get_runtime
 from .lut import model_callable
-from .timing import Item, Timing, TimingSpec, measure_conditions, run_passes
+from .spec import TimingSpec
+from .timing import Item, Timing, measure_conditions, run_passes
 
 
 def _acc(pred: np.ndarray, meas: np.ndarray, tol: float) -> float:

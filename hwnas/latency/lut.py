@@ -21,12 +21,10 @@ from ..opspec import OpSpec, arch_op_specs, space_op_specs
 from ..runtime import Runtime, get_runtime
 from ..space import SearchSpace
 from .ops import op_module
+from .spec import Estimator, TimingSpec, check_estimator
 from .timing import (
-    Estimator,
     Item,
     Timing,
-    TimingSpec,
-    check_estimator,
     load_average,
     measure_conditions,
     peak_flops_measured,

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from ..architecture import Architecture
-    from ..latency.timing import TimingSpec
+    from ..latency.spec import TimingSpec
     from ..proxy.task import ProxyTask
 
 __all__ = ["PRECISIONS_BY_TARGET", "QUANT_MIN_SPEEDUP", "QUANT_MAX_SCORE_LOSS", "deploy_precisions",
@@ -44,7 +44,8 @@ def side_by_side_latency(modules: Mapping[str, tuple[nn.Module, Any]],
 
     Taught in: notebooks/12_capstone.
     """
-    from ..latency.timing import TimingSpec, time_round_robin
+    from ..latency.spec import TimingSpec
+    from ..latency.timing import time_round_robin
     from ..runtime import get_runtime
 
     runtimes = ["eager"] + (["onnxruntime"] if has_onnxruntime() else [])

@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from ..data.loader import KlineData
     from ..hardware import HardwareProfile
     from ..latency.lut import LUTOptions
-    from ..latency.timing import TimingSpec
+    from ..latency.spec import TimingSpec
     from ..proxy.task import ProxyTask
     from ..search.base import Metrics
     from ..search.result import SearchResult
@@ -81,7 +81,7 @@ def quick_lut_options() -> LUTOptions:
 
     Taught in: notebooks/12_capstone.
     """
-    from ..latency.timing import TimingSpec
+    from ..latency.spec import TimingSpec
 
     return {"calibration": int(QUICK_LUT["calibration"]),
             "timing": TimingSpec.QUICK.replace(target_ms=1.0, min_reps=8)}
@@ -89,7 +89,7 @@ def quick_lut_options() -> LUTOptions:
 
 def _comparison_timing(timing: TimingSpec | None, seed: int) -> TimingSpec:
     """The side-by-side comparisons' timing: ``timing``, or :attr:`TimingSpec.COMPARE` seeded with ``seed``."""
-    from ..latency.timing import TimingSpec
+    from ..latency.spec import TimingSpec
 
     if timing is None:
         return TimingSpec.COMPARE.replace(seed=seed)

@@ -77,7 +77,7 @@ def _measure_missing(profile: HardwareProfile, archs: Iterable[Architecture], ba
     (:func:`hwnas.latency.extend_profile` at :attr:`~hwnas.latency.TimingSpec.QUICK`: a scaled
     family's keys are measured during a search)."""
     from ..latency.coverage import extend_profile
-    from ..latency.timing import TimingSpec
+    from ..latency.spec import TimingSpec
 
     extend_profile(profile, archs, batch, timing=TimingSpec.QUICK, in_place=True)
 

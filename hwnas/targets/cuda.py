@@ -13,7 +13,8 @@ from torch import nn
 
 from ..hardware import DeviceType, HardwareProfile
 from ..latency.ops import op_module
-from ..latency.timing import Estimator, Timing, TimingSpec
+from ..latency.spec import Estimator, TimingSpec
+from ..latency.timing import Timing
 from ..opspec import OVERHEAD_OP, OpSpec
 from .gpu import GpuSpec
 
