@@ -135,9 +135,12 @@ browser:
 sync: $(STAMP)
 	cd $(ROOT) && for f in notebooks/*.py; do [ -e "$$f" ] || continue; $(BIN)/jupytext --sync "$$f"; done
 
+# tools/stamp.py: sync each .py twin into its .ipynb, execute it in place and record the
+# sha256 of the chapter's .py and of hwnas/**/*.py in its metadata (tests/test_outputs.py
+# checks the committed stamps against the sources). CHAPTERS="04_latency_lut" limits it.
+CHAPTERS ?=
 execute: $(STAMP)
-	cd $(ROOT) && for f in notebooks/*.ipynb; do [ -e "$$f" ] || continue; \
-	  $(KERNEL_ENV) $(BIN)/jupyter execute --inplace "$$f"; done
+	cd $(ROOT) && $(KERNEL_ENV) $(BIN)/python tools/stamp.py $(CHAPTERS)
 
 # ---------------------------------------------------------------- cleaning
 clean:
