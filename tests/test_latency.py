@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from workloads import spin
 
 from hwnas.architecture import OpType
 from hwnas.hardware import DeviceType, HardwareProfile
@@ -39,14 +40,6 @@ TINY = SearchSpace(
     kernel_sizes=(3,), widths=(16, 32), activations=("relu",), head_types=("gap",), stem_width=16,
 )
 
-
-def spin(us: float):
-    """A workload that busy-waits ``us`` microseconds of wall time."""
-    def run() -> None:
-        end = time.perf_counter_ns() + us * 1e3
-        while time.perf_counter_ns() < end:
-            pass
-    return run
 
 
 # ---------------------------------------------------------------- harness
@@ -336,7 +329,7 @@ def _internal_imports(path, package: str) -> set[str]:
     return found - {here}
 
 
-@pytest.mark.parametrize("package", ["latency", "deploy"])
+@pytest.mark.parametrize("package", ["latency", "deploy", "search", "pipeline", "data", "proxy", "targets", "plots"])
 def test_no_import_cycle_within_the_subpackage(package):
     from pathlib import Path
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from workloads import spin
 
 from hwnas.__main__ import main
 from hwnas.deploy.sla import timed_calls
@@ -35,14 +35,6 @@ OLD_PROFILE = ROOT / "benchmarks" / "results" / "search_profile_cpu_1thread.json
 PRESETS = {"CALL": TimingSpec.CALL, "COMPARE": TimingSpec.COMPARE, "TABLE": TimingSpec.TABLE,
            "MODELS": TimingSpec.MODELS, "QUICK": TimingSpec.QUICK, "SLA": TimingSpec.SLA}
 
-
-def spin(us: float):
-    """A workload that busy-waits ``us`` microseconds."""
-    def run() -> None:
-        end = time.perf_counter_ns() + us * 1e3
-        while time.perf_counter_ns() < end:
-            pass
-    return run
 
 
 # ---------------------------------------------------------------- validation
