@@ -41,6 +41,7 @@ from torch import nn
 
 from ..architecture import Architecture
 from ..checks import require_choice, require_int
+from ..cost import Precision
 from ..latency.spec import TimingSpec
 from ..latency.timing import time_round_robin
 from ..model import Head, Layer
@@ -268,8 +269,8 @@ def _state_bytes(model: nn.Module) -> int:
     return len(buffer.getvalue())
 
 
-STORAGE_PRECISION = {"fp32 eager": "fp32", "fp32 onnx": "fp32", "int8 onnx (QDQ)": "int8",
-                     "fp16 onnx": "fp16", "int8 fixed point (sim)": "int8"}
+STORAGE_PRECISION = {"fp32 eager": Precision.FP32, "fp32 onnx": Precision.FP32, "int8 onnx (QDQ)": Precision.INT8,
+                     "fp16 onnx": Precision.FP16, "int8 fixed point (sim)": Precision.INT8}
 """Each precision :func:`score_precisions` knows (the names its results carry) and the
 precision its values are stored in (for :func:`hwnas.cost.memory_footprint`)."""
 PRECISIONS = tuple(STORAGE_PRECISION)

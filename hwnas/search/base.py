@@ -22,6 +22,7 @@ import importlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ..checks import require_choice, require_float, require_int, require_optional_int
@@ -34,7 +35,8 @@ if TYPE_CHECKING:
     from ..proxy.task import ProxyTask
     from ..space import SearchSpace
 
-__all__ = ["CONSTRAINTS", "INFEASIBLE_REWARD", "Metrics", "SearchProblem", "Strategy", "available_strategies",
+__all__ = ["CONSTRAINTS", "INFEASIBLE_REWARD", "Constraint", "Metrics", "SearchProblem", "Strategy",
+           "available_strategies",
            "get_strategy", "hardware_metrics", "nan_to_none", "profile_from_dict", "register_strategy",
            "space_from_dict", "space_to_dict", "trained"]
 
@@ -43,7 +45,18 @@ __all__ = ["CONSTRAINTS", "INFEASIBLE_REWARD", "Metrics", "SearchProblem", "Stra
 #: ``max(score, 0) * factor >= 0``. Such an architecture is never trained.
 INFEASIBLE_REWARD = -1.0
 
-CONSTRAINTS = ("soft", "hard")
+class Constraint(StrEnum):
+    """How the latency (and memory) budget binds: ``soft`` (MnasNet's reward, ``w < 0``
+    past the budget) or ``hard`` (only candidates within the budgets count).
+
+    Taught in: notebooks/07_pareto.
+    """
+
+    SOFT = "soft"
+    HARD = "hard"
+
+
+CONSTRAINTS = tuple(c.value for c in Constraint)
 
 
 @dataclass(frozen=True)
@@ -270,7 +283,7 @@ class SearchProblem:
 
     def selectable(self, metrics: Metrics) -> bool:
         """May this evaluation be on the front? Trained; within budget too under the hard constraint."""
-        return trained(metrics) and (self.constraint != "hard" or self.within_budget(metrics))
+        return trained(metrics) and (self.constraint != Constraint.HARD or self.within_budget(metrics))
 
     def predict(self, arch: Architecture) -> Metrics:
         """``arch``'s metrics from the profile alone at this problem's batch and precision (not trained)."""
@@ -291,7 +304,7 @@ class SearchProblem:
         accuracy = max(metrics.score, 0.0)
         return float(mnas_reward(
             accuracy, metrics.latency_us, self.latency_budget_us, w=self.w,
-            hard=self.constraint == "hard",
+            hard=self.constraint == Constraint.HARD,
             memory=metrics.memory_bytes if self.memory_budget_bytes else None,
             memory_target=self.memory_budget_bytes, memory_w=self.memory_w,
         ))

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import optuna  # this module is the Optuna adapter; get_strategy imports it only on demand
 
 from ..checks import require_int
-from .base import Metrics, SearchProblem, Strategy, register_strategy, trained
+from .base import Constraint, Metrics, SearchProblem, Strategy, register_strategy, trained
 from .store import architecture_key
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ class OptunaStrategy(Strategy):
 
     def _tell(self, number: int, values: list[float] | None, excess: list[float]) -> None:
         trial = self.trials.pop(number)
-        if self.problem.constraint == "hard":
+        if self.problem.constraint == Constraint.HARD:
             for name, value in zip(("latency", "memory"), excess):
                 trial.set_constraint(name, value)
         if values is None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..checks import require_int
-from .base import Metrics, SearchProblem, Strategy, register_strategy
+from .base import Constraint, Metrics, SearchProblem, Strategy, register_strategy
 
 if TYPE_CHECKING:
     from ..architecture import Architecture
@@ -31,7 +31,7 @@ def draw_within_budget(problem: SearchProblem, draw: Callable[[], Architecture],
     Taught in: notebooks/07_pareto.
     """
     arch = draw()
-    if problem.constraint != "hard":
+    if problem.constraint != Constraint.HARD:
         return arch
     for _ in range(max_tries):
         if problem.within_budget(problem.predict(arch)):

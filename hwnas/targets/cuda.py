@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..cost import Precision
 from ..hardware import DeviceType, HardwareProfile
 from ..latency.ops import op_module
 from ..latency.spec import Estimator, TimingSpec
@@ -53,7 +54,8 @@ def _cuda_time_us(op: OpSpec, precision: str, timing: TimingSpec) -> float:
     """
     if op.op == OVERHEAD_OP:
         raise NotImplementedError("no per-inference overhead entry for a measured GPU")
-    dtype = {"fp32": torch.float32, "fp16": torch.float16}.get(precision)
+    dtypes: dict[str, torch.dtype] = {Precision.FP32: torch.float32, Precision.FP16: torch.float16}
+    dtype = dtypes.get(precision)
     if dtype is None:
         raise ValueError(f"measured GPU profiles support precision fp32 or fp16, got {precision!r}")
     device = torch.device("cuda")
