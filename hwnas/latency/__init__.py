@@ -70,6 +70,7 @@ keyword, eager PyTorch by default); every timing function takes ``timing=`` a
 it in ``conditions["timing"]``.
 """
 
+from .compare import Comparison, compare_with_flops, spread_archs, within
 from .coverage import extend_profile, missing_keys
 from .cpu import (
     EDGE_MEMORY_BUDGET,
@@ -112,6 +113,7 @@ from .timing import (
 )
 
 __all__ = [
+    "Comparison",
     "DEFAULT_ESTIMATOR",
     "EDGE_MEMORY_BUDGET",
     "ESTIMATORS",
@@ -128,6 +130,7 @@ __all__ = [
     "calibration_archs",
     "candidate_latencies",
     "check_estimator",
+    "compare_with_flops",
     "expected_latency",
     "extend_profile",
     "expected_latency_from_weights",
@@ -147,10 +150,12 @@ __all__ = [
     "progress_bar",
     "run_passes",
     "runtime_suffix",
+    "spread_archs",
     "time_callable",
     "time_module",
     "time_round_robin",
     "timing_from_options",
     "validate",
     "whole_or_branches",
+    "within",
 ]
