@@ -200,7 +200,8 @@ def report_lines(results: dict[str, dict[str, Any]]) -> list[str]:
     for cond in conditions:
         r = results[cond]
         over = [c for c, s in r["chapters_s"].items() if s > CHAPTER_LIMIT_S]
-        lines.append(f"{cond}: every chapter under {CHAPTER_LIMIT_S:.0f} s: {'PASS' if not over else 'FAIL ' + ', '.join(over)}"
+        verdict = "PASS" if not over else "FAIL " + ", ".join(over)
+        lines.append(f"{cond}: every chapter under {CHAPTER_LIMIT_S:.0f} s: {verdict}"
                      f"; whole under {BOOK_LIMIT_S:.0f} s: {'PASS' if r['wall_s'] < BOOK_LIMIT_S else 'FAIL'}"
                      f"; build exit {r['rc']}; load {r['load_avg_1min'][0]:.2f} -> {r['load_avg_1min'][1]:.2f}")
     lines.append("")

@@ -69,8 +69,8 @@ from hwnas.latency import (
     compare_with_flops,
     expected_latency,
     op_module,
-    time_callable,
     spread_archs,
+    time_callable,
     time_round_robin,
 )
 from hwnas.opspec import OpSpec, arch_op_specs, space_op_specs
