@@ -398,6 +398,10 @@ print(f"chapter ran in {time.perf_counter() - START:.0f} s")
 #   Pareto front, change with the runtime.
 # - `profile_cpu(space, runtime="onnxruntime")` builds the table in the deployment
 #   runtime; its per-call cost must be counted once per model, not once per layer.
+#   Judged with the same `compare_with_flops` as chapter {doc}`04_latency_lut`, it beat a
+#   cross-fitted FLOPs fit here too (acc10 {glue:text}`ort_lut_acc10:.0%` against
+#   {glue:text}`ort_flops_acc10:.0%`, ρ {glue:text}`ort_lut_rho:.3f` against
+#   {glue:text}`ort_flops_rho:.3f`), same models, same passes.
 # - INT8 (QDQ, per-channel) and FP16 shrink the weights to a quarter and a half and barely move the
 #   proxy score; at this size they do not make the CPU faster.
 # - `sla_report` judges p99 (or any percentile) against a budget from raw samples,
