@@ -238,7 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     if out is not None:
         check_writable(out, "--out")
     if args.chapters:
-        sources = [chapter_source(p) for p in args.chapters]
+        try:
+            sources = [chapter_source(p) for p in args.chapters]
+        except ValueError as error:
+            parser.error(str(error))
         what = f"execute {', '.join(s.name for s in sources)}"
     else:
         what = "tools/build_book.py --fresh --out <scratch>"

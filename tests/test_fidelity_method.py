@@ -141,3 +141,14 @@ def test_table_wins_needs_both_acc10_and_spearman():
         c = Comparison(build=None, profile=None, report=r, repeat_us=MEAS)  # type: ignore[arg-type]
         assert c.table_wins is (r.acc10 > r.baseline_acc10 and r.spearman > r.baseline_spearman), name
         assert c.table_wins is expected, (name, r.acc10, r.baseline_acc10, r.spearman, r.baseline_spearman)
+
+
+@pytest.mark.parametrize(("chapter", "runtime"), [("04_latency_lut", '"eager"'), ("11_deployment", '"onnxruntime"')])
+def test_chapters_measure_with_the_shared_function_and_assert_the_claim(chapter, runtime):
+    """One method for the chapters and the benchmarks: no copy of it in a chapter."""
+    from pathlib import Path
+
+    source = (Path(__file__).resolve().parents[1] / "notebooks" / f"{chapter}.py").read_text(encoding="utf-8")
+    assert "compare_with_flops(" in source and f"runtime={runtime}" in source
+    assert ".table_wins" in source and "assert " in source.split(".table_wins")[0].splitlines()[-1]
+    assert "validate(" not in source.replace("(through `validate`)", "")  # no second, separate timing
