@@ -57,13 +57,17 @@ How the table is made faithful to whole models
 * Fidelity (:func:`validate`) times whole models with the same harness and
   compares, beside a FLOPs-only baseline; models passed as ``validation`` to
   :func:`build_lut_detailed` are timed inside the table's passes, so both sides
-  see the same machine conditions.
+  see the same machine conditions. :func:`compare_with_flops` does all of it in
+  one call (each model timed twice in the table's passes: the second timing is
+  the noise floor) and says whether the table beats the FLOPs fit on acc10 and
+  Spearman; chapters 04 and 11 assert it.
 
 Layout: :mod:`~hwnas.latency.timing` (the harness), :mod:`~hwnas.latency.ops`
 (the module each key stands for), :mod:`~hwnas.latency.lut` (building the
 table), :mod:`~hwnas.latency.cpu` (CPU profiles), :mod:`~hwnas.latency.coverage`
 (what a profile lacks, measured on demand), :mod:`~hwnas.latency.expected`
-(soft architectures) and :mod:`~hwnas.latency.fidelity` (whole-model checks).
+(soft architectures), :mod:`~hwnas.latency.fidelity` (whole-model checks) and
+:mod:`~hwnas.latency.compare` (the table against FLOPs, same models, same passes).
 Every timed callable is made by a :class:`~hwnas.runtime.Runtime` (``runtime=``
 keyword, eager PyTorch by default); every timing function takes ``timing=`` a
 :class:`TimingSpec` instead of loose keywords, and a measured profile records
