@@ -65,13 +65,13 @@ from hwnas.latency import (
     EDGE_MEMORY_BUDGET,
     TimingSpec,
     build_lut,
-    build_lut_detailed,
     candidate_latencies,
+    compare_with_flops,
     expected_latency,
     op_module,
+    spread_archs,
     time_callable,
     time_round_robin,
-    validate,
 )
 from hwnas.opspec import OpSpec, arch_op_specs, space_op_specs
 from hwnas.space import SearchSpace
@@ -279,19 +279,30 @@ for space in (SearchSpace.default(), lesson):
 #   Python — and a scale for what layers of one model share (caches), fitted robustly
 #   on these models only. The entries are stored times the scale, and the overhead as
 #   one more entry, $t_0$, so the profile predicts $t_0 + \sum_i \mathrm{LUT}(o_i, d_i)$;
-# - **validation models** (60 here), which never touch the table and are timed in the
-#   same passes, so prediction and measurement see the same machine conditions.
+# - **validation models**, which never touch the table and are timed in the same
+#   passes, so prediction and measurement see the same machine conditions. Each is
+#   timed *twice*, as two independent entries of the passes: how often the second
+#   timing agrees with the first is the machine's noise floor, which no predictor can
+#   beat. A few models spread from the smallest to the largest of the space
+#   (`spread_archs`: evenly spaced FLOPs ranks of a larger random draw) are enough to
+#   judge a ranking; neighbours differ by more than a busy machine's noise.
+#
+# One library function, `compare_with_flops`, does all of it — the table, the
+# calibration, the validation models in the same passes, and the scores of the table
+# and of a FLOPs fit on the same timings — exactly as `benchmarks/bench_latency.py`
+# does on the full space; chapter {doc}`11_deployment` calls it again in ONNX Runtime.
 
 # %%
-validation_archs = [lesson.sample(rng) for _ in range(60)]
+validation_archs = spread_archs(lesson, 24, seed=SEED)
 lesson_timing = TimingSpec.TABLE.replace(target_ms=8.0, seed=SEED)
 print(lesson_timing.describe())
-build = build_lut_detailed(lesson, threads=1, batch=1, progress=False, timing=lesson_timing,
-                           calibration=16, validation=validation_archs)
-cpu = build.profile("cpu-1thread-lesson", device_type=DeviceType.MOBILE,
-                    memory_budget_bytes=EDGE_MEMORY_BUDGET)
+comparison = compare_with_flops(lesson, validation_archs, runtime="eager", timing=lesson_timing, calibration=16,
+                                name="cpu-1thread-lesson", device_type=DeviceType.MOBILE,
+                                memory_budget_bytes=EDGE_MEMORY_BUDGET)
+build, cpu = comparison.build, comparison.profile
 print(f"timed {build.conditions['distinct_opspecs']} entries and {len(build.calibration)} calibration "
-      f"models in {build.seconds:.1f} s (+ {build.conditions['validation_seconds']} s of validation models)")
+      f"models in {build.seconds:.1f} s (+ {build.conditions['validation_seconds']} s of "
+      f"{len(validation_archs)} validation models, each timed twice)")
 print(cpu.summary())
 print(f"per-model overhead t0 = {cpu.overhead_latency():.1f} µs")
 
@@ -345,8 +356,8 @@ pairs.round(2)
 # ## Predicting whole models
 #
 # Now the question that matters: does $t_0 + \sum_i \mathrm{LUT}(o_i,d_i)$ predict the
-# measured latency of whole models it has never seen? `validate` compares the profile's
-# predictions with the end-to-end timings, and fits a FLOPs-only baseline
+# measured latency of whole models it has never seen? `compare_with_flops` compared the profile's
+# predictions with the end-to-end timings (through `validate`), and fitted a FLOPs-only baseline
 # $\widehat{\mathrm{LAT}} = \beta_0 + \beta_1\,\mathrm{FLOPs}$ by least squares on the same
 # measurements for comparison — cross-fitted: each half of the models is predicted by
 # the fit on the other half, so the baseline never sees the model it predicts. The
@@ -355,20 +366,21 @@ pairs.round(2)
 # search that only *compares* models needs), and the mean absolute percentage error.
 
 # %%
-report = validate(cpu, validation_archs, timings=build.validation_timings)
-print(report.summary())
+report = comparison.report
+print(comparison.summary())
 drift = np.median([max(t.burst_medians_us) / min(t.burst_medians_us) for t in build.validation_timings])
 print(f"machine noise: a model's slowest pass median is {drift:.2f}x its fastest (about 1.05 on a quiet machine)")
 
-# %% mystnb={"figure": {"caption": "The lookup table, $t_0 + \\sum_i \\mathrm{LUT}(o_i, d_i)$ (left), ranks the 60 validation models far better than a FLOPs-only fit (right), whose predictions hardly follow the measurement; each title gives the predictor's acc10 and Spearman ρ on the machine that ran the chapter."}, "image": {"alt": "Two side-by-side scatter plots of predicted against measured latency in µs, log-scaled axes, the y axis shared, each with a grey dashed y = x line and a light green band for ±10 %. Left, LUT: the points follow the diagonal, many of them inside or near the band. Right, FLOPs: the points form a wide, nearly flat horizontal cloud that crosses the diagonal."}}
+# %% mystnb={"figure": {"caption": "The lookup table, $t_0 + \\sum_i \\mathrm{LUT}(o_i, d_i)$ (left), ranks the validation models far better than a FLOPs-only fit (middle), whose predictions hardly follow the measurement; the right panel is the noise floor, the second timing of the same models in the same passes against the first. Each title gives the acc10 and Spearman ρ measured on the machine that ran the chapter."}, "image": {"alt": "Three side-by-side scatter plots of a prediction against measured latency in µs, log-scaled axes, the y axis shared, each with a grey dashed y = x line and a light green band for ±10 %. Left, LUT: the points follow the diagonal, most inside the band. Middle, FLOPs: the points scatter widely around the diagonal, many outside the band. Right, second timing: the points sit on the diagonal."}}
 fig = plots.parity_panels(report.measured_us, {
     f"LUT: acc10 {report.acc10:.0%}, ρ = {report.spearman:.3f}": report.predicted_us,
     f"FLOPs: acc10 {report.baseline_acc10:.0%}, ρ = {report.baseline_spearman:.3f}": report.baseline_us,
+    f"2nd timing: acc10 {comparison.repeat_acc10:.0%}, ρ = {comparison.repeat_spearman:.3f}": comparison.repeat_us,
 }, band=0.1, xlabel="measured (µs)", ylabel="predicted (µs)");
 
 # %%
-assert report.spearman > 0.75, "the LUT should rank models well even on a busy machine"
-assert report.spearman > report.baseline_spearman
+# The course's claim, on this machine, now: same models, same passes.
+assert comparison.table_wins, comparison.summary()
 assert report.mape < report.baseline_mape
 glue("lut_acc10", float(report.acc10), display=False)
 glue("flops_acc10", float(report.baseline_acc10), display=False)
@@ -377,6 +389,8 @@ glue("flops_rho", float(report.baseline_spearman), display=False)
 glue("acc10_verdict", "more than" if report.acc10 > report.baseline_acc10 else
      "as many as" if report.acc10 == report.baseline_acc10 else "fewer than", display=False)
 glue("noise_drift", float(drift), display=False)
+glue("repeat_acc10", float(comparison.repeat_acc10), display=False)
+glue("n_validation", len(validation_archs), display=False)
 
 # The committed benchmark quoted below, with where and when it ran.
 RESULTS = Path(hwnas.__file__).resolve().parents[1] / "benchmarks" / "results"
@@ -397,7 +411,9 @@ print(f"benchmark (benchmarks/results/latency_fidelity_default_1thread.json, {be
       f"{bench_fig['flops_acc10']:.0%} FLOPs; ρ {bench_fig['lut_spearman']:.3f}")
 
 # %% [markdown]
-# The table ranks the models better than FLOPs (the cell above asserts it); the FLOPs line cannot, because it
+# The table beats the FLOPs fit on acc10 and on rank, on the same models timed in the same
+# passes (the cell above asserts both, so the chapter fails on a machine where it does
+# not); the FLOPs line cannot keep up, because it
 # does not know that a depthwise layer or a pooling layer costs more than its
 # arithmetic, nor that every layer pays a fixed call price. The reference for these
 # figures is `benchmarks/bench_latency.py`: over 200 models of the default space on the
@@ -406,8 +422,10 @@ print(f"benchmark (benchmarks/results/latency_fidelity_default_1thread.json, {be
 # and a rank correlation of {glue:text}`bench_rho:.3f`, against a repeatability floor of
 # {glue:text}`bench_repeat:.0%` (the share of models whose second timing, in the same
 # passes, lands within ±10 % of the first). In this chapter's smaller run the table
-# predicted {glue:text}`lut_acc10:.0%` within ±10 %, {glue:text}`acc10_verdict` FLOPs'
-# {glue:text}`flops_acc10:.0%`, with ρ {glue:text}`lut_rho:.3f` against {glue:text}`flops_rho:.3f`. On a shared
+# predicted {glue:text}`lut_acc10:.0%` of its {glue:text}`n_validation` models within ±10 %,
+# {glue:text}`acc10_verdict` FLOPs' {glue:text}`flops_acc10:.0%`, with ρ {glue:text}`lut_rho:.3f`
+# against {glue:text}`flops_rho:.3f`, beside a noise floor of {glue:text}`repeat_acc10:.0%` (second
+# timing against the first, the right-hand panel). On a shared
 # machine the remaining error is mostly the machine's own noise: the same model, timed in eight
 # short passes spread over a few seconds, has pass medians that differ by a factor of
 # {glue:text}`noise_drift:.2f` here, and no table can predict better than the measurement repeats.
@@ -557,8 +575,9 @@ ax = plots.descent_curve(history, floor=lut_matrix.min(dim=1).values.sum().item(
 #   and depthwise separable convolutions, cheap in FLOPs, are slow. The table ranks
 #   models better than FLOPs (ρ {glue:text}`lut_rho:.3f` against {glue:text}`flops_rho:.3f`
 #   here) and predicted {glue:text}`lut_acc10:.0%` of this run's models within ±10 %
-#   ({glue:text}`acc10_verdict` FLOPs' {glue:text}`flops_acc10:.0%`); the benchmark on
-#   the default space, {glue:text}`bench_acc10:.0%`.
+#   ({glue:text}`acc10_verdict` FLOPs' {glue:text}`flops_acc10:.0%`, noise floor
+#   {glue:text}`repeat_acc10:.0%`), same models, same passes; the benchmark on the default
+#   space, {glue:text}`bench_acc10:.0%`.
 # - With softmax weights the table gives a differentiable expected latency for
 #   gradient-based search.
 #

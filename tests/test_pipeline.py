@@ -200,3 +200,49 @@ def test_walk_forward_scores_later_periods_the_same_way_twice():
     assert walk_forward({"fpga": arch}, frame, **kwargs) == rows
     with pytest.raises(ValueError, match="fraction"):
         walk_forward({"fpga": arch}, frame, fraction=1.0)
+
+
+def test_a_measured_tail_that_leaves_nothing_feasible_is_a_fail_verdict(offline, cpu_space, monkeypatch):
+    """Issue 20: the MEASURED tail (here a machine at load ~300: p99 1,000x the fastest call)
+    leaves no model within the budget; the run still writes its files, says FAIL with the
+    reason, and ``hwnas run`` exits 1 (2 stays for bad arguments)."""
+    pytest.importorskip("onnxruntime")
+    import hwnas.deploy.tail as tail_module
+    import hwnas.pipeline.run as run_module
+    from hwnas.deploy.tail import TailCalibration
+    from hwnas.pipeline.run import TAIL_FACTOR_MAX
+
+    calls = []
+
+    def loaded_machine_tail(archs, **options):
+        calls.append((list(archs), options))
+        return TailCalibration(percentile=99.0, labels=("a", "b", "c"), fastest_us=(5.0, 6.0, 7.0),
+                               tail_us=(5_000.0, 4_800.0, 6_300.0),
+                               conditions={"runtime": "onnxruntime", "threads": 1, "load_avg_1min": 300.0})
+
+    monkeypatch.setattr(tail_module, "measure_tail", loaded_machine_tail)
+    out = offline / "api"
+    with pytest.warns(UserWarning, match="SYNTHETIC"):
+        result = run_pipeline("cpu", space=cpu_space, latency_budget_us=10.0, out_dir=out, **CPU_TINY)
+    assert len(calls) == 1 and len(calls[0][0]) == 3  # the pipeline's tail stage asked for the calibration
+    tail = result.tail
+    assert tail["basis"] == "measured on this CPU" and tail["too_noisy"] is True
+    assert tail["measured_factor"] == pytest.approx(1_000.0) and tail["factor"] == TAIL_FACTOR_MAX
+    assert result.search.problem.latency_budget_us == pytest.approx(10.0 / TAIL_FACTOR_MAX)
+    assert result.choice == {"rule": CHOICE_RULES[False], "within_budget": False}
+    summary = json.loads((out / "cpu_summary.json").read_text())
+    assert summary["verdict"]["passed"] is False
+    reason = summary["verdict"]["reasons"][0]
+    assert "nothing met the budget" in reason and "10 µs" in reason and "too noisy" in reason
+    assert f"tail factor {TAIL_FACTOR_MAX:.2f}x" in reason and "measured p99" in reason
+    for name in ("summary.json", "front.png", "search.json", "arch.json", "model.onnx", "profile.json"):
+        assert (out / f"cpu_{name}").stat().st_size > 0, name
+
+    # The command line, on the same space and the table just measured: a miss exits 1.
+    monkeypatch.setattr(run_module, "target_space", lambda target, quick=False, **kw: cpu_space)
+    with pytest.warns(UserWarning, match="SYNTHETIC"):
+        code = main(["run", "--target", "cpu", "--out-dir", str(offline / "cli"), *TINY, "--budget-us", "10",
+                     "--profile", str(out / "cpu_profile.json")])
+    assert code == 1 and len(calls) == 2
+    cli_summary = json.loads((offline / "cli" / "cpu_summary.json").read_text())
+    assert cli_summary["verdict"]["passed"] is False and "too noisy" in cli_summary["verdict"]["reasons"][0]

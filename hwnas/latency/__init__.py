@@ -57,20 +57,25 @@ How the table is made faithful to whole models
 * Fidelity (:func:`validate`) times whole models with the same harness and
   compares, beside a FLOPs-only baseline; models passed as ``validation`` to
   :func:`build_lut_detailed` are timed inside the table's passes, so both sides
-  see the same machine conditions.
+  see the same machine conditions. :func:`compare_with_flops` does all of it in
+  one call (each model timed twice in the table's passes: the second timing is
+  the noise floor) and says whether the table beats the FLOPs fit on acc10 and
+  Spearman; chapters 04 and 11 assert it.
 
 Layout: :mod:`~hwnas.latency.spec` (how to time: :class:`TimingSpec`),
 :mod:`~hwnas.latency.timing` (the harness), :mod:`~hwnas.latency.ops`
 (the module each key stands for), :mod:`~hwnas.latency.lut` (building the
 table), :mod:`~hwnas.latency.cpu` (CPU profiles), :mod:`~hwnas.latency.coverage`
 (what a profile lacks, measured on demand), :mod:`~hwnas.latency.expected`
-(soft architectures) and :mod:`~hwnas.latency.fidelity` (whole-model checks).
+(soft architectures), :mod:`~hwnas.latency.fidelity` (whole-model checks) and
+:mod:`~hwnas.latency.compare` (the table against FLOPs, same models, same passes).
 Every timed callable is made by a :class:`~hwnas.runtime.Runtime` (``runtime=``
 keyword, eager PyTorch by default); every timing function takes ``timing=`` a
 :class:`TimingSpec` instead of loose keywords, and a measured profile records
 it in ``conditions["timing"]``.
 """
 
+from .compare import Comparison, compare_with_flops, spread_archs, within
 from .coverage import extend_profile, missing_keys
 from .cpu import (
     EDGE_MEMORY_BUDGET,
@@ -108,6 +113,7 @@ from .timing import (
 )
 
 __all__ = [
+    "Comparison",
     "DEFAULT_ESTIMATOR",
     "EDGE_MEMORY_BUDGET",
     "ESTIMATORS",
@@ -124,6 +130,7 @@ __all__ = [
     "calibration_archs",
     "candidate_latencies",
     "check_estimator",
+    "compare_with_flops",
     "expected_latency",
     "extend_profile",
     "expected_latency_from_weights",
@@ -143,10 +150,12 @@ __all__ = [
     "progress_bar",
     "run_passes",
     "runtime_suffix",
+    "spread_archs",
     "time_callable",
     "time_module",
     "time_round_robin",
     "timing_from_options",
     "validate",
     "whole_or_branches",
+    "within",
 ]
