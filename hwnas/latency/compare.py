@@ -27,7 +27,7 @@ from ..runtime import Runtime
 from ..space import SearchSpace
 from .fidelity import FidelityReport, validate
 from .lut import SERVER_MEMORY_BUDGET, LUTBuild, build_lut_detailed
-from .timing import TimingSpec
+from .spec import TimingSpec
 
 
 def within(pred: Sequence[float] | np.ndarray, meas: Sequence[float] | np.ndarray, tol: float = 0.10) -> float:
