@@ -219,8 +219,10 @@ def minimize(
                     eval_seed=evaluator.seed, batch_size=batch_size, strategy_options=repr(options),
                     task_source=source, target=task.target, primary_metric=PRIMARY_METRIC[task.target])
     try:
-        history = _loop(algorithm, problem, evaluator, db, executor, batch_size, progress, run,
-                        run_key(algorithm, options, problem, batch_size, evaluator, task_key, profile_key))
+        history, restored = _loop(algorithm, problem, evaluator, db, executor, batch_size, progress, run,
+                                  run_key(algorithm, options, problem, batch_size, evaluator, task_key,
+                                          profile_key))
+        run = replace(run, restored=restored)
     finally:
         if owned:
             db.close()
@@ -264,6 +266,10 @@ def search(
 
     Taught in: notebooks/07_pareto.
     """
+    from ..checks import require_type
+    from ..hardware import HardwareProfile
+
+    require_type(hardware, "hardware", HardwareProfile, " (e.g. hwnas.profile_cpu(space) or HardwareProfile.load)")
     if batch is None:
         batch = evaluator.batch if evaluator is not None else 1
     if precision is None and evaluator is not None:
@@ -305,8 +311,9 @@ def restore_history(store: EvaluationStore, saved: dict[str, Any]) -> list[Evalu
 
 def _loop(strategy: Strategy, problem: SearchProblem, evaluator: Evaluator, store: EvaluationStore,
           executor: Executor | None, batch_size: int, progress: bool, run: SearchRun,
-          run_key: str) -> list[Evaluation]:
-    """Ask, evaluate, store, tell until ``num_iterations`` evaluations or the strategy stops."""
+          run_key: str) -> tuple[list[Evaluation], int]:
+    """Ask, evaluate, store, tell until ``num_iterations`` evaluations or the strategy stops; return the
+    history and how many of its steps were restored from a saved run of the same search."""
     history: list[Evaluation] = []
     saved_steps: list[dict[str, Any]] = []  # the history as saved, grown by one entry per step
     elapsed = 0.0
@@ -316,6 +323,7 @@ def _loop(strategy: Strategy, problem: SearchProblem, evaluator: Evaluator, stor
         elapsed = float(saved["elapsed"])
         saved_steps = _saved_steps(saved)
         history = restore_history(store, saved)
+    restored = len(history)
     start = time.perf_counter() - elapsed
     bar = _Progress(problem.num_iterations, progress, len(history))
     try:
@@ -344,4 +352,4 @@ def _loop(strategy: Strategy, problem: SearchProblem, evaluator: Evaluator, stor
                 bar.update(len(archs), best, partial.hypervolume())
     finally:
         bar.close()
-    return history
+    return history, restored

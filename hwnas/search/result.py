@@ -71,6 +71,7 @@ class SearchRun:
     task_source: str = ""
     target: str = ""
     primary_metric: str = ""
+    restored: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types."""
@@ -218,10 +219,13 @@ class SearchResult(list[FrontMember]):
     def summary(self) -> str:
         """A few lines: what was searched, how, and the front as a table (over-budget members marked)."""
         problem, run = self.problem, self.run
-        trained_now = sum(1 for s in self.history if not s.cached and s.metrics.feasible)
+        fresh = self.history[run.restored:]  # the steps this call ran (the others: a saved run resumed)
+        trained_now = sum(1 for s in fresh if not s.cached and s.metrics.feasible)
+        from_store = sum(s.cached for s in fresh)
+        resumed = f", {run.restored} restored from a saved run of this search" if run.restored else ""
         lines = [
             f"search: {run.strategy} (seed {run.seed}), {len(self.history)} evaluations "
-            f"({trained_now} trained, {sum(s.cached for s in self.history)} from the store), "
+            f"({trained_now} trained now, {from_store} from the store{resumed}), "
             f"{problem.constraint} constraint, latency budget {problem.latency_budget_us:,.0f} us"
             + (f" per batch of {problem.batch}" if problem.batch > 1 else "")
             + (f", memory budget {problem.memory_budget_bytes:,} B" if problem.memory_budget_bytes else ""),

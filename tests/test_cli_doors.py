@@ -1,0 +1,220 @@
+"""Issue 21: from a search to a deployed, trained model on the command line, and every bad input
+stopped at the door (exit 2, one line naming the option or file, no traceback, nothing written)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import hwnas
+from hwnas.__main__ import main
+from hwnas.deploy.export import coverage_architecture
+from hwnas.model import build_model
+from hwnas.search import SearchResult
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def hwnas_cli(*args: str, env: dict[str, str] | None = None, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    full = dict(os.environ, HWNAS_OFFLINE="1", MPLBACKEND="Agg", **(env or {}))
+    return subprocess.run([sys.executable, "-m", "hwnas", *args], capture_output=True, text=True, cwd=ROOT,
+                          env=full, timeout=600, **kwargs)  # type: ignore[call-overload]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("doors")
+    frame = hwnas.synthetic_klines(900, seed=1)
+    csv = folder / "klines.csv"
+    frame.rename_axis("timestamp").reset_index().to_csv(csv, index=False)
+    space = hwnas.SearchSpace.named("fpga", input_features=10)
+    profile = hwnas.fpga_profile(hwnas.ZU9EG).tabulate(space)
+    arch = coverage_architecture(hwnas.SearchSpace.mobile(), lookback=32)
+    bad = {
+        "csv": csv, "profile": profile.save(folder / "fpga.json"), "folder": folder,
+        "arch": arch.save(folder / "arch.json"),
+        "truncated_onnx": folder / "truncated.onnx", "weights": folder / "weights.pt",
+        "malformed_profile": folder / "malformed.json", "empty_csv": folder / "empty.csv",
+        "other_space": folder / "other_space.json",
+    }
+    from hwnas.deploy.export import export
+
+    whole = export(build_model(arch, seed=0).eval(), folder / "whole.onnx", check=False)
+    data = Path(whole.path).read_bytes()
+    bad["truncated_onnx"].write_bytes(data[: len(data) // 2])
+    bad["weights"].write_text("not a pickle at all")
+    bad["malformed_profile"].write_text('{"name": "cpu", "latency_table": [')
+    bad["empty_csv"].write_text("")
+    # a measured-table profile that prices nothing of the default space
+    other = hwnas.HardwareProfile("other", hwnas.DeviceType.CPU, {}, 10 * 2**20, 1e9)
+    other.save(bad["other_space"])
+    return bad
+
+
+def test_search_export_report_end_to_end_with_trained_weights(inputs: dict[str, Path], capsys) -> None:
+    folder = inputs["folder"] / "e2e"
+    folder.mkdir()
+    out = folder / "result.json"
+    assert main(["search", "--strategy", "random", "--budget-us", "50", "--evals", "4", "--batch-size", "4",
+                 "--profile", str(inputs["profile"]), "--data", str(inputs["csv"]), "--space", "fpga",
+                 "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "trained weights" in printed and (folder / "result.sqlite").is_file()  # the default store
+    result = SearchResult.load(out)
+    weights = sorted((folder / "result.weights").glob("*.pt"))
+    assert len(weights) == len(result) >= 1
+    onnx_path = folder / "model.onnx"
+    assert main(["export", str(out), "--rank", "1", "--out", str(onnx_path)]) == 0
+    assert "UNTRAINED" not in capsys.readouterr().out
+    # the exported file computes what the model the search trained computes
+    from hwnas.deploy.runtimes import OrtModule
+    from hwnas.proxy.training import train_model
+    from hwnas.search._cli import _task
+
+    arch = result[0].arch
+    task, _ = _task(str(inputs["csv"]), "fpga", False)
+    trained = train_model(arch, task, result.run.eval_seed)
+    fresh = build_model(arch, seed=0).eval()
+    x = torch.randn(5, arch.input_features, arch.lookback, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        got, want, untrained = OrtModule(onnx_path)(x), trained(x), fresh(x)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(want, untrained, atol=1e-4)  # the weights are really the trained ones
+    # report: a measured-in-eager profile and another runtime are refused, the profile's runtime is the default
+    assert main(["report", str(onnx_path), "--budget-us", "1e7", "--repeats", "50", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["passed"] is True
+
+
+def test_export_refuses_untrained_weights(inputs: dict[str, Path], capsys) -> None:
+    out = inputs["folder"] / "untrained.onnx"
+    assert main(["export", str(inputs["arch"]), "--out", str(out)]) == 2
+    assert "--untrained" in capsys.readouterr().err and not out.exists()
+
+
+def test_report_refuses_a_profile_of_another_runtime(inputs: dict[str, Path], capsys) -> None:
+    profile = hwnas.HardwareProfile("cpu-eager", hwnas.DeviceType.CPU, {}, 2**20, 1e9,
+                                    conditions={"runtime": "eager"})
+    path = profile.save(inputs["folder"] / "eager.json")
+    assert main(["report", str(inputs["arch"]), "--budget-us", "10", "--profile", str(path),
+                 "--runtime", "onnxruntime"]) == 2
+    err = capsys.readouterr().err
+    assert "--profile" in err and "eager" in err
+
+
+CASES = [
+    (["sample", "--out", "/proc/x.json"], "--out"),
+    (["sample", "--out", "/sys/x.json"], "--out"),
+    (["profile-cpu", "--out", "/proc/x.json"], "--out"),
+    (["profile-cpu", "--out", "{tmp}/p.json", "--threads", "100000"], "--threads"),
+    (["search", "--budget-us", "50", "--evals", "2", "--profile", "{profile}", "--out", "/proc/r.json"], "--out"),
+    (["search", "--budget-us", "50", "--evals", "2", "--profile", "{profile}", "--out", "{tmp}/r.json",
+      "--plot", "/proc/x.png"], "--plot"),
+    (["search", "--budget-us", "50", "--evals", "2", "--profile", "{other_space}", "--out", "{tmp}/r.json"],
+     "--profile"),
+    (["search", "--budget-us", "50", "--evals", "2", "--profile", "{malformed_profile}", "--out",
+      "{tmp}/r.json"], "malformed.json"),
+    (["search", "--budget-us", "50", "--evals", "2", "--profile", "{profile}", "--space", "fpga",
+      "--data", "{empty_csv}", "--out", "{tmp}/r.json"], "empty.csv"),
+    (["search", "--budget-us", "50", "--evals", "2", "--profile", "{profile}", "--seed", "-1",
+      "--out", "{tmp}/r.json"], "--seed"),
+    (["run", "--target", "cpu", "--quick", "--out-dir", "/proc/x"], "--out-dir"),
+    (["run", "--target", "cpu", "--quick", "--profile", "{other_space}", "--out-dir", "{tmp}/run"], "--profile"),
+    (["run", "--target", "cpu", "--quick", "--profile", "{malformed_profile}", "--out-dir", "{tmp}/run"],
+     "malformed.json"),
+    (["report", "{truncated_onnx}", "--budget-us", "10"], "truncated.onnx"),
+    (["report", "{arch}", "--budget-us", "10", "--repeats", "100000000"], "--repeats"),
+    (["report", "{arch}", "--budget-us", "10", "--threads", "100000"], "--threads"),
+    (["export", "{arch}", "--weights", "{weights}", "--out", "{tmp}/m.onnx"], "--weights"),
+    (["export", "{arch}", "--untrained", "--seed", "-1", "--out", "{tmp}/m.onnx"], "--seed"),
+    (["export", "{arch}", "--untrained", "--out", "/proc/m.onnx"], "--out"),
+    (["sample", "--seed", "-1"], "--seed"),
+]
+
+
+@pytest.mark.parametrize("argv, named", CASES, ids=[" ".join(a[:1] + [n]) for a, n in CASES])
+def test_bad_input_is_stopped_at_the_door(argv, named, inputs, tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("HWNAS_OFFLINE", "1")
+    values = {k: str(v) for k, v in inputs.items()} | {"tmp": str(tmp_path)}
+    argv = [a.format(**values) for a in argv]
+    start = time.perf_counter()
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse's own errors
+        code = exit_.code
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert "Traceback" not in err and named in err
+    assert time.perf_counter() - start < 30
+    assert list(tmp_path.iterdir()) == []  # nothing written, no folder, no temporary file
+
+
+@pytest.mark.parametrize("value", ["maybe", "2", "yes please"])
+def test_offline_env_is_parsed_strictly(value, monkeypatch) -> None:
+    from hwnas.data.loader import offline_from_env
+
+    monkeypatch.setenv("HWNAS_OFFLINE", value)
+    with pytest.raises(ValueError, match="HWNAS_OFFLINE"):
+        offline_from_env()
+
+
+@pytest.mark.parametrize("value, expected", [("1", True), ("true", True), ("0", False), ("false", False),
+                                             ("", False), ("TRUE", True)])
+def test_offline_env_values(value, expected, monkeypatch) -> None:
+    from hwnas.data.loader import offline_from_env
+
+    monkeypatch.setenv("HWNAS_OFFLINE", value)
+    assert offline_from_env() is expected
+
+
+def test_bybit_dir_pointing_at_a_file_is_an_error(inputs, monkeypatch) -> None:
+    from hwnas.data.loader import load_klines
+
+    monkeypatch.setenv("HWNAS_BYBIT_DIR", str(inputs["csv"]))
+    monkeypatch.setenv("HWNAS_OFFLINE", "1")
+    with pytest.raises(ValueError, match="HWNAS_BYBIT_DIR.*klines.csv"):
+        load_klines("BTCUSDT", "15")
+
+
+@pytest.mark.parametrize("call, named", [
+    (lambda: hwnas.make_proxy_task(hwnas.synthetic_klines(300, seed=0), lookback=-1), "lookback"),
+    (lambda: hwnas.SearchSpace.default().sample(0), "rng"),
+    (lambda: hwnas.count_flops("x"), "arch"),
+    (lambda: hwnas.search(hwnas.SearchSpace.default(), hwnas.SearchSpace.default().sample(
+        __import__("numpy").random.default_rng(0)), 100.0, 1), "hardware"),
+    (lambda: hwnas.fpga_profile("x"), "fpga"),
+])
+def test_api_errors_name_the_argument(call, named) -> None:
+    with pytest.raises((ValueError, TypeError), match=named):
+        call()
+
+
+def test_a_killed_search_leaves_no_temp_files_after_the_next_run(inputs, tmp_path) -> None:
+    out = tmp_path / "r.json"
+    argv = ["search", "--strategy", "random", "--budget-us", "50", "--evals", "6", "--batch-size", "2",
+            "--profile", str(inputs["profile"]), "--data", str(inputs["csv"]), "--space", "fpga",
+            "--out", str(out), "--quiet"]
+    # a temporary file as a killed writer leaves it (its process id no longer runs)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / f".r.json.{dead.pid}.abc.tmp").write_text("half")
+    env = dict(os.environ, HWNAS_OFFLINE="1", MPLBACKEND="Agg")
+    proc = subprocess.Popen([sys.executable, "-m", "hwnas", *argv], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (tmp_path / "r.sqlite").exists():
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = hwnas_cli(*argv)
+    assert done.returncode == 0, done.stderr
+    assert not list(tmp_path.glob(".*.tmp")) and not list(tmp_path.rglob(".*.tmp"))
+    assert len(SearchResult.load(out).history) == 6
