@@ -218,3 +218,37 @@ def test_a_killed_search_leaves_no_temp_files_after_the_next_run(inputs, tmp_pat
     assert done.returncode == 0, done.stderr
     assert not list(tmp_path.glob(".*.tmp")) and not list(tmp_path.rglob(".*.tmp"))
     assert len(SearchResult.load(out).history) == 6
+
+
+def test_a_claim_is_held_by_a_live_process_and_taken_from_a_dead_one(tmp_path) -> None:
+    from hwnas.search.store import EvaluationStore
+
+    arch = hwnas.SearchSpace.default().sample(__import__("numpy").random.default_rng(0))
+    first = EvaluationStore(tmp_path / "s.sqlite", "t", "p")
+    assert first.claim(arch)
+    # another live process holds it: pretend the claim is by our parent (alive, not us)
+    first._db.execute("UPDATE claims SET pid=?", (os.getppid(),))
+    assert not first.claim(arch)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    first._db.execute("UPDATE claims SET pid=?", (dead.pid,))
+    assert first.claim(arch)  # its owner died: taken over
+
+
+def test_two_identical_searches_on_one_store_share_the_training(inputs, tmp_path) -> None:
+    import re
+
+    store = tmp_path / "shared.sqlite"
+    argv = ["search", "--strategy", "random", "--budget-us", "50", "--evals", "6", "--batch-size", "6",
+            "--profile", str(inputs["profile"]), "--data", str(inputs["csv"]), "--space", "fpga",
+            "--store", str(store), "--quiet", "--save-weights", "none"]
+    env = dict(os.environ, HWNAS_OFFLINE="1", MPLBACKEND="Agg")
+    procs = [subprocess.Popen([sys.executable, "-m", "hwnas", *argv, "--out", str(tmp_path / f"r{i}.json")],
+                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(2)]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    trained = [int(re.search(r"(\d+) trained now", out).group(1)) for out, _ in outputs]
+    result = SearchResult.load(tmp_path / "r0.json")
+    distinct = {hwnas.search.store.architecture_key(s.arch) for s in result.history if s.metrics.feasible}
+    assert sum(trained) == len(distinct)  # every candidate trained once, by one of the two

@@ -120,6 +120,7 @@ def _evaluate_round(archs: list[Architecture], keys: list[str], evaluator: Evalu
     results: dict[str, Metrics] = {}
     cached: set[str] = set()
     pending: dict[str, tuple[Architecture, Metrics]] = {}
+    waiting: dict[str, tuple[Architecture, Metrics]] = {}
     for arch, key in zip(archs, keys):
         if key in results or key in pending:
             continue
@@ -129,11 +130,13 @@ def _evaluate_round(archs: list[Architecture], keys: list[str], evaluator: Evalu
             cached.add(key)
             continue
         hardware = evaluator.hardware_metrics(arch)
-        if hardware.feasible:
-            pending[key] = (arch, hardware)
-        else:  # never trained: recorded with its reasons
+        if not hardware.feasible:  # never trained: recorded with its reasons
             results[key] = hardware
             store.put(arch, hardware, key)
+        elif store.claim(arch, key):
+            pending[key] = (arch, hardware)
+        else:  # another search on this store is training it now: take its result when it lands
+            waiting[key] = (arch, hardware)
 
     def finish(key: str, trained: TrainResult) -> None:
         arch, hardware = pending[key]
@@ -148,6 +151,18 @@ def _evaluate_round(archs: list[Architecture], keys: list[str], evaluator: Evalu
         futures = {executor.submit(trainer, arch): key for key, (arch, _) in pending.items()}
         for future in as_completed(futures):
             finish(futures[future], future.result())
+    while waiting:  # shared work: poll the store, train whatever a dead claimant left
+        for key, (arch, _) in list(waiting.items()):
+            stored = store.get(arch, key)
+            if stored is not None:
+                results[key] = stored
+                cached.add(key)
+                del waiting[key]
+            elif store.claim(arch, key):
+                pending[key] = waiting.pop(key)
+                finish(key, evaluator.trainer(arch))
+        if waiting:
+            time.sleep(0.2)
     return results, cached
 
 
