@@ -252,3 +252,58 @@ def test_two_identical_searches_on_one_store_share_the_training(inputs, tmp_path
     result = SearchResult.load(tmp_path / "r0.json")
     distinct = {hwnas.search.store.architecture_key(s.arch) for s in result.history if s.metrics.feasible}
     assert sum(trained) == len(distinct)  # every candidate trained once, by one of the two
+
+
+def test_a_three_objective_front_is_drawn_as_points_not_a_step_line(inputs, tmp_path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from hwnas.plots.capstone import search_front
+    from hwnas.search._cli import _task
+
+    task, _ = _task(str(inputs["csv"]), "fpga", False)
+    space = hwnas.SearchSpace.named("fpga", input_features=task.num_features)
+    profile = hwnas.HardwareProfile.load(inputs["profile"])
+    result = hwnas.search(space, hwnas.fpga_profile(), 50.0, 4, strategy="random", task=task,
+                          memory_budget=profile.memory_budget_bytes, progress=False, batch_size=4)
+    ax = search_front(result, title="a very long title " * 12)
+    assert "front" not in [line.get_label() for line in ax.get_lines()]  # no step line
+    assert any("2-D projection" in c.get_label() for c in ax.collections)
+    assert "\n" in ax.get_title()  # wrapped to fit
+
+
+def test_labels_tell_widths_and_skips_apart() -> None:
+    import numpy as np
+
+    arch = hwnas.SearchSpace.default().sample(np.random.default_rng(0))
+    wider = arch.to_dict()
+    layer = wider["layers"][1]
+    layer["out_channels"] *= 2
+    if len(wider["layers"]) > 2:
+        wider["layers"][2]["in_channels"] = layer["out_channels"]
+    try:
+        other = hwnas.Architecture.from_dict(wider)
+    except ValueError:
+        pytest.skip("the sampled architecture cannot be widened in place")
+    assert other.label() != arch.label()
+
+
+def test_sample_json_into_a_closed_pipe_exits_0() -> None:
+    done = subprocess.run(f"{sys.executable} -m hwnas sample --json | head -1", shell=True, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, env=dict(os.environ, HWNAS_OFFLINE="1"),
+                          executable="/bin/bash")
+    assert done.stdout.strip() == "{" and "Traceback" not in done.stderr
+    status = subprocess.run(f"set -o pipefail; {sys.executable} -m hwnas sample --json | head -1 >/dev/null",
+                            shell=True, cwd=ROOT, timeout=120, env=dict(os.environ, HWNAS_OFFLINE="1"),
+                            executable="/bin/bash")
+    assert status.returncode == 0
+
+
+@pytest.mark.parametrize("command", [["space", "--json"], ["cost", "{arch}", "--json"],
+                                     ["predict", "{arch}", "--profile", "{profile}", "--json"]])
+def test_read_only_commands_print_json(command, inputs, capsys) -> None:
+    arch = hwnas.SearchSpace.named("fpga", input_features=10).sample(__import__("numpy").random.default_rng(0))
+    path = arch.save(inputs["folder"] / "fpga_arch.json")
+    argv = [a.format(arch=path, profile=inputs["profile"]) for a in command]
+    assert main(argv) == 0
+    assert isinstance(json.loads(capsys.readouterr().out), dict)

@@ -229,10 +229,16 @@ class SearchResult(list[FrontMember]):
             f"{problem.constraint} constraint, latency budget {problem.latency_budget_us:,.0f} us"
             + (f" per batch of {problem.batch}" if problem.batch > 1 else "")
             + (f", memory budget {problem.memory_budget_bytes:,} B" if problem.memory_budget_bytes else ""),
-            f"profile: {problem.profile.label}; task: {run.task_source}",
+            f"latency: {_latency_basis(problem)}; task: {run.task_source}",
             f"front: {len(self)} architectures ({len(self.within_budget)} within budget), hypervolume "
             f"{self.hypervolume():.4f} (normalised, reference {self.default_reference().tolist()})",
         ]
+        if len(self.history) < problem.num_iterations:
+            lines.append(f"the strategy stopped after {len(self.history)} of the {problem.num_iterations} "
+                         f"evaluations asked for: it had no more candidates"
+                         + (" (fbnet evaluates only the architectures its trained supernets derive: the "
+                            "argmax and a few samples per supernet; --evals caps them)"
+                            if run.strategy == "fbnet" else ""))
         if self and not self.within_budget:
             fastest = min(m.latency_us for _, m in self)
             lines.append(f"NOTHING MET THE BUDGET: every front member is over it (fastest "
@@ -292,6 +298,20 @@ class SearchResult(list[FrontMember]):
         except OSError as err:
             raise ValueError(f"path {str(path)!r}: {err.strerror or err}") from None
         return cls.from_json(text, task)
+
+
+def _latency_basis(problem: SearchProblem) -> str:
+    """What the latency column is: predicted by which profile, modelled or a table measured in
+    which runtime with which estimator, at which precision."""
+    profile = problem.profile
+    conditions = dict(profile.conditions)
+    if profile.is_model:
+        how = "modelled (an analytical model, not a measurement)"
+    else:
+        estimator = (conditions.get("timing") or {}).get("estimator", "min")
+        how = (f"predicted from a table measured in {conditions.get('runtime', 'eager')} "
+               f"(estimator {estimator})")
+    return f"{how} by {profile.label}, precision {problem.target_precision}"
 
 
 def _hypervolume_of(points: np.ndarray, reference: Any) -> float:
