@@ -32,6 +32,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from . import __version__
+from ._cli import DefaultsFormatter
 from .architecture import DEFAULT_INPUT_FEATURES, Architecture
 from .cost import Precision
 from .space import SearchSpace, SpaceName
@@ -250,7 +251,7 @@ def _add_features(parser: argparse.ArgumentParser) -> None:
 
 def _add_core_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """The built-in subcommands."""
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = DefaultsFormatter
     space = sub.add_parser("space", help="describe a named search space", formatter_class=fmt)
     space.add_argument("--name", choices=SPACE_NAMES, default="default", help="which space")
     _add_features(space)

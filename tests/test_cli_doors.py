@@ -307,3 +307,42 @@ def test_read_only_commands_print_json(command, inputs, capsys) -> None:
     argv = [a.format(arch=path, profile=inputs["profile"]) for a in command]
     assert main(argv) == 0
     assert isinstance(json.loads(capsys.readouterr().out), dict)
+
+
+def test_search_data_folder_without_the_file_fails_without_a_fallback_warning(inputs, tmp_path, capsys) -> None:
+    code = main(["search", "--budget-us", "50", "--evals", "2", "--profile", str(inputs["profile"]), "--space",
+                 "fpga", "--data", str(tmp_path), "--out", str(tmp_path / "r.json")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--data" in err and "synthetic" not in err.lower()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_help_shows_defaults_but_not_on_required_options(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["search", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: evolution)" in text and "(default: 8)" in text
+    assert "default: None" not in text
+
+
+def test_run_folder_exports_its_trained_model(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("HWNAS_BYBIT_DIR", "")
+    monkeypatch.setenv("HWNAS_OFFLINE", "1")
+    monkeypatch.setenv("HWNAS_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    code = main(["run", "--target", "fpga", "--out-dir", str(out), "--quick", "--evals", "3", "--retrain-epochs",
+                 "1", "--retrain-windows", "128", "--sla-repeats", "50", "--quiet"])
+    assert code in (0, 1)
+    summary = capsys.readouterr().out
+    assert "latency predicted" in summary and "basis:" in summary and "modelled" in summary
+    assert (out / "fpga_weights.pt").is_file()
+    assert main(["export", str(out), "--out", str(tmp_path / "m.onnx")]) == 0
+    from hwnas.deploy.runtimes import OrtModule
+    from hwnas.search.weights import load_state_dict
+
+    arch = hwnas.Architecture.load(out / "fpga_arch.json")
+    model = build_model(arch)
+    model.load_state_dict(load_state_dict(out / "fpga_weights.pt"))
+    x = torch.randn(4, arch.input_features, arch.lookback)
+    with torch.inference_mode():
+        torch.testing.assert_close(OrtModule(tmp_path / "m.onnx")(x), model.eval()(x), rtol=1e-4, atol=1e-5)

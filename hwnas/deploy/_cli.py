@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .._cli import DefaultsFormatter
+
 __all__ = ["REPEATS_UNCONFIRMED", "cmd_export", "cmd_report", "register", "resolve_source"]
 
 
@@ -274,7 +276,7 @@ def register(subparsers: Any) -> None:
 
     Taught in: notebooks/11_deployment.
     """
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = DefaultsFormatter
     exp = subparsers.add_parser("export", help="export a trained model to ONNX (.onnx) or torch.export (.pt2)",
                                 description="Export a model, check the file against eager PyTorch, and write it "
                                             "atomically. SOURCE is an architecture JSON (with --weights), a "

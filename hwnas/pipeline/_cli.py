@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .._cli import DefaultsFormatter
 from ..checks import require_choice, require_float, require_int, require_optional_int, require_positive
 from .plan import TARGET_NAMES
 from .run import run_pipeline
@@ -26,7 +27,7 @@ def register(subparsers: Any) -> None:
                     "<target>_front.png into --out-dir. Exit 0 when the chosen model meets the target's "
                     "budget, 1 when it misses, 2 on bad arguments. The trained chosen model is saved as "
                     "<target>_weights.pt: `hwnas export OUT_DIR --out model.onnx` deploys it.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=DefaultsFormatter)
     run.add_argument("--target", required=True, help="cpu, gpu or fpga")
     run.add_argument("--out-dir", default="hwnas_run", help="folder for the outputs (created if its parent exists)")
     run.add_argument("--strategy", default=None, help="search strategy (None: the target's plan)")

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .._cli import DefaultsFormatter
 from .weights import WEIGHTS_SAVE
 
 __all__ = ["register"]
@@ -31,7 +32,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("search", help="search a space for fast, accurate architectures; save the front",
                               description="Run hwnas.search, print the Pareto front as a table, save the result "
                                           "and the front models' trained weights (RESULT.weights/) beside it.",
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                              formatter_class=DefaultsFormatter)
     p.add_argument("--strategy", default="evolution", help="random, evolution, optuna, mnasnet, fbnet, scaling "
                                                             "(fbnet trains one supernet: --evals caps its "
                                                             "sampled architectures, it may use fewer)")
@@ -73,12 +74,18 @@ def _task(data: str | None, space_name: str, progress: bool) -> tuple[Any, str]:
         return default_task(SearchSpace.named(space_name), progress)
     path = Path(data)
     if path.is_dir():
+        from ..data.loader import find_recorded_file
+
+        if find_recorded_file(path, "BTCUSDT", "15") is None:  # before load_klines, which would fall back
+            raise ValueError(f"--data {data!r}: no recorded BTCUSDT 15-minute file (BTCUSDT_15m_*.csv) in "
+                             f"that folder")
         loaded = load_klines("BTCUSDT", "15", recorded_dir=path, offline=True)
-        if loaded.source != "recorded":
-            raise ValueError(f"--data {data!r}: no recorded BTCUSDT 15-minute file in that folder")
         frame, source = loaded.frame, loaded.description
     elif path.is_file():
-        frame, source = read_kline_csv(path), f"kline CSV {path}"
+        try:
+            frame, source = read_kline_csv(path), f"kline CSV {path}"
+        except ValueError as err:
+            raise ValueError(f"--data: {err}") from None
     else:
         raise ValueError(f"--data {data!r} is neither a file nor a folder")
     if progress:
