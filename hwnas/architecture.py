@@ -312,11 +312,14 @@ class Architecture:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the architecture's JSON to ``path`` atomically (a temporary file renamed).
 
+        Like every ``--out`` of the command line, the folder must exist (a ValueError
+        naming it otherwise): a typo in a folder name never creates a stray tree.
+
         Taught in: notebooks/01_search_space.
         """
-        from .fileio import write_text_atomic
+        from .fileio import check_writable, write_text_atomic
 
-        return write_text_atomic(path, self.to_json(indent=2) + "\n")
+        return write_text_atomic(check_writable(path, "path"), self.to_json(indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Architecture:

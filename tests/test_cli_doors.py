@@ -346,3 +346,13 @@ def test_run_folder_exports_its_trained_model(tmp_path, monkeypatch, capsys) -> 
     x = torch.randn(4, arch.input_features, arch.lookback)
     with torch.inference_mode():
         torch.testing.assert_close(OrtModule(tmp_path / "m.onnx")(x), model.eval()(x), rtol=1e-4, atol=1e-5)
+
+
+def test_architecture_save_refuses_a_missing_folder_like_the_command_line(tmp_path) -> None:
+    import numpy as np
+
+    arch = hwnas.SearchSpace.default().sample(np.random.default_rng(0))
+    with pytest.raises(ValueError, match="nodir"):
+        arch.save(tmp_path / "nodir" / "x.json")
+    assert list(tmp_path.iterdir()) == []
+    assert main(["sample", "--out", str(tmp_path / "nodir" / "x.json")]) == 2
