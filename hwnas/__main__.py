@@ -326,6 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
     """
     parser = argparse.ArgumentParser(prog="hwnas", description="Hardware-aware NAS for trading models")
     parser.add_argument("--version", action="version", version=f"hwnas {__version__}")
+    level = parser.add_mutually_exclusive_group()
+    level.add_argument("-v", "--verbose", action="store_true",
+                       help="more detail: a failing command also prints its traceback")
+    level.add_argument("-q", "--quiet", dest="global_quiet", action="store_true",
+                       help="less output: no progress, no warnings (every command's --quiet, and more)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     _add_core_commands(sub)
     _register_plugins(sub)
@@ -348,6 +353,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
+    if args.global_quiet:
+        import warnings
+
+        warnings.simplefilter("ignore")
+        if hasattr(args, "quiet"):
+            args.quiet = True
     try:
         code = handler(args)
         sys.stdout.flush()
@@ -363,6 +374,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:
         if not _is_user_error(err):
             raise
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc()
         print(f"hwnas {args.command}: error: {err}", file=sys.stderr)
         return 2
     return int(code or 0)

@@ -356,3 +356,12 @@ def test_architecture_save_refuses_a_missing_folder_like_the_command_line(tmp_pa
         arch.save(tmp_path / "nodir" / "x.json")
     assert list(tmp_path.iterdir()) == []
     assert main(["sample", "--out", str(tmp_path / "nodir" / "x.json")]) == 2
+
+
+def test_verbosity_flags(tmp_path, capsys) -> None:
+    assert main(["-v", "sample", "--out", str(tmp_path / "no" / "x.json")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.strip().splitlines()[-1].startswith("hwnas sample: error:")
+    assert main(["-q", "sample", "--out", str(tmp_path / "x.json")]) == 0
+    with pytest.raises(SystemExit):
+        main(["-v", "-q", "space"])

@@ -95,19 +95,25 @@ def run_key(strategy: Strategy, options: dict[str, Any], problem: SearchProblem,
 
 
 class _Progress:
-    """A tqdm bar (to stderr) showing evaluations, the best feasible score and the hypervolume."""
+    """Progress on stderr: a tqdm bar on a terminal; off one (a log file, a pipe) one plain line per
+    round, so a log holds no carriage returns (evaluations, the best feasible score, the hypervolume)."""
 
     def __init__(self, total: int, enabled: bool, done: int) -> None:
         self.bar: Any = None
-        if enabled:
+        self.enabled, self.total, self.done = enabled, total, done
+        if enabled and sys.stderr.isatty():
             from tqdm.auto import tqdm
 
             self.bar = tqdm(total=total, initial=done, desc="search", unit="eval", file=sys.stderr)
 
     def update(self, n: int, best: float, hv: float) -> None:
+        self.done += n
         if self.bar is not None:
             self.bar.update(n)
             self.bar.set_postfix_str(f"best {best:+.4f} hv {hv:.4f}")
+        elif self.enabled:
+            print(f"search: {self.done}/{self.total} evaluations, best {best:+.4f}, hv {hv:.4f}",
+                  file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -360,7 +366,7 @@ def _loop(strategy: Strategy, problem: SearchProblem, evaluator: Evaluator, stor
                 seen.add(key)
             store.save_run(run_key, {"strategy": strategy.state_dict(), "elapsed": time.perf_counter() - start,
                                      "history": saved_steps})
-            if bar.bar is not None:
+            if bar.enabled:
                 partial = SearchResult(history, problem, run)
                 top = partial.best()
                 best = top.metrics.score if top is not None else math.nan
