@@ -365,3 +365,17 @@ def test_verbosity_flags(tmp_path, capsys) -> None:
     assert main(["-q", "sample", "--out", str(tmp_path / "x.json")]) == 0
     with pytest.raises(SystemExit):
         main(["-v", "-q", "space"])
+
+
+def test_export_refuses_a_model_too_large_for_memory_before_building_it(tmp_path, capsys) -> None:
+    huge = {"format_version": 1, "input_features": 10, "lookback": 16, "head": "last", "num_outputs": 1,
+            "layers": [{"op": "fc", "in_channels": 10, "out_channels": 10**7, "kernel_size": 1, "stride": 1,
+                        "dilation": 1, "heads": 1, "use_skip": False, "activation": "relu"},
+                       {"op": "fc", "in_channels": 10**7, "out_channels": 10**7, "kernel_size": 1, "stride": 1,
+                        "dilation": 1, "heads": 1, "use_skip": False, "activation": "relu"}]}
+    path = tmp_path / "huge.json"
+    path.write_text(json.dumps(huge))
+    start = time.perf_counter()
+    assert main(["export", str(path), "--untrained", "--out", str(tmp_path / "m.onnx")]) == 2
+    assert "GiB" in capsys.readouterr().err and time.perf_counter() - start < 10
+    assert not (tmp_path / "m.onnx").exists()
