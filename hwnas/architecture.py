@@ -312,13 +312,17 @@ class Architecture:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the architecture's JSON to ``path`` atomically (a temporary file renamed).
 
-        Like every ``--out`` of the command line, the folder must exist (a ValueError
-        naming it otherwise): a typo in a folder name never creates a stray tree.
+        Like every ``save`` of the library (profiles, results) it creates missing
+        folders; the command line's ``--out`` refuses them instead, so a typo in a
+        shell never creates a stray tree. A path that cannot be written (``/proc``)
+        is a ValueError naming it, as on the command line.
 
         Taught in: notebooks/01_search_space.
         """
         from .fileio import check_writable, write_text_atomic
 
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
         return write_text_atomic(check_writable(path, "path"), self.to_json(indent=2) + "\n")
 
     @classmethod
