@@ -382,3 +382,38 @@ def test_export_refuses_a_model_too_large_for_memory_before_building_it(tmp_path
     assert main(["export", str(path), "--untrained", "--out", str(tmp_path / "m.onnx")]) == 2
     assert "GiB" in capsys.readouterr().err and time.perf_counter() - start < 10
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_run_reuses_the_profile_in_its_folder_unless_told_to_remeasure(tmp_path, monkeypatch, capsys) -> None:
+    from hwnas.pipeline import target_space
+
+    monkeypatch.setenv("HWNAS_BYBIT_DIR", "")
+    monkeypatch.setenv("HWNAS_OFFLINE", "1")
+    monkeypatch.setenv("HWNAS_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    out.mkdir()
+    # a table for the quick CPU space (priced by the FPGA model: measuring one would take a minute)
+    table = hwnas.fpga_profile().tabulate(target_space("cpu", quick=True))
+    table.save(out / "cpu_profile.json")
+    code = main(["run", "--target", "cpu", "--out-dir", str(out), "--quick", "--evals", "2", "--retrain-epochs",
+                 "1", "--retrain-windows", "128", "--sla-repeats", "20", "--tail-factor", "1", "--quiet"])
+    assert code in (0, 1)
+    assert f"reused from {out / 'cpu_profile.json'}" in capsys.readouterr().out
+
+
+def test_a_run_failing_midway_leaves_no_partial_folder(tmp_path, monkeypatch) -> None:
+    import hwnas.search.loop as loop
+    from hwnas.pipeline import run_pipeline
+
+    monkeypatch.setenv("HWNAS_BYBIT_DIR", "")
+    monkeypatch.setenv("HWNAS_OFFLINE", "1")
+    monkeypatch.setenv("HWNAS_CACHE_DIR", str(tmp_path / "cache"))
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the search broke")
+
+    monkeypatch.setattr(loop, "minimize", broken)
+    out = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="broke"):
+        run_pipeline("fpga", out_dir=out, quick=True, evals=2, progress=False)
+    assert not out.exists()
