@@ -417,3 +417,15 @@ def test_a_run_failing_midway_leaves_no_partial_folder(tmp_path, monkeypatch) ->
     with pytest.raises(RuntimeError, match="broke"):
         run_pipeline("fpga", out_dir=out, quick=True, evals=2, progress=False)
     assert not out.exists()
+
+
+def test_a_resumed_search_counts_what_it_restored(inputs, tmp_path, capsys) -> None:
+    argv = ["search", "--strategy", "random", "--budget-us", "50", "--evals", "4", "--batch-size", "4",
+            "--profile", str(inputs["profile"]), "--data", str(inputs["csv"]), "--space", "fpga",
+            "--out", str(tmp_path / "r.json"), "--quiet", "--save-weights", "none"]
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    assert "restored" not in first and "0 trained now" not in first
+    assert main(argv) == 0
+    second = capsys.readouterr().out
+    assert "(0 trained now, 0 from the store, 4 restored from a saved run of this search)" in second
