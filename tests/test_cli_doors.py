@@ -429,3 +429,17 @@ def test_a_resumed_search_counts_what_it_restored(inputs, tmp_path, capsys) -> N
     assert main(argv) == 0
     second = capsys.readouterr().out
     assert "(0 trained now, 0 from the store, 4 restored from a saved run of this search)" in second
+
+
+def test_report_takes_the_profiles_runtime_by_default(inputs, tmp_path, capsys) -> None:
+    arch = hwnas.Architecture.load(inputs["arch"])
+    table = hwnas.fpga_profile().tabulate(hwnas.SearchSpace.mobile())
+    eager = hwnas.HardwareProfile("cpu-eager", hwnas.DeviceType.CPU, dict(table.latency_table), 2**30, 1e9,
+                                  conditions={"runtime": "eager"})
+    if eager.missing(arch):
+        pytest.skip("the mobile table does not price the coverage architecture")
+    path = eager.save(tmp_path / "eager.json")
+    code = main(["report", str(inputs["arch"]), "--budget-us", "1e7", "--repeats", "30", "--profile", str(path),
+                 "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and data["conditions"]["runtime"] == "eager" and data["predicted_us"] is not None

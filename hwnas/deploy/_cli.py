@@ -245,9 +245,15 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise ValueError("--weights applies to an architecture file, not to an .onnx model")
         _check_onnx_file(path)
         deployable: Any = path
+        if profile is not None:
+            print(f"note: {path.name} carries no architecture, so --profile adds its memory budget but no "
+                  f"latency prediction; report the architecture (or the search result) to compare both",
+                  file=sys.stderr)
     else:
         arch, saved, _ = resolve_source(args.model, rank=args.rank, target=args.target)
         weights = args.weights if args.weights is not None else (str(saved) if saved is not None else None)
+        if profile is not None and profile.missing(arch, args.batch):
+            raise ValueError(f"--profile: {profile.coverage_error(arch, args.batch)}")
         deployable = _load_model(arch, weights, args.seed, untrained=True,  # latency does not depend on weights
                                  what="--weights" if args.weights is not None else "saved weights")
     report = sla_report(deployable, args.budget_us, runtime=runtime, threads=args.threads, batch=args.batch,
