@@ -92,12 +92,16 @@ class PipelineResult:
                 "pass": self.verdict["passed"]}
 
     def _predicted_basis(self) -> str:
-        """The predicted latency's basis: modelled (an analytical model) or a table measured here."""
+        """The predicted latency's basis: modelled (an analytical model) or a table measured here, with
+        its runtime, estimator and precision."""
         profile = self.search.problem.profile
-        modelled = "modelled, not measured" if profile.is_model else "a lookup table measured on this CPU"
         precision = getattr(profile.precision, "value", profile.precision)
-        return (f"{modelled}; {_basis_of(self.profile_label, self.profile_kind, dict(profile.conditions))}; "
-                f"precision {precision}")
+        if profile.is_model:
+            return f"modelled, not measured: {self.profile_label}, precision {precision}"
+        conditions = dict(profile.conditions)
+        estimator = (conditions.get("timing") or {}).get("estimator", "min")
+        return (f"a lookup table measured on this CPU in {conditions.get('runtime', 'eager')}, estimator "
+                f"{estimator}, precision {precision}: {self.profile_label}")
 
     def summary(self) -> str:
         """A few lines: data, profile, the choice, scores beside the baselines, SLA, time per stage."""
@@ -130,17 +134,6 @@ class PipelineResult:
             f"time {total:.1f} s: {stages}",
         ]
         return "\n".join(lines)
-
-
-def _basis_of(profile_label: str, profile_kind: str, conditions: dict[str, Any]) -> str:
-    """What a predicted latency is: the profile, its runtime or model, precision and estimator."""
-    timing = conditions.get("timing") or {}
-    parts = [profile_label, profile_kind]
-    if conditions.get("runtime"):
-        parts.append(f"table measured in {conditions['runtime']}")
-    if timing.get("estimator"):
-        parts.append(f"estimator {timing['estimator']}")
-    return "; ".join(parts)
 
 
 def _fmt(value: float | None) -> str:
