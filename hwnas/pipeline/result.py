@@ -122,7 +122,9 @@ class PipelineResult:
             "test beside baselines (same recipe): " + ", ".join(
                 f"{k} {v['test']:+.4f}" for k, v in b.items()),
             f"latency predicted: {_fmt(self.latency['predicted_us'])} µs ({self._predicted_basis()})",
-            f"latency measured here: this CPU, 1 thread, FP32, fastest call: eager PyTorch "
+            f"latency measured here, side by side (one call of each model in turn, so each finds its caches "
+            f"cold: slower than the SLA's dedicated calls below): this CPU, 1 thread, FP32, fastest call: "
+            f"eager PyTorch "
             f"{_fmt(self.latency['eager_us'])} µs, ONNX Runtime {_fmt(self.latency['ort_us'])} µs "
             f"(LSTM {_fmt(b['lstm'].get('ort_us'))} µs, MLP {_fmt(b['mlp'].get('ort_us'))} µs in ONNX Runtime)",
             f"latency SLA measured here: ONNX Runtime, 1 thread, {self.precision}, p50 "
