@@ -133,6 +133,10 @@ def _run(args: argparse.Namespace) -> int:
                         seed=args.seed, executor=executor, store=store,
                         memory_budget=args.memory_budget, constraint=args.constraint,
                         batch_size=args.batch_size, progress=not args.quiet)
+    except KeyboardInterrupt:
+        print(f"\nevery finished evaluation is kept in {store}: the same command resumes the search",
+              file=sys.stderr)
+        raise
     finally:
         closer()
     print(result.summary())
