@@ -19,7 +19,8 @@ class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
-        if (action.required or action.default in (None, False, argparse.SUPPRESS)
+        if (action.required or action.default is None or action.default is False
+                or action.default == argparse.SUPPRESS
                 or "default" in text or "None:" in text or not action.option_strings):
             return text
         return super()._get_help_string(action)

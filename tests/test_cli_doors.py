@@ -321,7 +321,7 @@ def test_help_shows_defaults_but_not_on_required_options(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["search", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "(default: evolution)" in text and "(default: 8)" in text
+    assert "(default: evolution)" in text and "(default: 8)" in text and "(default: 0)" in text
     assert "default: None" not in text
 
 
