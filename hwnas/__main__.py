@@ -32,6 +32,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from . import __version__
+from ._cli import DefaultsFormatter
 from .architecture import DEFAULT_INPUT_FEATURES, Architecture
 from .cost import Precision
 from .space import SearchSpace, SpaceName
@@ -75,9 +76,20 @@ def load_arch_file(path: str | os.PathLike[str]) -> Architecture:
         raise ValueError(f"cannot read architecture file {path}: {err.strerror or err}") from None
 
 
+def _print_json(data: object) -> None:
+    """``data`` as indented JSON on stdout (the ``--json`` output of the read-only commands)."""
+    import json
+
+    print(json.dumps(data, indent=1, allow_nan=False, default=str))
+
+
 def cmd_space(args: argparse.Namespace) -> int:
     """Print a search space's summary and candidates."""
     space = SearchSpace.named(args.name, input_features=args.features)
+    if args.json:
+        _print_json({"name": space.name, "summary": space.summary(),
+                     "candidates": [choice.label() for choice in space.candidates()]})
+        return 0
     print(space.summary())
     for index, choice in enumerate(space.candidates()):
         print(f"{index:>3}  {choice.label()}")
@@ -112,6 +124,13 @@ def cmd_cost(args: argparse.Namespace) -> int:
     arch = load_arch_file(args.arch)
     rows = cost_breakdown(arch)
     mem = memory_footprint(arch, args.precision, args.batch)
+    if args.json:
+        _print_json({"architecture": arch.label(), "flops": count_flops(arch, args.batch),
+                     "params": count_params(arch), "precision": args.precision, "batch": args.batch,
+                     "params_bytes": mem.params_bytes, "activation_bytes": mem.activation_bytes,
+                     "total_bytes": mem.total_bytes,
+                     "layers": [{"name": r.name, "flops": r.flops, "params": r.params} for r in rows]})
+        return 0
     lines = [arch.summary(), f"{'layer':<18}{'FLOPs':>14}{'params':>10}"]
     lines += [f"{row.name:<18}{row.flops:>14,}{row.params:>10,}" for row in rows]
     lines += [
@@ -130,6 +149,10 @@ def cmd_profile_cpu(args: argparse.Namespace) -> int:
     from .fileio import check_writable
 
     out = check_writable(args.out, "--out")
+    cores = os.cpu_count() or 1
+    if args.threads > cores and not args.force_threads:
+        raise ValueError(f"--threads {args.threads} is more than this machine's {cores} cores; "
+                         f"pass --force-threads to oversubscribe")
     if args.budget == "edge" and args.threads != 1:
         raise ValueError(f"--budget edge is the 1-thread phone case; drop --threads {args.threads} "
                          f"or use --budget server")
@@ -167,6 +190,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise ValueError(profile.coverage_error(arch, args.batch))
     latency = profile.predict_latency(arch, batch=args.batch)
     problems = profile.check(arch, batch=args.batch)
+    if args.json:
+        _print_json({"profile": profile.label, "architecture": arch.label(), "batch": args.batch,
+                     "predicted_us": latency, "feasible": not problems, "problems": problems})
+        return 0
     print(f"{profile.label}: predicted {latency:.1f} µs at batch {args.batch}")
     print("feasible" if not problems else "infeasible: " + "; ".join(problems))
     return 0
@@ -175,10 +202,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_fetch(args: argparse.Namespace) -> int:
     """Fetch klines from Bybit into the cache and report what is cached."""
     from .data.klines import normalize_interval
-    from .data.loader import OFFLINE_ENV
+    from .data.loader import OFFLINE_ENV, offline_from_env
 
     normalize_interval(args.interval)  # a bad --interval is named before anything else
-    if os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes"):
+    if offline_from_env():
         raise ValueError(f"{OFFLINE_ENV}=1 is set: no network requests; unset it to fetch")
     from .data.cache import KlineCache
 
@@ -208,8 +235,12 @@ def _add_timing(parser: argparse.ArgumentParser) -> None:
                        help="warm-up time before the first pass in ms (default 1)")
     group.add_argument("--estimator", default=unset,
                        help="the table's statistic: min (fastest call, the default), median or best_median")
-    group.add_argument("--seed", type=int, default=unset,
+    group.add_argument("--seed", type=int_at_least(0), default=unset,
                        help="seed of the passes' order, the weights and the calibration models (default 0)")
+
+
+def _add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
 
 def _add_features(parser: argparse.ArgumentParser) -> None:
@@ -220,17 +251,18 @@ def _add_features(parser: argparse.ArgumentParser) -> None:
 
 def _add_core_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """The built-in subcommands."""
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = DefaultsFormatter
     space = sub.add_parser("space", help="describe a named search space", formatter_class=fmt)
     space.add_argument("--name", choices=SPACE_NAMES, default="default", help="which space")
     _add_features(space)
+    _add_json(space)
     space.set_defaults(handler=cmd_space)
 
     sample = sub.add_parser("sample", help="sample an architecture (JSON with --json or --out)",
                             formatter_class=fmt)
     sample.add_argument("--space", choices=SPACE_NAMES, default="default", help="space to sample from")
     _add_features(sample)
-    sample.add_argument("--seed", type=int, default=0, help="seed of the sampler")
+    sample.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the sampler")
     sample.add_argument("--json", action="store_true", help="print only the architecture's JSON to stdout")
     sample.add_argument("--out", default=None, help="write the architecture JSON to this file")
     sample.set_defaults(handler=cmd_sample)
@@ -240,13 +272,15 @@ def _add_core_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     cost.add_argument("arch", help="architecture JSON file (from `hwnas sample --out`)")
     cost.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bytes per stored value")
     cost.add_argument("--batch", type=int_at_least(1), default=1, help="batch size")
+    _add_json(cost)
     cost.set_defaults(handler=cmd_cost)
 
     prof = sub.add_parser("profile-cpu", help="measure this CPU's latency table for a space",
                           formatter_class=fmt)
     prof.add_argument("--space", choices=SPACE_NAMES, default="default", help="space whose ops are timed")
     _add_features(prof)
-    prof.add_argument("--threads", type=int_at_least(1), default=1, help="torch threads (edge: 1)")
+    prof.add_argument("--threads", type=int_at_least(1), default=1, help="torch threads (edge: 1; at most the cores)")
+    prof.add_argument("--force-threads", action="store_true", help="allow more threads than this machine's cores")
     prof.add_argument("--batch", type=int_at_least(1), default=1, help="batch size")
     prof.add_argument("--budget", choices=BUDGETS, default="server",
                       help="memory budget: edge (1 thread, 10 MiB app limit, profile cpu-1thread-edge) "
@@ -255,7 +289,7 @@ def _add_core_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
                       help="what runs the ops: eager (PyTorch) or onnxruntime (needs hwnas[deploy])")
     _add_timing(prof)
     prof.add_argument("--out", required=True, help="profile JSON to write (checked before measuring)")
-    prof.add_argument("--quiet", action="store_true", help="no progress bar")
+    prof.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     prof.set_defaults(handler=cmd_profile_cpu)
 
     predict = sub.add_parser("predict", help="predicted latency of an architecture on a profile",
@@ -263,6 +297,7 @@ def _add_core_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     predict.add_argument("arch", help="architecture JSON file")
     predict.add_argument("--profile", required=True, help="hardware profile JSON file (from profile-cpu)")
     predict.add_argument("--batch", type=int_at_least(1), default=1, help="batch size")
+    _add_json(predict)
     predict.set_defaults(handler=cmd_predict)
 
     fetch = sub.add_parser("fetch", help="download Bybit V5 klines into the disk cache (not with HWNAS_OFFLINE=1)",
@@ -291,6 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
     """
     parser = argparse.ArgumentParser(prog="hwnas", description="Hardware-aware NAS for trading models")
     parser.add_argument("--version", action="version", version=f"hwnas {__version__}")
+    level = parser.add_mutually_exclusive_group()
+    level.add_argument("-v", "--verbose", action="store_true",
+                       help="more detail: a failing command also prints its traceback")
+    level.add_argument("-q", "--quiet", dest="global_quiet", action="store_true",
+                       help="less output: no progress, no warnings (every command's --quiet, and more)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     _add_core_commands(sub)
     _register_plugins(sub)
@@ -313,6 +353,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
+    if args.global_quiet:
+        import warnings
+
+        warnings.simplefilter("ignore")
+        if hasattr(args, "quiet"):
+            args.quiet = True
     try:
         code = handler(args)
         sys.stdout.flush()
@@ -320,13 +366,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\nhwnas {args.command}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        # the reader went away (`| head`): point stdout at devnull so the exit flush is quiet
+        # the reader went away (`| head`): what it read was complete; point stdout at devnull so
+        # the exit flush is quiet, and exit 0 as `cat` under `head` does
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return 1
+        return 0
     except Exception as err:
         if not _is_user_error(err):
             raise
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc()
         print(f"hwnas {args.command}: error: {err}", file=sys.stderr)
         return 2
     return int(code or 0)

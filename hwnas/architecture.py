@@ -312,11 +312,18 @@ class Architecture:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the architecture's JSON to ``path`` atomically (a temporary file renamed).
 
+        Like every ``save`` of the library (profiles, results) it creates missing
+        folders; the command line's ``--out`` refuses them instead, so a typo in a
+        shell never creates a stray tree. A path that cannot be written (``/proc``)
+        is a ValueError naming it, as on the command line.
+
         Taught in: notebooks/01_search_space.
         """
-        from .fileio import write_text_atomic
+        from .fileio import check_writable, write_text_atomic
 
-        return write_text_atomic(path, self.to_json(indent=2) + "\n")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return write_text_atomic(check_writable(path, "path"), self.to_json(indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Architecture:
@@ -356,11 +363,15 @@ class Architecture:
     describe = summary
 
     def label(self) -> str:
-        """One line naming the lookback, the layers after the stem (kernel sizes above 1) and the
-        head, e.g. ``L64 [conv5 attention] gap``: how tables and search logs name a model."""
-        layers = " ".join(layer.op.value + str(layer.kernel_size) if layer.kernel_size > 1 else layer.op.value
-                          for layer in self.layers[1:])
-        return f"L{self.lookback} [{layers}] {self.head.value}"
+        """One line naming the lookback, the layers after the stem and the head, e.g.
+        ``L64 [conv5/32 attention/32+] gap``: each layer is its op, its kernel size when above 1,
+        ``/`` its output width, and ``+`` when it has a skip connection, so two architectures
+        that differ in widths or skips get different labels; how tables and search logs name a model."""
+        def one(layer: LayerSpec) -> str:
+            kernel = str(layer.kernel_size) if layer.kernel_size > 1 else ""
+            return f"{layer.op.value}{kernel}/{layer.out_channels}{'+' if layer.use_skip else ''}"
+
+        return f"L{self.lookback} [{' '.join(one(layer) for layer in self.layers[1:])}] {self.head.value}"
 
 
 def check_layer_fits(index: int, layer: LayerSpec, channels: int, length: int) -> tuple[int, int]:

@@ -23,6 +23,7 @@ __all__ = [
     "POSITIVE",
     "Rule",
     "check_fields",
+    "check_profile_covers",
     "flag",
     "integer",
     "member",
@@ -34,6 +35,7 @@ __all__ = [
     "require_int",
     "require_optional_int",
     "require_positive",
+    "require_type",
 ]
 
 E = TypeVar("E", bound=Enum)
@@ -93,6 +95,17 @@ def require_positive(value: Any, where: str) -> float:
     Taught in: notebooks/01_search_space.
     """
     return require_float(value, where, minimum=0.0, strict_minimum=True)
+
+
+def require_type(value: T, where: str, cls: type | tuple[type, ...], hint: str = "") -> T:
+    """``value`` if it is an instance of ``cls``; else a TypeError naming ``where`` and the type found.
+
+    Taught in: notebooks/01_search_space.
+    """
+    if not isinstance(value, cls):
+        names = " or ".join(c.__name__ for c in (cls if isinstance(cls, tuple) else (cls,)))
+        raise TypeError(f"{where} must be a {names}{hint}, got {type(value).__name__} {value!r:.60}")
+    return value
 
 
 def require_choice(value: T, where: str, allowed: Iterable[T]) -> T:
@@ -225,3 +238,27 @@ def _bounds_text(minimum: int | None, maximum: int | None) -> str:
     if maximum is not None:
         return f" <= {maximum}"
     return ""
+
+
+def check_profile_covers(profile: Any, space: Any, where: str, *, batch: int = 1, samples: int = 64,
+                         seed: int = 0) -> None:
+    """Fail before any work when ``profile`` cannot price ``space``'s architectures: ``samples``
+    seeded draws from ``space`` are priced, and a ValueError naming ``where`` says which ops are
+    missing and how to measure them (a profile of another space, or another batch).
+
+    Taught in: notebooks/04_latency_lut.
+    """
+    missing: set[Any] = set()
+    rng = np.random.default_rng(seed)
+    for _ in range(samples):
+        arch = space.sample(rng)
+        try:
+            missing.update(profile.missing(arch, batch))
+        except (KeyError, AttributeError, TypeError) as err:
+            raise ValueError(f"{where}: profile {profile.label} cannot price the {space.name!r} space "
+                             f"({type(err).__name__}: {err})") from None
+    if missing:
+        examples = ", ".join(sorted(str(key) for key in missing)[:3])
+        raise ValueError(f"{where}: profile {profile.label} does not cover the {space.name!r} space at batch "
+                         f"{batch}: {len(missing)} op(s) missing, e.g. {examples}; measure one for this space "
+                         f"(hwnas profile-cpu --space {space.name})")

@@ -141,6 +141,9 @@ def cost_breakdown(arch: Architecture) -> list[LayerCost]:
 
     Taught in: notebooks/02_flops.
     """
+    from .checks import require_type
+
+    require_type(arch, "arch", Architecture, " (e.g. Architecture.load(path))")
     shapes = arch.shapes()
     rows = [
         LayerCost(f"{i}:{spec.op.value}", layer_flops(spec, shapes[i][1]), layer_params(spec),

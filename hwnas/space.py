@@ -333,6 +333,9 @@ class SearchSpace:
 
     def sample(self, rng: np.random.Generator) -> Architecture:
         """A random feasible architecture of this space."""
+        from .checks import require_type
+
+        require_type(rng, "rng", np.random.Generator, " (np.random.default_rng(seed))")
         return self.decode(self.sample_genome(rng))
 
     def mutate(self, arch: Architecture, rng: np.random.Generator, max_tries: int = 100) -> Architecture:

@@ -39,7 +39,7 @@ def test_export_with_weights_then_report_pass_and_miss(arch_file, tmp_path, caps
         torch.testing.assert_close(OrtModule(out)(x), trained(x), rtol=1e-5, atol=1e-5)
     report = tmp_path / "r.json"
     assert main(["report", str(out), "--budget-us", "1e7", "--repeats", "200", "--warmup", "3",
-                 "--json", str(report)]) == 0
+                 "--json-out", str(report)]) == 0
     assert "PASS" in capsys.readouterr().out
     data = json.loads(report.read_text())
     assert data["passed"] and len(data["samples_us"]) == 200
@@ -51,7 +51,7 @@ def test_export_with_weights_then_report_pass_and_miss(arch_file, tmp_path, caps
 
 def test_export_torch_export_format(arch_file, tmp_path):
     _, path = arch_file
-    assert main(["export", str(path), "--out", str(tmp_path / "m.pt2")]) == 0
+    assert main(["export", str(path), "--untrained", "--out", str(tmp_path / "m.pt2")]) == 0
     assert (tmp_path / "m.pt2").stat().st_size > 0
 
 
@@ -65,6 +65,7 @@ def test_export_torch_export_format(arch_file, tmp_path):
     (["report", "{tmp}/missing.onnx", "--budget-us", "10"], "missing.onnx"),
     (["report", "{arch}", "--budget-us", "10", "--weights", "{tmp}/none.pt"], "--weights"),
     (["export", "{arch}", "--out", "{tmp}/m.tflite"], "--out"),
+    (["export", "{arch}", "--out", "{tmp}/m.onnx"], "--untrained"),
     (["export", "{arch}", "--out", "{tmp}/no/such/dir/m.onnx"], "--out"),
     (["export", "{tmp}/absent.json", "--out", "{tmp}/m.onnx"], "absent.json"),
 ])
@@ -81,7 +82,7 @@ def test_command_line_end_to_end(arch_file, tmp_path):
     _, path = arch_file
     out = tmp_path / "m.onnx"
     run = [sys.executable, "-m", "hwnas"]
-    done = subprocess.run([*run, "export", str(path), "--out", str(out)], capture_output=True, text=True,
+    done = subprocess.run([*run, "export", str(path), "--untrained", "--out", str(out)], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
     miss = subprocess.run([*run, "report", str(out), "--budget-us", "0.01", "--repeats", "100"],

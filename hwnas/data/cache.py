@@ -76,7 +76,14 @@ def read_kline_csv(path: str | os.PathLike[str], *, interval: str | int | None =
     Taught in: notebooks/06_bybit_data.
     """
     path = Path(path)
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path}: the file is empty; a kline CSV needs a header line "
+                         f"{', '.join(_REQUIRED)} and candles") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{path}: not a readable CSV file ({first})") from None
     raw.columns = [str(c).strip().lower() for c in raw.columns]
     missing = [c for c in _REQUIRED if c not in raw.columns]
     if missing:

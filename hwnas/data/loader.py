@@ -46,6 +46,7 @@ from hwnas.data.synthetic import SYNTHETIC_LABEL, synthetic_klines
 __all__ = [
     "DEFAULT_LIMIT",
     "OFFLINE_ENV",
+    "offline_from_env",
     "RECORDED_ENV",
     "SOURCES",
     "KlineData",
@@ -118,8 +119,22 @@ class KlineData:
         return self.summary()
 
 
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+_TRUE, _FALSE = ("1", "true"), ("0", "false", "")
+
+
+def offline_from_env() -> bool:
+    """``$HWNAS_OFFLINE`` parsed strictly: 1/true (no network) or 0/false/unset; anything else is a
+    ValueError naming the variable (a typo never silently means "online").
+
+    Taught in: notebooks/06_bybit_data.
+    """
+    value = os.environ.get(OFFLINE_ENV, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{OFFLINE_ENV}={os.environ[OFFLINE_ENV]!r} is not allowed; use 1 or true (offline), "
+                     f"0 or false (online), or unset it")
 
 
 def find_recorded_file(directory: str | os.PathLike[str], symbol: str,
@@ -182,7 +197,7 @@ def load_klines(
     if limit is not None:
         limit = check_limit(limit)
     if offline is None:
-        offline = _env_flag(OFFLINE_ENV)
+        offline = offline_from_env()
     meta = dict(symbol=symbol, interval=interval, category=category)
     label = interval_label(interval)
     notes: list[str] = []
@@ -191,6 +206,10 @@ def load_klines(
     folder = recorded_dir if recorded_dir is not None else os.environ.get(RECORDED_ENV, "").strip()
     if folder:
         folder_path = Path(folder).expanduser()
+        if folder_path.exists() and not folder_path.is_dir():
+            where = "recorded_dir" if recorded_dir is not None else f"${RECORDED_ENV}"
+            raise ValueError(f"{where} {str(folder_path)!r} is a file; it must name a folder of recorded "
+                             f"kline CSV files (for one CSV file, read it with hwnas.read_kline_csv)")
         if not folder_path.is_dir():
             notes.append(f"recorded folder {folder_path} does not exist")
         else:

@@ -13,37 +13,121 @@ Heavy packages are imported inside the handlers, so ``hwnas --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["register", "cmd_export", "cmd_report"]
+from .._cli import DefaultsFormatter
+
+__all__ = ["REPEATS_UNCONFIRMED", "cmd_export", "cmd_report", "register", "resolve_source"]
 
 
-def _load_model(arch_path: str, weights: str | None, seed: int) -> Any:
-    """The model of an architecture file, with the weights of ``--weights`` when given."""
-    import torch
+def _load_model(arch: Any, weights: str | None, seed: int, *, untrained: bool = False,
+                what: str = "weights") -> Any:
+    """The model of ``arch`` with the weights of the file ``weights``; fresh seeded weights only when
+    ``untrained`` is set (else a ValueError: an untrained model is never deployed by accident).
+    A model too large for this machine's memory is refused before it is built."""
+    from ..model import build_model
+    from ..search.weights import load_state_dict
+
+    _check_fits_memory(arch)
+    if weights is None:
+        if not untrained:
+            raise ValueError(f"no trained weights for {arch.label()}: give --weights FILE (a state dict), a "
+                             f"search result or run folder that saved them, or --untrained to deploy fresh "
+                             f"weights from --seed")
+        return build_model(arch, seed=seed).eval()
+    state = load_state_dict(weights, what)
+    model = build_model(arch, seed=seed)
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{what} {weights!r}: not a state dict of {arch.label()} ({first})") from None
+    return model.eval()
+
+
+def _check_fits_memory(arch: Any) -> None:
+    """ValueError before building a model whose weights and activations would not fit in the memory
+    this machine has available (a 10^7-channel architecture is refused, not killed by the OOM killer)."""
+    import os
+
+    from ..cost import memory_footprint
+
+    need = memory_footprint(arch, "fp32", 1).total_bytes * 3  # weights, a copy while exporting, gradients off
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > available:
+        raise ValueError(f"architecture {arch.label()} needs about {need / 2**30:,.1f} GiB to build and export; "
+                         f"this machine has {available / 2**30:,.1f} GiB available")
+
+
+def resolve_source(source: str, *, rank: int | None = None, target: str | None = None) -> tuple[Any, Path | None, str]:
+    """The architecture a user names and the trained weights saved with it: ``source`` is an
+    architecture JSON, a search result JSON (``rank``: 1-based row of its front table, default its
+    best model within budget) or a ``hwnas run`` folder (``target`` when it holds several).
+    Returns ``(arch, weights file or None, description)``; ValueError naming the file otherwise.
+
+    Taught in: notebooks/11_deployment.
+    """
+    import json
 
     from ..architecture import Architecture
-    from ..model import build_model
+    from ..search.result import RESULT_FORMAT, SearchResult
+    from ..search.weights import weights_file, weights_folder
 
+    path = Path(source)
+    if path.is_dir():
+        archs = sorted(path.glob("*_arch.json"))
+        if target is not None:
+            archs = [a for a in archs if a.name == f"{target}_arch.json"]
+        if not archs:
+            raise ValueError(f"{source!r}: no hwnas run output in that folder (no "
+                             f"{target or '<target>'}_arch.json); give an architecture or search result file")
+        if len(archs) > 1:
+            names = ", ".join(a.name.removesuffix("_arch.json") for a in archs)
+            raise ValueError(f"{source!r} holds the runs of several targets ({names}); pick one with --target")
+        name = archs[0].name.removesuffix("_arch.json")
+        arch = Architecture.load(archs[0])
+        weights = path / f"{name}_weights.pt"
+        return arch, weights if weights.is_file() else None, f"run {name} in {source}"
+    if rank is not None and rank < 1:
+        raise ValueError(f"--rank must be >= 1, got {rank}")
     try:
-        arch = Architecture.load(arch_path)
+        data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as err:
-        raise ValueError(f"cannot read architecture file {arch_path}: {err.strerror or err}") from None
-    model = build_model(arch, seed=seed)
-    if weights is not None:
-        try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-            model.load_state_dict(state)
-        except (OSError, RuntimeError, KeyError, TypeError, AttributeError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ValueError(f"--weights {weights!r}: not a state dict of this architecture ({first})") from None
-        model.eval()
-    return model
+        raise ValueError(f"{source!r}: {err.strerror or err}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{source!r} is not JSON (an architecture, a search result or a run folder): "
+                         f"{err}") from None
+    if isinstance(data, dict) and data.get("format") == RESULT_FORMAT:
+        result = SearchResult.load(path)
+        if not result:
+            raise ValueError(f"{source!r}: the search result's front is empty")
+        if rank is None:
+            best = result.best()
+            rank = result.index(best) + 1 if best is not None else 1
+        if rank > len(result):
+            raise ValueError(f"--rank {rank}: the front of {source!r} has {len(result)} model(s)")
+        arch = result[rank - 1].arch
+        weights = weights_file(weights_folder(path), arch)
+        return arch, weights if weights.is_file() else None, f"front model {rank} of {source}"
+    if rank is not None:
+        raise ValueError(f"--rank applies to a search result; {source!r} is an architecture file")
+    return _load_arch(source), None, f"architecture {source}"
+
+
+def _load_arch(path: str) -> Any:
+    from ..__main__ import load_arch_file
+
+    return load_arch_file(path)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Export an architecture (with trained weights) to ONNX or torch.export, checked; exit 0.
+    """Export a trained model (an architecture with ``--weights``, a search result's front model with the
+    weights saved beside it, or a run folder's model) to ONNX or torch.export, checked; exit 0.
 
     Taught in: notebooks/11_deployment.
     """
@@ -53,11 +137,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = check_writable(args.out, "--out")
     if out.suffix not in (".onnx", ".pt2"):
         raise ValueError(f"--out {args.out!r} must end in .onnx (ONNX) or .pt2 (torch.export)")
-    model = _load_model(args.arch, args.weights, args.seed)
+    if args.seed < 0:
+        raise ValueError(f"--seed must be an integer >= 0, got {args.seed}")
+    arch, saved, what = resolve_source(args.source, rank=args.rank, target=args.target)
+    weights = args.weights if args.weights is not None else (str(saved) if saved is not None else None)
+    model = _load_model(arch, weights, args.seed, untrained=args.untrained,
+                        what="--weights" if args.weights is not None else "saved weights")
     result = export(model, out, format="onnx" if out.suffix == ".onnx" else "torch.export",
                     check=not args.no_check, seed=args.seed)
+    print(f"{what}: {arch.label()}, " + (f"weights {weights}" if weights else "UNTRAINED weights (--untrained)"))
     print(result.summary())
     return 0
+
+
+REPEATS_UNCONFIRMED = 1_000_000
+"""The most timed calls ``report`` makes without ``--yes`` (about 10 s at 10 µs a call; more asks first)."""
 
 
 def _check_report_args(args: argparse.Namespace) -> None:
@@ -66,16 +160,62 @@ def _check_report_args(args: argparse.Namespace) -> None:
 
     require_positive(args.budget_us, "--budget-us")
     require_int(args.threads, "--threads", 1)
+    _check_threads(args.threads, args.force_threads)
     require_int(args.batch, "--batch", 1)
     require_int(args.repeats, "--repeats", 1)
+    if args.repeats > REPEATS_UNCONFIRMED and not args.yes:
+        seconds = args.repeats * max(args.budget_us, 10.0) * 1e-6
+        raise ValueError(f"--repeats {args.repeats:,} would take about {seconds:,.0f} s or more "
+                         f"(at >= {max(args.budget_us, 10.0):g} µs a call); pass --yes to run it, or at "
+                         f"most {REPEATS_UNCONFIRMED:,}")
     require_int(args.bursts, "--bursts", 1, args.repeats)
+    require_int(args.seed, "--seed", 0)
     require_float(args.percentile, "--percentile", minimum=0.0, maximum=100.0)
     if args.memory_budget_bytes is not None:
         require_int(args.memory_budget_bytes, "--memory-budget-bytes", 1)
-    if args.json is not None:
+    if args.json_out is not None:
         from ..fileio import check_writable
 
-        check_writable(args.json, "--json")
+        check_writable(args.json_out, "--json-out")
+
+
+def _check_threads(threads: int, force: bool) -> None:
+    """``--threads`` at most this machine's cores, unless forced (ValueError naming the option)."""
+    import os
+
+    cores = os.cpu_count() or 1
+    if threads > cores and not force:
+        raise ValueError(f"--threads {threads} is more than this machine's {cores} cores; "
+                         f"pass --force-threads to oversubscribe")
+
+
+def _check_onnx_file(path: Path) -> None:
+    """ValueError naming the file when it is missing, truncated or not an ONNX model."""
+    if not path.is_file():
+        raise ValueError(f"model {str(path)!r}: no such file")
+    import onnx
+
+    try:
+        onnx.checker.check_model(onnx.load(str(path)))
+    except Exception as err:  # DecodeError, ValidationError: the file is not a model
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"model {str(path)!r} is not a valid ONNX file ({type(err).__name__}: "
+                         f"{first[:160]})") from None
+
+
+def _report_runtime(args: argparse.Namespace, profile: Any) -> str:
+    """The runtime of ``report``: ``--runtime``, else the profile's, else ONNX Runtime; a profile
+    measured in another runtime than ``--runtime`` is refused (its prediction would not compare)."""
+    profile_runtime = None if profile is None else str(profile.conditions.get("runtime", "eager"))
+    if profile is not None and profile.is_model:
+        profile_runtime = None  # an analytical target's model: no runtime on this CPU to agree with
+    if args.runtime is None:
+        return profile_runtime or "onnxruntime"
+    if profile_runtime is not None and args.runtime != profile_runtime:
+        raise ValueError(f"--profile {args.profile!r} was measured in {profile_runtime} but --runtime is "
+                         f"{args.runtime}: its predictions would not compare; drop --runtime or give a "
+                         f"profile measured in {args.runtime}")
+    return str(args.runtime)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -88,40 +228,52 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ..runtime import get_runtime
     from .sla import sla_report
 
+    profile = None
+    if args.profile is not None:
+        from ..search._cli import load_profile_option
+
+        profile = load_profile_option(args.profile)
+    runtime_name = _report_runtime(args, profile)
     timing = timing_from_options(TimingSpec.SLA, {"warmup": args.warmup, "warmup_ms": args.warmup_ms})
     try:
-        runtime = get_runtime(args.runtime, args.threads)
+        runtime = get_runtime(runtime_name, args.threads)
     except ValueError as err:
         raise ValueError(f"--runtime: {err}") from None
     path = Path(args.model)
     if path.suffix == ".onnx":
         if args.weights is not None:
             raise ValueError("--weights applies to an architecture file, not to an .onnx model")
-        if not path.is_file():
-            raise ValueError(f"model {args.model!r}: no such file")
+        _check_onnx_file(path)
         deployable: Any = path
+        if profile is not None:
+            print(f"note: {path.name} carries no architecture, so --profile adds its memory budget but no "
+                  f"latency prediction; report the architecture (or the search result) to compare both",
+                  file=sys.stderr)
     else:
-        deployable = _load_model(args.model, args.weights, args.seed)
-    profile = None
-    if args.profile is not None:
-        from ..hardware import HardwareProfile
-
-        try:
-            profile = HardwareProfile.load(args.profile)
-        except OSError as err:
-            raise ValueError(f"--profile {args.profile!r}: {err.strerror or err}") from None
+        arch, saved, _ = resolve_source(args.model, rank=args.rank, target=args.target)
+        weights = args.weights if args.weights is not None else (str(saved) if saved is not None else None)
+        if profile is not None and profile.missing(arch, args.batch):
+            raise ValueError(f"--profile: {profile.coverage_error(arch, args.batch)}")
+        deployable = _load_model(arch, weights, args.seed, untrained=True,  # latency does not depend on weights
+                                 what="--weights" if args.weights is not None else "saved weights")
     report = sla_report(deployable, args.budget_us, runtime=runtime, threads=args.threads, batch=args.batch,
                         profile=profile, memory_budget_bytes=args.memory_budget_bytes,
                         percentile=args.percentile, repeats=args.repeats, bursts=args.bursts,
                         label=path.name, seed=args.seed, timing=timing)
-    print(report.summary())
-    if args.json is not None:
+    if args.json:
+        import json
+
+        print(json.dumps({k: v for k, v in report.to_dict().items() if k != "samples_us"}, indent=1,
+                         allow_nan=False, default=str))
+    else:
+        print(report.summary())
+    if args.json_out is not None:
         import json
 
         from ..fileio import write_text_atomic
 
-        write_text_atomic(args.json, json.dumps(report.to_dict(), indent=1) + "\n")
-        print(f"wrote {args.json}")
+        write_text_atomic(args.json_out, json.dumps(report.to_dict(), indent=1) + "\n")
+        print(f"wrote {args.json_out}", file=sys.stderr if args.json else sys.stdout)
     return 0 if report.passed else 1
 
 
@@ -130,33 +282,49 @@ def register(subparsers: Any) -> None:
 
     Taught in: notebooks/11_deployment.
     """
-    exp = subparsers.add_parser("export", help="export an architecture to ONNX (.onnx) or torch.export (.pt2)",
-                                description="Export an architecture's model, check the file against eager "
-                                            "PyTorch, and write it atomically.")
-    exp.add_argument("arch", help="architecture JSON file")
-    exp.add_argument("--weights", help="state dict saved with torch.save(model.state_dict()); "
-                                       "default: fresh weights from --seed")
+    fmt = DefaultsFormatter
+    exp = subparsers.add_parser("export", help="export a trained model to ONNX (.onnx) or torch.export (.pt2)",
+                                description="Export a model, check the file against eager PyTorch, and write it "
+                                            "atomically. SOURCE is an architecture JSON (with --weights), a "
+                                            "search result JSON (its front's weights saved beside it; --rank) "
+                                            "or a `hwnas run` folder. Untrained weights need --untrained.",
+                                formatter_class=fmt)
+    exp.add_argument("source", help="architecture JSON, search result JSON or hwnas run folder")
+    exp.add_argument("--rank", type=int, default=None,
+                     help="row of a search result's front table, 1 = first (None: its best model within budget)")
+    exp.add_argument("--target", default=None, help="which run of a folder holding several (cpu, gpu, fpga)")
+    exp.add_argument("--weights", help="state dict saved with torch.save(model.state_dict()) (None: the "
+                                       "weights saved with SOURCE)")
+    exp.add_argument("--untrained", action="store_true", help="allow fresh weights from --seed (no training)")
     exp.add_argument("--out", required=True, help="file to write: .onnx or .pt2")
-    exp.add_argument("--seed", type=int, default=0, help="weights seed when --weights is not given")
+    exp.add_argument("--seed", type=int, default=0, help="seed of the check windows (and of --untrained weights)")
     exp.add_argument("--no-check", action="store_true", help="skip the reload-and-compare check")
     exp.set_defaults(handler=cmd_export)
 
     rep = subparsers.add_parser("report", help="latency SLA report of a deployed model (exit 1 on a miss)",
                                 description="Time a deployed model and judge its tail latency against a budget. "
-                                            "Exit 0: pass, 1: SLA missed, 2: bad arguments.")
-    rep.add_argument("model", help="architecture JSON file or exported .onnx model")
+                                            "Exit 0: pass, 1: SLA missed, 2: bad arguments.",
+                                formatter_class=fmt)
+    rep.add_argument("model", help="exported .onnx model, architecture JSON, search result JSON or run folder")
     rep.add_argument("--budget-us", type=float, required=True, help="latency budget in microseconds")
-    rep.add_argument("--runtime", default="onnxruntime", help="onnxruntime (default) or eager")
-    rep.add_argument("--threads", type=int, default=1)
-    rep.add_argument("--batch", type=int, default=1)
-    rep.add_argument("--percentile", type=float, default=99.0, help="the SLA percentile (default 99)")
-    rep.add_argument("--repeats", type=int, default=10_000, help="timed calls in all")
+    rep.add_argument("--runtime", default=None,
+                     help="onnxruntime or eager (None: the --profile's runtime, else onnxruntime)")
+    rep.add_argument("--threads", type=int, default=1, help="threads of the runtime (at most the cores)")
+    rep.add_argument("--force-threads", action="store_true", help="allow more threads than cores")
+    rep.add_argument("--batch", type=int, default=1, help="windows per call")
+    rep.add_argument("--percentile", type=float, default=99.0, help="the SLA percentile")
+    rep.add_argument("--repeats", type=int, default=10_000,
+                     help=f"timed calls in all (over {REPEATS_UNCONFIRMED:,} needs --yes)")
+    rep.add_argument("--yes", action="store_true", help="confirm a --repeats over the bound")
     rep.add_argument("--bursts", type=int, default=5, help="bursts the calls are split into")
-    rep.add_argument("--warmup", type=int, default=None, help="warm-up calls before each burst (default 10)")
-    rep.add_argument("--warmup-ms", type=float, default=None, help="warm-up time before each burst in ms (default 5)")
+    rep.add_argument("--warmup", type=int, default=None, help="warm-up calls before each burst (None: 10)")
+    rep.add_argument("--warmup-ms", type=float, default=None, help="warm-up time before each burst in ms (None: 5)")
     rep.add_argument("--profile", help="hardware profile JSON: adds the LUT prediction and memory budget")
-    rep.add_argument("--memory-budget-bytes", type=int, default=None)
+    rep.add_argument("--memory-budget-bytes", type=int, default=None, help="memory budget (None: the profile's)")
+    rep.add_argument("--rank", type=int, default=None, help="row of a search result's front (see export)")
+    rep.add_argument("--target", default=None, help="which run of a folder holding several")
     rep.add_argument("--weights", help="state dict for an architecture file")
     rep.add_argument("--seed", type=int, default=0, help="weights and input seed")
-    rep.add_argument("--json", help="also write the report (with raw samples) here")
+    rep.add_argument("--json", action="store_true", help="print the report as JSON on stdout (no samples)")
+    rep.add_argument("--json-out", default=None, help="also write the report (with raw samples) to this file")
     rep.set_defaults(handler=cmd_report)

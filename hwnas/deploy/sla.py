@@ -162,8 +162,13 @@ class SLAReport:
         """The lookup table's prediction and the memory basis, where there are any."""
         out = []
         if self.predicted_us is not None:
-            out.append(f"LUT predicts {self.predicted_us:.1f} µs; measured fastest {self.min_us:.1f}, "
-                       f"p50 {self.p50_us:.1f} µs (p50/predicted {self.p50_us / self.predicted_us:.2f})")
+            c = self.conditions
+            made = c.get("profile_runtime", "?")
+            here = c.get("runtime", "?")
+            out.append(f"predicted {self.predicted_us:.1f} µs by {c.get('profile', 'the profile')} (a table "
+                       f"measured in {made}); measured here in {here}: fastest {self.min_us:.1f}, "
+                       f"p50 {self.p50_us:.1f} µs (p50/predicted {self.p50_us / self.predicted_us:.2f})"
+                       + ("" if made == here else f"; NOT comparable: {made} against {here}"))
         if self.memory_bytes is None:
             out.append("memory not known for this deployable: not checked")
         elif self.memory_budget_bytes is None:
@@ -174,7 +179,8 @@ class SLAReport:
 
     def summary(self) -> str:
         """A few lines: verdict, percentiles, prediction, memory, conditions, warnings."""
-        verdict = "PASS" if self.passed else "MISS: " + "; ".join(self.reasons)
+        verdict = ("PASS" if self.passed else "MISS: " + "; ".join(self.reasons)) + (
+            f" (basis: measured p{self.percentile:g} here)")
         c = self.conditions
         lines = [
             f"{self.label}: budget {self.budget_us:g} µs at p{self.percentile:g} -> {verdict}",

@@ -6,9 +6,9 @@ Taught in: notebooks/12_capstone.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
+from .._cli import DefaultsFormatter
 from ..checks import require_choice, require_float, require_int, require_optional_int, require_positive
 from .plan import TARGET_NAMES
 from .run import run_pipeline
@@ -25,23 +25,29 @@ def register(subparsers: Any) -> None:
         "run", help="the whole pipeline for one target: data, profile, search, retrain, export, report",
         description="Search one hardware target end to end and write <target>_summary.json and "
                     "<target>_front.png into --out-dir. Exit 0 when the chosen model meets the target's "
-                    "budget, 1 when it misses, 2 on bad arguments.")
+                    "budget, 1 when it misses, 2 on bad arguments. The trained chosen model is saved as "
+                    "<target>_weights.pt: `hwnas export OUT_DIR --out model.onnx` deploys it.",
+        formatter_class=DefaultsFormatter)
     run.add_argument("--target", required=True, help="cpu, gpu or fpga")
     run.add_argument("--out-dir", default="hwnas_run", help="folder for the outputs (created if its parent exists)")
-    run.add_argument("--strategy", default=None, help="search strategy (default: the target's plan)")
+    run.add_argument("--strategy", default=None, help="search strategy (None: the target's plan)")
     run.add_argument("--evals", type=int, default=40, help="architectures evaluated by the search")
-    run.add_argument("--budget-us", type=float, default=None, help="latency budget, µs (default: the plan's)")
+    run.add_argument("--budget-us", type=float, default=None, help="latency budget, µs (None: the plan's)")
     run.add_argument("--tail-factor", type=float, default=None,
                      help="p99 / fastest call, at least 1: the search holds the table to budget / factor "
-                          "(default: measured for the CPU, 1 for the GPU and FPGA models)")
-    run.add_argument("--memory-budget", type=int, default=None, help="memory budget, bytes (default: the plan's)")
+                          "(None: measured for the CPU, 1 for the GPU and FPGA models)")
+    run.add_argument("--memory-budget", type=int, default=None, help="memory budget, bytes (None: the plan's)")
     run.add_argument("--retrain-epochs", type=int, default=5, help="epochs of the longer recipe")
     run.add_argument("--retrain-windows", type=int, default=4096, help="training windows of the longer recipe")
     run.add_argument("--sla-repeats", type=int, default=10_000, help="timed calls of the SLA report")
-    run.add_argument("--profile", default=None, help="a saved hardware profile JSON (default: build it)")
+    run.add_argument("--profile", default=None, help="a saved hardware profile JSON, checked against the "
+                                                     "target's space first (None: the one in --out-dir, "
+                                                     "else build it)")
+    run.add_argument("--remeasure", action="store_true",
+                     help="measure the CPU profile again even when --out-dir holds one")
     run.add_argument("--seed", type=int, default=0, help="seed of the search and of the retraining")
     run.add_argument("--quick", action="store_true", help="a small space and short measurements (tests, demos)")
-    run.add_argument("--quiet", action="store_true", help="no progress lines")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     run.set_defaults(handler=_run)
 
 
@@ -56,13 +62,17 @@ def _run(args: argparse.Namespace) -> int:
     require_optional_int(args.memory_budget, "--memory-budget", 1)
     if args.tail_factor is not None:
         require_float(args.tail_factor, "--tail-factor", minimum=1.0)
-    if args.profile is not None and not Path(args.profile).is_file():
-        raise ValueError(f"--profile {args.profile!r}: no such file")
-    out_dir = Path(args.out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"--out-dir {args.out_dir!r} is a file; give a folder")
-    if not out_dir.exists() and not out_dir.parent.is_dir():
-        raise ValueError(f"--out-dir {args.out_dir!r}: folder {str(out_dir.parent)!r} does not exist")
+    from ..fileio import check_out_dir
+
+    check_out_dir(args.out_dir, "--out-dir")
+    if args.profile is not None:
+        from ..checks import check_profile_covers
+        from ..search._cli import load_profile_option
+        from .plan import PLANS
+        from .run import target_space
+
+        check_profile_covers(load_profile_option(args.profile), target_space(args.target, args.quick), "--profile",
+                             batch=PLANS[args.target].batch)
     if args.strategy is not None:
         from ..search.base import get_strategy
 
@@ -72,9 +82,9 @@ def _run(args: argparse.Namespace) -> int:
             raise ValueError(f"--strategy: {err}") from None
     result = run_pipeline(args.target, strategy=args.strategy, evals=args.evals, latency_budget_us=args.budget_us,
                           memory_budget=args.memory_budget, retrain_epochs=args.retrain_epochs,
-                          retrain_windows=args.retrain_windows, out_dir=out_dir, seed=args.seed,
+                          retrain_windows=args.retrain_windows, out_dir=args.out_dir, seed=args.seed,
                           progress=not args.quiet, quick=args.quick, sla_repeats=args.sla_repeats,
-                          profile=args.profile, tail_factor=args.tail_factor)
+                          profile=args.profile, tail_factor=args.tail_factor, remeasure=args.remeasure)
     print(result.summary())
     print(f"wrote {result.outputs['summary']} and {result.outputs['front']}")
     return 0 if result.verdict["passed"] else 1

@@ -91,6 +91,18 @@ class PipelineResult:
                 "table budget us": self.search.problem.latency_budget_us,
                 "pass": self.verdict["passed"]}
 
+    def _predicted_basis(self) -> str:
+        """The predicted latency's basis: modelled (an analytical model) or a table measured here, with
+        its runtime, estimator and precision."""
+        profile = self.search.problem.profile
+        precision = getattr(profile.precision, "value", profile.precision)
+        if profile.is_model:
+            return f"modelled, not measured: {self.profile_label}, precision {precision}"
+        conditions = dict(profile.conditions)
+        estimator = (conditions.get("timing") or {}).get("estimator", "min")
+        return (f"a lookup table measured on this CPU in {conditions.get('runtime', 'eager')}, estimator "
+                f"{estimator}, precision {precision}: {self.profile_label}")
+
     def summary(self) -> str:
         """A few lines: data, profile, the choice, scores beside the baselines, SLA, time per stage."""
         b = self.baselines
@@ -109,12 +121,17 @@ class PipelineResult:
             f"retrained ({self.recipe}): validation {self.scores['val']:+.4f}, test {self.test_score:+.4f}",
             "test beside baselines (same recipe): " + ", ".join(
                 f"{k} {v['test']:+.4f}" for k, v in b.items()),
-            f"latency: predicted {_fmt(self.latency['predicted_us'])} µs on the target; this CPU, 1 thread, "
-            f"fastest call: eager {_fmt(self.latency['eager_us'])} µs, ONNX Runtime {_fmt(self.latency['ort_us'])}"
-            f" µs (LSTM {_fmt(b['lstm'].get('ort_us'))} µs, MLP {_fmt(b['mlp'].get('ort_us'))} µs)",
-            f"deployed precision {self.precision}; SLA on this CPU: p50 {_fmt(self.sla.get('p50_us'))}, "
-            f"p99 {_fmt(self.sla.get('p99_us'))} µs against {self.plan.latency_budget_us:g} µs",
-            f"verdict: {'PASS' if self.verdict['passed'] else 'FAIL'} ({self.verdict['basis']})"
+            f"latency predicted: {_fmt(self.latency['predicted_us'])} µs ({self._predicted_basis()})",
+            f"latency measured here, side by side (one call of each model in turn, so each finds its caches "
+            f"cold: slower than the SLA's dedicated calls below): this CPU, 1 thread, FP32, fastest call: "
+            f"eager PyTorch "
+            f"{_fmt(self.latency['eager_us'])} µs, ONNX Runtime {_fmt(self.latency['ort_us'])} µs "
+            f"(LSTM {_fmt(b['lstm'].get('ort_us'))} µs, MLP {_fmt(b['mlp'].get('ort_us'))} µs in ONNX Runtime)",
+            f"latency SLA measured here: ONNX Runtime, 1 thread, {self.precision}, p50 "
+            f"{_fmt(self.sla.get('p50_us'))} µs, p{self.sla.get('percentile', 99):g} {_fmt(self.sla.get('p99_us'))}"
+            f" µs against {self.plan.latency_budget_us:g} µs"
+            + ("" if self.target == "cpu" else f" (a stand-in: not the {self.target} verdict's basis)"),
+            f"verdict: {'PASS' if self.verdict['passed'] else 'FAIL'} (basis: {self.verdict['basis']})"
             + ("" if self.verdict["passed"] else ": " + "; ".join(self.verdict["reasons"])),
             f"time {total:.1f} s: {stages}",
         ]

@@ -310,7 +310,7 @@ def _outputs(out_dir: Path, target: str) -> dict[str, Path]:
         out_dir.mkdir()
     names = {"summary": "summary.json", "front": "front.png", "search": "search.json", "arch": "arch.json",
              "onnx": "model.onnx", "deployed": "deployed.onnx", "profile": "profile.json",
-             "store": "evals.sqlite"}
+             "store": "evals.sqlite", "weights": "weights.pt"}
     paths = {k: out_dir / (v if k == "store" else f"{target}_{v}") for k, v in names.items()}
     for key, path in paths.items():
         check_writable(path, f"out_dir ({key})")
@@ -341,6 +341,7 @@ def run_pipeline(
     timing: TimingSpec | None = None,
     lut_options: LUTOptions | None = None,
     tail_factor: float | None = None,
+    remeasure: bool = False,
 ) -> PipelineResult:
     """Search, retrain, compare, export, quantise and check one target end to end (module docstring).
 
@@ -359,7 +360,9 @@ def run_pipeline(
     to, since the table predicts the fastest call and the SLA judges the p99; ``None`` measures it for a measured CPU
     table (:func:`hwnas.deploy.tail.measure_tail`) and takes 1 for the
     GPU and FPGA, whose models predict a steady call; a measured factor is bounded
-    by :data:`TAIL_FACTOR_MAX` (:func:`bounded_tail`). Nothing within the budgets is a
+    by :data:`TAIL_FACTOR_MAX` (:func:`bounded_tail`). A CPU profile an earlier run left in
+    ``out_dir`` is reused when it prices the space, unless ``remeasure``. A run that fails
+    removes the folder it created (a Ctrl-C keeps it, so the search's store resumes). Nothing within the budgets is a
     result: the run continues with the fastest trained model (``result.choice``
     says so), writes every file, and its verdict is FAIL with the reason.
 
@@ -383,20 +386,65 @@ def run_pipeline(
     from ..search.base import get_strategy
 
     get_strategy(plan.strategy)  # an unknown name fails here, before any work
+    space = space if space is not None else target_space(target, quick)
+    kind = None
+    if isinstance(profile, (str, Path)):  # a file: read and checked against the space before any work
+        from ..checks import check_profile_covers
+
+        kind = f"loaded from {profile}"
+        profile = _load_profile(profile, target)
+        check_profile_covers(profile, space, "profile", batch=plan.batch)
+    created = not Path(out_dir).exists()
     paths = _outputs(Path(out_dir), target)
+    if profile is None and target == "cpu" and not remeasure and paths["profile"].is_file():
+        kind = f"reused from {paths['profile']} (remeasure=True measures it again)"
+        profile = _reused_profile(paths["profile"], space, plan.batch)
     stages = _Stages(target, progress)
-    result = _run_stages(plan, stages, paths, data=data, task=task, space=space, profile=profile,
-                         evals=evals, retrain_epochs=retrain_epochs, retrain_windows=retrain_windows,
-                         seed=seed, progress=progress, quick=quick, sla_repeats=sla_repeats,
-                         timing=timing, lut_options=lut_options or {}, tail_factor=tail_factor)
+    try:
+        result = _run_stages(plan, stages, paths, data=data, task=task, space=space, profile=profile,
+                             evals=evals, retrain_epochs=retrain_epochs, retrain_windows=retrain_windows,
+                             seed=seed, progress=progress, quick=quick, sla_repeats=sla_repeats,
+                             timing=timing, lut_options=lut_options or {}, tail_factor=tail_factor,
+                             profile_kind=kind)
+    except Exception:  # a failed run leaves no partial folder (Ctrl-C keeps it: its store resumes the search)
+        _clean_failed(Path(out_dir), paths, created)
+        raise
     stages.say("time by stage: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.stage_seconds.items()))
     return result
+
+
+def _reused_profile(path: Path, space: SearchSpace, batch: int) -> HardwareProfile | None:
+    """The profile an earlier run left in the output folder, when it still prices ``space`` (else None)."""
+    from ..checks import check_profile_covers
+
+    try:
+        profile = _load_profile(path, "cpu")
+        check_profile_covers(profile, space, "profile", batch=batch)
+    except ValueError:
+        return None
+    return profile
+
+
+def _clean_failed(out_dir: Path, paths: Mapping[str, Path], created: bool) -> None:
+    """Remove what a failed run wrote: the whole folder when the run created it, else its summary
+    (so the folder never looks complete) and any temporary files."""
+    import shutil
+
+    from ..fileio import remove_stale_temps
+
+    if created:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        return
+    paths["summary"].unlink(missing_ok=True)
+    for path in paths.values():
+        remove_stale_temps(path)
 
 
 def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, data: Any, task: Any,
                 space: Any, profile: Any, evals: int, retrain_epochs: int, retrain_windows: int | None,
                 seed: int, progress: bool, quick: bool, sla_repeats: int, timing: TimingSpec,
-                lut_options: LUTOptions, tail_factor: float | None) -> PipelineResult:
+                lut_options: LUTOptions, tail_factor: float | None,
+                profile_kind: str | None = None) -> PipelineResult:
     """The stages of :func:`run_pipeline`, arguments already checked."""
     import torch
 
@@ -412,7 +460,6 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
     from ..search.loop import minimize
 
     target = plan.target
-    space = space if space is not None else target_space(target, quick)
     with stages.stage("data", "klines and the proxy task"):
         if task is None:
             if data is None:
@@ -429,8 +476,8 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
     with stages.stage("profile", f"the {target} latency model"):
         if profile is None:
             profile, kind = target_profile(target, space, quick=quick, progress=progress, **lut_options)
-        elif isinstance(profile, (str, Path)):
-            profile, kind = _load_profile(profile, target), f"loaded from {profile}"
+        elif profile_kind is not None:
+            kind = profile_kind
         else:
             kind = "given by the caller" + (" (analytical model)" if profile.is_model else "")
         if not profile.is_model:  # a measured table: keep it, so a rerun can pass --profile
@@ -455,6 +502,9 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
               f"batch {rtask.batch_size}, Adam lr {rtask.lr}")
     with stages.stage("retrain", f"the chosen model: {recipe}"):
         model = train_model(arch, rtask, seed)
+        from ..search.weights import save_state_dict
+
+        save_state_dict(model, paths["weights"])  # the trained model, for `hwnas export OUT_DIR`
         scores = {split: split_score(model, rtask, split, arch.lookback) for split in ("val", "test")}
     lookback = min(64, task.lookback)
     with stages.stage("baselines", "persistence, MLP and LSTM on the test period; latency side by side"):

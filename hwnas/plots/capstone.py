@@ -32,7 +32,10 @@ def search_front(result: SearchResult, *, budget_us: float | None = None, chosen
 
     ``budget_us`` defaults to the search problem's latency budget; front members
     over the budget (a soft-constraint search) are crossed in red and counted in
-    the legend.
+    the legend. A 2-objective front (score, latency) is drawn as its step line; a
+    front over more objectives (memory too) as ringed points only, since its 2-D
+    projection is not a staircase: some of its members are dominated on the plot.
+    A long title is wrapped to the axes' width.
 
     Taught in: notebooks/12_capstone.
     """
@@ -42,8 +45,12 @@ def search_front(result: SearchResult, *, budget_us: float | None = None, chosen
     ax.scatter([m.latency_us for m in trained], [m.score for m in trained], s=14, color=colour, alpha=0.45,
                label=f"{len(trained)} trained candidates")
     front = sorted(((m.latency_us, m.score) for _, m in result), key=lambda p: p[0])
-    if front:
+    objectives = 3 if getattr(result.problem, "memory_budget_bytes", None) else 2  # memory: a third objective
+    if front and objectives == 2:
         ax.step([p[0] for p in front], [p[1] for p in front], where="post", color=colour, label="front")
+    elif front:
+        ax.scatter([p[0] for p in front], [p[1] for p in front], s=60, facecolors="none", edgecolors=colour,
+                   linewidths=1.5, zorder=3, label=f"front over {objectives} objectives (2-D projection)")
     over = [member.metrics for member in result if member.over_budget]
     if over:
         ax.scatter([m.latency_us for m in over], [m.score for m in over], marker="x", s=70, color="tab:red",
@@ -58,9 +65,18 @@ def search_front(result: SearchResult, *, budget_us: float | None = None, chosen
         ax.axvline(budget_us, color="tab:red", linestyle="--", label=budget_label or f"budget {budget_us:.3g} µs")
     ax.set_xlabel("predicted latency (µs)")
     ax.set_ylabel("validation score (proxy)")
-    ax.set_title(title)
+    ax.set_title(_wrapped(title, ax), fontsize="medium")
     ax.legend(fontsize="small")
     return ax
+
+
+def _wrapped(title: str, ax: Axes) -> str:
+    """``title`` broken into lines that fit the axes' width (about 0.55 em per character)."""
+    import textwrap
+
+    width_in = ax.get_figure().get_size_inches()[0] * ax.get_position().width  # type: ignore[union-attr]
+    chars = max(20, int(width_in * 72 / (0.55 * 10)))
+    return "\n".join(textwrap.wrap(title, chars)) if title else title
 
 
 def architecture_blocks(archs: Mapping[str, Architecture], *, ax: Axes | None = None) -> Axes:

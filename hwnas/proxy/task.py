@@ -222,6 +222,7 @@ def make_proxy_task(
     Taught in: notebooks/06_bybit_data.
     """
     require_choice(target, "target", TARGETS)
+    require_int(lookback, "lookback", 1)
     if not isinstance(frame, pd.DataFrame) or not isinstance(frame.index, pd.DatetimeIndex) \
             or str(frame.index.tz) != "UTC":
         index = type(frame.index).__name__ if isinstance(frame, pd.DataFrame) else type(frame).__name__

@@ -95,19 +95,25 @@ def run_key(strategy: Strategy, options: dict[str, Any], problem: SearchProblem,
 
 
 class _Progress:
-    """A tqdm bar (to stderr) showing evaluations, the best feasible score and the hypervolume."""
+    """Progress on stderr: a tqdm bar on a terminal; off one (a log file, a pipe) one plain line per
+    round, so a log holds no carriage returns (evaluations, the best feasible score, the hypervolume)."""
 
     def __init__(self, total: int, enabled: bool, done: int) -> None:
         self.bar: Any = None
-        if enabled:
+        self.enabled, self.total, self.done = enabled, total, done
+        if enabled and sys.stderr.isatty():
             from tqdm.auto import tqdm
 
             self.bar = tqdm(total=total, initial=done, desc="search", unit="eval", file=sys.stderr)
 
     def update(self, n: int, best: float, hv: float) -> None:
+        self.done += n
         if self.bar is not None:
             self.bar.update(n)
             self.bar.set_postfix_str(f"best {best:+.4f} hv {hv:.4f}")
+        elif self.enabled:
+            print(f"search: {self.done}/{self.total} evaluations, best {best:+.4f}, hv {hv:.4f}",
+                  file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -120,6 +126,7 @@ def _evaluate_round(archs: list[Architecture], keys: list[str], evaluator: Evalu
     results: dict[str, Metrics] = {}
     cached: set[str] = set()
     pending: dict[str, tuple[Architecture, Metrics]] = {}
+    waiting: dict[str, tuple[Architecture, Metrics]] = {}
     for arch, key in zip(archs, keys):
         if key in results or key in pending:
             continue
@@ -129,11 +136,13 @@ def _evaluate_round(archs: list[Architecture], keys: list[str], evaluator: Evalu
             cached.add(key)
             continue
         hardware = evaluator.hardware_metrics(arch)
-        if hardware.feasible:
-            pending[key] = (arch, hardware)
-        else:  # never trained: recorded with its reasons
+        if not hardware.feasible:  # never trained: recorded with its reasons
             results[key] = hardware
             store.put(arch, hardware, key)
+        elif store.claim(arch, key):
+            pending[key] = (arch, hardware)
+        else:  # another search on this store is training it now: take its result when it lands
+            waiting[key] = (arch, hardware)
 
     def finish(key: str, trained: TrainResult) -> None:
         arch, hardware = pending[key]
@@ -148,6 +157,18 @@ def _evaluate_round(archs: list[Architecture], keys: list[str], evaluator: Evalu
         futures = {executor.submit(trainer, arch): key for key, (arch, _) in pending.items()}
         for future in as_completed(futures):
             finish(futures[future], future.result())
+    while waiting:  # shared work: poll the store, train whatever a dead claimant left
+        for key, (arch, _) in list(waiting.items()):
+            stored = store.get(arch, key)
+            if stored is not None:
+                results[key] = stored
+                cached.add(key)
+                del waiting[key]
+            elif store.claim(arch, key):
+                pending[key] = waiting.pop(key)
+                finish(key, evaluator.trainer(arch))
+        if waiting:
+            time.sleep(0.2)
     return results, cached
 
 
@@ -219,8 +240,10 @@ def minimize(
                     eval_seed=evaluator.seed, batch_size=batch_size, strategy_options=repr(options),
                     task_source=source, target=task.target, primary_metric=PRIMARY_METRIC[task.target])
     try:
-        history = _loop(algorithm, problem, evaluator, db, executor, batch_size, progress, run,
-                        run_key(algorithm, options, problem, batch_size, evaluator, task_key, profile_key))
+        history, restored = _loop(algorithm, problem, evaluator, db, executor, batch_size, progress, run,
+                                  run_key(algorithm, options, problem, batch_size, evaluator, task_key,
+                                          profile_key))
+        run = replace(run, restored=restored)
     finally:
         if owned:
             db.close()
@@ -264,6 +287,10 @@ def search(
 
     Taught in: notebooks/07_pareto.
     """
+    from ..checks import require_type
+    from ..hardware import HardwareProfile
+
+    require_type(hardware, "hardware", HardwareProfile, " (e.g. hwnas.profile_cpu(space) or HardwareProfile.load)")
     if batch is None:
         batch = evaluator.batch if evaluator is not None else 1
     if precision is None and evaluator is not None:
@@ -305,8 +332,9 @@ def restore_history(store: EvaluationStore, saved: dict[str, Any]) -> list[Evalu
 
 def _loop(strategy: Strategy, problem: SearchProblem, evaluator: Evaluator, store: EvaluationStore,
           executor: Executor | None, batch_size: int, progress: bool, run: SearchRun,
-          run_key: str) -> list[Evaluation]:
-    """Ask, evaluate, store, tell until ``num_iterations`` evaluations or the strategy stops."""
+          run_key: str) -> tuple[list[Evaluation], int]:
+    """Ask, evaluate, store, tell until ``num_iterations`` evaluations or the strategy stops; return the
+    history and how many of its steps were restored from a saved run of the same search."""
     history: list[Evaluation] = []
     saved_steps: list[dict[str, Any]] = []  # the history as saved, grown by one entry per step
     elapsed = 0.0
@@ -316,6 +344,7 @@ def _loop(strategy: Strategy, problem: SearchProblem, evaluator: Evaluator, stor
         elapsed = float(saved["elapsed"])
         saved_steps = _saved_steps(saved)
         history = restore_history(store, saved)
+    restored = len(history)
     start = time.perf_counter() - elapsed
     bar = _Progress(problem.num_iterations, progress, len(history))
     try:
@@ -337,11 +366,11 @@ def _loop(strategy: Strategy, problem: SearchProblem, evaluator: Evaluator, stor
                 seen.add(key)
             store.save_run(run_key, {"strategy": strategy.state_dict(), "elapsed": time.perf_counter() - start,
                                      "history": saved_steps})
-            if bar.bar is not None:
+            if bar.enabled:
                 partial = SearchResult(history, problem, run)
                 top = partial.best()
                 best = top.metrics.score if top is not None else math.nan
                 bar.update(len(archs), best, partial.hypervolume())
     finally:
         bar.close()
-    return history
+    return history, restored

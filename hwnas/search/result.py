@@ -71,6 +71,7 @@ class SearchRun:
     task_source: str = ""
     target: str = ""
     primary_metric: str = ""
+    restored: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types."""
@@ -218,17 +219,26 @@ class SearchResult(list[FrontMember]):
     def summary(self) -> str:
         """A few lines: what was searched, how, and the front as a table (over-budget members marked)."""
         problem, run = self.problem, self.run
-        trained_now = sum(1 for s in self.history if not s.cached and s.metrics.feasible)
+        fresh = self.history[run.restored:]  # the steps this call ran (the others: a saved run resumed)
+        trained_now = sum(1 for s in fresh if not s.cached and s.metrics.feasible)
+        from_store = sum(s.cached for s in fresh)
+        resumed = f", {run.restored} restored from a saved run of this search" if run.restored else ""
         lines = [
             f"search: {run.strategy} (seed {run.seed}), {len(self.history)} evaluations "
-            f"({trained_now} trained, {sum(s.cached for s in self.history)} from the store), "
+            f"({trained_now} trained now, {from_store} from the store{resumed}), "
             f"{problem.constraint} constraint, latency budget {problem.latency_budget_us:,.0f} us"
             + (f" per batch of {problem.batch}" if problem.batch > 1 else "")
             + (f", memory budget {problem.memory_budget_bytes:,} B" if problem.memory_budget_bytes else ""),
-            f"profile: {problem.profile.label}; task: {run.task_source}",
+            f"latency: {_latency_basis(problem)}; task: {run.task_source}",
             f"front: {len(self)} architectures ({len(self.within_budget)} within budget), hypervolume "
             f"{self.hypervolume():.4f} (normalised, reference {self.default_reference().tolist()})",
         ]
+        if len(self.history) < problem.num_iterations:
+            lines.append(f"the strategy stopped after {len(self.history)} of the {problem.num_iterations} "
+                         f"evaluations asked for: it had no more candidates"
+                         + (" (fbnet evaluates only the architectures its trained supernets derive: the "
+                            "argmax and a few samples per supernet; --evals caps them)"
+                            if run.strategy == "fbnet" else ""))
         if self and not self.within_budget:
             fastest = min(m.latency_us for _, m in self)
             lines.append(f"NOTHING MET THE BUDGET: every front member is over it (fastest "
@@ -288,6 +298,20 @@ class SearchResult(list[FrontMember]):
         except OSError as err:
             raise ValueError(f"path {str(path)!r}: {err.strerror or err}") from None
         return cls.from_json(text, task)
+
+
+def _latency_basis(problem: SearchProblem) -> str:
+    """What the latency column is: predicted by which profile, modelled or a table measured in
+    which runtime with which estimator, at which precision."""
+    profile = problem.profile
+    conditions = dict(profile.conditions)
+    if profile.is_model:
+        how = "modelled (an analytical model, not a measurement)"
+    else:
+        estimator = (conditions.get("timing") or {}).get("estimator", "min")
+        how = (f"predicted from a table measured in {conditions.get('runtime', 'eager')} "
+               f"(estimator {estimator})")
+    return f"{how} by {profile.label}, precision {problem.target_precision}"
 
 
 def _hypervolume_of(points: np.ndarray, reference: Any) -> float:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -28,9 +29,11 @@ from .base import Metrics
 if TYPE_CHECKING:
     from ..architecture import Architecture
 
-__all__ = ["SCHEMA_VERSION", "EvaluationStore", "architecture_key"]
+__all__ = ["CLAIM_EXPIRY_S", "SCHEMA_VERSION", "EvaluationStore", "architecture_key"]
 
 SCHEMA_VERSION = 1
+CLAIM_EXPIRY_S = 3600.0
+"""A claim by a process on another host is taken over after this many seconds (its death is unseen)."""
 T = TypeVar("T")
 
 _SCHEMA = """
@@ -41,6 +44,11 @@ CREATE TABLE IF NOT EXISTS evaluations (
     PRIMARY KEY (arch_key, task_key, profile_key, seed, hwnas)
 );
 CREATE TABLE IF NOT EXISTS runs (run_key TEXT PRIMARY KEY, state TEXT NOT NULL, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS claims (
+    arch_key TEXT NOT NULL, task_key TEXT NOT NULL, profile_key TEXT NOT NULL, seed INTEGER NOT NULL,
+    hwnas TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL, created REAL NOT NULL,
+    PRIMARY KEY (arch_key, task_key, profile_key, seed, hwnas)
+);
 """
 
 
@@ -51,6 +59,19 @@ def architecture_key(arch: Architecture) -> str:
     """
     text = json.dumps(arch.to_dict(), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _stale_claim(host: str, pid: int, created: float) -> bool:
+    """Whether a claim's process is gone: dead on this host, or older than :data:`CLAIM_EXPIRY_S`."""
+    if host == socket.gethostname():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            return False
+        return False
+    return time.time() - created > CLAIM_EXPIRY_S
 
 
 def _version() -> str:
@@ -165,6 +186,7 @@ class EvaluationStore:
         def write() -> None:
             with self._db:
                 self._db.execute("INSERT OR IGNORE INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
+                self._release(values[:5])
 
         self._retry(write)
 
@@ -189,6 +211,32 @@ class EvaluationStore:
             (self.task_key, self.profile_key, self.seed, self.version)).fetchall()
         for arch_text, metrics_text in rows:
             yield Architecture.from_json(arch_text), Metrics.from_dict(json.loads(metrics_text))
+
+    # ---- claims: concurrent searches on one store train each candidate once
+    def claim(self, arch: Architecture, key: str | None = None) -> bool:
+        """Claim ``arch`` for training: True when this process may train it (no live process on this
+        host holds it, nor one elsewhere for less than :data:`CLAIM_EXPIRY_S`), False when another one is
+        training it now (wait for its :meth:`get`). Released by :meth:`put`."""
+        values = self._key(arch, key)
+        me = (socket.gethostname(), os.getpid())
+
+        def take() -> bool:
+            with self._db:
+                row = self._db.execute(
+                    "SELECT host, pid, created FROM claims WHERE arch_key=? AND task_key=? AND profile_key=? "
+                    "AND seed=? AND hwnas=?", values).fetchone()
+                if row is not None and (row[0], row[1]) != me and not _stale_claim(row[0], int(row[1]),
+                                                                                    float(row[2])):
+                    return False
+                self._db.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                 (*values, *me, time.time()))
+                return True
+
+        return self._retry(take)
+
+    def _release(self, values: tuple[str, str, str, int, str]) -> None:
+        self._db.execute("DELETE FROM claims WHERE arch_key=? AND task_key=? AND profile_key=? AND seed=? "
+                         "AND hwnas=?", values)
 
     # ---- resumable runs
     def load_run(self, run_key: str) -> dict[str, Any] | None:

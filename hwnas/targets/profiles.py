@@ -135,6 +135,9 @@ def fpga_profile(spec: FpgaSpec = ZU9EG) -> HardwareProfile:
 
     Taught in: notebooks/05_hardware_targets.
     """
+    from ..checks import require_type
+
+    require_type(spec, "spec", FpgaSpec, " (e.g. hwnas.ZU9EG), the fpga part")
     conditions = {
         "model": FPGA_MODEL_ID,
         "kind": "analytical cycle model, not a measurement",
