@@ -24,6 +24,9 @@ __all__ = ["search_front", "architecture_blocks", "score_vs_latency", "walk_forw
 
 _OP_COLOURS = {"conv": "#1f77b4", "dwsep_conv": "#17becf", "dilated_conv": "#9467bd", "fc": "#8c564b",
                "attention": "#d62728", "identity": "#c7c7c7", "max_pool": "#bcbd22", "avg_pool": "#bcbd22"}
+# Short names that fit inside a layer's box; the figure's title spells them out.
+_OP_SHORT = {"conv": "conv", "dwsep_conv": "dws", "dilated_conv": "dil", "fc": "fc", "attention": "attn",
+             "identity": "id", "max_pool": "max", "avg_pool": "avg"}
 
 
 def search_front(result: SearchResult, *, budget_us: float | None = None, chosen: Architecture | None = None,
@@ -84,27 +87,29 @@ def architecture_blocks(archs: Mapping[str, Architecture], *, ax: Axes | None = 
 
     Taught in: notebooks/12_capstone.
     """
-    ax = ensure_axes(ax, figsize=(9.0, 0.9 + 0.8 * len(archs)))
+    width = max(len(a.layers) for a in archs.values()) * 1.1 + 3.2
+    # about 0.8 inch per box, so a box's two short lines of text fit inside it at 8 pt
+    ax = ensure_axes(ax, figsize=(max(6.0, 0.8 * (width + 1.6)), 0.9 + 0.9 * len(archs)))
     for row, (name, arch) in enumerate(archs.items()):
         y = len(archs) - 1 - row
         for i, layer in enumerate(arch.layers):
             op = layer.op.value
-            box = FancyBboxPatch((i * 1.1, y - 0.3), 1.0, 0.6, boxstyle="round,pad=0.02",
+            box = FancyBboxPatch((i * 1.1, y - 0.35), 1.0, 0.7, boxstyle="round,pad=0.02",
                                  facecolor=_OP_COLOURS.get(op, "#7f7f7f"), alpha=0.8,
                                  edgecolor="black" if layer.use_skip else "none", linewidth=1.5)
             ax.add_patch(box)
-            kernel = f" k{layer.kernel_size}" if layer.kernel_size > 1 else ""
-            ax.text(i * 1.1 + 0.5, y, f"{op}{kernel}\n{layer.out_channels}", ha="center", va="center",
-                    fontsize=7)
-        ax.text(len(arch.layers) * 1.1 + 0.1, y, f"{arch.head.value} head, L={arch.lookback}", va="center",
+            kernel = f"{layer.kernel_size}" if layer.kernel_size > 1 else ""
+            ax.text(i * 1.1 + 0.5, y, f"{_OP_SHORT.get(op, op)}{kernel}\n{layer.out_channels}", ha="center",
+                    va="center", fontsize=8)
+        ax.text(len(arch.layers) * 1.1 + 0.1, y, f"{arch.head.value} head\nL={arch.lookback}", va="center",
                 fontsize=8)
         ax.text(-0.2, y, name, ha="right", va="center", color=target_color(name), fontweight="bold")
-    width = max(len(a.layers) for a in archs.values()) * 1.1 + 2.5
     ax.set_xlim(-1.6, width)
     ax.set_ylim(-0.6, len(archs) - 0.4)
     ax.set_axis_off()
-    ax.set_title("chosen architectures (layer: operation, kernel, output width; black edge: skip)",
-                 fontsize="small")
+    legend = ", ".join(f"{short} = {op}" for op, short in _OP_SHORT.items() if short != op)
+    ax.set_title("chosen architectures: each box a layer (operation and kernel, output width);\n"
+                 f"black edge: skip connection; {legend}", fontsize="small")
     return ax
 
 
