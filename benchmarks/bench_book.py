@@ -132,9 +132,11 @@ def build_book(scratch: Path) -> dict[str, Any]:
     wall = time.perf_counter() - start
     times_file = scratch / "_build" / "chapter_times.txt"
     times = parse_chapter_times(times_file.read_text(encoding="utf-8")) if times_file.exists() else {}
-    executed = ROOT / "_build" / "executed"
+    executed = ROOT / "_build" / "executed" / "notebooks"  # where tools/executed.py saves each run
     notebooks = {c: json.loads((executed / f"{c}.ipynb").read_text(encoding="utf-8"))
                  for c in CLAIM_GLUE if (executed / f"{c}.ipynb").exists()}
+    if len(notebooks) != len(CLAIM_GLUE):
+        raise FileNotFoundError(f"{executed}: the executed chapters {sorted(CLAIM_GLUE)} are not all there")
     return {"rc": proc.returncode, "wall_s": round(wall, 1), "chapters_s": times,
             "claim": claim_figures(notebooks), "log_tail": (proc.stdout + proc.stderr)[-4000:]}
 
