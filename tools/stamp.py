@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tomllib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -37,6 +38,12 @@ def chapters(names: list[str]) -> list[str]:
     return names or known
 
 
+def pairing_metadata() -> dict[str, str]:
+    """The ``jupytext`` metadata of a paired chapter, from ``jupytext.toml`` (one definition)."""
+    config = tomllib.loads((ROOT / "jupytext.toml").read_text(encoding="utf-8"))
+    return {key: config[key] for key in ("cell_metadata_filter", "formats", "notebook_metadata_filter")}
+
+
 def sync(name: str) -> Path:
     """Rebuild ``notebooks/name.ipynb`` from its ``.py`` twin, keeping the cell ids and
     metadata of the cells that did not change (as ``jupytext --sync`` does); its path."""
@@ -47,6 +54,9 @@ def sync(name: str) -> Path:
     notebook = jupytext.read(NOTEBOOKS / f"{name}.py")
     if target.is_file():
         notebook = combine_inputs_with_outputs(notebook, jupytext.read(target), fmt="py:percent")
+    # the pairing's filters (jupytext.toml), as `jupytext --sync` records them: without them
+    # JupyterLab's jupytext sees extra metadata in the .ipynb and refuses to open the twin
+    notebook.metadata["jupytext"] = pairing_metadata()
     jupytext.write(notebook, target, fmt="ipynb")
     return target
 
