@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -18,6 +19,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, settings
 
+import hwnas
 from hwnas import ProxyTask, make_proxy_task, synthetic_klines
 
 settings.register_profile(
@@ -103,3 +105,16 @@ def mentions_pattern(*tokens: str) -> str:
 def mentions() -> Callable[..., str]:
     """:func:`mentions_pattern`: ``mentions("batch_size", "1")`` matches "batch_size must be >= 1"."""
     return mentions_pattern
+
+
+@pytest.fixture(scope="session")
+def cli_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """What the command-line tests feed ``hwnas``: a synthetic klines CSV and an FPGA profile
+    tabulated over the fpga space (the command line's default of 10 input features)."""
+    folder = tmp_path_factory.mktemp("cli")
+    frame = hwnas.synthetic_klines(900, seed=1)
+    csv = folder / "klines.csv"
+    frame.rename_axis("timestamp").reset_index().to_csv(csv, index=False)
+    space = hwnas.SearchSpace.named("fpga", input_features=10)
+    profile = hwnas.fpga_profile(hwnas.ZU9EG).tabulate(space)
+    return {"csv": csv, "profile": profile.save(folder / "fpga.json"), "folder": folder}

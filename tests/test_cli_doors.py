@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import hwnas_cli
 
 import hwnas
 from hwnas.__main__ import main
@@ -23,23 +24,13 @@ from hwnas.search import SearchResult
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def hwnas_cli(*args: str, env: dict[str, str] | None = None, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    full = dict(os.environ, HWNAS_OFFLINE="1", MPLBACKEND="Agg", **(env or {}))
-    return subprocess.run([sys.executable, "-m", "hwnas", *args], capture_output=True, text=True, cwd=ROOT,
-                          env=full, timeout=600, **kwargs)  # type: ignore[call-overload]
-
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def inputs(cli_inputs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("doors")
-    frame = hwnas.synthetic_klines(900, seed=1)
-    csv = folder / "klines.csv"
-    frame.rename_axis("timestamp").reset_index().to_csv(csv, index=False)
-    space = hwnas.SearchSpace.named("fpga", input_features=10)
-    profile = hwnas.fpga_profile(hwnas.ZU9EG).tabulate(space)
     arch = coverage_architecture(hwnas.SearchSpace.mobile(), lookback=32)
     bad = {
-        "csv": csv, "profile": profile.save(folder / "fpga.json"), "folder": folder,
+        "csv": cli_inputs["csv"], "profile": cli_inputs["profile"], "folder": folder,
         "arch": arch.save(folder / "arch.json"),
         "truncated_onnx": folder / "truncated.onnx", "weights": folder / "weights.pt",
         "malformed_profile": folder / "malformed.json", "empty_csv": folder / "empty.csv",

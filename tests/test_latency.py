@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from workloads import spin
+from helpers import spin
 
 from hwnas.architecture import OpType
 from hwnas.hardware import DeviceType, HardwareProfile

@@ -3,33 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import hwnas_cli
 
 import hwnas
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def hwnas_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, HWNAS_OFFLINE="1", MPLBACKEND="Agg")
-    return subprocess.run([sys.executable, "-m", "hwnas", *args], capture_output=True, text=True,
-                          cwd=ROOT, env=env, timeout=600)
-
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("cli")
-    frame = hwnas.synthetic_klines(900, seed=1)
-    csv = folder / "klines.csv"
-    frame.rename_axis("timestamp").reset_index().to_csv(csv, index=False)
-    space = hwnas.SearchSpace.named("fpga", input_features=10)
-    profile = hwnas.fpga_profile(hwnas.ZU9EG).tabulate(space)
-    return {"csv": csv, "profile": profile.save(folder / "fpga.json"), "folder": folder}
+def inputs(cli_inputs: dict[str, Path]) -> dict[str, Path]:
+    return cli_inputs
 
 
 def test_search_writes_the_result_and_prints_the_front(inputs: dict[str, Path]) -> None:

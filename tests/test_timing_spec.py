@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from workloads import spin
+from helpers import spin
 
 from hwnas.__main__ import main
 from hwnas.deploy.sla import timed_calls
