@@ -272,10 +272,7 @@ def test_labels_tell_widths_and_skips_apart() -> None:
     layer["out_channels"] *= 2
     if len(wider["layers"]) > 2:
         wider["layers"][2]["in_channels"] = layer["out_channels"]
-    try:
-        other = hwnas.Architecture.from_dict(wider)
-    except ValueError:
-        pytest.skip("the sampled architecture cannot be widened in place")
+    other = hwnas.Architecture.from_dict(wider)  # seed 0's draw can be widened in place
     assert other.label() != arch.label()
 
 
@@ -427,8 +424,7 @@ def test_report_takes_the_profiles_runtime_by_default(inputs, tmp_path, capsys) 
     table = hwnas.fpga_profile().tabulate(hwnas.SearchSpace.mobile())
     eager = hwnas.HardwareProfile("cpu-eager", hwnas.DeviceType.CPU, dict(table.latency_table), 2**30, 1e9,
                                   conditions={"runtime": "eager"})
-    if eager.missing(arch):
-        pytest.skip("the mobile table does not price the coverage architecture")
+    assert not eager.missing(arch)  # the mobile table prices the coverage architecture
     path = eager.save(tmp_path / "eager.json")
     code = main(["report", str(inputs["arch"]), "--budget-us", "1e7", "--repeats", "30", "--profile", str(path),
                  "--json"])

@@ -128,8 +128,6 @@ def test_a_profile_saved_before_the_spec_existed_still_loads_with_its_timing():
     assert TimingSpec.from_conditions(legacy) == TimingSpec(passes=4, target_ms=6.0, min_reps=12, max_reps=500,
                                                             group=5, estimator="median")
     assert TimingSpec.from_conditions({}) == TimingSpec.TABLE
-    if not OLD_PROFILE.is_file():
-        pytest.skip(f"{OLD_PROFILE} is not in this checkout")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # measured on another CPU or torch: a warning, not an error
         profile = HardwareProfile.load(OLD_PROFILE)
