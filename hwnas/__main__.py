@@ -334,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     _add_core_commands(sub)
     _register_plugins(sub)
+    for command in sub.choices.values():  # `hwnas search -v ...` as well as `hwnas -v search ...`
+        command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                             help="more detail: a failing command also prints its traceback")
     return parser
 
 

@@ -246,3 +246,35 @@ def test_a_measured_tail_that_leaves_nothing_feasible_is_a_fail_verdict(offline,
     assert code == 1 and len(calls) == 2
     cli_summary = json.loads((offline / "cli" / "cpu_summary.json").read_text())
     assert cli_summary["verdict"]["passed"] is False and "too noisy" in cli_summary["verdict"]["reasons"][0]
+
+
+def test_a_finished_run_leaves_no_incomplete_marker(fpga_run):
+    _, out = fpga_run
+    assert (out / "fpga_summary.json").is_file()
+    assert not list(out.glob("*INCOMPLETE*"))
+
+
+def test_an_interrupted_run_is_marked_incomplete_and_export_refuses_it(offline, monkeypatch, capsys):
+    import hwnas.pipeline.run as run_module
+
+    def interrupted(*args, **kwargs):
+        target_space("fpga", True).sample(np.random.default_rng(0)).save(offline / "out" / "fpga_arch.json")
+        raise KeyboardInterrupt  # what a Ctrl-C (or a kill, minus the clean-up) leaves behind
+
+    monkeypatch.setattr(run_module, "_run_stages", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline("fpga", out_dir=offline / "out", quick=True, progress=False)
+    marker = offline / "out" / "fpga_INCOMPLETE"
+    assert marker.is_file() and "run the same command again" in marker.read_text().lower()
+    capsys.readouterr()
+    code = main(["export", str(offline / "out"), "--out", str(offline / "m.onnx"), "--untrained"])
+    err = capsys.readouterr().err
+    assert code == 2 and "fpga_INCOMPLETE" in err and "did not finish" in err
+    assert not (offline / "m.onnx").exists()
+
+
+def test_verbose_is_accepted_after_the_command_too(offline, capsys):
+    code = main(["run", "--target", "tpu", "-v", "--out-dir", str(offline / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "target" in err and "Traceback" in err
+    assert not (offline / "o").exists()

@@ -90,6 +90,9 @@ def resolve_source(source: str, *, rank: int | None = None, target: str | None =
             names = ", ".join(a.name.removesuffix("_arch.json") for a in archs)
             raise ValueError(f"{source!r} holds the runs of several targets ({names}); pick one with --target")
         name = archs[0].name.removesuffix("_arch.json")
+        if (path / f"{name}_INCOMPLETE").exists():
+            raise ValueError(f"{source!r}: the {name} run in that folder did not finish ({name}_INCOMPLETE is "
+                             f"there: it was interrupted or is still running); run it again to finish it")
         arch = Architecture.load(archs[0])
         weights = path / f"{name}_weights.pt"
         return arch, weights if weights.is_file() else None, f"run {name} in {source}"

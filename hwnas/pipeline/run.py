@@ -310,7 +310,7 @@ def _outputs(out_dir: Path, target: str) -> dict[str, Path]:
         out_dir.mkdir()
     names = {"summary": "summary.json", "front": "front.png", "search": "search.json", "arch": "arch.json",
              "onnx": "model.onnx", "deployed": "deployed.onnx", "profile": "profile.json",
-             "store": "evals.sqlite", "weights": "weights.pt"}
+             "store": "evals.sqlite", "weights": "weights.pt", "incomplete": "INCOMPLETE"}
     paths = {k: out_dir / (v if k == "store" else f"{target}_{v}") for k, v in names.items()}
     for key, path in paths.items():
         check_writable(path, f"out_dir ({key})")
@@ -362,8 +362,9 @@ def run_pipeline(
     GPU and FPGA, whose models predict a steady call; a measured factor is bounded
     by :data:`TAIL_FACTOR_MAX` (:func:`bounded_tail`). A CPU profile an earlier run left in
     ``out_dir`` is reused when it prices the space, unless ``remeasure``. A run that fails
-    removes the folder it created (a Ctrl-C keeps it, so the search's store resumes). Nothing within the budgets is a
-    result: the run continues with the fastest trained model (``result.choice``
+    removes the folder it created (a Ctrl-C keeps it, so the search's store resumes); until the summary is
+    written, ``<target>_INCOMPLETE`` marks the folder unfinished and ``hwnas export`` refuses it.
+    Nothing within the budgets is a result: the run continues with the fastest trained model (``result.choice``
     says so), writes every file, and its verdict is FAIL with the reason.
 
     Taught in: notebooks/12_capstone.
@@ -400,6 +401,7 @@ def run_pipeline(
         kind = f"reused from {paths['profile']} (remeasure=True measures it again)"
         profile = _reused_profile(paths["profile"], space, plan.batch)
     stages = _Stages(target, progress)
+    _mark_incomplete(paths["incomplete"], target)
     try:
         result = _run_stages(plan, stages, paths, data=data, task=task, space=space, profile=profile,
                              evals=evals, retrain_epochs=retrain_epochs, retrain_windows=retrain_windows,
@@ -409,8 +411,24 @@ def run_pipeline(
     except Exception:  # a failed run leaves no partial folder (Ctrl-C keeps it: its store resumes the search)
         _clean_failed(Path(out_dir), paths, created)
         raise
+    paths["incomplete"].unlink(missing_ok=True)  # the summary is written: the folder is complete
     stages.say("time by stage: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.stage_seconds.items()))
     return result
+
+
+INCOMPLETE_NOTE = ("hwnas run is writing this folder (or was interrupted: a Ctrl-C, a kill); it is complete only "
+                   "once this file is gone. Run the same command again to finish: its store resumes the search.\n")
+"""The text of ``<target>_INCOMPLETE``, the marker a run writes before any work and removes after its summary."""
+
+
+def _mark_incomplete(path: Path, target: str) -> None:
+    """Write the marker that says the folder is not complete yet (read by ``hwnas export``)."""
+    import os
+
+    from ..fileio import write_text_atomic
+
+    write_text_atomic(path, f"target {target}, pid {os.getpid()}, started "
+                            f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n{INCOMPLETE_NOTE}")
 
 
 def _reused_profile(path: Path, space: SearchSpace, batch: int) -> HardwareProfile | None:
@@ -436,6 +454,7 @@ def _clean_failed(out_dir: Path, paths: Mapping[str, Path], created: bool) -> No
         shutil.rmtree(out_dir, ignore_errors=True)
         return
     paths["summary"].unlink(missing_ok=True)
+    paths["incomplete"].unlink(missing_ok=True)
     for path in paths.values():
         remove_stale_temps(path)
 
@@ -562,6 +581,7 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
             baselines=baselines, latency=latency, memory_bytes=memory, export=exported.to_dict(),
             precisions=precisions, precision=precision, sla=sla, verdict=verdict, stage_seconds=stages.seconds,
             tail=tail, choice={"rule": CHOICE_RULES[within], "within_budget": within},
-            outputs={k: str(v) for k, v in paths.items() if v.exists() or k in ("summary",)})
+            outputs={k: str(v) for k, v in paths.items()
+                     if k != "incomplete" and (v.exists() or k in ("summary",))})
     write_text_atomic(paths["summary"], json.dumps(out.to_dict(), indent=1, allow_nan=False) + "\n")
     return out
