@@ -220,7 +220,7 @@ attempts = {
     "widths do not chain": lambda: Architecture(
         [LayerSpec(OpType.FC, 8, 16), LayerSpec(OpType.CONV, 32, 32, kernel_size=3)],
         input_features=8, lookback=64),
-    "unknown operation": lambda: LayerSpec("lstm", 8, 8),
+    "unknown operation": lambda: LayerSpec("transformer", 8, 8),
 }
 for what, make in attempts.items():
     try:
