@@ -297,7 +297,8 @@ def _eager_live_values(spec: LayerSpec, length: int) -> int:
         op_phase = 3 * n * d + max(2 * scores, scores + 3 * n * d)
     elif spec.op in RECURRENT_OPS:
         # torch's sequence of states, the final state(s) it also returns (h; h and c),
-        # and the contiguous channels-first copy of the sequence
+        # and the contiguous channels-first copy of the sequence (exact from 2 steps and
+        # 2 hidden units; torch special-cases a single step or a single unit)
         _, states = recurrent_gates(spec.op)
         op_phase = 2 * x_out + states * spec.out_channels
     elif spec.op == OpType.GATED_TCN:
