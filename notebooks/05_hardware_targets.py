@@ -340,7 +340,7 @@ print("latency:", fpga.predict_latency(attention_arch))
 
 # %%
 for op in ("gru", "lstm", "gated_tcn"):
-    layer = LayerSpec(op, 32, 32, kernel_size=3 if op == "gated_tcn" else 1)
+    layer = LayerSpec(op, 32, 32, kernel_size=3 if op == "gated_tcn" else 1, activation="none")
     reasons = fpga.check(Architecture((LayerSpec("fc", 8, 32), layer), input_features=8, lookback=32))
     assert any(f"op '{op}' is not supported on the FPGA" in r for r in reasons)
     print(f"{op}: {reasons[0]}")
