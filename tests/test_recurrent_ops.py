@@ -250,3 +250,17 @@ def test_fpga_refuses_the_new_ops_naming_the_op_and_the_target(op):
         fpga_engines(key)
     arch = Architecture([LayerSpec("fc", 4, 16), spec], 4, 32)
     assert any(f"op '{op}'" in r for r in fpga_profile().check(arch))
+
+
+def test_architecture_drawing_names_and_colours_every_op():
+    from matplotlib.colors import to_hex
+
+    from hwnas import plots
+
+    arch = Architecture([LayerSpec("fc", 4, 8), LayerSpec("gru", 8, 8), LayerSpec("lstm", 8, 8),
+                         LayerSpec("gated_tcn", 8, 8, kernel_size=3)], 4, 16)
+    ax = plots.architecture_blocks({"cpu": arch})
+    colours = [to_hex(p.get_facecolor()[:3]) for p in ax.patches]
+    assert len(set(colours)) == 4  # no op falls back to the shared grey
+    texts = {t.get_text().split("\n")[0] for t in ax.texts}
+    assert {"gru", "lstm", "gtcn3"} <= texts and "gtcn = gated_tcn" in ax.get_title()
