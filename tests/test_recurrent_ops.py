@@ -264,3 +264,15 @@ def test_architecture_drawing_names_and_colours_every_op():
     assert len(set(colours)) == 4  # no op falls back to the shared grey
     texts = {t.get_text().split("\n")[0] for t in ax.texts}
     assert {"gru", "lstm", "gtcn3"} <= texts and "gtcn = gated_tcn" in ax.get_title()
+
+
+@pytest.mark.parametrize("op", [op.value for op in NEW_OPS])
+def test_proxy_task_trains_the_new_ops_reproducibly(op, task):
+    from hwnas.proxy.training import evaluate
+
+    layer = LayerSpec(op, 8, 8, kernel_size=3 if op == "gated_tcn" else 1, activation="none", use_skip=True)
+    arch = Architecture([LayerSpec("fc", task.num_features, 8), layer], task.num_features, 16, head="last")
+    a = evaluate(arch, task, seed=3, keep_predictions=True)
+    b = evaluate(arch, task, seed=3, keep_predictions=True)
+    assert np.isfinite(a.score) and a.score == b.score
+    np.testing.assert_array_equal(a.predictions, b.predictions)
