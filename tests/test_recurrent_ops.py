@@ -276,3 +276,20 @@ def test_proxy_task_trains_the_new_ops_reproducibly(op, task):
     b = evaluate(arch, task, seed=3, keep_predictions=True)
     assert np.isfinite(a.score) and a.score == b.score
     np.testing.assert_array_equal(a.predictions, b.predictions)
+
+
+@pytest.mark.slow
+def test_gated_tcn_lowers_to_one_xnnpack_partition():
+    """Why the mobile space offers gated_tcn: ExecuTorch's XNNPACK backend takes the whole unit
+    (two convolutions, tanh, sigmoid and the product) as one delegated partition."""
+    pytest.importorskip("executorch")
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    spec = LayerSpec("gated_tcn", 8, 8, kernel_size=3, dilation=2, activation="none")
+    layer = build_model(Architecture([spec], 8, 16), seed=0).layers[0].eval()
+    program = torch.export.export(layer, (torch.randn(1, 8, 16),))
+    graph = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).exported_program().graph
+    calls = [str(node.target) for node in graph.nodes if node.op == "call_function"]
+    assert calls.count("executorch_call_delegate") == 1
+    assert all(c in ("executorch_call_delegate", "<built-in function getitem>") for c in calls), calls
