@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_INPUT_FEATURES",
     "FORMAT_VERSION",
     "POOL_OPS",
+    "RECURRENT_OPS",
     "WIDTH_PRESERVING_OPS",
     "Activation",
     "Architecture",
@@ -57,6 +58,9 @@ class OpType(StrEnum):
     IDENTITY = "identity"  # pass-through (a "zero-cost" choice in a search)
     MAX_POOL = "max_pool"
     AVG_POOL = "avg_pool"
+    GRU = "gru"  # single-layer unidirectional GRU over the window, hidden size out_channels
+    LSTM = "lstm"  # single-layer unidirectional LSTM over the window, hidden size out_channels
+    GATED_TCN = "gated_tcn"  # WaveNet-style tanh(conv_f(x)) * sigmoid(conv_g(x)), dilation >= 1
 
 
 class Activation(StrEnum):
@@ -83,6 +87,13 @@ class HeadType(StrEnum):
 
 CONV_OPS = frozenset({OpType.CONV, OpType.DWSEP_CONV, OpType.DILATED_CONV})
 POOL_OPS = frozenset({OpType.MAX_POOL, OpType.AVG_POOL})
+#: Recurrent layers: they return the whole sequence of hidden states, shape ``(out_channels, L)``;
+#: the last state alone is what ``HeadType.LAST`` reads, so no separate "last state" mode is encoded.
+RECURRENT_OPS = frozenset({OpType.GRU, OpType.LSTM})
+# operations whose kernel_size and stride must stay 1 (they see every step of the window)
+_POINTWISE_OR_GLOBAL_OPS = frozenset({OpType.FC, OpType.ATTENTION, OpType.IDENTITY}) | RECURRENT_OPS
+# operations that take a dilation
+_DILATABLE_OPS = CONV_OPS | {OpType.GATED_TCN}
 WIDTH_PRESERVING_OPS = frozenset({OpType.ATTENTION, OpType.IDENTITY}) | POOL_OPS
 
 
@@ -148,13 +159,13 @@ class LayerSpec:
                 f"out_channels must equal in_channels ({self.in_channels}) for op "
                 f"{op.value!r}, got {self.out_channels}"
             )
-        if op in (OpType.FC, OpType.ATTENTION, OpType.IDENTITY) and self.kernel_size != 1:
+        if op in _POINTWISE_OR_GLOBAL_OPS and self.kernel_size != 1:
             raise ValueError(f"kernel_size must be 1 for op {op.value!r}, got {self.kernel_size}")
-        if op in (OpType.FC, OpType.ATTENTION, OpType.IDENTITY) and self.stride != 1:
+        if op in _POINTWISE_OR_GLOBAL_OPS and self.stride != 1:
             raise ValueError(f"stride must be 1 for op {op.value!r}, got {self.stride}")
         if op == OpType.DILATED_CONV and self.dilation < 2:
             raise ValueError(f"dilation must be >= 2 for op 'dilated_conv', got {self.dilation}")
-        if op not in (OpType.DILATED_CONV, OpType.DWSEP_CONV, OpType.CONV) and self.dilation != 1:
+        if op not in _DILATABLE_OPS and self.dilation != 1:
             raise ValueError(f"dilation must be 1 for op {op.value!r}, got {self.dilation}")
         if op == OpType.ATTENTION and self.in_channels % self.heads != 0:
             raise ValueError(
@@ -405,13 +416,14 @@ def check_layer_fits(index: int, layer: LayerSpec, channels: int, length: int) -
 
 
 def receptive_fields(layers: Iterable[LayerSpec], lookback: int) -> list[int]:
-    """Input steps one output step spans after each layer (attention: the whole window).
+    """Input steps one output step spans after each layer (attention and recurrent
+    layers: the whole window, as the last step's state has seen every step).
 
     Taught in: notebooks/01_search_space. With padding a field may exceed the window.
     """
     field_, jump, out = 1, 1, []
     for layer in layers:
-        if layer.op == OpType.ATTENTION:
+        if layer.op == OpType.ATTENTION or layer.op in RECURRENT_OPS:
             field_ = lookback
         else:
             field_ += (layer.span - 1) * jump

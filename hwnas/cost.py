@@ -15,6 +15,18 @@ so that the two agree exactly). Formulas, for a layer whose output has
   sum) + ``8 n d^2`` (fused Q/K/V and output projections)
 * pooling, identity: 0 (the counter counts no comparisons or adds)
 * a skip with a projection adds ``2 L_out C_in C_out``.
+* gated temporal convolution ``tanh(conv_f(x)) * sigmoid(conv_g(x))``: two
+  convolutions, ``2 x 2 L_out K C_in C_out``
+* a recurrent layer (GRU: ``G = 3`` gates, LSTM: ``G = 4``) of hidden size ``H``
+  over ``L`` steps: ``2 L G H C_in`` (input projections) + ``2 L G H^2``
+  (recurrent projections), i.e. ``2 L G H (C_in + H)``: the matrix products
+  only, as torch's counter sees them. The gate arithmetic (per unit and step:
+  GRU 2 sigmoids, 1 tanh, 3 multiplies, 4 adds; LSTM 3 sigmoids, 2 tanh,
+  3 multiplies, 1 add, plus the bias adds) is not counted, exactly as
+  activations are not counted elsewhere. Torch's CPU LSTM runs as one oneDNN
+  kernel the counter cannot see into, so :func:`hwnas.cost_measure.measure_flops`
+  counts with oneDNN off, where torch runs the same layer as the matrix
+  products above.
 
 The torch-based measurements that check these formulas (``measure_flops``,
 ``measure_activation_peak``, ``OperatorLog``) live in :mod:`hwnas.cost_measure`;
@@ -26,7 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .architecture import Activation, Architecture, LayerSpec, OpType
+from .architecture import RECURRENT_OPS, Activation, Architecture, LayerSpec, OpType
 from .checks import require_enum, require_int
 
 __all__ = [
@@ -42,7 +54,22 @@ __all__ = [
     "layer_params",
     "max_batch_size",
     "memory_footprint",
+    "recurrent_gates",
 ]
+
+
+def recurrent_gates(op: OpType | str) -> tuple[int, int]:
+    """``(G, S)`` of a recurrent op: gate blocks of ``H`` per step (GRU 3, LSTM 4) and
+    state vectors of ``H`` carried between steps (GRU: h, 1; LSTM: h and c, 2).
+
+    Taught in: notebooks/02_flops.
+    """
+    op = require_enum(OpType, op, "op")
+    if op == OpType.GRU:
+        return 3, 1
+    if op == OpType.LSTM:
+        return 4, 2
+    raise ValueError(f"op must be one of {sorted(o.value for o in RECURRENT_OPS)}, got {op.value!r}")
 
 
 class Precision(StrEnum):
@@ -90,6 +117,11 @@ def _op_flops(spec: LayerSpec, length: int) -> int:
     cin, cout, k = spec.in_channels, spec.out_channels, spec.kernel_size
     if spec.op in (OpType.CONV, OpType.DILATED_CONV):
         return 2 * out_len * k * cin * cout
+    if spec.op == OpType.GATED_TCN:
+        return 2 * (2 * out_len * k * cin * cout)
+    if spec.op in RECURRENT_OPS:
+        gates, _ = recurrent_gates(spec.op)
+        return 2 * length * gates * cout * (cin + cout)
     if spec.op == OpType.DWSEP_CONV:
         return 2 * out_len * k * cin + 2 * out_len * cin * cout
     if spec.op == OpType.FC:
@@ -105,6 +137,11 @@ def _op_params(spec: LayerSpec) -> int:
     cin, cout, k = spec.in_channels, spec.out_channels, spec.kernel_size
     if spec.op in (OpType.CONV, OpType.DILATED_CONV):
         return cin * cout * k + cout
+    if spec.op == OpType.GATED_TCN:
+        return 2 * (cin * cout * k + cout)
+    if spec.op in RECURRENT_OPS:  # W_ih (G H x C_in), W_hh (G H x H) and two biases of G H, as torch keeps them
+        gates, _ = recurrent_gates(spec.op)
+        return gates * cout * (cin + cout) + 2 * gates * cout
     if spec.op == OpType.DWSEP_CONV:
         return cin * k + cin + cin * cout + cout
     if spec.op == OpType.FC:
@@ -219,11 +256,25 @@ class MemoryFootprint:
 
 
 def _schedule_live_values(spec: LayerSpec, length: int) -> int:
-    """Values live while a layer runs, in the chapter's schedule model (batch 1)."""
+    """Values live while a layer runs, in the chapter's schedule model (batch 1).
+
+    Input plus output, plus what the operation itself must hold: a recurrent
+    layer, run one step at a time, the ``G H`` gate pre-activations of the
+    current step and, for the LSTM, the cell state (``H``; the hidden state is
+    the output column being written); a gated convolution, the second of its
+    two branch maps (the product overwrites the first). Those buffers are gone
+    before a skip branch joins, so the layer holds the larger of the two extras.
+    """
     x_in = spec.in_channels * length
     x_out = spec.out_channels * spec.output_length(length)
+    inner = 0
+    if spec.op in RECURRENT_OPS:
+        gates, states = recurrent_gates(spec.op)
+        inner = gates * spec.out_channels + (states - 1) * spec.out_channels
+    elif spec.op == OpType.GATED_TCN:
+        inner = x_out
     skip_extra = (x_out + (x_out if spec.needs_projection else 0)) if spec.use_skip else 0
-    return x_in + x_out + skip_extra
+    return x_in + x_out + max(inner, skip_extra)
 
 
 def _eager_live_values(spec: LayerSpec, length: int) -> int:
@@ -244,6 +295,16 @@ def _eager_live_values(spec: LayerSpec, length: int) -> int:
         # fused qkv held throughout; then either scaled scores + softmax, or the
         # softmax weights + context, the output projection and its contiguous copy
         op_phase = 3 * n * d + max(2 * scores, scores + 3 * n * d)
+    elif spec.op in RECURRENT_OPS:
+        # torch's sequence of states, the final state(s) it also returns (h; h and c),
+        # and the contiguous channels-first copy of the sequence (exact from 2 steps and
+        # 2 hidden units; torch special-cases a single step or a single unit)
+        _, states = recurrent_gates(spec.op)
+        op_phase = 2 * x_out + states * spec.out_channels
+    elif spec.op == OpType.GATED_TCN:
+        # tanh(filter) and sigmoid(gate) beside each other and then their product
+        # (each convolution's raw output is freed once its nonlinearity is taken)
+        op_phase = 3 * x_out
     elif spec.op == OpType.IDENTITY:
         op_phase = 0
     else:

@@ -5,8 +5,11 @@ Taught in: notebooks/02_flops (FLOPs) and notebooks/03_memory (activation peak).
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 import weakref
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -55,12 +58,29 @@ class _LiveTensorBytes(TorchDispatchMode):
         return out
 
 
-def measure_flops(module: torch.nn.Module, x: torch.Tensor) -> int:
-    """FLOPs of ``module(x)`` as ``torch.utils.flop_counter.FlopCounterMode`` counts them.
+@contextlib.contextmanager
+def countable_ops() -> Iterator[None]:
+    """Run torch's reference kernels, whose matrix products ``FlopCounterMode`` sees.
+
+    On the CPU torch runs an LSTM as one oneDNN kernel (``mkldnn_rnn_layer``) that the
+    counter has no formula for (it counts 0); with oneDNN off the same layer runs as
+    per-step matrix products, which it counts. Other layers count the same either way.
 
     Taught in: notebooks/02_flops.
     """
-    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's note on TF32 for Intel GPUs when the flag is set
+        with torch.backends.mkldnn.flags(enabled=False):
+            yield
+
+
+def measure_flops(module: torch.nn.Module, x: torch.Tensor) -> int:
+    """FLOPs of ``module(x)`` as ``torch.utils.flop_counter.FlopCounterMode`` counts them
+    (under :func:`countable_ops`, so an LSTM's matrix products are seen).
+
+    Taught in: notebooks/02_flops.
+    """
+    with countable_ops(), FlopCounterMode(display=False) as counter, torch.inference_mode():
         module(x)
     return int(counter.get_total_flops())
 
@@ -109,4 +129,4 @@ def measure_activation_peak(model: torch.nn.Module, x: torch.Tensor) -> int:
     return tracker.peak + x.untyped_storage().nbytes()
 
 
-__all__ = ["OperatorLog", "measure_activation_peak", "measure_flops"]
+__all__ = ["OperatorLog", "countable_ops", "measure_activation_peak", "measure_flops"]

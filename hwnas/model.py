@@ -48,6 +48,50 @@ class SelfAttention(nn.Module):
         return self.out(context).transpose(1, 2).contiguous()
 
 
+class Recurrent(nn.Module):
+    """A single-layer unidirectional GRU or LSTM over the time axis of a ``(batch, C_in, L)`` map.
+
+    Returns every step's hidden state as a ``(batch, hidden, L)`` map (zero initial
+    state), copied to a contiguous channels-first tensor so the next layer reads
+    a plain map (the copy is paid, and timed, here, as in :class:`SelfAttention`).
+    The last state alone is the last column, what a ``last`` head reads.
+
+    Taught in: notebooks/01_search_space.
+    """
+
+    def __init__(self, kind: OpType, in_channels: int, hidden: int) -> None:
+        super().__init__()
+        if kind not in (OpType.GRU, OpType.LSTM):
+            raise ValueError(f"kind must be 'gru' or 'lstm', got {kind!r}")
+        cls = nn.GRU if kind == OpType.GRU else nn.LSTM
+        self.rnn = cls(in_channels, hidden, num_layers=1, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        states, _ = self.rnn(x.transpose(1, 2))  # (batch, L, C_in) in, (batch, L, hidden) out
+        return states.transpose(1, 2).contiguous()
+
+
+class GatedConv(nn.Module):
+    """The WaveNet/TCN gated unit ``tanh(conv_f(x)) * sigmoid(conv_g(x))`` (van den Oord et al. 2016).
+
+    Two dilated 1-D convolutions with the padding convention of every
+    convolution here ("same" padding, :func:`~hwnas.architecture.output_length`),
+    kept as two modules so that ExecuTorch's XNNPACK partitioner delegates the whole
+    unit as one partition (a fused ``2 C_out`` convolution followed by a split does not).
+
+    Taught in: notebooks/01_search_space.
+    """
+
+    def __init__(self, spec: LayerSpec) -> None:
+        super().__init__()
+        cin, cout, k = spec.in_channels, spec.out_channels, spec.kernel_size
+        self.filter = nn.Conv1d(cin, cout, k, stride=spec.stride, padding=spec.padding, dilation=spec.dilation)
+        self.gate = nn.Conv1d(cin, cout, k, stride=spec.stride, padding=spec.padding, dilation=spec.dilation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.filter(x)) * torch.sigmoid(self.gate(x))
+
+
 def _activation(kind: Activation) -> nn.Module:
     """The torch module of an :class:`Activation`."""
     return {Activation.RELU: nn.ReLU(), Activation.GELU: nn.GELU(), Activation.NONE: nn.Identity()}[kind]
@@ -72,6 +116,10 @@ def _operation(spec: LayerSpec) -> nn.Module:
         return nn.MaxPool1d(k, stride=spec.stride)
     if op == OpType.AVG_POOL:
         return nn.AvgPool1d(k, stride=spec.stride)
+    if op in (OpType.GRU, OpType.LSTM):
+        return Recurrent(op, cin, cout)
+    if op == OpType.GATED_TCN:
+        return GatedConv(spec)
     return nn.Identity()
 
 
@@ -179,4 +227,5 @@ def build_model(arch: Architecture, seed: int | None = None) -> TradingNet:
     return model.eval()
 
 
-__all__ = ["SelfAttention", "Layer", "Head", "TradingNet", "build_layer", "build_head", "build_model"]
+__all__ = ["SelfAttention", "Recurrent", "GatedConv", "Layer", "Head", "TradingNet", "build_layer", "build_head",
+           "build_model"]

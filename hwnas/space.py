@@ -20,6 +20,7 @@ import numpy as np
 from .architecture import (
     DEFAULT_INPUT_FEATURES,
     POOL_OPS,
+    RECURRENT_OPS,
     WIDTH_PRESERVING_OPS,
     Activation,
     Architecture,
@@ -32,6 +33,9 @@ from .architecture import (
 from .checks import check_fields, integer, require_enum, require_int
 
 __all__ = ["BlockChoice", "Genome", "SearchSpace", "SpaceName"]
+
+# operations the space offers without an activation after them
+_NO_ACTIVATION_OPS = POOL_OPS | RECURRENT_OPS | {OpType.IDENTITY, OpType.GATED_TCN}
 
 
 class SpaceName(StrEnum):
@@ -184,12 +188,18 @@ class SearchSpace:
 
     @classmethod
     def mobile(cls, input_features: int = DEFAULT_INPUT_FEATURES, **overrides: Any) -> SearchSpace:
-        """Retail-app CPUs: cheap ops, narrow widths, single-thread friendly."""
+        """Retail-app CPUs: cheap ops, narrow widths, single-thread friendly.
+
+        The gated temporal convolution is in (two convolutions, tanh, sigmoid and a
+        product: ExecuTorch's XNNPACK partitioner delegates the whole unit as one
+        partition); GRU and LSTM are not (XNNPACK has no recurrent operator:
+        ``torch.export`` unrolls the recurrence into one small delegated matrix
+        product per step, with portable-kernel splits between them)."""
         settings: dict[str, Any] = dict(
             name=SpaceName.MOBILE.value,
             input_features=input_features,
             ops=(OpType.CONV, OpType.DWSEP_CONV, OpType.DILATED_CONV, OpType.FC,
-                 OpType.IDENTITY, OpType.AVG_POOL),
+                 OpType.IDENTITY, OpType.AVG_POOL, OpType.GATED_TCN),
             widths=(8, 16, 32),
             stem_width=16,
         )
@@ -218,7 +228,9 @@ class SearchSpace:
     def _enumerate_candidates(self) -> Iterable[BlockChoice]:
         """All distinct blocks the ops, kernels, widths, dilations and heads allow."""
         for op in self.ops:
-            acts = (Activation.NONE,) if op in POOL_OPS | {OpType.IDENTITY} else self.activations
+            # pooling and identity compute nothing to activate; recurrent and gated layers end
+            # in their own bounded nonlinearity (tanh, and sigmoid gates), so no ReLU/GELU variants
+            acts = (Activation.NONE,) if op in _NO_ACTIVATION_OPS else self.activations
             for act in acts:
                 if op in (OpType.CONV, OpType.DWSEP_CONV):
                     for k in self.kernel_sizes:
@@ -229,7 +241,12 @@ class SearchSpace:
                         for d in self.dilations:
                             for w in self.widths:
                                 yield BlockChoice(op, kernel_size=k, dilation=d, width=w, activation=act)
-                elif op == OpType.FC:
+                elif op == OpType.GATED_TCN:  # dilation 1 (a plain gated conv) and the space's dilations
+                    for k in (k for k in self.kernel_sizes if k > 1):
+                        for d in (1, *(d for d in self.dilations if d > 1)):
+                            for w in self.widths:
+                                yield BlockChoice(op, kernel_size=k, dilation=d, width=w, activation=act)
+                elif op in (OpType.FC, *RECURRENT_OPS):
                     for w in self.widths:
                         yield BlockChoice(op, width=w, activation=act)
                 elif op == OpType.ATTENTION:

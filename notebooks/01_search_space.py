@@ -100,6 +100,13 @@ print(f"hwnas {hwnas.__version__}, torch {torch.__version__}, seed {SEED}")
 # | multi-head self-attention | `attention` | a weighted average over *all* steps, with weights computed from the data |
 # | identity | `identity` | nothing: the step passes through (lets a search make a network shallower) |
 # | max / average pooling | `max_pool`, `avg_pool` | the max or mean of 2 neighbouring steps, halving the length |
+# | GRU / LSTM layer | `gru`, `lstm` | a hidden state of `out_channels` values updated step by step from the previous state and the current step, through sigmoid gates and a tanh ({cite:t}`cho2014gru`, {cite:t}`hochreiter1997lstm`) |
+# | gated temporal convolution | `gated_tcn` | $\tanh(\text{conv}_f(x)) \odot \sigma(\text{conv}_g(x))$: two $K$-tap (dilated) convolutions, one gating the other, as in WaveNet {cite:p}`oord2016wavenet` |
+#
+# The recurrent layers return the whole sequence of hidden states, so any layer or
+# head can follow them; the `last` head reads the final state, the summary a
+# classic LSTM forecaster uses. Both recurrent and gated layers end in their own
+# bounded nonlinearity, so the search spaces offer them without a ReLU or GELU after.
 #
 # What an output step can depend on is its **receptive field**: the number of input
 # bars that reach it. A kernel of size $K$ with dilation $\delta$ spans
@@ -112,7 +119,8 @@ print(f"hwnas {hwnas.__version__}, torch {torch.__version__}, seed {SEED}")
 # $$
 #
 # Self-attention {cite:p}`vaswani2017attention` is the exception: a single layer already
-# sees the whole window. `hwnas.receptive_fields(layers, lookback)` applies the recursion to a
+# sees the whole window. So does a recurrent layer, through its state: its last step has
+# seen every bar (its first step only the first bar, which is why the `last` head suits it). `hwnas.receptive_fields(layers, lookback)` applies the recursion to a
 # list of `LayerSpec`s and returns the field after each layer.
 
 # %%
@@ -138,7 +146,8 @@ print(pd.DataFrame(fields, index=pd.RangeIndex(1, DEPTH + 1, name="layers")).T)
 for name, K, d in [("conv k=3", 3, 1), ("conv k=7", 7, 1), ("dilated k=3, d=4", 3, 4)]:
     assert fields[name] == [1 + L * d * (K - 1) for L in range(1, DEPTH + 1)], name
 assert fields["attention"] == [LOOKBACK] * DEPTH and fields["fc (1x1)"] == [1] * DEPTH
-print("receptive fields match 1 + L*d*(K-1)")
+assert hwnas.receptive_fields([LayerSpec(OpType.GRU, WIDTH, WIDTH)] * DEPTH, LOOKBACK) == [LOOKBACK] * DEPTH
+print("receptive fields match 1 + L*d*(K-1); attention and a GRU see the whole window")
 glue("rf_conv3", fields["conv k=3"][-1], display=False)
 glue("rf_lookback", LOOKBACK, display=False)
 glue("rf_hours", fields["conv k=3"][-1] * 15 / 60, display=False)
@@ -220,7 +229,7 @@ attempts = {
     "widths do not chain": lambda: Architecture(
         [LayerSpec(OpType.FC, 8, 16), LayerSpec(OpType.CONV, 32, 32, kernel_size=3)],
         input_features=8, lookback=64),
-    "unknown operation": lambda: LayerSpec("lstm", 8, 8),
+    "unknown operation": lambda: LayerSpec("transformer", 8, 8),
 }
 for what, make in attempts.items():
     try:
@@ -267,16 +276,20 @@ assert by_hand == space.size()
 print(f"{len(space.candidates())} blocks x {len(space.skip_choices)} skip choices = {per_layer} choices per layer")
 print(f"|A| = {space.size():,}")
 print(f"log10 |A| = {space.log10_size():.2f}")
+glue("space_blocks", len(space.candidates()), display=False)
+glue("space_choices", per_layer, display=False)
+glue("space_log10", space.log10_size(), display=False)
 
 # %% [markdown]
-# About $10^{14}$ architectures: far too many to train even a tiny fraction, which is
+# About $10^{N}$ architectures, $N = \log_{10}|\mathcal{A}| \approx$ {glue:text}`space_log10:.1f`: far
+# too many to train even a tiny fraction, which is
 # why the later chapters need cheap cost models ({doc}`02_flops`, {doc}`03_memory`,
 # {doc}`04_latency_lut`) and clever search strategies. Almost
 # all of them are the deepest ones, because every extra layer multiplies the count by
-# 170. The figure below shows the size of each named space if it allowed a single
+# {glue:text}`space_choices`. The figure below shows the size of each named space if it allowed a single
 # depth $d$.
 
-# %% mystnb={"figure": {"caption": "Each extra searchable layer multiplies the default space by its 170 choices per layer, a straight line on the log scale, so almost all of its $10^{14}$ architectures are the deepest ones; the mobile space grows almost as fast, the FPGA space far more slowly."}, "image": {"alt": "Line chart with a log-scaled y axis of architectures (about 10^1 to 10^19) against searchable layers, depth 1 to 8, one line with circle markers per search space: default (blue) and mobile (cyan) almost on top of each other, rising steeply to about 10^18 at depth 8, and fpga (red) rising along a much flatter straight line to about 10^9."}}
+# %% mystnb={"figure": {"caption": "Each extra searchable layer multiplies the default space by its {glue:text}`space_choices` choices per layer, a straight line on the log scale, so almost all of its architectures are the deepest ones; the mobile space grows almost as fast, the FPGA space far more slowly."}, "image": {"alt": "Line chart with a log-scaled y axis of architectures (about 10^1 to 10^20) against searchable layers, depth 1 to 8, one line with circle markers per search space: default (blue) and mobile (cyan) almost on top of each other, rising steeply to about 10^19 at depth 8, and fpga (red) rising along a much flatter straight line to about 10^9."}}
 names = ["default", "mobile", "fpga"]
 sizes = {name: {d: SearchSpace.named(name, depths=(d,)).size() for d in range(1, 9)} for name in names}
 ax = plots.space_size_by_depth(sizes)
@@ -292,8 +305,15 @@ ax.set_title("Architectures with exactly d searchable layers");
 # dimensions, large matrix products and anything data-dependent in shape are expensive
 # or impossible to synthesise. `SearchSpace.fpga()` encodes exactly that: kernels 1
 # and 3, ReLU only, a residual on every compute block, no attention, no dilation, and
-# the `last` head. `SearchSpace.mobile()` (retail-app CPUs) drops attention and max
-# pooling (average pooling stays) and keeps narrow widths.
+# the `last` head. It has no recurrent or gated layers either: the reference's
+# operation-support rule says to avoid complex nonlinearities, and their sigmoid and tanh
+# gates are exactly that; a recurrent layer also makes every step wait for the previous
+# one (chapter {doc}`05_hardware_targets` shows the FPGA model refusing them with that
+# reason). `SearchSpace.mobile()` (retail-app CPUs) drops attention and max
+# pooling (average pooling stays) and keeps narrow widths; it keeps the gated
+# convolution, which ExecuTorch's XNNPACK backend runs as one delegated unit, and drops
+# GRU and LSTM, which XNNPACK has no operator for (an exported recurrence becomes one
+# small matrix product per step).
 
 # %%
 def ops_histogram(space: SearchSpace) -> dict[str, int]:
@@ -310,15 +330,19 @@ fpga = spaces["fpga"]
 assert not any(c.op == OpType.ATTENTION for c in fpga.candidates())
 assert {c.activation.value for c in fpga.candidates()} <= {"relu", "none"}
 assert max(c.kernel_size for c in fpga.candidates()) <= 3
+assert not {OpType.GRU, OpType.LSTM, OpType.GATED_TCN} & {c.op for c in fpga.candidates()}
 print(fpga.summary())
+glue("fpga_blocks", len(fpga.candidates()), display=False)
+glue("fpga_log10", fpga.log10_size(), display=False)
 
-# %% mystnb={"figure": {"caption": "The FPGA space keeps 12 of the default space's 85 candidate blocks: no attention, no dilated convolutions, only small kernels; the mobile space drops attention and max pooling but keeps every convolution."}, "image": {"alt": "Grouped bar chart of candidate blocks (y axis, 0 to about 37) for eight operations on the x axis (conv, dwsep_conv, dilated_conv, fc, attention, identity, max_pool, avg_pool), three bars per operation, each labelled with its count: default (blue) 18, 18, 36, 6, 4, 1, 1, 1; mobile (cyan) 18, 18, 36, 6, 0, 1, 0, 1; fpga (red) 4, 4, 0, 2, 0, 1, 1, 0."}}
+# %% mystnb={"figure": {"caption": "The FPGA space keeps {glue:text}`fpga_blocks` of the default space's {glue:text}`space_blocks` candidate blocks: no attention, no recurrent or gated layers, no dilated convolutions, only small kernels; the mobile space drops attention, max pooling and the recurrent layers but keeps every convolution, the gated one included."}, "image": {"alt": "Grouped bar chart of candidate blocks (y axis, 0 to about 37) for eleven operations on the x axis (conv, dwsep_conv, dilated_conv, fc, attention, identity, max_pool, avg_pool, gru, lstm, gated_tcn), three bars per operation, each labelled with its count: default (blue) 18, 18, 36, 6, 4, 1, 1, 1, 3, 3, 27; mobile (cyan) 18, 18, 36, 6, 0, 1, 0, 1, 0, 0, 27; fpga (red) 4, 4, 0, 2, 0, 1, 1, 0, 0, 0, 0."}}
 ax = plots.grouped_counts(counts, ylabel="candidate blocks")
 ax.set_title("Candidate blocks per operation in three search spaces");
 
 # %% [markdown]
-# The FPGA space has 12 blocks instead of 85 and a single skip choice, so it holds
-# about $10^{7}$ architectures instead of $10^{14}$: restricting the space to what the
+# The FPGA space has {glue:text}`fpga_blocks` blocks instead of {glue:text}`space_blocks` and a
+# single skip choice, so $\log_{10}|\mathcal{A}|$ is {glue:text}`fpga_log10:.1f` instead of
+# {glue:text}`space_log10:.1f`: restricting the space to what the
 # hardware does well is itself a large part of hardware-aware search.
 
 # %% [markdown]
@@ -446,18 +470,19 @@ print("fixed d=4: 16 layers; doubling: 6 layers ->", hwnas.receptive_fields(doub
 # computing them with `SearchSpace.default(kernel_sizes=...)`.
 #
 # :::{dropdown} Solution
-# Kernels enter three operations: `conv` and `dwsep_conv` have
+# Kernels enter four operations: `conv` and `dwsep_conv` have
 # $|K| \cdot |W| \cdot |\text{act}|$ blocks each, `dilated_conv`
-# $|K| \cdot |\delta| \cdot |W| \cdot |\text{act}|$. With 5 kernels instead of 3 that is
-# $30 + 30 + 60 = 120$ blocks instead of 72, so 133 blocks in all (the 13 others do not
-# depend on kernels), 266 choices per layer and
-# $|\mathcal{A}| = 3 \cdot 2 \cdot \sum_{d=2}^{6} 266^d \approx 2.1 \times 10^{15}$, one
+# $|K| \cdot |\delta| \cdot |W| \cdot |\text{act}|$, and `gated_tcn` (no activation
+# variants, dilation 1 or one of the space's) $|K| \cdot (1 + |\delta|) \cdot |W|$.
+# With 5 kernels instead of 3 that is $30 + 30 + 60 + 45 = 165$ blocks instead of 99, so
+# 184 blocks in all (the 19 others do not depend on kernels), 368 choices per layer and
+# $|\mathcal{A}| = 3 \cdot 2 \cdot \sum_{d=2}^{6} 368^d \approx 1.5 \times 10^{16}$, one
 # more order of magnitude.
 # :::
 
 # %% tags=["hide-cell"]
 wide = SearchSpace.default(kernel_sizes=(3, 5, 7, 9, 11))
-assert len(wide.candidates()) == 133
+assert len(wide.candidates()) == 184 and round(wide.size() / 1e16, 1) == 1.5
 print(f"{len(wide.candidates())} blocks, log10 |A| = {wide.log10_size():.2f}")
 
 # %% [markdown]

@@ -120,6 +120,32 @@ assert measure_flops(linear, torch.randn(1, 64)) == 2 * 64 * 32
 # **four** of them, for the queries, keys, values and the output, so our layer costs
 # $4 \cdot 2nd^2 = 8nd^2$. The chapter's formula counts one.
 #
+# Two more operations complete the course's set. The gated temporal convolution
+# `gated_tcn`, $\tanh(\text{conv}_f(x)) \odot \sigma(\text{conv}_g(x))$
+# {cite:p}`oord2016wavenet`, is two convolutions of the same shape, so it costs twice a
+# convolution. A recurrent layer of hidden size $H$ updates its state at each of the $L$
+# steps from $G$ gate pre-activations, each a projection of the current step
+# ($W_{ih} x_t$, $C_{\mathrm{in}} \to GH$) plus a projection of the previous state
+# ($W_{hh} h_{t-1}$, $H \to GH$); a GRU {cite:p}`cho2014gru` has $G = 3$ (reset, update,
+# candidate), an LSTM {cite:p}`hochreiter1997lstm` $G = 4$ (input, forget, cell, output):
+#
+# $$
+# \begin{aligned}
+# \mathrm{FLOPs}_{\mathrm{gated}} &= 2 \cdot 2\, L_{\mathrm{out}}\, K\, C_{\mathrm{in}} C_{\mathrm{out}} \\
+# \mathrm{FLOPs}_{\mathrm{rec}} &= \underbrace{2\, L\, G H\, C_{\mathrm{in}}}_{\text{input projections}}
+#   + \underbrace{2\, L\, G H^2}_{\text{recurrent projections}} = 2\, L\, G H \,(C_{\mathrm{in}} + H) .
+# \end{aligned}
+# $$
+#
+# The convention for the gates is the one for every activation in this chapter: only
+# the matrix products count. The sigmoids, tanhs and element-wise products that mix the
+# gates (per unit and step: a GRU's 2 sigmoids, 1 tanh and 3 products, an LSTM's 3
+# sigmoids, 2 tanhs and 3 products) are not FLOPs here, exactly as `FlopCounterMode`
+# does not count them. One practical snag: on a CPU PyTorch runs an LSTM as a single
+# oneDNN kernel that the counter has no formula for, so it reports **zero** FLOPs.
+# `hwnas.cost_measure.measure_flops` therefore counts under `countable_ops()`, which
+# switches oneDNN off so that the same layer runs as the per-step matrix products above.
+#
 # Here are the formulas as code, next to the library (`hwnas.cost.layer_flops`) and
 # PyTorch's counter running the very module the model would run (`build_layer`).
 
@@ -137,6 +163,11 @@ def formula_flops(spec: LayerSpec, length: int) -> int:
     if spec.op == OpType.ATTENTION:
         n, d = length, c_in
         return 4 * n**2 * d + 8 * n * d**2
+    if spec.op == OpType.GATED_TCN:
+        return 2 * (2 * l_out * k * c_in * c_out)
+    if spec.op in (OpType.GRU, OpType.LSTM):
+        gates = 3 if spec.op == OpType.GRU else 4
+        return 2 * length * gates * c_out * (c_in + c_out)
     return 0  # identity and pooling: no multiply-adds
 
 
@@ -149,6 +180,9 @@ examples = [
     LayerSpec(OpType.ATTENTION, 64, 64, heads=4),
     LayerSpec(OpType.MAX_POOL, 64, 64, kernel_size=2, stride=2, activation="none"),
     LayerSpec(OpType.IDENTITY, 64, 64, activation="none"),
+    LayerSpec(OpType.GATED_TCN, 32, 64, kernel_size=5, dilation=2, activation="none"),
+    LayerSpec(OpType.GRU, 32, 64, activation="none"),
+    LayerSpec(OpType.LSTM, 32, 64, activation="none"),
 ]
 rows = []
 for spec in examples:
@@ -164,8 +198,38 @@ print(f"one layer on a sequence of L = {L} steps")
 print(single.to_string())
 
 # %% [markdown]
-# All three columns agree to the FLOP. Note the last two rows: pooling and identity
-# count as zero, because neither performs a multiply-add. We come back to that below.
+# All three columns agree to the FLOP. Note the pooling and identity rows: they count as
+# zero, because neither performs a multiply-add. We come back to that below.
+#
+# Without `countable_ops()` the counter misses the LSTM entirely, and a recurrent layer
+# costs as much as a convolution with $K = G(C_{\mathrm{in}} + H)/C_{\mathrm{out}}$ taps:
+# for equal widths, $2G$ taps.
+
+# %%
+lstm_spec = LayerSpec(OpType.LSTM, 64, 64, activation="none")
+with FlopCounterMode(display=False) as counter, torch.inference_mode():
+    build_layer(lstm_spec)(torch.randn(1, 64, L))  # oneDNN on: one opaque kernel
+lstm_onednn = counter.get_total_flops()
+assert lstm_onednn in (0, layer_flops(lstm_spec, L))  # 0 where torch uses its oneDNN LSTM
+equal_taps = {op: layer_flops(LayerSpec(op, 64, 64, activation="none"), L)
+              // layer_flops(LayerSpec(OpType.CONV, 64, 64, kernel_size=1), L) for op in (OpType.GRU, OpType.LSTM)}
+assert equal_taps == {OpType.GRU: 6, OpType.LSTM: 8}
+print(f"LSTM 64->64 over {L} steps: {layer_flops(lstm_spec, L):,} FLOPs; FlopCounterMode with oneDNN on: "
+      f"{lstm_onednn:,}")
+print("a 64->64 recurrent layer costs a 64->64 convolution of", equal_taps[OpType.GRU], "(GRU) or",
+      equal_taps[OpType.LSTM], "(LSTM) taps")
+glue("lstm_onednn_flops", int(lstm_onednn), display=False)
+glue("gru_taps", equal_taps[OpType.GRU], display=False)
+glue("lstm_taps", equal_taps[OpType.LSTM], display=False)
+
+# %% [markdown]
+# With oneDNN the counter saw {glue:text}`lstm_onednn_flops:,d` FLOPs in the LSTM. In FLOPs a
+# width-64 GRU is a {glue:text}`gru_taps`-tap convolution and an LSTM an
+# {glue:text}`lstm_taps`-tap one, linear in $L$ like any convolution. What FLOPs
+# hide is that the recurrent products come one step at a time, each waiting for the
+# previous state: $L$ small sequential products instead of one large one, which is what
+# the latency tables of {doc}`04_latency_lut` and the GPU model of
+# {doc}`05_hardware_targets` see.
 #
 # The attention layer can be taken apart too: `FlopCounterMode` records FLOPs per
 # module. The fused Q/K/V projection (submodule `qkv`) is three $d \times d$
@@ -452,7 +516,9 @@ for what, spec in timed.items():
 # - One multiply-add is two FLOPs. In 1-D: convolution $2L_{\mathrm{out}}KC_{\mathrm{in}}C_{\mathrm{out}}$,
 #   depthwise $2L_{\mathrm{out}}KC$, fully connected $2C_{\mathrm{in}}C_{\mathrm{out}}$
 #   per step, self-attention $4n^2d + 8nd^2$ (four projections; the reference chapter's
-#   $2nd^2$ counts one).
+#   $2nd^2$ counts one), a gated convolution two convolutions, a GRU ($G = 3$) or LSTM
+#   ($G = 4$) $2LGH(C_{\mathrm{in}} + H)$: matrix products only, the gate arithmetic is
+#   not counted.
 # - `cost_breakdown` and `count_flops` reproduce `FlopCounterMode` exactly, per layer and
 #   in total, for any architecture and batch size, without running a model.
 # - A depthwise separable convolution costs $1/C_{\mathrm{out}} + 1/K$ of a standard

@@ -210,6 +210,64 @@ ax.set_title("Activation memory while each layer runs (batch of one)");
 # The dashed line, what eager PyTorch actually holds, is more than twice as high.
 
 # %% [markdown]
+# ### Recurrent and gated layers: state and gate buffers
+#
+# A recurrent layer keeps its weights small and its state smaller. A GRU ($G = 3$ gate
+# blocks) or LSTM ($G = 4$) of hidden size $H$ stores $W_{ih}$ ($GH \times C_{\mathrm{in}}$),
+# $W_{hh}$ ($GH \times H$) and, in PyTorch, two bias vectors of $GH$:
+#
+# $$
+# \lvert\theta_{\mathrm{rec}}\rvert = G H (C_{\mathrm{in}} + H) + 2 G H ,
+# $$
+#
+# the same for any lookback. Run one step at a time, it holds besides its input and
+# its output sequence the $GH$ gate pre-activations of the current step and, for the
+# LSTM, the cell state $c_t$ ($H$ values; the hidden state $h_t$ is the output column
+# being written): the schedule model adds $GH + (S - 1) H$ values, with $S$ the
+# number of state vectors (GRU 1, LSTM 2). A gated convolution holds its two branch maps
+# (the product overwrites one): one more tensor of the output size. These extra
+# buffers are gone before a skip branch is added, so a layer holds the larger of the two
+# extras. Eager PyTorch holds more for a recurrent layer: its whole sequence of states,
+# the final state(s) it also returns ($SH$), and the channels-first copy the next layer
+# reads, $2\,\mathrm{size}(x_{\mathrm{out}}) + SH$ beside the input; for the gated
+# layer $\tanh$, $\sigma$ and their product, three output-sized tensors.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+H, C_IN, N = 64, 32, 128
+rows = {}
+for op in (OpType.GRU, OpType.LSTM, OpType.GATED_TCN):
+    spec = LayerSpec(op, C_IN, H, kernel_size=3 if op == OpType.GATED_TCN else 1, activation="none")
+    one = Architecture([spec], C_IN, N)
+    f = memory_footprint(one)
+    measured = measure_activation_peak(build_model(one, seed=SEED), torch.randn(1, C_IN, N))
+    assert measured == f.eager_activation_bytes
+    x_in, x_out = C_IN * N, H * N
+    if op == OpType.GATED_TCN:
+        params, inner = 2 * (3 * C_IN * H + H), x_out
+    else:
+        gates, states = (3, 1) if op == OpType.GRU else (4, 2)
+        params, inner = gates * H * (C_IN + H) + 2 * gates * H, gates * H + (states - 1) * H
+    assert cost_breakdown(one)[0].params == params and f.activation_bytes == 4 * (x_in + x_out + inner)
+    rows[op.value] = {"parameters": params, "schedule buffers (values)": inner,
+                      "schedule (B)": f.activation_bytes, "eager = measured (B)": measured}
+rec_memory = pd.DataFrame(rows).T
+print(f"one layer {C_IN} -> {H} channels on {N} steps, fp32, batch 1")
+print(rec_memory.to_string())
+glue("lstm_params", int(rec_memory.loc["lstm", "parameters"]), display=False)
+glue("lstm_gate_values", int(rec_memory.loc["lstm", "schedule buffers (values)"]), display=False)
+glue("lstm_eager_ratio", float(rec_memory.loc["lstm", "eager = measured (B)"] / rec_memory.loc["lstm", "schedule (B)"]),
+     display=False)
+
+# %% [markdown]
+# The LSTM's {glue:text}`lstm_params:,d` parameters do not grow with the window, and
+# its step buffers are only {glue:text}`lstm_gate_values:,d` values: a runtime that
+# writes each step's state straight into the output needs little more than input plus
+# output. Eager PyTorch holds {glue:text}`lstm_eager_ratio:.2f` times the schedule
+# model's figure, the price of returning the sequence and then copying it to the
+# channels-first layout.
+
+# %% [markdown]
 # ## The schedule model against eager PyTorch
 #
 # The schedule model is an idealisation: a runtime that computes each layer straight
@@ -246,8 +304,10 @@ glue("schedule_plain_median", float(plain.median()), display=False)
 glue("schedule_plain_min", float(plain.min()), display=False)
 glue("schedule_attention_median", float(with_attention.median()), display=False)
 glue("schedule_attention_min", float(with_attention.min()), display=False)
+glue("n_plain", len(plain), display=False)
+glue("n_attention", len(with_attention), display=False)
 
-# %% mystnb={"figure": {"caption": "The schedule model never sees the whole real peak: for the 87 architectures without attention it sees a median {glue:text}`schedule_plain_median:.0%` of it (at worst {glue:text}`schedule_plain_min:.0%`), for the 13 with attention a median {glue:text}`schedule_attention_median:.0%` (down to {glue:text}`schedule_attention_min:.0%`), because it misses the score matrices."}, "image": {"alt": "Overlaid histograms of the ratio schedule model / measured eager peak (x axis, 0 to 1.05) counting architectures (y axis): without attention (87, blue) piles up just below 1.0 with a smaller cluster between 0.5 and 0.8; with attention (13, orange) is spread thinly from below 0.1 to about 0.8. A grey dashed vertical line marks a ratio of 1."}}
+# %% mystnb={"figure": {"caption": "The schedule model never sees the whole real peak: for the {glue:text}`n_plain` architectures without attention it sees a median {glue:text}`schedule_plain_median:.0%` of it (at worst {glue:text}`schedule_plain_min:.0%`), for the {glue:text}`n_attention` with attention a median {glue:text}`schedule_attention_median:.0%` (down to {glue:text}`schedule_attention_min:.0%`), because it misses the score matrices."}, "image": {"alt": "Overlaid histograms of the ratio schedule model / measured eager peak (x axis, 0 to 1.05) counting architectures (y axis): without attention (blue, most of them) piles up just below 1.0 with a smaller cluster between 0.5 and 0.8; with attention (orange, the fewer) is spread thinly from below 0.1 to about 0.8. A grey dashed vertical line marks a ratio of 1."}}
 ax = plots.ratio_histogram(
     {"without attention": memory.loc[~memory["attention"], "schedule / measured"],
      "with attention": memory.loc[memory["attention"], "schedule / measured"]},
@@ -438,6 +498,10 @@ assert (after <= before).all()
 # - The schedule model underestimates what eager PyTorch holds, mildly for
 #   convolutional networks and badly with attention (score matrices);
 #   `eager_activation_bytes` matches `measure_activation_peak` exactly.
+# - A GRU or LSTM has $GH(C_{\mathrm{in}} + H) + 2GH$ parameters whatever the lookback;
+#   run step by step it needs only its gate buffer ($GH$) and, for the LSTM, the cell
+#   state beside input and output, while eager PyTorch also holds the returned sequence
+#   and its channels-first copy.
 # - Small trading models fit a 10 MB app budget easily; wide ones with long lookbacks
 #   often do not at fp32, and fp16 or int8 storage, or depthwise separable convolutions,
 #   bring most of them in.

@@ -74,6 +74,7 @@ from hwnas.latency import (
     time_round_robin,
 )
 from hwnas.opspec import OpSpec, arch_op_specs, space_op_specs
+from hwnas.runtime import get_runtime
 from hwnas.space import SearchSpace
 
 SEED = 2024
@@ -252,16 +253,22 @@ lesson = SearchSpace(
     name="lesson", lookbacks=(32, 64), depths=(2, 3, 4), widths=(16, 32), kernel_sizes=(3, 5),
     dilations=(2,), heads=(2,), activations=("relu",),
 )
+key_counts = {}
 for space in (SearchSpace.default(), lesson):
     keys = space_op_specs(space)
+    key_counts[space.name] = len(keys)
     print(f"space {space.name!r}: {len(space.candidates())} candidate blocks, "
           f"10^{space.log10_size():.1f} genomes, {len(keys)} distinct OpSpecs to time")
+glue("default_opspecs", key_counts["default"], display=False)
+glue("default_log10", SearchSpace.default().log10_size(), display=False)
 
 # %% [markdown]
-# The default space holds about $10^{14}$ genomes but only {glue:text}`bench_opspecs`
-# distinct operations: that gap is why tables work. Timing them with the full harness
-# took {glue:text}`bench_build_s:.0f` s in `benchmarks/bench_latency.py`. To keep this chapter short we
-# build the table of the smaller `lesson` space, with fewer repetitions.
+# The default space holds about $10^{N}$ genomes ($N \approx$ {glue:text}`default_log10:.1f`) but
+# only {glue:text}`default_opspecs:,d` distinct operations: that gap is why tables work. Timing
+# the {glue:text}`bench_opspecs:,d` keys of the default space as it was before the recurrent and
+# gated layers joined it took {glue:text}`bench_build_s:.0f` s with the full harness in
+# `benchmarks/bench_latency.py`. To keep this chapter short we build the table of the smaller
+# `lesson` space (every operation, fewer widths, kernels and lookbacks), with fewer repetitions.
 #
 # The build interleaves everything: it makes eight shuffled passes over all entries,
 # each pass timing every entry briefly in round-robin groups. A machine that slows down
@@ -312,7 +319,7 @@ print(f"per-model overhead t0 = {cpu.overhead_latency():.1f} µs")
 # Every entry of the table has a FLOP count and a measured time. If FLOPs were a good
 # proxy for latency the points would lie on a line.
 
-# %% mystnb={"figure": {"caption": "FLOPs are a poor guide to latency on this CPU: zero-FLOP operations (identity, pooling) and the heads still cost microseconds, time grows far more slowly than FLOPs within one operation, and depthwise separable convolutions sit above ordinary ones despite their fewer FLOPs."}, "image": {"alt": "Scatter plot on log-log axes of the measured median time in µs (y) against the FLOPs of each lookup-table entry (x, entries under 10^3 FLOPs drawn at 10^3), one colour per operation: attention, avg_pool, conv, dilated_conv, dwsep_conv, fc, head_gap, head_last, identity and max_pool. The zero-FLOP operations form a vertical column at the left edge; each operation's points rise slowly to the right, with dwsep_conv and attention highest."}}
+# %% mystnb={"figure": {"caption": "FLOPs are a poor guide to latency on this CPU: zero-FLOP operations (identity, pooling) and the heads still cost microseconds, time grows far more slowly than FLOPs within one operation, depthwise separable convolutions sit above ordinary ones despite their fewer FLOPs, and the GRU, which eager PyTorch runs as several small operations per step, sits far above the convolutions of the same FLOPs."}, "image": {"alt": "Scatter plot on log-log axes of the measured median time in µs (y) against the FLOPs of each lookup-table entry (x, entries under 10^3 FLOPs drawn at 10^3), one colour per operation (the colours repeat after ten, with triangles instead of dots): attention, avg_pool, conv, dilated_conv, dwsep_conv, fc, gated_tcn, gru, head_gap, head_last, identity, lstm and max_pool. The zero-FLOP operations form a vertical column at the left edge; each operation's points rise slowly to the right, with gru, dwsep_conv and attention highest."}}
 entries = pd.DataFrame([
     {"op": key.op, "flops": key.flops, "us": t.median_us, "label": key.label()}
     for key, t in build.timings.items()
@@ -351,6 +358,57 @@ pairs.round(2)
 # On a phone accelerator or an FPGA the ranking may flip again (chapter
 # {doc}`05_hardware_targets`). A FLOPs-based search would fill its models with exactly
 # the operation this machine runs worst.
+#
+# The recurrent layers are the other operation FLOPs misjudge. A GRU's $3 \cdot 2 H$
+# products per step come one step at a time, each waiting for the previous state, so
+# its time grows with the number of steps however small each step is. The table prices
+# the key exactly as the model runs it (`op_module(key)` is `build_layer`: PyTorch's
+# `nn.GRU`/`nn.LSTM` behind a channels-first transpose, and the gated unit's two
+# convolutions), and the same modules exported to ONNX, where each recurrent layer is one
+# fused `GRU` or `LSTM` node, are what an ONNX Runtime table times. Below, four layers
+# of similar FLOPs from the lesson table, and the same four timed side by side in both
+# runtimes:
+
+# %%
+same_shape = {
+    "conv k5": OpSpec("conv", 32, 32, 64, kernel_size=5, activation="relu"),
+    "gated_tcn k3": OpSpec("gated_tcn", 32, 32, 64, kernel_size=3),
+    "gru": OpSpec("gru", 32, 32, 64),
+    "lstm": OpSpec("lstm", 32, 32, 64),
+}
+runtimes = {name: get_runtime(name, threads=1) for name in ("eager", "onnxruntime")}
+callables = {}
+for what, key in same_shape.items():
+    module, inputs = op_module(key, seed=SEED)
+    for name, runtime in runtimes.items():
+        callables[(what, name)] = runtime.prepare(module, inputs)
+side_by_side = time_round_robin(callables, timing=TimingSpec.QUICK.replace(seed=SEED))
+recurrent = pd.DataFrame([
+    {"layer (32->32, L=64)": what, "FLOPs": key.flops, "table µs (eager)": cpu.op_latency(key),
+     "eager µs": side_by_side[(what, "eager")].min_us, "ONNX Runtime µs": side_by_side[(what, "onnxruntime")].min_us}
+    for what, key in same_shape.items()
+]).set_index("layer (32->32, L=64)")
+recurrent["eager ns per kFLOP"] = 1e6 * recurrent["eager µs"] / recurrent["FLOPs"]
+print(recurrent.round(1).to_string())
+glue("gru_vs_conv_eager", float(recurrent.loc["gru", "eager µs"] / recurrent.loc["conv k5", "eager µs"]),
+     display=False)
+glue("gru_vs_conv_ort", float(recurrent.loc["gru", "ONNX Runtime µs"] / recurrent.loc["conv k5", "ONNX Runtime µs"]),
+     display=False)
+glue("gru_vs_conv_flops", float(recurrent.loc["gru", "FLOPs"] / recurrent.loc["conv k5", "FLOPs"]), display=False)
+glue("gru_vs_lstm_eager", float(recurrent.loc["gru", "eager µs"] / recurrent.loc["lstm", "eager µs"]), display=False)
+
+# %% [markdown]
+# With {glue:text}`gru_vs_conv_flops:.2f` times the convolution's FLOPs, the GRU takes
+# {glue:text}`gru_vs_conv_eager:.1f` times its time in eager PyTorch and
+# {glue:text}`gru_vs_conv_ort:.1f` times in ONNX Runtime on this machine (fastest calls,
+# side by side; the numbers move with the machine's load). The eager GRU is even
+# {glue:text}`gru_vs_lstm_eager:.1f` times slower than the LSTM, which has more FLOPs:
+# on a CPU PyTorch runs the LSTM as one oneDNN kernel (the one chapter {doc}`02_flops`
+# found opaque to the FLOP counter) and the GRU as a handful of small operations per
+# step, each paying the dispatch price; ONNX Runtime runs both as one fused node. The
+# runtime, not just the operation, sets the price. That is the price of the
+# inductive bias a recurrent layer brings, and the table, not the FLOP count, is what
+# lets a search weigh it against the layer's accuracy.
 #
 # (ch04-predicting)=
 # ## Predicting whole models

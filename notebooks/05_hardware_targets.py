@@ -42,6 +42,7 @@
 # is a model estimate and is labelled as one.
 
 # %%
+import dataclasses
 import math
 import random
 
@@ -102,8 +103,13 @@ print(f"hwnas {hwnas.__version__}, torch {torch.__version__}; no market data is 
 # Eager PyTorch runs a layer as a few *kernels*: a convolution is one implicit
 # matrix product (GEMM), a depthwise-separable block two, self-attention eight
 # (QKV projection, scores, scale, softmax, weighted sum, a copy, output
-# projection, and a copy back to channels-first), and every activation and residual add one more element-wise
-# kernel. Each kernel is bounded by compute or by memory traffic, whichever is
+# projection, and a copy back to channels-first), a gated convolution five (two
+# GEMMs, tanh, sigmoid and their product), and every activation and residual add one more element-wise
+# kernel. A GRU or LSTM over $L$ steps is the odd one out: its input projections for all
+# steps are one GEMM, but each step's recurrent product needs the previous step's state,
+# so it runs as $L$ small sequential GEMMs, each followed by one fused kernel for the
+# gate arithmetic, the layout of cuDNN's recurrent layers {cite:p}`appleyard2016rnn`:
+# $2L + 3$ kernels with the two layout copies. Each kernel is bounded by compute or by memory traffic, whichever is
 # slower (the *roofline* of {cite:t}`williams2009roofline`), plus the fixed cost
 # of launching it:
 #
@@ -213,6 +219,38 @@ fig = plots.batch_sweep(batches, totals, styles=styles, title="conv k5 + ReLU, 6
                         floor=A100_40GB.launch_overhead_us * 2, floor_label="2 launches (conv + ReLU)", bottom=5);
 
 # %% [markdown]
+# The same comparison for the recurrent and gated layers of the same width on the same 64
+# steps shows what the step-by-step recurrence costs a GPU: its kernels cannot be
+# batched across time, so each of the $L$ steps pays a launch whatever the batch.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+same_width = {
+    "conv k5": OpSpec("conv", 64, 64, 64, kernel_size=5, activation="relu"),
+    "gated_tcn k5": OpSpec("gated_tcn", 64, 64, 64, kernel_size=5),
+    "gru": OpSpec("gru", 64, 64, 64),
+    "lstm": OpSpec("lstm", 64, 64, 64),
+}
+gpu_rows = []
+for what, key in same_width.items():
+    wide = dataclasses.replace(key, batch=256)
+    gpu_rows.append({"layer (64->64, L=64)": what, "MFLOPs": key.flops / 1e6, "kernels": len(gpu_kernels(key)),
+                     "µs batch 1": gpu.op_latency(key), "µs per sample, batch 256": gpu.op_latency(wide) / 256})
+gpu_rec = pd.DataFrame(gpu_rows).set_index("layer (64->64, L=64)")
+assert gpu_rec.loc["lstm", "kernels"] == 2 * 64 + 3
+print(gpu_rec.round(3).to_string())
+glue("gpu_lstm_kernels", int(gpu_rec.loc["lstm", "kernels"]), display=False)
+glue("gpu_lstm_vs_conv", float(gpu_rec.loc["lstm", "µs batch 1"] / gpu_rec.loc["conv k5", "µs batch 1"]),
+     display=False)
+
+# %% [markdown]
+# With {glue:text}`gpu_lstm_kernels` launches the LSTM costs
+# {glue:text}`gpu_lstm_vs_conv:.0f` times the convolution at batch 1 in this model
+# (an estimate: a persistent kernel that keeps the weights on chip would launch once,
+# and is not modelled), while its FLOPs are of the same order: on a GPU the recurrence,
+# not the arithmetic, is the cost.
+
+# %% [markdown]
 # ## The FPGA as a cycle count
 #
 # On an FPGA each layer becomes its own engine in the fabric, and data
@@ -292,6 +330,22 @@ for reason in fpga.check(attention_arch):
 print("latency:", fpga.predict_latency(attention_arch))
 
 # %% [markdown]
+# The recurrent and gated layers are refused too, and the reason is the reference
+# chapter's operation-support rule: avoid complex nonlinearities and what does not map
+# to a fixed dataflow. Their sigmoid and tanh gates are such nonlinearities (a lookup
+# table on every value in fixed point), the gated layer multiplies two data-dependent
+# maps, and a recurrent layer makes each step wait for the previous step's state, a
+# loop-carried dependence that stops the layer's pipeline from overlapping its steps.
+# `SearchSpace.fpga()` never offers them; a profile asked about one says why.
+
+# %%
+for op in ("gru", "lstm", "gated_tcn"):
+    layer = LayerSpec(op, 32, 32, kernel_size=3 if op == "gated_tcn" else 1, activation="none")
+    reasons = fpga.check(Architecture((LayerSpec("fc", 8, 32), layer), input_features=8, lookback=32))
+    assert any(f"op '{op}' is not supported on the FPGA" in r for r in reasons)
+    print(f"{op}: {reasons[0]}")
+
+# %% [markdown]
 # ## The CPU, measured
 #
 # The retail target is the machine itself: one thread and the 10 MB budget
@@ -316,8 +370,8 @@ print(cpu.summary())
 #
 # Now every architecture gets a latency on each target: the CPU (measured,
 # batch 1), the A100 model at batch 1 and at batch 256 (per sample), and the
-# ZU9EG model. FPGA-infeasible architectures (attention, or resources) get
-# no FPGA latency.
+# ZU9EG model. FPGA-infeasible architectures (attention, recurrent or gated layers,
+# or resources) get no FPGA latency.
 
 # %%
 def row(arch, where):
@@ -535,7 +589,10 @@ ax = plots.memory_vs_width(widths, sizes, budget=EDGE_MEMORY_BUDGET, budget_labe
 #   orders of magnitude. Misaligned widths and FP32 fall off the tensor cores.
 # - On the **FPGA** model latency is multiply-adds over parallelism plus
 #   pipeline fill, a near-perfect rank match with FLOPs; feasibility is set by
-#   DSP slices and block RAM, and attention is rejected outright.
+#   DSP slices and block RAM, and attention, GRU, LSTM and the gated convolution are
+#   rejected outright (dynamic or complex nonlinear operations, the reference's
+#   operation-support rule). A recurrent layer on the GPU model is $L$ sequential
+#   launches: it pays for the recurrence, not for its FLOPs.
 # - The **CPU**, measured, sits in between and is the only target here whose
 #   numbers are not a model.
 # - The best architecture differs per target, and only the FPGA meets the

@@ -28,7 +28,7 @@ def test_layerspec_coerces_strings_and_is_frozen():
     [
         (dict(op="conv", in_channels=0, out_channels=4), ("in_channels", "1", "0")),
         (dict(op="conv", in_channels=4, out_channels=-2), ("out_channels", "1", "-2")),
-        (dict(op="lstm", in_channels=4, out_channels=4), ("op", "'lstm'", "'conv'", "'attention'")),
+        (dict(op="transformer", in_channels=4, out_channels=4), ("op", "'transformer'", "'conv'", "'lstm'")),
         (dict(op="attention", in_channels=10, out_channels=10, heads=4), ("heads", "4", "10")),
         (dict(op="fc", in_channels=4, out_channels=4, kernel_size=3), ("kernel_size", "1", "'fc'", "3")),
         (dict(op="dilated_conv", in_channels=4, out_channels=4, kernel_size=3), ("dilation", "2", "'dilated_conv'")),

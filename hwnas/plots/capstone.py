@@ -23,10 +23,12 @@ if TYPE_CHECKING:
 __all__ = ["search_front", "architecture_blocks", "score_vs_latency", "walk_forward_lines", "tail_calibration"]
 
 _OP_COLOURS = {"conv": "#1f77b4", "dwsep_conv": "#17becf", "dilated_conv": "#9467bd", "fc": "#8c564b",
-               "attention": "#d62728", "identity": "#c7c7c7", "max_pool": "#bcbd22", "avg_pool": "#bcbd22"}
+               "attention": "#d62728", "identity": "#c7c7c7", "max_pool": "#bcbd22", "avg_pool": "#bcbd22",
+               "gru": "#2ca02c", "lstm": "#98df8a", "gated_tcn": "#ff7f0e"}
 # Short names that fit inside a layer's box; the figure's title spells them out.
 _OP_SHORT = {"conv": "conv", "dwsep_conv": "dws", "dilated_conv": "dil", "fc": "fc", "attention": "attn",
-             "identity": "id", "max_pool": "max", "avg_pool": "avg"}
+             "identity": "id", "max_pool": "max", "avg_pool": "avg", "gru": "gru", "lstm": "lstm",
+             "gated_tcn": "gtcn"}
 
 
 def search_front(result: SearchResult, *, budget_us: float | None = None, chosen: Architecture | None = None,

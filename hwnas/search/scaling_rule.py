@@ -16,8 +16,17 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from ..architecture import POOL_OPS, WIDTH_PRESERVING_OPS, Architecture, HeadType, LayerSpec, OpType
+from ..architecture import (
+    POOL_OPS,
+    RECURRENT_OPS,
+    WIDTH_PRESERVING_OPS,
+    Architecture,
+    HeadType,
+    LayerSpec,
+    OpType,
+)
 from ..checks import require_choice, require_float, require_int, require_optional_int, require_positive
+from ..cost import recurrent_gates
 
 if TYPE_CHECKING:
     from ..hardware import HardwareProfile
@@ -75,6 +84,12 @@ def flops_terms(arch: Architecture) -> dict[Exponents, int]:
         width = 1 if index == 0 else 2
         if layer.op in (OpType.CONV, OpType.DILATED_CONV):
             add((depth, width, 1), 2 * out_len * k * cin * cout)
+        elif layer.op == OpType.GATED_TCN:  # two convolutions
+            add((depth, width, 1), 4 * out_len * k * cin * cout)
+        elif layer.op in RECURRENT_OPS:  # 2 L G H (C_in + H): input and recurrent projections
+            gates, _ = recurrent_gates(layer.op)
+            add((depth, width, 1), 2 * length * gates * cout * cin)
+            add((depth, 2, 1), 2 * length * gates * cout * cout)
         elif layer.op == OpType.DWSEP_CONV:
             add((depth, 1, 1), 2 * out_len * k * cin)
             add((depth, width, 1), 2 * out_len * cin * cout)

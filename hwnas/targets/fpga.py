@@ -137,6 +137,20 @@ def fpga_unsupported(op: OpSpec) -> str | None:
             "dependent weights, exponentials and a division), which has no efficient fixed "
             "dataflow; use conv, dwsep_conv or fc"
         )
+    if op.op in (OpKind.GRU, OpKind.LSTM):
+        return (
+            f"op {str(op.op)!r} is not supported on the FPGA: each of its {op.seq_len} steps needs the "
+            "previous step's hidden state (a loop-carried dependence the layer pipeline cannot overlap, "
+            "so the steps run one after another), and its sigmoid and tanh gates are the complex "
+            "nonlinearities the operation-support rule says to avoid; use conv, dwsep_conv or fc"
+        )
+    if op.op == OpKind.GATED_TCN:
+        return (
+            "op 'gated_tcn' is not supported on the FPGA: its tanh and sigmoid are the complex "
+            "nonlinearities the operation-support rule says to avoid (lookup tables on every value), and "
+            "its product of two data-dependent maps needs a multiplier per output beside the "
+            "convolutions' DSP slices; use conv, dwsep_conv or fc"
+        )
     return None
 
 

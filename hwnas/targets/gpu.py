@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..architecture import Activation
 from ..checks import FRACTION, NON_NEGATIVE, POSITIVE, check_fields, integer, require_enum
-from ..cost import Precision, bytes_per_value
+from ..cost import Precision, bytes_per_value, recurrent_gates
 from ..opspec import OpKind, OpSpec
 
 GPU_MODEL_ID = "hwnas-gpu-roofline-v1"
@@ -37,6 +37,12 @@ GPU_ASSUMPTIONS = {
             "wave (tile and wave quantisation, NVIDIA Matrix Multiplication Background guide)",
     "alignment": "NVIDIA guide (nvidia2023matmul): tensor cores need channel dimensions that are "
                  "multiples of 8 (FP16) or 16 (INT8); otherwise the CUDA-core FP32 rate is used",
+    "recurrent": "a GRU/LSTM layer over L steps is one GEMM for the input projections of all steps, then "
+                 "L sequential small GEMMs (batch x gates*H x H) each followed by one fused element-wise "
+                 "gate kernel: the step dependence forbids batching the recurrent products across time "
+                 "(Appleyard, Kocisky and Blunsom 2016, 'Optimizing performance of recurrent neural networks "
+                 "on GPUs', arXiv:1604.01946; the layout of cuDNN's RNN API). Every step pays a launch; a "
+                 "persistent RNN kernel (Diamos et al. 2016) that keeps the weights on chip is not modelled",
 }
 
 @dataclass(frozen=True)
@@ -170,6 +176,31 @@ def _elementwise(name: str, values: int, b: int, reads: int = 1, flops_per_value
     return GpuKernel(name, flops_per_value * values, float(b * values * (reads + 1)), None, 1, values)
 
 
+def _recurrent_kernels(op: OpSpec, b: int) -> list[GpuKernel]:
+    """A GRU/LSTM layer: input GEMM over all steps, then per step a recurrent GEMM and a gate kernel.
+
+    See ``GPU_ASSUMPTIONS["recurrent"]`` (Appleyard et al. 2016). Per unit and step
+    the gate kernel reads the ``G`` input and ``G`` recurrent pre-activations and the
+    ``S`` carried states, writes the ``S`` new ones, and does about 10 FLOPs per
+    gate (sigmoid or tanh and the products that mix them).
+    """
+    bt, cin, hidden, steps = op.batch, op.in_channels, op.out_channels, op.seq_len
+    gates, states = recurrent_gates(op.op)
+    gh = gates * hidden
+    kernels = [
+        _elementwise("time-major copy", bt * cin * steps, b, flops_per_value=0.0),
+        _gemm("input projections (all steps, GEMM)", bt * steps, gh, cin, b,
+              bt * steps * cin + bt * steps * gh + cin * gh + 2 * gh, aligned=(cin, gh)),
+    ]
+    for step in range(steps):
+        kernels.append(_gemm(f"step {step}: recurrent GEMM", bt, gh, hidden, b,
+                             bt * hidden + bt * gh + hidden * gh, aligned=(hidden, gh)))
+        kernels.append(GpuKernel(f"step {step}: gates", 10.0 * bt * gh,
+                                 float(b * bt * (2 * gh + 2 * states * hidden)), None, 1, bt * hidden))
+    kernels.append(_elementwise("channels-first copy", bt * hidden * steps, b, flops_per_value=0.0))
+    return kernels
+
+
 def gpu_kernels(op: OpSpec, precision: Precision | str = Precision.FP16) -> list[GpuKernel]:
     """The kernels eager PyTorch launches for ``op`` (no residual: the profile adds branches).
 
@@ -208,6 +239,17 @@ def gpu_kernels(op: OpSpec, precision: Precision | str = Precision.FP16) -> list
             _gemm("output projection", bt * n, d, d, b, 2 * bt * n * d + d * d + d, aligned=(d,)),
             _elementwise("channels-first copy", bt * n * d, b, flops_per_value=0.0),
         ]
+    elif op.op == OpKind.GATED_TCN:
+        conv_values = bt * cin * L + bt * cout * lo + k * cin * cout + cout
+        kernels += [
+            _gemm("filter conv (implicit GEMM)", bt * lo, cout, k * cin, b, conv_values, aligned=(cin, cout)),
+            _elementwise("tanh", bt * cout * lo, b, flops_per_value=8.0),
+            _gemm("gate conv (implicit GEMM)", bt * lo, cout, k * cin, b, conv_values, aligned=(cin, cout)),
+            _elementwise("sigmoid", bt * cout * lo, b, flops_per_value=8.0),
+            _elementwise("gated product", bt * cout * lo, b, reads=2),
+        ]
+    elif op.op in (OpKind.GRU, OpKind.LSTM):
+        kernels += _recurrent_kernels(op, b)
     elif op.op in (OpKind.MAX_POOL, OpKind.AVG_POOL):
         kernels.append(GpuKernel(op.op, float(bt * cin * lo * k), float(b * bt * cin * (L + lo)),
                                  None, 1, bt * cin * lo))
