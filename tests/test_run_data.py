@@ -90,3 +90,50 @@ def test_too_few_rows_says_how_many_are_needed(inputs: dict[str, Path], capsys: 
                  "--out-dir", str(tmp_path / "o")]) == 2
     line = capsys.readouterr().err
     assert f"needs at least {min_task_rows(32):,}" in line and "lookback 32" in line
+
+
+# --------------------------------------------------------------------------- walk-forward selection
+
+
+def test_fold_tasks_walk_forward_inside_train_and_validation(task) -> None:
+    from hwnas.proxy import fold_tasks
+
+    folds = fold_tasks(task, 3)
+    inside = task.train.index.append(task.val.index)
+    for i, fold in enumerate(folds):
+        assert fold.val.index.isin(inside).all() and fold.train.index.isin(inside).all()
+        assert fold.val.index[0] > task.train.index[0] and fold.test.index.equals(fold.val.index)
+        assert not fold.val.index.isin(task.test.index).any()  # the test period is never read
+        start = inside.get_loc(fold.val.index[0])
+        assert inside.get_loc(fold.train.index[-1]) == start - task.split.gap - 1  # a gap before the block
+        if i:
+            assert fold.val.index[0] > folds[i - 1].val.index[-1]  # later folds validate later
+    with pytest.raises(ValueError, match="too few"):
+        fold_tasks(task, 10_000)
+
+
+def test_walk_forward_select_picks_the_best_mean_fold_score(task, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    import numpy as np
+
+    from hwnas.proxy.walk_forward import walk_forward_select
+
+    walk_forward = importlib.import_module("hwnas.proxy.walk_forward")  # the module, not the function
+
+    space = hwnas.SearchSpace.default(input_features=task.num_features, widths=(8,), lookbacks=(16,), depths=(1, 2))
+    rng = np.random.default_rng(0)
+    archs = {f"m{i}": space.sample(rng) for i in range(3)}
+    fold_score = {0: {"m0": 0.3, "m1": 0.1, "m2": 0.2}, 1: {"m0": -0.2, "m1": 0.2, "m2": 0.15},
+                  2: {"m0": 0.1, "m1": 0.0, "m2": 0.1}}  # means: m0 0.067, m1 0.1, m2 0.15
+    calls: list[int] = []
+    monkeypatch.setattr(walk_forward, "train_model", lambda arch, part, seed: calls.append(1) or arch)
+    monkeypatch.setattr(walk_forward, "split_score", lambda *a: _score(fold_score, len(calls)))
+    name, rows = walk_forward_select(archs, task, folds=3)
+    assert name == "m2" and len(rows) == 9 and len(calls) == 9
+    assert [r["model"] for r in rows[:3]] == ["m0", "m1", "m2"] and rows[4]["score"] == 0.2
+
+
+def _score(table: dict[int, dict[str, float]], n_calls: int) -> float:
+    fold, model = divmod(n_calls - 1, 3)
+    return table[fold][f"m{model}"]

@@ -58,6 +58,6 @@ from .task import (
     score_predictions,
 )
 from .training import evaluate, evaluate_splits, predict_split, torch_settings, train_model, train_targets
-from .walk_forward import split_score, walk_forward
+from .walk_forward import fold_tasks, split_score, walk_forward, walk_forward_select
 
 __all__ = [*task.__all__, *training.__all__, *metrics.__all__, *baselines.__all__, *_walk_forward.__all__]
