@@ -47,6 +47,13 @@ def test_direction_task_on_a_csv_end_to_end(inputs: dict[str, Path], tmp_path: P
     assert {"persistence", "lstm"} <= set(summary["baselines"])
 
 
+def test_multi_fidelity_flag_is_the_default_ladder() -> None:
+    from hwnas.pipeline._cli import _rungs
+    from hwnas.search.fidelity import DEFAULT_RUNGS
+
+    assert _rungs(True) == DEFAULT_RUNGS and _rungs(False) is None
+
+
 def test_a_folder_with_symbol_and_interval(inputs: dict[str, Path]) -> None:
     from hwnas.data.loader import load_kline_path
 

@@ -54,6 +54,9 @@ def register(subparsers: Any) -> None:
                                                      "else build it)")
     run.add_argument("--remeasure", action="store_true",
                      help="measure the CPU profile again even when --out-dir holds one")
+    run.add_argument("--multi-fidelity", action="store_true",
+                     help="search with successive halving: 1 epoch x 1 seed for all, 3 x 2 for the top third, "
+                          "9 x 3 for the top ninth (hwnas.search.fidelity.DEFAULT_RUNGS)")
     run.add_argument("--seed", type=int, default=0, help="seed of the search and of the retraining")
     run.add_argument("--quick", action="store_true", help="a small space and short measurements (tests, demos)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
@@ -94,6 +97,13 @@ def _task(args: argparse.Namespace) -> Any:
                            source=f"{data.source}: {data.description}")
 
 
+def _rungs(multi_fidelity: bool) -> Any:
+    """The ladder of ``--multi-fidelity`` (None without it)."""
+    from ..search.fidelity import DEFAULT_RUNGS
+
+    return DEFAULT_RUNGS if multi_fidelity else None
+
+
 def _run(args: argparse.Namespace) -> int:
     """The ``run`` command: exit 0 when the chosen model passes on its target, 1 when it fails."""
     require_choice(args.target, "--target", TARGET_NAMES)
@@ -132,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
                           retrain_windows=args.retrain_windows, out_dir=args.out_dir, seed=args.seed,
                           progress=not args.quiet, quick=args.quick, sla_repeats=args.sla_repeats,
                           profile=args.profile, tail_factor=args.tail_factor, remeasure=args.remeasure,
-                          task=task)
+                          task=task, rungs=_rungs(args.multi_fidelity))
     print(result.summary())
     print(f"wrote {result.outputs['summary']} and {result.outputs['front']}")
     return 0 if result.verdict["passed"] else 1

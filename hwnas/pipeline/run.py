@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from ..latency.spec import TimingSpec
     from ..proxy.task import ProxyTask
     from ..search.base import Metrics
+    from ..search.fidelity import Rung
     from ..search.result import SearchResult
     from ..space import SearchSpace
 
@@ -351,6 +352,7 @@ def run_pipeline(
     remeasure: bool = False,
     select_top: int = 3,
     select_folds: int = 3,
+    rungs: Sequence[Rung] | None = None,
 ) -> PipelineResult:
     """Search, retrain, compare, export, quantise and check one target end to end (module docstring).
 
@@ -374,7 +376,10 @@ def run_pipeline(
     among the ``select_top`` best front members within the budgets by their mean score over
     ``select_folds`` walk-forward folds of the training and validation windows
     (:func:`hwnas.proxy.walk_forward_select`, :data:`SELECT_RULE`; never the test period);
-    ``select_top=1`` or ``select_folds=1`` keeps the best validation score. A run that fails
+    ``select_top=1`` or ``select_folds=1`` keeps the best validation score. ``rungs`` (e.g.
+    :data:`hwnas.search.fidelity.DEFAULT_RUNGS`) searches with multi-fidelity evaluation
+    (:class:`~hwnas.search.fidelity.MultiFidelityEvaluator`); None trains every candidate with
+    the task's recipe once. A run that fails
     removes the folder it created (a Ctrl-C keeps it, so the search's store resumes). Nothing within the budgets is a
     result: the run continues with the fastest trained model (``result.choice``
     says so), writes every file, and its verdict is FAIL with the reason.
@@ -420,7 +425,8 @@ def run_pipeline(
                              evals=evals, retrain_epochs=retrain_epochs, retrain_windows=retrain_windows,
                              seed=seed, progress=progress, quick=quick, sla_repeats=sla_repeats,
                              timing=timing, lut_options=lut_options or {}, tail_factor=tail_factor,
-                             profile_kind=kind, select_top=select_top, select_folds=select_folds)
+                             profile_kind=kind, select_top=select_top, select_folds=select_folds,
+                             rungs=rungs)
     except Exception:  # a failed run leaves no partial folder (Ctrl-C keeps it: its store resumes the search)
         _clean_failed(Path(out_dir), paths, created)
         raise
@@ -459,7 +465,8 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
                 space: Any, profile: Any, evals: int, retrain_epochs: int, retrain_windows: int | None,
                 seed: int, progress: bool, quick: bool, sla_repeats: int, timing: TimingSpec,
                 lut_options: LUTOptions, tail_factor: float | None,
-                profile_kind: str | None = None, select_top: int = 3, select_folds: int = 3) -> PipelineResult:
+                profile_kind: str | None = None, select_top: int = 3, select_folds: int = 3,
+                rungs: Sequence[Rung] | None = None) -> PipelineResult:
     """The stages of :func:`run_pipeline`, arguments already checked."""
     import torch
 
@@ -508,7 +515,14 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
                             memory_budget_bytes=memory_budget, task=task, constraint="hard", batch=plan.batch)
     with stages.stage("search", f"{evals} evaluations ({plan.strategy}, table budget "
                                 f"{problem.latency_budget_us:.3g} µs)"):
-        result = minimize(problem, plan.strategy, seed=seed, store=paths["store"], progress=progress)
+        evaluator = None
+        if rungs:
+            from ..search.fidelity import MultiFidelityEvaluator
+
+            evaluator = MultiFidelityEvaluator(task, profile, precision=problem.precision, batch=plan.batch,
+                                               rungs=tuple(rungs))
+        result = minimize(problem, plan.strategy, seed=seed, store=paths["store"], progress=progress,
+                          evaluator=evaluator)
         arch, metrics, within = _choose(result)
         stages.say(f"chosen ({CHOICE_RULES[within]}): validation {metrics.score:+.4f}, "
                    f"predicted {metrics.latency_us:.1f} µs")

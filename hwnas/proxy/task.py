@@ -72,7 +72,7 @@ MODEL_METRICS = {
 persistence QLIKE, standard errors); the honesty checks test these."""
 
 WORST_SCORE = -1.0  # the score of a diverged run: the floor of a correlation
-BASELINES = ("persistence", "mean", "mlp", "lstm")
+BASELINES = ("persistence", "mean", "mlp", "lstm", "gru", "tcn")
 RECIPE_FIELDS = ("epochs", "batch_size", "lr", "max_train_windows", "cost_bps", "num_threads",
                  "data_seed", "grad_clip", "eval_stride")  # ProxyTask fields make_proxy_task accepts
 
