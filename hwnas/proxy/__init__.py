@@ -55,6 +55,7 @@ from .task import (
     ProxySplit,
     ProxyTask,
     make_proxy_task,
+    min_task_rows,
     score_predictions,
 )
 from .training import evaluate, evaluate_splits, predict_split, torch_settings, train_model, train_targets

@@ -166,7 +166,10 @@ def unpack_task(packed: PackedTask) -> ProxyTask:
 
 @dataclass(frozen=True)
 class TrainResult:
-    """What the training half of an evaluation found (validation and test scores)."""
+    """What the training half of an evaluation found (validation and test scores).
+
+    Taught in: notebooks/07_pareto.
+    """
 
     score: float
     scores: dict[str, float]
