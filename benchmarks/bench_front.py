@@ -312,9 +312,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reduced", action="store_true", help="CPU only, 3 seeds, 24 archs, quick space")
     parser.add_argument("--work", default="/tmp/hwnas_bench_front", help="store and pipeline folders (resumable)")
     parser.add_argument("--out", default=None, help="JSON to write (.txt beside it)")
+    parser.add_argument("--fidelity-out", default=None, help="part 1's JSON (default: front_fidelity[_reduced] "
+                                                               "beside --out)")
     args = parser.parse_args(argv)
     if args.reduced:
-        args.targets, args.seeds, args.archs, args.final_seeds = "cpu", min(args.seeds, 3), min(args.archs, 24), 1
+        args.targets = "cpu" if args.targets == "cpu,gpu,fpga" else args.targets
+        args.seeds, args.archs, args.final_seeds = min(args.seeds, 3), min(args.archs, 40), 1
         args.rungs = "1x1,3x1,9x1" if args.rungs == "1x1,3x2,9x3" else args.rungs
     out = check_writable(args.out or RESULTS / ("front_reduced.json" if args.reduced else "front.json"), "--out")
     rungs = tuple(Rung(int(e), int(s)) for e, s in (r.split("x") for r in args.rungs.split(",")))
@@ -328,14 +331,15 @@ def main(argv: list[str] | None = None) -> int:
         rank = None
         if not args.skip_ranking:
             rank = ranking(replace(task, max_train_windows=args.proxy_windows), store, args, rungs)
-            fid = out.with_name("front_fidelity" + ("_reduced" if args.reduced else "") + ".json")
+            fid = check_writable(args.fidelity_out or out.with_name(
+                "front_fidelity" + ("_reduced" if args.reduced else "") + ".json"), "--fidelity-out")
             text = report(rank, [], args)
             write_text_atomic(fid, json.dumps({"settings": vars(args), "start": started, "end": conditions(),
                                                 "ranking": rank}, indent=1, default=str) + "\n")
             write_text_atomic(fid.with_suffix(".txt"), text + "\n")
             print(text)
         fronts = []
-        for target in args.targets.split(","):
+        for target in [t for t in args.targets.split(",") if t]:
             ttask = task if target == "cpu" else make_proxy_task(
                 data.frame, lookback=max(target_space(target, args.reduced).lookbacks), interval=data.interval,
                 source=task.source)

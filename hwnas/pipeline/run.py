@@ -478,7 +478,7 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
     from ..proxy.task import make_proxy_task
     from ..proxy.training import train_model
     from ..proxy.walk_forward import split_score, walk_forward_select
-    from ..search.base import SearchProblem
+    from ..search.base import SearchProblem, nan_to_none
     from ..search.loop import minimize
 
     target = plan.target
@@ -537,7 +537,7 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
             name, rows = walk_forward_select({k: m.arch for k, m in names.items()}, stask, folds=select_folds,
                                              seed=seed)
             arch, metrics = names[name].arch, names[name].metrics
-            choice = {"rule": SELECT_RULE, "within_budget": True, "walk_forward": rows,
+            choice = {"rule": SELECT_RULE, "within_budget": True, "walk_forward": nan_to_none(rows),
                       "finalists": {k: m.arch.label() for k, m in names.items()}, "chosen": name}
             stages.say(f"chosen by walk-forward ({name}): validation {metrics.score:+.4f}, "
                        f"predicted {metrics.latency_us:.1f} µs")
