@@ -27,8 +27,10 @@ Measured on a shared, loaded machine: the load average is recorded.
 
     HWNAS_BYBIT_DIR=../shared/data/bybit HWNAS_OFFLINE=1 .venv/bin/python benchmarks/bench_front.py
 
-``--reduced`` (CPU only, 3 seeds, 24 architectures, the quick space and measurements) is
-what fits in about 20 minutes on 2 shared cores; its files say so.
+``--reduced`` (CPU only, one final seed in part 1, the quick space and measurements; pass
+fewer ``--archs``/``--seeds`` and a shorter recipe too) is what fits in about 20 minutes on 2
+shared cores; its files say so. The committed reduced runs' command lines are in their
+``settings`` lines.
 """
 
 from __future__ import annotations
@@ -309,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-ranking", action="store_true")
-    parser.add_argument("--reduced", action="store_true", help="CPU only, 3 seeds, 24 archs, quick space")
+    parser.add_argument("--reduced", action="store_true",
+                        help="CPU only, 1 final seed in part 1, at most 40 archs, the quick space and measurements")
     parser.add_argument("--work", default="/tmp/hwnas_bench_front", help="store and pipeline folders (resumable)")
     parser.add_argument("--out", default=None, help="JSON to write (.txt beside it)")
     parser.add_argument("--fidelity-out", default=None, help="part 1's JSON (default: front_fidelity[_reduced] "
@@ -317,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.reduced:
         args.targets = "cpu" if args.targets == "cpu,gpu,fpga" else args.targets
-        args.seeds, args.archs, args.final_seeds = min(args.seeds, 3), min(args.archs, 40), 1
+        args.archs, args.final_seeds = min(args.archs, 40), 1
         args.rungs = "1x1,3x1,9x1" if args.rungs == "1x1,3x2,9x3" else args.rungs
     out = check_writable(args.out or RESULTS / ("front_reduced.json" if args.reduced else "front.json"), "--out")
     rungs = tuple(Rung(int(e), int(s)) for e, s in (r.split("x") for r in args.rungs.split(",")))
