@@ -292,7 +292,8 @@ def report(rank: dict[str, Any] | None, fronts: list[dict[str, Any]], args: argp
             lines.append(f"  {name} ({front['models'][name]}) vs LSTM: ONNX Runtime latency ratio "
                          f"{v['ort_ratio_vs_lstm']:.2f} ({'<=' if v['latency_ok'] else 'FAILS'} 0.5)")
             for fold, f in v["folds"].items():
-                lines.append(f"    {fold}: difference {f['diff']:+.4f} ± {f['se']:.4f} (se), block bootstrap 95% "
+                lines.append(f"    {fold}: difference {f['diff']:+.4f} ± {f['se']:.4f} (mean, se over seeds); "
+                             f"seed-averaged predictions' difference, block bootstrap 95% "
                              f"[{f['bootstrap95'][0]:+.4f}, {f['bootstrap95'][1]:+.4f}]"
                              + ("" if f["ok"] else "  <- FAILS: below the LSTM"))
             lines.append(f"    dominates the LSTM on every fold: {'YES' if v['dominates'] else 'NO'}")
