@@ -52,6 +52,7 @@ __all__ = [
     "KlineData",
     "SyntheticDataWarning",
     "find_recorded_file",
+    "load_kline_path",
     "load_klines",
 ]
 
@@ -152,6 +153,63 @@ def find_recorded_file(directory: str | os.PathLike[str], symbol: str,
                if p.is_file() and (p.stem == f"{symbol}_{label}"
                                    or p.stem.startswith(f"{symbol}_{label}_"))]
     return sorted(matches)[-1] if matches else None
+
+
+def load_kline_path(path: str | os.PathLike[str], symbol: str = "BTCUSDT", interval: str | int | None = None,
+                    *, option: str = "data") -> KlineData:
+    """Klines from a user's ``path``: one kline CSV of any symbol and interval, or a folder holding
+    ``{symbol}_{label}*.csv`` (the recorded files' names, see :func:`find_recorded_file`).
+
+    Every error is one ``ValueError`` line naming ``option``: a path that does not exist, a
+    ``.csv`` name that is a folder, a name ending in ``/`` that is a file, a folder with no file
+    matching the pattern (which it says), or a file :func:`read_kline_csv` refuses. ``interval``
+    (default: a folder's files are 15-minute ones, a CSV's is read from its timestamps) is checked
+    for gaps.
+
+    Taught in: notebooks/12_capstone.
+    """
+    symbol = check_symbol(symbol)
+    given = None if interval is None else normalize_interval(interval)
+    interval = given or "15"
+    text = os.fspath(path)
+    where = Path(text).expanduser()
+    if not where.exists():
+        raise ValueError(f"{option} {text!r} does not exist; give a kline CSV file or a folder of them")
+    if where.is_dir() and where.suffix.lower() == ".csv":
+        raise ValueError(f"{option} {text!r} is a folder, but its name says a CSV file; give the CSV file "
+                         f"itself, or a folder of {symbol}_{interval_label(interval)}*.csv files")
+    if where.is_file() and text.endswith(("/", os.sep)):
+        raise ValueError(f"{option} {text!r} is a file, but the trailing '/' says a folder; drop the '/' "
+                         f"to read it as a kline CSV")
+    if where.is_dir():
+        found = find_recorded_file(where, symbol, interval)
+        if found is None:
+            raise ValueError(f"{option} {text!r}: no file matching {symbol}_{interval_label(interval)}*.csv "
+                             f"in that folder (set the symbol and interval, or give a CSV file)")
+        where = found
+    elif where.suffix.lower() != ".csv":
+        raise ValueError(f"{option} {text!r} is not a .csv file; give a kline CSV file or a folder of them")
+    try:
+        frame = read_kline_csv(where, interval=given or (interval if where != Path(text).expanduser() else None))
+    except ValueError as err:
+        raise ValueError(f"{option}: {err}") from None
+    if given is None and where == Path(text).expanduser() and len(frame) > 1:
+        interval = _interval_of(frame.index, f"{option} {text!r}")
+    frame.attrs.update(symbol=symbol, interval=interval, category="linear")
+    extra = " (turnover estimated as typical price x volume)" if frame.attrs.get("turnover_estimated") else ""
+    return KlineData(frame, "recorded", f"kline CSV {where}{extra}", symbol=symbol, interval=interval)
+
+
+def _interval_of(index: pd.DatetimeIndex, what: str) -> str:
+    """The Bybit interval of ``index``'s most common step (ValueError naming ``what`` if none fits)."""
+    minutes = float(pd.Series(index.asi8).diff().dropna().mode().iloc[0]) / 60e9
+    names = {1440.0: "D", 10080.0: "W"}
+    name = names.get(minutes, str(int(minutes)) if minutes.is_integer() else "")
+    try:
+        return normalize_interval(name)
+    except ValueError:
+        raise ValueError(f"{what}: its candles are {minutes:g} minutes apart, not a Bybit interval; give "
+                         f"the interval") from None
 
 
 def _tail(frame: pd.DataFrame, limit: int | None) -> pd.DataFrame:

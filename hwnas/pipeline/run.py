@@ -12,7 +12,9 @@ Taught in: notebooks/12_capstone.
    since the table predicts the fastest call and the SLA judges the p99;
 3. **search**: :func:`hwnas.search.search` through the SQLite store with the
    table's latency held to budget / k (one :class:`~hwnas.search.SearchProblem`),
-   then the best architecture *within the budgets* on the validation score; when
+   then the best architecture *within the budgets*: among the best three front members
+   within the budgets, the one with the best mean score over three walk-forward folds of the
+   training and validation windows (never the test period); when
    none is (a loaded machine's tail can leave no room), the fastest trained one,
    and the verdict is FAIL with the reason: a measurement outcome, never a crash;
 4. **retrain**: the chosen architecture with a longer recipe (``retrain_epochs``
@@ -64,12 +66,12 @@ if TYPE_CHECKING:
     from ..latency.spec import TimingSpec
     from ..proxy.task import ProxyTask
     from ..search.base import Metrics
+    from ..search.fidelity import Rung
     from ..search.result import SearchResult
     from ..space import SearchSpace
 
-__all__ = ["CHOICE_RULES", "QUICK_LUT", "TAIL_FACTOR_MAX", "TAIL_SPREAD_MAX", "bounded_tail", "quick_lut_options",
-           "run_pipeline",
-           "target_profile", "target_space"]
+__all__ = ["CHOICE_RULES", "QUICK_LUT", "SELECT_EPOCHS", "SELECT_RULE", "TAIL_FACTOR_MAX", "TAIL_SPREAD_MAX",
+           "bounded_tail", "quick_lut_options", "run_pipeline", "target_profile", "target_space"]
 
 QUICK_LUT: dict[str, Any] = {"calibration": 16}
 """Latency-table options of ``quick`` runs besides their timing (:func:`quick_lut_options` adds it)."""
@@ -186,6 +188,12 @@ CHOICE_RULES = {True: "the best validation score among the trained candidates wi
                 False: "nothing was within the budgets: the lowest predicted latency among the trained "
                        "candidates (among all evaluated when none was trained)"}
 """How :func:`run_pipeline` chooses, by whether a candidate met the search problem's budgets."""
+
+SELECT_RULE = ("the best mean validation score over walk-forward folds of train+validation among the "
+               "best front members within the budgets")
+"""How :func:`run_pipeline` chooses when several front members meet the budgets (the test period is never read)."""
+SELECT_EPOCHS = 3
+"""Epochs of each walk-forward fold's training in the selection (at most the retraining's)."""
 
 TAIL_FACTOR_MAX = 10.0
 """The largest p99 / fastest-call factor a search budget is divided by: the course machine measured
@@ -342,6 +350,9 @@ def run_pipeline(
     lut_options: LUTOptions | None = None,
     tail_factor: float | None = None,
     remeasure: bool = False,
+    select_top: int = 3,
+    select_folds: int = 3,
+    rungs: Sequence[Rung] | None = None,
 ) -> PipelineResult:
     """Search, retrain, compare, export, quantise and check one target end to end (module docstring).
 
@@ -361,10 +372,17 @@ def run_pipeline(
     table (:func:`hwnas.deploy.tail.measure_tail`) and takes 1 for the
     GPU and FPGA, whose models predict a steady call; a measured factor is bounded
     by :data:`TAIL_FACTOR_MAX` (:func:`bounded_tail`). A CPU profile an earlier run left in
-    ``out_dir`` is reused when it prices the space, unless ``remeasure``. A run that fails
-    removes the folder it created (a Ctrl-C keeps it, so the search's store resumes); until the summary is
-    written, ``<target>_INCOMPLETE`` marks the folder unfinished and ``hwnas export`` refuses it.
-    Nothing within the budgets is a result: the run continues with the fastest trained model (``result.choice``
+    ``out_dir`` is reused when it prices the space, unless ``remeasure``. The final model is chosen
+    among the ``select_top`` best front members within the budgets by their mean score over
+    ``select_folds`` walk-forward folds of the training and validation windows
+    (:func:`hwnas.proxy.walk_forward_select`, :data:`SELECT_RULE`; never the test period);
+    ``select_top=1`` or ``select_folds=1`` keeps the best validation score. ``rungs`` (e.g.
+    :data:`hwnas.search.fidelity.DEFAULT_RUNGS`) searches with multi-fidelity evaluation
+    (:class:`~hwnas.search.fidelity.MultiFidelityEvaluator`); None trains every candidate with
+    the task's recipe once. A run that fails removes the folder it created (a Ctrl-C keeps it, so
+    the search's store resumes); until the summary is written, ``<target>_INCOMPLETE`` marks the
+    folder unfinished and ``hwnas export`` refuses it. Nothing within the budgets is a
+    result: the run continues with the fastest trained model (``result.choice``
     says so), writes every file, and its verdict is FAIL with the reason.
 
     Taught in: notebooks/12_capstone.
@@ -380,6 +398,8 @@ def run_pipeline(
     retrain_epochs = require_int(retrain_epochs, "retrain_epochs", 1)
     retrain_windows = require_optional_int(retrain_windows, "retrain_windows", 1)
     seed = require_int(seed, "seed", 0)
+    select_top = require_int(select_top, "select_top", 1)
+    select_folds = require_int(select_folds, "select_folds", 1)
     sla_repeats = min(require_int(sla_repeats, "sla_repeats", 10), 2000 if quick else sla_repeats)
     timing = _comparison_timing(timing, seed)
     if tail_factor is not None:
@@ -407,7 +427,8 @@ def run_pipeline(
                              evals=evals, retrain_epochs=retrain_epochs, retrain_windows=retrain_windows,
                              seed=seed, progress=progress, quick=quick, sla_repeats=sla_repeats,
                              timing=timing, lut_options=lut_options or {}, tail_factor=tail_factor,
-                             profile_kind=kind)
+                             profile_kind=kind, select_top=select_top, select_folds=select_folds,
+                             rungs=rungs)
     except Exception:  # a failed run leaves no partial folder (Ctrl-C keeps it: its store resumes the search)
         _clean_failed(Path(out_dir), paths, created)
         raise
@@ -463,7 +484,8 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
                 space: Any, profile: Any, evals: int, retrain_epochs: int, retrain_windows: int | None,
                 seed: int, progress: bool, quick: bool, sla_repeats: int, timing: TimingSpec,
                 lut_options: LUTOptions, tail_factor: float | None,
-                profile_kind: str | None = None) -> PipelineResult:
+                profile_kind: str | None = None, select_top: int = 3, select_folds: int = 3,
+                rungs: Sequence[Rung] | None = None) -> PipelineResult:
     """The stages of :func:`run_pipeline`, arguments already checked."""
     import torch
 
@@ -474,8 +496,8 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
     from ..proxy.baselines import LSTMBaseline, MLPBaseline, train_baseline
     from ..proxy.task import make_proxy_task
     from ..proxy.training import train_model
-    from ..proxy.walk_forward import split_score
-    from ..search.base import SearchProblem
+    from ..proxy.walk_forward import split_score, walk_forward_select
+    from ..search.base import SearchProblem, nan_to_none
     from ..search.loop import minimize
 
     target = plan.target
@@ -512,10 +534,32 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
                             memory_budget_bytes=memory_budget, task=task, constraint="hard", batch=plan.batch)
     with stages.stage("search", f"{evals} evaluations ({plan.strategy}, table budget "
                                 f"{problem.latency_budget_us:.3g} µs)"):
-        result = minimize(problem, plan.strategy, seed=seed, store=paths["store"], progress=progress)
+        evaluator = None
+        if rungs:
+            from ..search.fidelity import MultiFidelityEvaluator
+
+            evaluator = MultiFidelityEvaluator(task, profile, precision=problem.precision, batch=plan.batch,
+                                               rungs=tuple(rungs))
+        result = minimize(problem, plan.strategy, seed=seed, store=paths["store"], progress=progress,
+                          evaluator=evaluator)
         arch, metrics, within = _choose(result)
         stages.say(f"chosen ({CHOICE_RULES[within]}): validation {metrics.score:+.4f}, "
                    f"predicted {metrics.latency_us:.1f} µs")
+    choice: dict[str, Any] = {"rule": CHOICE_RULES[within], "within_budget": within}
+    finalists = [m for m in result.within_budget][:select_top] if within else []
+    if len(finalists) > 1 and select_folds > 1:
+        stask = replace(task, epochs=min(retrain_epochs, SELECT_EPOCHS))
+        with stages.stage("select", f"the {len(finalists)} best front members within the budgets over "
+                                    f"{select_folds} walk-forward folds of train+validation "
+                                    f"({stask.epochs} epochs each; the test period is not read)"):
+            names = {f"front {i}": m for i, m in enumerate(finalists)}
+            name, rows = walk_forward_select({k: m.arch for k, m in names.items()}, stask, folds=select_folds,
+                                             seed=seed)
+            arch, metrics = names[name].arch, names[name].metrics
+            choice = {"rule": SELECT_RULE, "within_budget": True, "walk_forward": nan_to_none(rows),
+                      "finalists": {k: m.arch.label() for k, m in names.items()}, "chosen": name}
+            stages.say(f"chosen by walk-forward ({name}): validation {metrics.score:+.4f}, "
+                       f"predicted {metrics.latency_us:.1f} µs")
     rtask = replace(task, epochs=retrain_epochs, max_train_windows=retrain_windows)
     recipe = (f"{retrain_epochs} epochs over {len(rtask.train_indices()):,} training windows, "
               f"batch {rtask.batch_size}, Adam lr {rtask.lr}")
@@ -580,7 +624,7 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
             recipe=recipe, search=result, arch=arch, search_score=float(metrics.score), scores=scores,
             baselines=baselines, latency=latency, memory_bytes=memory, export=exported.to_dict(),
             precisions=precisions, precision=precision, sla=sla, verdict=verdict, stage_seconds=stages.seconds,
-            tail=tail, choice={"rule": CHOICE_RULES[within], "within_budget": within},
+            tail=tail, choice=choice,
             outputs={k: str(v) for k, v in paths.items()
                      if k != "incomplete" and (v.exists() or k in ("summary",))})
     write_text_atomic(paths["summary"], json.dumps(out.to_dict(), indent=1, allow_nan=False) + "\n")

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from . import baselines, metrics, task, training
 from . import walk_forward as _walk_forward
-from .baselines import LSTMBaseline, MLPBaseline, train_baseline
+from .baselines import GRUBaseline, LSTMBaseline, MLPBaseline, TCNBaseline, baseline_model, train_baseline
 from .metrics import (
     directional_accuracy,
     information_coefficient,
@@ -55,9 +55,10 @@ from .task import (
     ProxySplit,
     ProxyTask,
     make_proxy_task,
+    min_task_rows,
     score_predictions,
 )
 from .training import evaluate, evaluate_splits, predict_split, torch_settings, train_model, train_targets
-from .walk_forward import split_score, walk_forward
+from .walk_forward import fold_tasks, split_score, walk_forward, walk_forward_select
 
 __all__ = [*task.__all__, *training.__all__, *metrics.__all__, *baselines.__all__, *_walk_forward.__all__]

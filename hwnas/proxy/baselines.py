@@ -49,6 +49,57 @@ class LSTMBaseline(nn.Module):
         return self.out(seq[:, -1])
 
 
+class GRUBaseline(nn.Module):
+    """A hand-designed baseline: one GRU layer over time, the last hidden state, a linear map.
+
+    Taught in: notebooks/06_bybit_data.
+    """
+
+    def __init__(self, features: int, hidden: int = 32) -> None:
+        super().__init__()
+        self.gru = nn.GRU(features, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        seq, _ = self.gru(x.transpose(1, 2))  # (batch, steps, hidden)
+        return self.out(seq[:, -1])
+
+
+class TCNBaseline(nn.Module):
+    """A hand-designed baseline: a temporal convolutional network (Bai, Kolter and Koltun 2018,
+    "An Empirical Evaluation of Generic Convolutional and Recurrent Networks for Sequence
+    Modeling"): causal convolutions of kernel 3 dilated 1, 2, 4, 8, each in a residual block with
+    ReLU, then a linear map of the last step.
+
+    Taught in: notebooks/06_bybit_data.
+    """
+
+    def __init__(self, features: int, hidden: int = 32, kernel: int = 3, dilations: tuple[int, ...] = (1, 2, 4, 8)
+                 ) -> None:
+        super().__init__()
+        self.inp = nn.Conv1d(features, hidden, 1)
+        self.convs = nn.ModuleList(nn.Conv1d(hidden, hidden, kernel, dilation=d) for d in dilations)
+        self.pads = [(kernel - 1) * d for d in dilations]
+        self.out = nn.Linear(hidden, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.inp(x)
+        for conv, pad in zip(self.convs, self.pads):
+            h = h + torch.relu(conv(nn.functional.pad(h, (pad, 0))))  # causal: padded on the left only
+        return self.out(h[:, :, -1])
+
+
+def baseline_model(kind: str, features: int, lookback: int) -> nn.Module:
+    """The untrained network of a trained baseline ``kind`` (``mlp``, ``lstm``, ``gru``, ``tcn``).
+
+    Taught in: notebooks/06_bybit_data.
+    """
+    require_choice(kind, "baseline", ("mlp", "lstm", "gru", "tcn"))
+    if kind == "mlp":
+        return MLPBaseline(features, lookback)
+    return {"lstm": LSTMBaseline, "gru": GRUBaseline, "tcn": TCNBaseline}[kind](features)
+
+
 def train_baseline(kind: str, task: ProxyTask, seed: int = 0, *, lookback: int | None = None,
                    split: str = "val", epochs: int | None = None,
                    keep_predictions: bool = False) -> ProxyScore:
@@ -57,9 +108,9 @@ def train_baseline(kind: str, task: ProxyTask, seed: int = 0, *, lookback: int |
     ``kind``: ``"persistence"`` (volatility: the current realised volatility;
     direction: the sign of the last return), ``"mean"`` (the training mean:
     for direction a constant position, i.e. buy-and-hold when the mean is
-    positive), ``"mlp"`` (:class:`MLPBaseline`) or ``"lstm"`` (:class:`LSTMBaseline`),
-    the last two trained like a candidate on the last ``lookback`` steps
-    (default 64, capped at the task's).
+    positive), ``"mlp"`` (:class:`MLPBaseline`), ``"lstm"`` (:class:`LSTMBaseline`), ``"gru"``
+    (:class:`GRUBaseline`) or ``"tcn"`` (:class:`TCNBaseline`), the last four trained like a
+    candidate on the last ``lookback`` steps (default 64, capped at the task's).
 
     Taught in: notebooks/06_bybit_data.
     """
@@ -82,12 +133,11 @@ def train_baseline(kind: str, task: ProxyTask, seed: int = 0, *, lookback: int |
     with torch_settings(task.num_threads):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            model = (MLPBaseline(task.num_features, lookback) if kind == "mlp"
-                     else LSTMBaseline(task.num_features))
+            model = baseline_model(kind, task.num_features, lookback)
         preds, train_seconds, diverged = fit_and_predict(model, task, lookback, seed, (split,), epochs)
         pred = preds[split]
     return score_run(f"{kind} (L{lookback})", pred, task, split, seed, train_seconds, t_start, epochs,
                   diverged, keep_predictions, len(task.train_indices()))
 
 
-__all__ = ["LSTMBaseline", "MLPBaseline", "train_baseline"]
+__all__ = ["GRUBaseline", "LSTMBaseline", "MLPBaseline", "TCNBaseline", "baseline_model", "train_baseline"]

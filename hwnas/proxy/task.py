@@ -19,6 +19,7 @@ from ..data.features import (
     Scaler,
     Split,
     chronological_split,
+    feature_warmup,
     make_features,
     make_targets,
     make_windows,
@@ -71,7 +72,7 @@ MODEL_METRICS = {
 persistence QLIKE, standard errors); the honesty checks test these."""
 
 WORST_SCORE = -1.0  # the score of a diverged run: the floor of a correlation
-BASELINES = ("persistence", "mean", "mlp", "lstm")
+BASELINES = ("persistence", "mean", "mlp", "lstm", "gru", "tcn")
 RECIPE_FIELDS = ("epochs", "batch_size", "lr", "max_train_windows", "cost_bps", "num_threads",
                  "data_seed", "grad_clip", "eval_stride")  # ProxyTask fields make_proxy_task accepts
 
@@ -195,6 +196,23 @@ class ProxyTask:
         ])
 
     describe = summary
+
+
+def min_task_rows(lookback: int, *, horizon: int = 1, vol_window: int = 16,
+                  feature_kwargs: dict[str, Any] | None = None, min_windows: int = 100) -> int:
+    """Candles :func:`make_proxy_task` needs for ``min_windows`` windows across its three sets.
+
+    The features' warm-up rows, the first window's ``lookback - 1`` earlier rows, the targets'
+    ``max(horizon, vol_window)`` later rows, the two gaps of ``lookback + max(horizon, vol_window)``
+    windows, and ``min_windows`` (a train, validation and test set of a useful size).
+
+    Taught in: notebooks/12_capstone.
+    """
+    ahead = max(require_int(horizon, "horizon", 1), require_int(vol_window, "vol_window", 1))
+    lookback = require_int(lookback, "lookback", 1)
+    warmup = feature_warmup(**{k: v for k, v in (feature_kwargs or {}).items()
+                               if k in ("vol_windows", "momentum_horizons", "zscore_window", "volume_window")})
+    return warmup + lookback - 1 + ahead + 2 * (lookback + ahead) + require_int(min_windows, "min_windows", 1)
 
 
 def make_proxy_task(
@@ -386,5 +404,6 @@ __all__ = [
     "ProxySplit",
     "ProxyTask",
     "make_proxy_task",
+    "min_task_rows",
     "score_predictions",
 ]

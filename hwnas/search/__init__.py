@@ -30,6 +30,7 @@ from .base import (
     register_strategy,
 )
 from .evaluator import Evaluator, pack_task, task_fingerprint, unpack_task
+from .fidelity import MultiFidelityEvaluator, Rung, promotable, rung_ladder
 from .loop import default_task, minimize, search
 from .result import Evaluation, FrontMember, SearchResult, SearchRun
 from .store import EvaluationStore, architecture_key
@@ -42,6 +43,8 @@ __all__ = [
     "Evaluator",
     "FrontMember",
     "Metrics",
+    "MultiFidelityEvaluator",
+    "Rung",
     "SearchProblem",
     "SearchResult",
     "SearchRun",
@@ -53,7 +56,9 @@ __all__ = [
     "hardware_metrics",
     "minimize",
     "pack_task",
+    "promotable",
     "register_strategy",
+    "rung_ladder",
     "search",
     "task_fingerprint",
     "unpack_task",

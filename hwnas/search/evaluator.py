@@ -23,6 +23,8 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +39,9 @@ if TYPE_CHECKING:
     from ..architecture import Architecture
     from ..hardware import HardwareProfile
     from ..proxy.task import ProxyTask
+    from .store import EvaluationStore
 
-__all__ = ["Evaluator", "PackedTask", "Trainer", "pack_task", "task_fingerprint", "unpack_task"]
+__all__ = ["Evaluator", "PackedTask", "TrainResult", "Trainer", "pack_task", "task_fingerprint", "unpack_task"]
 
 _SPLITS = ("train", "val", "test")
 _RECIPE = ("target", "horizon", "vol_window", "epochs", "batch_size", "lr", "max_train_windows",
@@ -163,7 +166,10 @@ def unpack_task(packed: PackedTask) -> ProxyTask:
 
 @dataclass(frozen=True)
 class TrainResult:
-    """What the training half of an evaluation found (validation and test scores)."""
+    """What the training half of an evaluation found (validation and test scores).
+
+    Taught in: notebooks/07_pareto.
+    """
 
     score: float
     scores: dict[str, float]
@@ -184,6 +190,7 @@ class Trainer:
 
     task: ProxyTask | PackedTask
     seed: int = 0
+    epochs: int | None = None  # None: the task's; else trained this many epochs (a fidelity)
 
     def __call__(self, arch: Architecture) -> TrainResult:
         """Train and score ``arch`` (one torch thread per evaluation: ``task.num_threads``)."""
@@ -191,6 +198,8 @@ class Trainer:
 
         start = time.perf_counter()
         task = unpack_task(self.task) if isinstance(self.task, PackedTask) else self.task
+        if self.epochs is not None and self.epochs != task.epochs:
+            task = replace(task, epochs=self.epochs)
         scores = evaluate_splits(arch, task, self.seed, splits=("val", "test"))
         val, test = scores["val"], scores["test"]
         score = val.score if math.isfinite(val.score) else math.nan
@@ -236,6 +245,23 @@ class Evaluator:
         if self._packed is None:
             self._packed = pack_task(self.task)
         return Trainer(self._packed, self.seed)
+
+    def train_all(self, items: Sequence[tuple[str, Architecture]], store: EvaluationStore,
+                  executor: Executor | None) -> Iterator[tuple[str, TrainResult]]:
+        """Train each ``(key, architecture)`` once (through ``executor`` when given), yielding each
+        result as it lands; the search loop's one call into training. ``store`` is unused here: the
+        multi-fidelity evaluator (:class:`~hwnas.search.fidelity.MultiFidelityEvaluator`) keeps each
+        of its training runs there."""
+        if executor is None:
+            for key, arch in items:
+                yield key, self.trainer(arch)
+            return
+        if not items:
+            return
+        trainer = self.remote_trainer()
+        futures = {executor.submit(trainer, arch): key for key, arch in items}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
 
     def hardware_metrics(self, arch: Architecture) -> Metrics:
         """Latency, memory, FLOPs, parameters and feasibility; ``score`` NaN (not trained)."""

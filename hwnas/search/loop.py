@@ -30,7 +30,7 @@ import json
 import math
 import sys
 import time
-from concurrent.futures import Executor, as_completed
+from concurrent.futures import Executor
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -149,14 +149,9 @@ def _evaluate_round(archs: list[Architecture], keys: list[str], evaluator: Evalu
         results[key] = Evaluator.combine(hardware, trained)
         store.put(arch, results[key], key)
 
-    if executor is None:
-        for key, (arch, _) in pending.items():
-            finish(key, evaluator.trainer(arch))
-    elif pending:
-        trainer = evaluator.remote_trainer()
-        futures = {executor.submit(trainer, arch): key for key, (arch, _) in pending.items()}
-        for future in as_completed(futures):
-            finish(futures[future], future.result())
+    for key, result in evaluator.train_all([(key, arch) for key, (arch, _) in pending.items()], store,
+                                           executor):
+        finish(key, result)
     while waiting:  # shared work: poll the store, train whatever a dead claimant left
         for key, (arch, _) in list(waiting.items()):
             stored = store.get(arch, key)
@@ -166,7 +161,8 @@ def _evaluate_round(archs: list[Architecture], keys: list[str], evaluator: Evalu
                 del waiting[key]
             elif store.claim(arch, key):
                 pending[key] = waiting.pop(key)
-                finish(key, evaluator.trainer(arch))
+                for _, result in evaluator.train_all([(key, arch)], store, None):
+                    finish(key, result)
         if waiting:
             time.sleep(0.2)
     return results, cached

@@ -10,17 +10,25 @@ profile, seed or hwnas version are never read (their key differs). A ``runs`` ta
 search's strategy state after every round, so a killed search resumes where it
 stood. WAL mode and a busy timeout, plus retries on ``SQLITE_BUSY``, make it
 safe for several processes writing at once.
+
+Multi-fidelity evaluation (:mod:`hwnas.search.fidelity`) adds a ``trainings``
+table: one row per (architecture, training task, fidelity = epochs, training
+seed, hwnas version) holding that one training run's validation and test
+scores, and ``training_claims`` beside it. Both are created when a store opens,
+so a store written before they existed opens as it is and gains them (the
+schema version stays 1: nothing an older row holds changes meaning).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import socket
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -42,6 +50,16 @@ CREATE TABLE IF NOT EXISTS evaluations (
     arch_key TEXT NOT NULL, task_key TEXT NOT NULL, profile_key TEXT NOT NULL, seed INTEGER NOT NULL,
     hwnas TEXT NOT NULL, architecture TEXT NOT NULL, metrics TEXT NOT NULL, created REAL NOT NULL,
     PRIMARY KEY (arch_key, task_key, profile_key, seed, hwnas)
+);
+CREATE TABLE IF NOT EXISTS trainings (
+    arch_key TEXT NOT NULL, task_key TEXT NOT NULL, fidelity INTEGER NOT NULL, seed INTEGER NOT NULL,
+    hwnas TEXT NOT NULL, result TEXT NOT NULL, created REAL NOT NULL,
+    PRIMARY KEY (arch_key, task_key, fidelity, seed, hwnas)
+);
+CREATE TABLE IF NOT EXISTS training_claims (
+    arch_key TEXT NOT NULL, task_key TEXT NOT NULL, fidelity INTEGER NOT NULL, seed INTEGER NOT NULL,
+    hwnas TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL, created REAL NOT NULL,
+    PRIMARY KEY (arch_key, task_key, fidelity, seed, hwnas)
 );
 CREATE TABLE IF NOT EXISTS runs (run_key TEXT PRIMARY KEY, state TEXT NOT NULL, updated REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS claims (
@@ -237,6 +255,72 @@ class EvaluationStore:
     def _release(self, values: tuple[str, str, str, int, str]) -> None:
         self._db.execute("DELETE FROM claims WHERE arch_key=? AND task_key=? AND profile_key=? AND seed=? "
                          "AND hwnas=?", values)
+
+    # ---- trainings: one (architecture, fidelity, seed) training run each (multi-fidelity evaluation)
+    def get_training(self, arch_key: str, task_key: str, fidelity: int, seed: int) -> dict[str, Any] | None:
+        """The stored result of training ``arch_key`` on the task ``task_key`` for ``fidelity`` epochs with
+        ``seed`` (a dict of ``score``, ``scores``, ``test_scores``, ``seconds``), or None."""
+        row = self._retry(lambda: self._db.execute(
+            "SELECT result FROM trainings WHERE arch_key=? AND task_key=? AND fidelity=? AND seed=? AND hwnas=?",
+            (arch_key, task_key, int(fidelity), int(seed), self.version)).fetchone())
+        return None if row is None else dict(json.loads(row[0]))
+
+    def put_training(self, arch_key: str, task_key: str, fidelity: int, seed: int,
+                     result: dict[str, Any]) -> None:
+        """Record one training run (a row already there is kept: training is deterministic) and release
+        its claim."""
+        from .base import nan_to_none
+
+        values = (arch_key, task_key, int(fidelity), int(seed), self.version)
+        text = json.dumps(nan_to_none(result), allow_nan=False)
+
+        def write() -> None:
+            with self._db:
+                self._db.execute("INSERT OR IGNORE INTO trainings VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 (*values, text, time.time()))
+                self._db.execute("DELETE FROM training_claims WHERE arch_key=? AND task_key=? AND fidelity=? "
+                                 "AND seed=? AND hwnas=?", values)
+
+        self._retry(write)
+
+    def claim_training(self, arch_key: str, task_key: str, fidelity: int, seed: int) -> bool:
+        """Claim one training run, as :meth:`claim` does an evaluation: True when this process may train
+        it, False while a live process holds it. Released by :meth:`put_training`."""
+        values = (arch_key, task_key, int(fidelity), int(seed), self.version)
+        me = (socket.gethostname(), os.getpid())
+
+        def take() -> bool:
+            with self._db:
+                row = self._db.execute(
+                    "SELECT host, pid, created FROM training_claims WHERE arch_key=? AND task_key=? "
+                    "AND fidelity=? AND seed=? AND hwnas=?", values).fetchone()
+                if row is not None and (row[0], row[1]) != me and not _stale_claim(row[0], int(row[1]),
+                                                                                    float(row[2])):
+                    return False
+                self._db.execute("INSERT OR REPLACE INTO training_claims VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                 (*values, *me, time.time()))
+                return True
+
+        return self._retry(take)
+
+    def rung_scores(self, task_key: str, fidelity: int, seeds: Sequence[int]) -> dict[str, float]:
+        """Mean validation score per architecture key over ``seeds``, at ``fidelity`` epochs on
+        ``task_key``: every architecture trained there with all of ``seeds`` (a rung's population)."""
+        wanted = {int(s) for s in seeds}
+        rows = self._retry(lambda: self._db.execute(
+            "SELECT arch_key, seed, result FROM trainings WHERE task_key=? AND fidelity=? AND hwnas=?",
+            (task_key, int(fidelity), self.version)).fetchall())
+        found: dict[str, dict[int, float]] = {}
+        for arch_key, seed, text in rows:
+            if int(seed) in wanted:
+                score = json.loads(text).get("score")
+                found.setdefault(arch_key, {})[int(seed)] = math.nan if score is None else float(score)
+        return {key: sum(by_seed.values()) / len(by_seed) for key, by_seed in found.items()
+                if set(by_seed) == wanted}
+
+    def count_trainings(self) -> int:
+        """How many training runs this file holds (every task, fidelity and seed)."""
+        return int(self._db.execute("SELECT COUNT(*) FROM trainings").fetchone()[0])
 
     # ---- resumable runs
     def load_run(self, run_key: str) -> dict[str, Any] | None:

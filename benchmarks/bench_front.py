@@ -1,0 +1,373 @@
+"""Does the searched front dominate the hand-designed baselines out of sample? And how well does each fidelity rank?
+
+Part 1, **ranking**: ``--archs`` random architectures of the default space, each
+trained at every rung of the multi-fidelity ladder (``--rungs``, epochs x seeds)
+and scored on validation, and retrained with the pipeline's recipe
+(``--retrain-epochs`` over ``--retrain-windows``; ``--final-seeds`` seeds) and scored
+on the held-out test period. Printed: Spearman of each fidelity's validation score
+against the final test score, with the fidelity's training time over all
+architectures; and the same for successive halving's own score (each
+architecture's highest rung reached, one round, ``eta``), with its cost.
+
+Part 2, **the front against the baselines**, per ``--targets``: the pipeline
+(:func:`hwnas.pipeline.run_pipeline`, multi-fidelity search, walk-forward
+selection) searches; its best ``--front`` members within the budgets, persistence,
+the MLP, LSTM, GRU and TCN are retrained with the same recipe over ``--seeds``
+seeds and scored on the held-out test period and on every fold of
+:func:`hwnas.proxy.walk_forward` (rolling windows of the whole frame, each scored
+on its own later period). The goal, per member: on every fold, mean score >= the
+LSTM's (difference with its standard error over seeds and a block-bootstrap 95%
+interval over the scored windows) and latency <= half the LSTM's in the deployed
+runtime (ONNX Runtime, one thread, batch 1, fastest call, measured side by side;
+for the GPU and FPGA this CPU is a stand-in, labelled). Failures are printed
+plainly. Also the search's wall time.
+
+Every training run is kept in a SQLite store (``--work``), so a killed run resumes.
+Measured on a shared, loaded machine: the load average is recorded.
+
+    HWNAS_BYBIT_DIR=../shared/data/bybit HWNAS_OFFLINE=1 .venv/bin/python benchmarks/bench_front.py
+
+``--reduced`` (CPU only, one final seed in part 1, the quick space and measurements; pass
+fewer ``--archs``/``--seeds`` and a shorter recipe too) is what fits in about 20 minutes on 2
+shared cores; its files say so. The committed reduced runs' command lines are in their
+``settings`` lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hwnas.data import load_klines  # noqa: E402
+from hwnas.fileio import check_writable, write_text_atomic  # noqa: E402
+from hwnas.latency import TimingSpec, load_average  # noqa: E402
+from hwnas.numerics import spearman  # noqa: E402
+from hwnas.pipeline import target_space  # noqa: E402
+from hwnas.proxy import make_proxy_task, predict_split, train_baseline, train_model  # noqa: E402
+from hwnas.proxy.metrics import pearson  # noqa: E402
+from hwnas.proxy.task import PRIMARY_METRIC, eval_targets  # noqa: E402
+from hwnas.search import EvaluationStore, Rung, architecture_key, promotable, task_fingerprint  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+BASELINES = ("persistence", "mlp", "lstm", "gru", "tcn")
+BLOCK = 96  # bootstrap block: one day of 15-minute bars
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def conditions() -> dict[str, Any]:
+    return {"load_average": load_average(), "cpus": os.cpu_count(), "machine": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "note": "measured on a shared, loaded machine (other helpers' jobs ran beside it)"}
+
+
+def trained_score(store: EvaluationStore, arch, task, seed: int, split: str) -> dict[str, Any]:
+    """``arch`` trained on ``task`` with ``seed``, scored on ``split`` (predictions kept): from the store
+    when there, else trained and stored (fidelity = the task's epochs)."""
+    key, tkey = architecture_key(arch), task_fingerprint(task) + split
+    found = store.get_training(key, tkey, task.epochs, seed)
+    if found is not None:
+        return found
+    start = time.perf_counter()
+    model = train_model(arch, task, seed)
+    pred = predict_split(model, task, split, arch.lookback)
+    from hwnas.proxy import score_predictions
+
+    score = float(score_predictions(pred, task, split)[PRIMARY_METRIC[task.target]])
+    out = {"score": score, "seconds": time.perf_counter() - start, "pred": pred.tolist()}
+    store.put_training(key, tkey, task.epochs, seed, out)
+    return out
+
+
+def baseline_score(store: EvaluationStore, kind: str, task, seed: int, split: str) -> dict[str, Any]:
+    """A baseline trained and scored like :func:`trained_score` (stored under ``baseline:kind``)."""
+    tkey = task_fingerprint(task) + split
+    found = store.get_training(f"baseline:{kind}", tkey, task.epochs, seed)
+    if found is not None:
+        return found
+    run = train_baseline(kind, task, seed, split=split, keep_predictions=True)
+    out = {"score": float(run.score), "seconds": float(run.total_seconds), "pred": np.asarray(run.predictions).tolist()}
+    store.put_training(f"baseline:{kind}", tkey, task.epochs, seed, out)
+    return out
+
+
+def metric(task, split: str, pred: np.ndarray, rows: np.ndarray) -> float:
+    """The task's primary metric on the scored windows ``rows`` (pearson or spearman IC)."""
+    t = eval_targets(task, split)
+    if task.target == "volatility":
+        return float(pearson(pred[rows], t["log_vol_fwd"][rows]))
+    return float(spearman(pred[rows], t["ret_fwd"][rows]))
+
+
+def block_bootstrap(task, split: str, a: np.ndarray, b: np.ndarray, reps: int = 1000, seed: int = 0) -> list[float]:
+    """95% interval of ``metric(a) - metric(b)`` under a moving-block bootstrap of the scored windows."""
+    n = len(a)
+    block = max(1, min(BLOCK // task.stride, n // 4))
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(reps):
+        starts = rng.integers(0, n - block + 1, size=math.ceil(n / block))
+        rows = (starts[:, None] + np.arange(block)).ravel()[:n]
+        diffs.append(metric(task, split, a, rows) - metric(task, split, b, rows))
+    return [float(np.quantile(diffs, 0.025)), float(np.quantile(diffs, 0.975))]
+
+
+def mean_se(values: list[float]) -> tuple[float, float]:
+    v = np.asarray(values, float)
+    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan
+
+
+# --------------------------------------------------------------------------- part 1
+
+
+def ranking(task, store: EvaluationStore, args: argparse.Namespace, rungs: tuple[Rung, ...]) -> dict[str, Any]:
+    from hwnas.space import SearchSpace
+
+    space = SearchSpace.default(input_features=task.num_features)
+    rng = np.random.default_rng(args.seed)
+    archs: dict[str, Any] = {}
+    while len(archs) < args.archs:
+        arch = space.sample(rng)
+        archs.setdefault(architecture_key(arch), arch)
+    rtask = replace(task, epochs=args.retrain_epochs, max_train_windows=args.retrain_windows)
+    scores: dict[str, dict[str, list[float]]] = {}
+    seconds: dict[str, float] = {}
+    final: dict[str, float] = {}
+    final_seconds = 0.0
+    for i, (key, arch) in enumerate(archs.items()):
+        for r, rung in enumerate(rungs):
+            runs = [trained_score(store, arch, replace(task, epochs=rung.epochs), s, "val") for s in range(rung.seeds)]
+            scores.setdefault(f"rung {r}", {})[key] = [x["score"] for x in runs]
+            seconds[f"rung {r}"] = seconds.get(f"rung {r}", 0.0) + sum(x["seconds"] for x in runs)
+        finals = [trained_score(store, arch, rtask, s, "test") for s in range(args.final_seeds)]
+        final[key] = float(np.mean([x["score"] for x in finals]))
+        final_seconds += sum(x["seconds"] for x in finals)
+        print(f"ranking: {i + 1}/{len(archs)} architectures", file=sys.stderr, flush=True)
+    keys = list(archs)
+    out: dict[str, Any] = {"archs": len(keys), "fidelities": {}}
+    y = [final[k] for k in keys]
+    for r, rung in enumerate(rungs):
+        x = [float(np.mean(scores[f"rung {r}"][k])) for k in keys]
+        out["fidelities"][f"rung {r}"] = {"epochs": rung.epochs, "seeds": rung.seeds, "spearman": spearman(x, y),
+                                           "seconds_all": seconds[f"rung {r}"]}
+    # successive halving in one round over all architectures: the score at the highest rung reached
+    active, reached, cost = list(keys), {}, 0.0
+    for r in range(len(rungs)):
+        means = {k: float(np.mean(scores[f"rung {r}"][k])) for k in active}
+        cost += sum(seconds[f"rung {r}"] / len(keys) for _ in active)  # the rung's mean cost per architecture
+        reached.update(means)
+        population = list(means.values())
+        active = [k for k in active if promotable(means[k], population, args.eta)]
+    out["successive_halving"] = {"eta": args.eta, "spearman": spearman([reached[k] for k in keys], y),
+                                 "seconds_estimate": cost}
+    out["final"] = {"recipe": f"{args.retrain_epochs} epochs over {args.retrain_windows} windows",
+                    "seeds": args.final_seeds, "seconds_all": final_seconds}
+    return out
+
+
+# --------------------------------------------------------------------------- part 2
+
+
+def front_vs_baselines(target: str, task, frame, store: EvaluationStore, args: argparse.Namespace,
+                       rungs: tuple[Rung, ...]) -> dict[str, Any]:
+    import torch
+
+    from hwnas.model import build_model
+    from hwnas.pipeline import run_pipeline, side_by_side_latency
+    from hwnas.proxy import baseline_model
+    from hwnas.proxy.walk_forward import fold_tasks  # noqa: F401 (the selection's folds; the report's are below)
+
+    work = Path(args.work) / target
+    work.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    result = run_pipeline(target, task=task, evals=args.evals, retrain_epochs=args.retrain_epochs,
+                          retrain_windows=args.retrain_windows, sla_repeats=200 if args.reduced else 2000,
+                          out_dir=work, seed=args.seed, quick=args.reduced, progress=True, rungs=rungs,
+                          tail_factor=args.tail_factor if target == "cpu" else None)
+    pipeline_wall = time.perf_counter() - start
+    members = [m.arch for m in result.search.within_budget][:args.front]
+    if not members:  # nothing met the budget (a loaded machine's tail): the chosen one and the best trained
+        from hwnas.search.base import trained
+
+        ranked = sorted((s for s in result.search.history if trained(s.metrics)), key=lambda s: -s.metrics.score)
+        members = list({architecture_key(a): a for a in [result.arch, *(s.arch for s in ranked)]}.values())
+        members = members[:args.front]
+        print(f"[{target}] nothing within the budgets: comparing the chosen model and the best trained ones",
+              file=sys.stderr)
+    models = {f"front {i}": arch for i, arch in enumerate(members)}
+    chosen_label = result.arch.label()
+    rtask = replace(task, epochs=args.retrain_epochs, max_train_windows=args.retrain_windows)
+    # folds: the held-out test period, then rolling windows of the whole frame (each its own test period)
+    folds = [("test", rtask)]
+    length = int(len(frame) * args.fold_fraction)
+    for f in range(args.folds):
+        a = round(f * (len(frame) - length) / (args.folds - 1))
+        ftask = make_proxy_task(frame.iloc[a:a + length], task.target, lookback=task.lookback,
+                                epochs=args.retrain_epochs, max_train_windows=args.retrain_windows,
+                                source=f"fold {f}")
+        folds.append((f"fold {f}", ftask))
+    table: dict[str, dict[str, dict[str, Any]]] = {}
+    for fold, ftask in folds:
+        period = f"{ftask.test.index[0]:%Y-%m-%d} -> {ftask.test.index[-1]:%Y-%m-%d}"
+        for name, arch in models.items():
+            runs = [trained_score(store, arch, ftask, s, "test") for s in range(args.seeds)]
+            table.setdefault(fold, {})[name] = {"scores": [r["score"] for r in runs], "period": period,
+                                                "pred": np.mean([r["pred"] for r in runs], axis=0)}
+        for kind in BASELINES:
+            runs = [baseline_score(store, kind, ftask, s, "test") for s in range(args.seeds)]
+            table[fold][kind] = {"scores": [r["score"] for r in runs], "period": period,
+                                 "pred": np.mean([r["pred"] for r in runs], axis=0)}
+        print(f"[{target}] {fold} scored", file=sys.stderr, flush=True)
+    # latency, side by side in ONNX Runtime (this CPU; the GPU's and FPGA's deployed runtime is modelled)
+    lookback = min(64, task.lookback)
+    x = torch.randn(1, task.num_features, lookback)
+    modules = {name: (build_model(arch, seed=0).eval(), torch.randn(1, arch.input_features, arch.lookback))
+               for name, arch in models.items()}
+    modules.update({kind: (baseline_model(kind, task.num_features, lookback).eval(), x)
+                    for kind in BASELINES if kind != "persistence"})
+    latency = side_by_side_latency(modules, TimingSpec.COMPARE.replace(seed=args.seed))
+    predicted = {name: float(result.search.problem.profile.predict_latency(arch, result.plan.batch))
+                 for name, arch in models.items()}
+    verdicts = {}
+    for name in models:
+        per_fold = {}
+        for fold, ftask in folds:
+            mine, lstm = table[fold][name], table[fold]["lstm"]
+            diff, se = mean_se([a - b for a, b in zip(mine["scores"], lstm["scores"])])
+            interval = block_bootstrap(ftask, "test", mine["pred"], lstm["pred"], reps=args.bootstrap,
+                                       seed=args.seed)
+            per_fold[fold] = {"diff": diff, "se": se, "bootstrap95": interval, "ok": diff >= 0}
+        ratio = latency[name].get("ort_us", math.nan) / latency["lstm"].get("ort_us", math.nan)
+        verdicts[name] = {"folds": per_fold, "ort_ratio_vs_lstm": ratio, "latency_ok": ratio <= 0.5,
+                          "dominates": all(v["ok"] for v in per_fold.values()) and ratio <= 0.5}
+    return {"target": target, "pipeline_wall_s": pipeline_wall, "search_s": result.stage_seconds.get("search"),
+            "stage_seconds": result.stage_seconds, "chosen": chosen_label, "choice": result.choice.get("rule"),
+            "models": {k: a.label() for k, a in models.items()}, "predicted_us": predicted,
+            "latency": latency, "table": {f: {m: {k: v for k, v in row.items() if k != "pred"}
+                                              for m, row in d.items()} for f, d in table.items()},
+            "verdicts": verdicts, "test_score_pipeline": result.test_score,
+            "latency_basis": "ONNX Runtime on this CPU, 1 thread, batch 1, fastest call, side by side"
+                             + ("" if target == "cpu" else f" (a stand-in: the {target}'s latency is modelled)")}
+
+
+def report(rank: dict[str, Any] | None, fronts: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    lines = [f"settings: {json.dumps({k: v for k, v in vars(args).items() if k != 'out'})}",
+             f"conditions: {json.dumps(conditions())}"]
+    if args.reduced:
+        lines.insert(0, "REDUCED RUN (CPU only, few seeds, the quick space and measurements): not the full benchmark")
+    if rank:
+        lines.append(f"part 1, proxy ranking over {rank['archs']} random default-space architectures (Spearman of "
+                     f"each fidelity's validation score vs the final test score, {rank['final']['recipe']}, "
+                     f"{rank['final']['seeds']} seed(s)):")
+        for name, f in rank["fidelities"].items():
+            lines.append(f"  {name}: {f['epochs']} epoch(s) x {f['seeds']} seed(s): Spearman {f['spearman']:+.3f}, "
+                         f"training {f['seconds_all']:.0f} s for all")
+        sh = rank["successive_halving"]
+        lines.append(f"  successive halving (eta {sh['eta']}, highest rung reached): Spearman {sh['spearman']:+.3f}, "
+                     f"about {sh['seconds_estimate']:.0f} s")
+    for front in fronts:
+        t = front["target"]
+        lines.append(f"part 2, target {t}: pipeline {front['pipeline_wall_s']:.0f} s, search {front['search_s']:.0f} s "
+                     f"on {os.cpu_count()} cores; chosen {front['chosen']} ({front['choice']})")
+        for fold, rows in front["table"].items():
+            period = next(iter(rows.values()))["period"]
+            cells = ", ".join(f"{m} {np.mean(r['scores']):+.4f}" for m, r in rows.items())
+            lines.append(f"  {fold} ({period}), mean over {args.seeds} seeds: {cells}")
+        lines.append(f"  latency ({front['latency_basis']}): " + ", ".join(
+            f"{m} {v.get('ort_us', math.nan):.1f} µs" for m, v in front["latency"].items()))
+        for name, v in front["verdicts"].items():
+            lines.append(f"  {name} ({front['models'][name]}) vs LSTM: ONNX Runtime latency ratio "
+                         f"{v['ort_ratio_vs_lstm']:.2f} ({'<=' if v['latency_ok'] else 'FAILS'} 0.5)")
+            for fold, f in v["folds"].items():
+                lines.append(f"    {fold}: difference {f['diff']:+.4f} ± {f['se']:.4f} (mean, se over seeds); "
+                             f"seed-averaged predictions' difference, block bootstrap 95% "
+                             f"[{f['bootstrap95'][0]:+.4f}, {f['bootstrap95'][1]:+.4f}]"
+                             + ("" if f["ok"] else "  <- FAILS: below the LSTM"))
+            lines.append(f"    dominates the LSTM on every fold: {'YES' if v['dominates'] else 'NO'}")
+        if not any(v["dominates"] for v in front["verdicts"].values()):
+            lines.append(f"  GOAL NOT MET for {t}: no searched model dominates the LSTM on every fold")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--targets", default="cpu,gpu,fpga")
+    parser.add_argument("--archs", type=int, default=36, help="random architectures of part 1")
+    parser.add_argument("--rungs", default="1x1,3x2,9x3", help="the ladder: EPOCHSxSEEDS,...")
+    parser.add_argument("--eta", type=int, default=3)
+    parser.add_argument("--final-seeds", type=int, default=2, help="retraining seeds of part 1's final score")
+    parser.add_argument("--seeds", type=int, default=5, help="retraining seeds of part 2")
+    parser.add_argument("--front", type=int, default=3, help="front members compared in part 2")
+    parser.add_argument("--evals", type=int, default=40)
+    parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--fold-fraction", type=float, default=0.6)
+    parser.add_argument("--retrain-epochs", type=int, default=5)
+    parser.add_argument("--retrain-windows", type=int, default=4096)
+    parser.add_argument("--proxy-windows", type=int, default=2048,
+                        help="training windows of part 1's rungs (the proxy recipe's max_train_windows)")
+    parser.add_argument("--tail-factor", type=float, default=None,
+                        help="the CPU's p99 / fastest-call factor (None: measured; a loaded machine's can leave "
+                             "nothing within the budget)")
+    parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-ranking", action="store_true")
+    parser.add_argument("--reduced", action="store_true",
+                        help="CPU only, 1 final seed in part 1, at most 40 archs, the quick space and measurements")
+    parser.add_argument("--work", default="/tmp/hwnas_bench_front", help="store and pipeline folders (resumable)")
+    parser.add_argument("--out", default=None, help="JSON to write (.txt beside it)")
+    parser.add_argument("--fidelity-out", default=None, help="part 1's JSON (default: front_fidelity[_reduced] "
+                                                               "beside --out)")
+    args = parser.parse_args(argv)
+    if args.reduced:
+        args.targets = "cpu" if args.targets == "cpu,gpu,fpga" else args.targets
+        args.archs, args.final_seeds = min(args.archs, 40), 1
+        args.rungs = "1x1,3x1,9x1" if args.rungs == "1x1,3x2,9x3" else args.rungs
+    out = check_writable(args.out or RESULTS / ("front_reduced.json" if args.reduced else "front.json"), "--out")
+    rungs = tuple(Rung(int(e), int(s)) for e, s in (r.split("x") for r in args.rungs.split(",")))
+    Path(args.work).mkdir(parents=True, exist_ok=True)
+    data = load_klines("BTCUSDT", "15")
+    print(data.summary(), file=sys.stderr)
+    task = make_proxy_task(data.frame, lookback=128, interval=data.interval,
+                           source=f"{data.source}: {data.description}")
+    started = {"conditions": conditions(), "time": time.time()}
+    with EvaluationStore(Path(args.work) / "runs.sqlite", "bench", "front") as store:
+        rank = None
+        if not args.skip_ranking:
+            rank = ranking(replace(task, max_train_windows=args.proxy_windows), store, args, rungs)
+            fid = check_writable(args.fidelity_out or out.with_name(
+                "front_fidelity" + ("_reduced" if args.reduced else "") + ".json"), "--fidelity-out")
+            text = report(rank, [], args)
+            write_text_atomic(fid, json.dumps({"settings": vars(args), "start": started, "end": conditions(),
+                                                "ranking": rank}, indent=1, default=str) + "\n")
+            write_text_atomic(fid.with_suffix(".txt"), text + "\n")
+            print(text)
+        fronts = []
+        for target in [t for t in args.targets.split(",") if t]:
+            ttask = task if target == "cpu" else make_proxy_task(
+                data.frame, lookback=max(target_space(target, args.reduced).lookbacks), interval=data.interval,
+                source=task.source)
+            fronts.append(front_vs_baselines(target, ttask, data.frame, store, args, rungs))
+            text = report(rank, fronts, args)
+            write_text_atomic(out, json.dumps({"settings": vars(args), "start": started, "end": conditions(),
+                                               "ranking": rank, "fronts": fronts}, indent=1, default=str,
+                                              allow_nan=True) + "\n")
+            write_text_atomic(out.with_suffix(".txt"), text + "\n")
+    print(report(rank, fronts, args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
