@@ -51,15 +51,19 @@ def test_pte_export_reproduces_eager(tmp_path):
         torch.testing.assert_close(PteModule((tmp_path / "m.pte").read_bytes())(windows), want, atol=ATOL, rtol=RTOL)
 
 
-def test_registered_runtime_and_threads():
+def test_registered_runtime_and_threads(small_arch):
     assert "executorch" in available_runtimes()
-    runtime = get_runtime("executorch", threads=2)
-    assert isinstance(runtime, ExecuTorchRuntime) and runtime.threads == 2
+    runtime = get_runtime("executorch", threads=1)
+    assert isinstance(runtime, ExecuTorchRuntime) and runtime.threads == 1
     assert runtime.version().startswith("executorch 1.")
     from executorch.extension.pybindings import portable_lib
 
-    set_threads(1)
+    runtime.prepare(build_model(small_arch), (torch.zeros(1, 5, 16),))
     assert portable_lib._threadpool_get_thread_count() == 1
+    # the pool is one per process: once programs run on it, another size is refused, not applied
+    with pytest.raises(ValueError, match="threads 2: ExecuTorch's thread pool"):
+        get_runtime("executorch", threads=2)
+    set_threads(1)  # the size it has: nothing to do
     with pytest.raises(ValueError, match="threads"):
         get_runtime("executorch", threads=0)
 
@@ -131,3 +135,11 @@ def test_bad_format_exits_2_naming_the_option(argv, needle, small_arch, tmp_path
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and needle in err, err
     assert not (tmp_path / "m.pte").exists() and not (tmp_path / "m.onnx").exists()
+
+
+def test_the_phone_plan_uses_executorch_except_in_quick_runs():
+    from hwnas.pipeline.deploy import cpu_runtime
+
+    assert cpu_runtime(quick=False)[0] == "executorch"
+    name, why = cpu_runtime(quick=True)  # lowering every layer of the table takes minutes
+    assert name == "onnxruntime" and "quick" in why

@@ -75,20 +75,33 @@ def executorch_version() -> str:
     return f"executorch {__version__}"
 
 
+_PROGRAMS_LOADED = False
+"""Whether this process has loaded an ExecuTorch program (after which its thread pool is fixed)."""
+
+
 def set_threads(threads: int) -> None:
     """Size ExecuTorch's shared thread pool (XNNPACK's ``pthreadpool``) to ``threads``.
 
-    The pool is one per process: every ExecuTorch program runs on it, so the last
-    runtime prepared sets it for all (``_unsafe_reset_threadpool``, the binding
-    ExecuTorch's own tests use; unsafe only while a program is running).
+    The pool is one per process and every loaded program's XNNPACK runtime holds
+    it: resizing it (``_unsafe_reset_threadpool``, the binding ExecuTorch's own
+    tests use) after a program was loaded leaves those runtimes pointing at a
+    freed pool (the process aborts), so the size is set before the first load and
+    a later, different size is a ValueError. hwnas loads every program through
+    here, at 1 thread unless told otherwise.
 
     Taught in: notebooks/11_deployment.
     """
     from executorch.extension.pybindings import portable_lib
 
     threads = require_int(threads, "threads", 1)
-    if portable_lib._threadpool_get_thread_count() != threads:
-        portable_lib._unsafe_reset_threadpool(threads)
+    current = portable_lib._threadpool_get_thread_count()
+    if current == threads:
+        return
+    if _PROGRAMS_LOADED:
+        raise ValueError(f"threads {threads}: ExecuTorch's thread pool (one per process) already runs "
+                         f"loaded programs on {current} thread(s) and cannot be resized; use "
+                         f"threads={current} or a new process")
+    portable_lib._unsafe_reset_threadpool(threads)
 
 
 def _partitioners() -> list[Any]:
@@ -275,9 +288,12 @@ class _Loaded:
     """A loaded program's ``forward`` method, holding the program: a method whose program is
     freed reads freed memory (a segmentation fault), so the two live and die together."""
 
-    def __init__(self, data: bytes | str | os.PathLike[str]) -> None:
+    def __init__(self, data: bytes | str | os.PathLike[str], threads: int = 1) -> None:
         from executorch.runtime import Runtime
 
+        global _PROGRAMS_LOADED
+        set_threads(threads)
+        _PROGRAMS_LOADED = True
         source = data if isinstance(data, bytes) else Path(data)
         with _quiet():
             self.program = Runtime.get().load_program(source)
@@ -289,9 +305,10 @@ class _Loaded:
         return self.method.execute(inputs)
 
 
-def _load_method(data: bytes | str | os.PathLike[str]) -> _Loaded:
-    """The ``forward`` method of a fresh program loaded from ``.pte`` bytes or a file (with its program)."""
-    return _Loaded(data)
+def _load_method(data: bytes | str | os.PathLike[str], threads: int = 1) -> _Loaded:
+    """The ``forward`` method of a fresh program loaded from ``.pte`` bytes or a file (with its program),
+    the thread pool sized ``threads`` first (:func:`set_threads`)."""
+    return _Loaded(data, threads)
 
 
 def _method_inputs(method: Any, batch: int, seed: int) -> list[torch.Tensor]:
@@ -316,9 +333,9 @@ class PteModule(nn.Module):
     Taught in: notebooks/11_deployment.
     """
 
-    def __init__(self, program: bytes | str | os.PathLike[str]) -> None:
+    def __init__(self, program: bytes | str | os.PathLike[str], threads: int = 1) -> None:
         super().__init__()
-        self.method = _load_method(program)
+        self.method = _load_method(program, threads)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         args = [x.detach().to(torch.float32).contiguous() for x in inputs]
@@ -326,7 +343,8 @@ class PteModule(nn.Module):
 
 
 class ExecuTorchRuntime:
-    """ExecuTorch with the XNNPACK backend on this CPU, ``threads`` threads in its pool.
+    """ExecuTorch with the XNNPACK backend on this CPU, ``threads`` threads in its pool
+    (one pool per process: see :func:`set_threads`).
 
     :meth:`prepare` lowers the module for the inputs' shapes (see the module
     docstring for the reuse of one length-dynamic program per table layer),
@@ -342,6 +360,7 @@ class ExecuTorchRuntime:
 
     def __init__(self, threads: int = 1, *, cache_size: int = 4096) -> None:
         self.threads = require_int(threads, "threads", 1)
+        set_threads(self.threads)  # a size the process's loaded programs cannot take is refused here
         self.cache_size = require_int(cache_size, "cache_size", 0)
         self._programs: dict[tuple[Any, ...], bytes] = {}
 
@@ -356,25 +375,32 @@ class ExecuTorchRuntime:
         connected and pooling layers; the fingerprint of
         :class:`~hwnas.deploy.runtimes.OnnxRuntime`) is lowered once with its length
         dynamic and the bytes reused for every length up to :data:`DYNAMIC_MAX_LENGTH`
-        (up to ``cache_size`` programs); everything else is lowered for its shapes.
+        (up to ``cache_size`` programs); everything else is lowered for its shapes, once
+        per module structure, weights and shapes (a table's validation models timed twice).
         """
         from .runtimes import _fingerprint
 
-        key = _fingerprint(module, inputs) if self.cache_size else None
-        fits = all(x.dim() == 3 and 2 <= x.shape[2] <= DYNAMIC_MAX_LENGTH for x in inputs)
-        if key is None or not fits:
+        if self.cache_size == 0:
             return pte_bytes(module, inputs)
+        key = _fingerprint(module, inputs)
+        fits = all(x.dim() == 3 and 2 <= x.shape[2] <= DYNAMIC_MAX_LENGTH for x in inputs)
+        dynamic = key is not None and fits
+        if not dynamic:  # the same module (same weights) at the same shapes: one program
+            key = ("static", repr(module), tuple((n, tuple(t.shape), hash(t.detach().cpu().numpy().tobytes()))
+                                                 for n, t in module.state_dict().items()),
+                   tuple(tuple(x.shape) for x in inputs))
         if key not in self._programs:
             if len(self._programs) >= self.cache_size:
                 self._programs.pop(next(iter(self._programs)))
             try:
-                self._programs[key] = pte_bytes(module, inputs, dynamic_length=True)
+                self._programs[key] = pte_bytes(module, inputs, dynamic_length=dynamic)
             except Exception:  # noqa: BLE001 - a layer torch.export cannot keep dynamic: its own program
+                if not dynamic:
+                    raise
                 return pte_bytes(module, inputs)
         return self._programs[key]
 
     def _callable(self, method: Any, inputs: Sequence[torch.Tensor]) -> Callable[[], Any]:
-        set_threads(self.threads)
         args = [torch.as_tensor(x).detach().contiguous() for x in inputs]
         execute = method.method.execute  # the callable holds ``method`` (and its program) alive
 
@@ -387,12 +413,12 @@ class ExecuTorchRuntime:
     def prepare(self, module: Any, inputs: Sequence[Any]) -> Callable[[], Any]:
         """Lower (see :meth:`program`), load, and return a callable running it on ``inputs``."""
         tensors = tuple(torch.as_tensor(v, dtype=torch.float32) for v in inputs)
-        return self._callable(_load_method(self.program(module, tensors)), tensors)
+        return self._callable(_load_method(self.program(module, tensors), self.threads), tensors)
 
     def prepare_pte(self, program: bytes | str | os.PathLike[str], batch: int = 1,
                     seed: int = 0) -> Callable[[], Any]:
         """A callable running a ``.pte`` (bytes or file) on seeded inputs of ``batch``."""
-        method = _load_method(program)
+        method = _load_method(program, self.threads)
         return self._callable(method, _method_inputs(method, batch, seed))
 
     def null_callable(self, shape: Sequence[int] = (1, 1, 1)) -> Callable[[], Any]:
