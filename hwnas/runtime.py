@@ -109,8 +109,9 @@ def get_runtime(runtime: str | Runtime = "eager", threads: int = 1) -> Runtime:
         try:
             importlib.import_module(_PROVIDERS[runtime])
         except ImportError as exc:
+            extra = "mobile" if runtime == "executorch" else "deploy"
             raise ValueError(f"runtime {runtime!r} needs packages that are not installed ({exc}); "
-                             f"install them with `pip install hwnas[deploy]`") from None
+                             f"install them with `pip install hwnas[{extra}]`") from None
     if runtime not in _RUNTIMES:
         raise ValueError(f"runtime {runtime!r} unknown; choose one of {available_runtimes()}")
     return _RUNTIMES[runtime](threads=threads)

@@ -221,6 +221,11 @@ def _check_pte_file(path: Path) -> None:
     """ValueError naming the file when it is missing or ExecuTorch cannot load it as a program."""
     if not path.is_file():
         raise ValueError(f"model {str(path)!r}: no such file")
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    if len(head) < 8 or head[4:6] != b"ET":  # a flatbuffer with ExecuTorch's file identifier "ET12"
+        raise ValueError(f"model {str(path)!r} is not an ExecuTorch program (no ExecuTorch file identifier "
+                         f"in its first 8 bytes)")
     from .executorch import PteModule
 
     try:
@@ -269,8 +274,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ValueError(f"--runtime: {err}") from None
     path = Path(args.model)
     if path.suffix == ".pte" and runtime.name != "executorch":
-        raise ValueError(f"--runtime {runtime.name}: a .pte program runs in ExecuTorch; drop --runtime or "
-                         f"give --runtime executorch")
+        source = "--runtime" if args.runtime is not None else "the --profile's runtime"
+        raise ValueError(f"--runtime {runtime.name} ({source}): a .pte program runs in ExecuTorch; give "
+                         f"--runtime executorch (and a profile measured in it)")
     if path.suffix in (".onnx", ".pte"):
         if args.weights is not None:
             raise ValueError(f"--weights applies to an architecture file, not to an {path.suffix} model")

@@ -378,11 +378,14 @@ class ExecuTorchRuntime:
         (up to ``cache_size`` programs); everything else is lowered for its shapes, once
         per module structure, weights and shapes (a table's validation models timed twice).
         """
-        from .runtimes import _fingerprint
-
         if self.cache_size == 0:
             return pte_bytes(module, inputs)
-        key = _fingerprint(module, inputs)
+        try:
+            from .runtimes import _fingerprint  # ONNX Runtime's layer key (hwnas[deploy])
+        except ImportError:  # ExecuTorch alone (hwnas[mobile]): every shape lowered on its own
+            key = None
+        else:
+            key = _fingerprint(module, inputs)
         fits = all(x.dim() == 3 and 2 <= x.shape[2] <= DYNAMIC_MAX_LENGTH for x in inputs)
         dynamic = key is not None and fits
         if not dynamic:  # the same module (same weights) at the same shapes: one program

@@ -34,7 +34,7 @@ def has_onnxruntime() -> bool:
 
 
 def has_executorch() -> bool:
-    """Whether ExecuTorch is installed (``pip install hwnas[deploy]``).
+    """Whether ExecuTorch is installed (``pip install hwnas[mobile]``).
 
     Taught in: notebooks/12_capstone.
     """
