@@ -28,7 +28,9 @@ reuses its graphs.
 
 from __future__ import annotations
 
+import io
 import os
+import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -65,6 +67,25 @@ def _quiet() -> Iterator[None]:
         yield
 
 
+@contextmanager
+def _native_log_off() -> Iterator[None]:
+    """The process's stderr (file descriptor 2 and ``sys.stderr``) silenced for a moment: ExecuTorch's C++
+    runtime logs its CPU probe (``cpuinfo_utils.cpp``) and each thread-pool reset there, which
+    would bury a command line's one-line errors."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    python_stderr = sys.stderr
+    try:
+        os.dup2(null, 2)
+        sys.stderr = io.StringIO()  # the bindings may write through Python's stderr instead
+        yield
+    finally:
+        sys.stderr = python_stderr
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
 def executorch_version() -> str:
     """``"executorch 1.5.1+cpu"``.
 
@@ -91,17 +112,19 @@ def set_threads(threads: int) -> None:
 
     Taught in: notebooks/11_deployment.
     """
-    from executorch.extension.pybindings import portable_lib
-
     threads = require_int(threads, "threads", 1)
-    current = portable_lib._threadpool_get_thread_count()
+    with _native_log_off():
+        from executorch.extension.pybindings import portable_lib
+
+        current = portable_lib._threadpool_get_thread_count()
     if current == threads:
         return
     if _PROGRAMS_LOADED:
         raise ValueError(f"threads {threads}: ExecuTorch's thread pool (one per process) already runs "
                          f"loaded programs on {current} thread(s) and cannot be resized; use "
                          f"threads={current} or a new process")
-    portable_lib._unsafe_reset_threadpool(threads)
+    with _native_log_off():
+        portable_lib._unsafe_reset_threadpool(threads)
 
 
 def _partitioners() -> list[Any]:
