@@ -335,7 +335,9 @@ glue("etb_n", int(et_table["n_archs"]), display=False)
 glue("etb_build_s", float(et_table["build_seconds"]), display=False)
 glue("etb_ort_build_s", float(ort_table["build_seconds"]), display=False)
 glue("etb_where", et_where, display=False)
-glue("etb_verdict", "meeting" if et_table["lut_spearman"] >= 0.98 else "short of", display=False)
+ET_TARGET_RHO = 0.98  # the benchmark's Spearman target
+glue("etb_target", ET_TARGET_RHO, display=False)
+glue("etb_verdict", "meeting" if et_table["lut_spearman"] >= ET_TARGET_RHO else "short of", display=False)
 print(f"benchmark ({TOOLCHAINS.name}, {et_where}): ExecuTorch table acc10 {et_table['lut_acc10']:.0%}, "
       f"ρ {et_table['lut_spearman']:.3f} on {et_table['n_archs']} models, built in {et_table['build_seconds']:.0f} s "
       f"(ONNX Runtime's: {ort_table['build_seconds']:.0f} s)")
@@ -343,7 +345,7 @@ print(f"benchmark ({TOOLCHAINS.name}, {et_where}): ExecuTorch table acc10 {et_ta
 # %% [markdown]
 # On {glue:text}`etb_n` models of a reduced `mobile` space ({glue:text}`etb_where`, a shared,
 # loaded machine) the ExecuTorch table predicted {glue:text}`etb_acc10:.0%` within ±10 % but
-# ranked them with ρ {glue:text}`etb_rho:.3f`, {glue:text}`etb_verdict` the 0.98 target (the FLOPs fit:
+# ranked them with ρ {glue:text}`etb_rho:.3f`, {glue:text}`etb_verdict` the {glue:text}`etb_target:.2f` target (the FLOPs fit:
 # {glue:text}`etb_flops_rho:.3f`); lowering its layers took {glue:text}`etb_build_s:.0f` s
 # where ONNX Runtime's table took {glue:text}`etb_ort_build_s:.0f` s. That is why the
 # capstone's quick run keeps ONNX Runtime's table and a full run uses ExecuTorch's.
