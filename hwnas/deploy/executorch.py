@@ -417,7 +417,7 @@ class ExecuTorchRuntime:
             key = _fingerprint(module, inputs)
         fits = all(x.dim() == 3 and 2 <= x.shape[2] <= DYNAMIC_MAX_LENGTH for x in inputs)
         dynamic = key is not None and fits
-        if not dynamic:  # the same module (same weights) at the same shapes: one program
+        if key is None or not dynamic:  # the same module (same weights) at the same shapes: one program
             key = ("static", repr(module), tuple((n, tuple(t.shape), hash(t.detach().cpu().numpy().tobytes()))
                                                  for n, t in module.state_dict().items()),
                    tuple(tuple(x.shape) for x in inputs))
