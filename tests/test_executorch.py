@@ -144,3 +144,12 @@ def test_the_phone_plan_uses_executorch_except_in_quick_runs():
     assert cpu_runtime(quick=False)[0] == "executorch"
     name, why = cpu_runtime(quick=True)  # lowering every layer of the table takes minutes
     assert name == "onnxruntime" and "quick" in why
+
+
+def test_cpu_verdict_names_the_runtime_its_sla_was_measured_in():
+    from types import SimpleNamespace
+
+    from hwnas.pipeline.run import _verdict
+
+    sla = SimpleNamespace(passed=True, percentile=99.0, reasons=[], conditions={"runtime": "executorch"})
+    assert _verdict("cpu", sla, 10.0, [], 40.0)["basis"] == "measured p99 in ExecuTorch (XNNPACK) on this CPU"
