@@ -1,4 +1,5 @@
-"""Deployment: export (ONNX, ``torch.export``), ONNX Runtime, quantisation, latency SLA reports.
+"""Deployment: export (ONNX, ``torch.export``, ExecuTorch ``.pte``), ONNX Runtime and ExecuTorch, quantisation,
+latency SLA reports.
 
 Taught in: notebooks/11_deployment.
 
@@ -22,7 +23,8 @@ import importlib
 from typing import Any
 
 _NAMES: dict[str, str] = {
-    "OPSET": "onnx_graph", "FORMATS": "export", "ExportResult": "export", "export": "export",
+    "OPSET": "onnx_graph", "FORMATS": "export", "EXPORTERS": "export", "SUFFIXES": "export",
+    "format_for_path": "export", "ExportResult": "export", "export": "export",
     "onnx_bytes": "onnx_graph", "torch_export_bytes": "export", "load_exported": "export",
     "coverage_architecture": "export",
     "OnnxRuntime": "runtimes", "OrtModule": "runtimes", "make_session": "runtimes",
