@@ -41,6 +41,7 @@
 # INT8 assumption).
 
 # %%
+import json
 import random
 import tempfile
 import time
@@ -321,8 +322,6 @@ print("the .pte reproduces eager PyTorch within 1e-5; XNNPACK runs every convolu
 # `benchmarks/bench_toolchains.py`'s work, not this chapter's. Its committed run:
 
 # %%
-import json  # noqa: E402
-
 TOOLCHAINS = Path(hwnas.__file__).resolve().parents[1] / "benchmarks" / "results" / "toolchains_executorch.json"
 et_bench = json.loads(TOOLCHAINS.read_text(encoding="utf-8"))
 et_table, ort_table = et_bench["table"]["executorch"], et_bench["table"]["onnxruntime"]
