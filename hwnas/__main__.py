@@ -286,7 +286,8 @@ def _add_core_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
                       help="memory budget: edge (1 thread, 10 MiB app limit, profile cpu-1thread-edge) "
                            "or server (4 GiB, profile cpu-<threads>thread-b<batch>)")
     prof.add_argument("--runtime", default="eager",
-                      help="what runs the ops: eager (PyTorch) or onnxruntime (needs hwnas[deploy])")
+                      help="what runs the ops: eager (PyTorch), onnxruntime (needs hwnas[deploy]) or executorch "
+                           "(XNNPACK, the phone; needs hwnas[mobile])")
     _add_timing(prof)
     prof.add_argument("--out", required=True, help="profile JSON to write (checked before measuring)")
     prof.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -13,8 +13,9 @@ report all time those callables.
 
 Runtimes are registered by name (:func:`register_runtime`, :func:`get_runtime`),
 so a profile records which runtime it was measured in and the command line can
-take ``--runtime NAME``. ``"eager"`` is built in; ``"onnxruntime"`` is
-registered by :mod:`hwnas.deploy` when its optional dependencies are installed.
+take ``--runtime NAME``. ``"eager"`` is built in; ``"onnxruntime"`` (the server)
+and ``"executorch"`` (ExecuTorch with XNNPACK, the phone) are registered by
+:mod:`hwnas.deploy` when their optional dependencies are installed.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 
 _RUNTIMES: dict[str, Callable[..., Runtime]] = {}
 # Runtimes whose module registers them on import (kept light: imported only when asked for).
-_PROVIDERS: dict[str, str] = {"onnxruntime": "hwnas.deploy.runtimes"}
+_PROVIDERS: dict[str, str] = {"onnxruntime": "hwnas.deploy.runtimes", "executorch": "hwnas.deploy.executorch"}
 
 
 __all__ = ["EagerRuntime", "Runtime", "available_runtimes", "get_runtime", "register_runtime"]
@@ -98,7 +99,7 @@ def available_runtimes() -> list[str]:
 
 
 def get_runtime(runtime: str | Runtime = "eager", threads: int = 1) -> Runtime:
-    """A runtime by name (``"eager"``, ``"onnxruntime"``), or the instance passed in.
+    """A runtime by name (``"eager"``, ``"onnxruntime"``, ``"executorch"``), or the instance passed in.
 
     Taught in: notebooks/11_deployment.
     """
@@ -108,8 +109,9 @@ def get_runtime(runtime: str | Runtime = "eager", threads: int = 1) -> Runtime:
         try:
             importlib.import_module(_PROVIDERS[runtime])
         except ImportError as exc:
+            extra = "mobile" if runtime == "executorch" else "deploy"
             raise ValueError(f"runtime {runtime!r} needs packages that are not installed ({exc}); "
-                             f"install them with `pip install hwnas[deploy]`") from None
+                             f"install them with `pip install hwnas[{extra}]`") from None
     if runtime not in _RUNTIMES:
         raise ValueError(f"runtime {runtime!r} unknown; choose one of {available_runtimes()}")
     return _RUNTIMES[runtime](threads=threads)

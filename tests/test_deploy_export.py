@@ -111,7 +111,7 @@ def test_export_arguments_are_checked(tmp_path):
         export("arch.json", tmp_path / "m.onnx")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="example"):
         export(nn.Linear(3, 1), tmp_path / "m.onnx")
-    with pytest.raises(ValueError, match=r"\.onnx or \.pt2"):
+    with pytest.raises(ValueError, match=r"\.onnx \(onnx\), \.pt2 \(torch\.export\), \.pte \(pte\)"):
         load_exported(tmp_path / "m.txt")
 
 

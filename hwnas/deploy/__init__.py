@@ -1,4 +1,5 @@
-"""Deployment: export (ONNX, ``torch.export``), ONNX Runtime, quantisation, latency SLA reports.
+"""Deployment: export (ONNX, ``torch.export``, ExecuTorch ``.pte``), ONNX Runtime and ExecuTorch, quantisation,
+latency SLA reports.
 
 Taught in: notebooks/11_deployment.
 
@@ -8,6 +9,8 @@ and onnx / onnxruntime are imported only when a name that needs them is used.
 * :mod:`hwnas.deploy.onnx_graph`: :func:`onnx_bytes`, the ONNX graph of a module in memory (opset :data:`OPSET`)
 * :mod:`hwnas.deploy.export`: :func:`export`, :func:`load_exported`
 * :mod:`hwnas.deploy.runtimes`: :class:`OnnxRuntime` (registered as ``"onnxruntime"``)
+* :mod:`hwnas.deploy.executorch`: :class:`ExecuTorchRuntime` (``"executorch"``, XNNPACK), ``.pte`` programs,
+  :func:`delegation_table`
 * :mod:`hwnas.deploy.quantize`: INT8 (static, QDQ) and FP16 ONNX models, a fixed-point simulation
 * :mod:`hwnas.deploy.sla`: :func:`sla_report` and :class:`SLAReport`
 * :mod:`hwnas.deploy.tail`: :func:`measure_tail`, the p99 / fastest-call factor of a machine
@@ -20,11 +23,15 @@ import importlib
 from typing import Any
 
 _NAMES: dict[str, str] = {
-    "OPSET": "onnx_graph", "FORMATS": "export", "ExportResult": "export", "export": "export",
+    "OPSET": "onnx_graph", "FORMATS": "export", "EXPORTERS": "export", "SUFFIXES": "export",
+    "format_for_path": "export", "ExportResult": "export", "export": "export",
     "onnx_bytes": "onnx_graph", "torch_export_bytes": "export", "load_exported": "export",
     "coverage_architecture": "export",
     "OnnxRuntime": "runtimes", "OrtModule": "runtimes", "make_session": "runtimes",
     "session_inputs": "runtimes", "session_callable": "runtimes",
+    "ExecuTorchRuntime": "executorch", "PteModule": "executorch", "pte_bytes": "executorch",
+    "int8_pte_bytes": "executorch", "delegation_table": "executorch", "space_delegation": "executorch",
+    "DelegationRow": "executorch",
     "SLAReport": "sla", "sla_report": "sla", "deployable_callable": "sla", "timed_calls": "sla",
     "burst_quantiles": "sla",
     "TailCalibration": "tail", "measure_tail": "tail", "near_budget_models": "tail",

@@ -2,8 +2,9 @@
 
 Taught in: notebooks/11_deployment.
 
-``hwnas export ARCH.json [--weights W.pt] --out model.onnx`` writes a checked
-ONNX (or, for ``.pt2``, ``torch.export``) file; ``hwnas report ARCH.json|model.onnx
+``hwnas export ARCH.json [--weights W.pt] --out model.onnx [--format onnx|torch.export|pte]``
+writes a checked ONNX, ``torch.export`` (``.pt2``) or ExecuTorch (``.pte``) file, the
+format inferred from the suffix unless given; ``hwnas report ARCH.json|model.onnx|model.pte
 --budget-us N [--runtime onnxruntime] [--threads 1]`` measures the deployed model
 and exits 0 when it meets the budget at the SLA percentile, 1 when it misses,
 2 on bad arguments (a ValueError naming the argument, printed as one line).
@@ -138,19 +139,32 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .export import export
 
     out = check_writable(args.out, "--out")
-    if out.suffix not in (".onnx", ".pt2"):
-        raise ValueError(f"--out {args.out!r} must end in .onnx (ONNX) or .pt2 (torch.export)")
+    format = _export_format(args.format, out)
     if args.seed < 0:
         raise ValueError(f"--seed must be an integer >= 0, got {args.seed}")
     arch, saved, what = resolve_source(args.source, rank=args.rank, target=args.target)
     weights = args.weights if args.weights is not None else (str(saved) if saved is not None else None)
     model = _load_model(arch, weights, args.seed, untrained=args.untrained,
                         what="--weights" if args.weights is not None else "saved weights")
-    result = export(model, out, format="onnx" if out.suffix == ".onnx" else "torch.export",
-                    check=not args.no_check, seed=args.seed)
+    result = export(model, out, format=format, check=not args.no_check, seed=args.seed)
     print(f"{what}: {arch.label()}, " + (f"weights {weights}" if weights else "UNTRAINED weights (--untrained)"))
     print(result.summary())
     return 0
+
+
+def _export_format(option: str | None, out: Path) -> str:
+    """The format of ``export``: ``--format`` when given (checked against :data:`~hwnas.deploy.export.EXPORTERS`,
+    whose suffix ``--out`` must then carry), else the one ``--out``'s suffix implies."""
+    from .export import EXPORTERS, SUFFIXES, format_for_path
+
+    if option is None:
+        return format_for_path(out, "--out")
+    if option not in EXPORTERS:
+        raise ValueError(f"--format {option!r} is not a format; choose one of {', '.join(EXPORTERS)}")
+    if out.suffix != SUFFIXES[option]:
+        raise ValueError(f"--format {option} writes a {SUFFIXES[option]} file; --out {str(out)!r} ends in "
+                         f"{out.suffix or 'no suffix'}")
+    return option
 
 
 REPEATS_UNCONFIRMED = 1_000_000
@@ -206,6 +220,25 @@ def _check_onnx_file(path: Path) -> None:
                          f"{first[:160]})") from None
 
 
+def _check_pte_file(path: Path) -> None:
+    """ValueError naming the file when it is missing or ExecuTorch cannot load it as a program."""
+    if not path.is_file():
+        raise ValueError(f"model {str(path)!r}: no such file")
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    if len(head) < 8 or head[4:6] != b"ET":  # a flatbuffer with ExecuTorch's file identifier "ET12"
+        raise ValueError(f"model {str(path)!r} is not an ExecuTorch program (no ExecuTorch file identifier "
+                         f"in its first 8 bytes)")
+    from .executorch import PteModule
+
+    try:
+        PteModule(path)
+    except Exception as err:  # the binding raises RuntimeError/ValueError for a bad flatbuffer
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"model {str(path)!r} is not an ExecuTorch program ({type(err).__name__}: "
+                         f"{first[:160]})") from None
+
+
 def _report_runtime(args: argparse.Namespace, profile: Any) -> str:
     """The runtime of ``report``: ``--runtime``, else the profile's, else ONNX Runtime; a profile
     measured in another runtime than ``--runtime`` is refused (its prediction would not compare)."""
@@ -213,7 +246,7 @@ def _report_runtime(args: argparse.Namespace, profile: Any) -> str:
     if profile is not None and profile.is_model:
         profile_runtime = None  # an analytical target's model: no runtime on this CPU to agree with
     if args.runtime is None:
-        return profile_runtime or "onnxruntime"
+        return profile_runtime or ("executorch" if str(args.model).endswith(".pte") else "onnxruntime")
     if profile_runtime is not None and args.runtime != profile_runtime:
         raise ValueError(f"--profile {args.profile!r} was measured in {profile_runtime} but --runtime is "
                          f"{args.runtime}: its predictions would not compare; drop --runtime or give a "
@@ -243,10 +276,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise ValueError(f"--runtime: {err}") from None
     path = Path(args.model)
-    if path.suffix == ".onnx":
+    if path.suffix == ".pte" and runtime.name != "executorch":
+        source = "--runtime" if args.runtime is not None else "the --profile's runtime"
+        raise ValueError(f"--runtime {runtime.name} ({source}): a .pte program runs in ExecuTorch; give "
+                         f"--runtime executorch (and a profile measured in it)")
+    if path.suffix in (".onnx", ".pte"):
         if args.weights is not None:
-            raise ValueError("--weights applies to an architecture file, not to an .onnx model")
-        _check_onnx_file(path)
+            raise ValueError(f"--weights applies to an architecture file, not to an {path.suffix} model")
+        if path.suffix == ".pte":
+            _check_pte_file(path)
+        else:
+            _check_onnx_file(path)
         deployable: Any = path
         if profile is not None:
             print(f"note: {path.name} carries no architecture, so --profile adds its memory budget but no "
@@ -286,7 +326,8 @@ def register(subparsers: Any) -> None:
     Taught in: notebooks/11_deployment.
     """
     fmt = DefaultsFormatter
-    exp = subparsers.add_parser("export", help="export a trained model to ONNX (.onnx) or torch.export (.pt2)",
+    exp = subparsers.add_parser("export", help="export a trained model to ONNX (.onnx), torch.export (.pt2) "
+                                               "or ExecuTorch (.pte)",
                                 description="Export a model, check the file against eager PyTorch, and write it "
                                             "atomically. SOURCE is an architecture JSON (with --weights), a "
                                             "search result JSON (its front's weights saved beside it; --rank) "
@@ -299,7 +340,9 @@ def register(subparsers: Any) -> None:
     exp.add_argument("--weights", help="state dict saved with torch.save(model.state_dict()) (None: the "
                                        "weights saved with SOURCE)")
     exp.add_argument("--untrained", action="store_true", help="allow fresh weights from --seed (no training)")
-    exp.add_argument("--out", required=True, help="file to write: .onnx or .pt2")
+    exp.add_argument("--out", required=True, help="file to write: .onnx, .pt2 or .pte")
+    exp.add_argument("--format", default=None,
+                     help="onnx, torch.export or pte (ExecuTorch, XNNPACK) (None: from --out's suffix)")
     exp.add_argument("--seed", type=int, default=0, help="seed of the check windows (and of --untrained weights)")
     exp.add_argument("--no-check", action="store_true", help="skip the reload-and-compare check")
     exp.set_defaults(handler=cmd_export)
@@ -308,10 +351,12 @@ def register(subparsers: Any) -> None:
                                 description="Time a deployed model and judge its tail latency against a budget. "
                                             "Exit 0: pass, 1: SLA missed, 2: bad arguments.",
                                 formatter_class=fmt)
-    rep.add_argument("model", help="exported .onnx model, architecture JSON, search result JSON or run folder")
+    rep.add_argument("model", help="exported .onnx or .pte model, architecture JSON, search result JSON or "
+                                   "run folder")
     rep.add_argument("--budget-us", type=float, required=True, help="latency budget in microseconds")
     rep.add_argument("--runtime", default=None,
-                     help="onnxruntime or eager (None: the --profile's runtime, else onnxruntime)")
+                     help="onnxruntime, executorch or eager (None: the --profile's runtime, else "
+                          "executorch for a .pte, onnxruntime otherwise)")
     rep.add_argument("--threads", type=int, default=1, help="threads of the runtime (at most the cores)")
     rep.add_argument("--force-threads", action="store_true", help="allow more threads than cores")
     rep.add_argument("--batch", type=int, default=1, help="windows per call")

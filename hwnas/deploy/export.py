@@ -6,7 +6,9 @@ ONNX files are made by torch's TorchScript-based exporter (``dynamo=False``,
 opset :data:`OPSET`): about 0.05 s per model of the default space here, where
 the dynamo exporter took about 2 s. TorchScript itself is deprecated in favour
 of ``torch.export``, which is the second format (``.pt2`` files written by
-``torch.export.save``). Either way the serialised bytes are loaded back and run
+``torch.export.save``); the third is ExecuTorch's ``.pte`` program, lowered to
+XNNPACK (:mod:`hwnas.deploy.executorch`), what a phone app ships. Either way the
+serialised bytes are loaded back and run
 on real windows beside the eager model *before* anything is written; only a
 model that agrees within ``atol + rtol * |eager|`` is written, atomically.
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 import io
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,10 +35,8 @@ from ..space import SearchSpace
 from .onnx_graph import OPSET, onnx_bytes
 from .runtimes import OrtModule
 
-__all__ = ["FORMATS", "ExportResult", "export", "torch_export_bytes",
-           "load_exported", "coverage_architecture"]
-
-FORMATS = ("onnx", "torch.export")
+__all__ = ["EXPORTERS", "FORMATS", "SUFFIXES", "ExportResult", "export", "torch_export_bytes",
+           "format_for_path", "load_exported", "coverage_architecture"]
 
 
 @dataclass(frozen=True)
@@ -90,26 +90,75 @@ def torch_export_bytes(module: nn.Module, inputs: Sequence[torch.Tensor]) -> byt
     return buffer.getvalue()
 
 
+def _pte_bytes(module: nn.Module, inputs: Sequence[torch.Tensor]) -> bytes:
+    """The ExecuTorch ``.pte`` of ``module``, XNNPACK-delegated, batch dynamic (imported on demand)."""
+    from .executorch import pte_bytes
+
+    return pte_bytes(module, inputs, dynamic_batch=True)
+
+
+def _pte_module(source: bytes | str | os.PathLike[str]) -> nn.Module:
+    from .executorch import PteModule
+
+    return PteModule(source)
+
+
+@dataclass(frozen=True)
+class _Exporter:
+    """How one format is written (``bytes_of(module, inputs)``), run back and described."""
+
+    suffix: str
+    exporter: str
+    bytes_of: Callable[[nn.Module, Sequence[torch.Tensor]], bytes]
+    reload: Callable[[Any], nn.Module]
+
+
+EXPORTERS: dict[str, _Exporter] = {
+    "onnx": _Exporter(".onnx", "torch.onnx.export (TorchScript-based, dynamo=False)",
+                      lambda m, x: onnx_bytes(m, x), lambda src: OrtModule(src)),
+    "torch.export": _Exporter(".pt2", "torch.export", torch_export_bytes,
+                              lambda src: torch.export.load(io.BytesIO(src) if isinstance(src, bytes)
+                                                            else str(src)).module()),
+    "pte": _Exporter(".pte", "torch.export -> executorch.exir (XnnpackPartitioner) -> .pte", _pte_bytes,
+                     _pte_module),
+}
+"""Format name -> how it is exported and loaded back (a new format is one entry here)."""
+FORMATS: tuple[str, ...] = tuple(EXPORTERS)
+SUFFIXES: dict[str, str] = {name: e.suffix for name, e in EXPORTERS.items()}
+"""Format name -> the file suffix that implies it (``--out model.pte`` means ``pte``)."""
+
+
+def format_for_path(path: str | os.PathLike[str], where: str = "path") -> str:
+    """The format a file's suffix implies; ValueError naming ``where`` and the known suffixes.
+
+    Taught in: notebooks/11_deployment.
+    """
+    suffix = Path(path).suffix
+    for name, known in SUFFIXES.items():
+        if suffix == known:
+            return name
+    listed = ", ".join(f"{s} ({n})" for n, s in SUFFIXES.items())
+    raise ValueError(f"{where} {str(path)!r} must end in one of {listed}")
+
+
 def _reload(data: bytes, format: str) -> nn.Module:
-    """A module running serialised ``data`` (an ONNX Runtime session or the exported program)."""
-    if format == "onnx":
-        return OrtModule(data)
-    return torch.export.load(io.BytesIO(data)).module()
+    """A module running serialised ``data`` in its format's runtime."""
+    return EXPORTERS[format].reload(data)
 
 
 def load_exported(path: str | os.PathLike[str], threads: int = 1) -> nn.Module:
-    """A module running an exported file: ``.onnx`` in ONNX Runtime, ``.pt2`` via ``torch.export.load``.
+    """A module running an exported file: ``.onnx`` in ONNX Runtime, ``.pt2`` via ``torch.export.load``,
+    ``.pte`` in ExecuTorch.
 
     Taught in: notebooks/11_deployment.
     """
     target = Path(path)
-    if target.suffix not in (".onnx", ".pt2"):
-        raise ValueError(f"path {str(target)!r} must end in .onnx or .pt2")
+    format = format_for_path(target)
     if not target.is_file():
         raise ValueError(f"path {str(target)!r} is not a file")
-    if target.suffix == ".onnx":
+    if format == "onnx":
         return OrtModule(target, threads)
-    return torch.export.load(str(target)).module()
+    return EXPORTERS[format].reload(target)
 
 
 def _max_errors(got: torch.Tensor, want: torch.Tensor) -> tuple[float, float, np.ndarray]:
@@ -148,8 +197,9 @@ def export(model_or_arch: Architecture | nn.Module, path: str | os.PathLike[str]
            atol: float = 1e-5, rtol: float = 1e-5, seed: int = 0) -> ExportResult:
     """Export a model (or a fresh ``build_model(arch, seed)``) to ``path`` and check it.
 
-    ``format`` is ``"onnx"`` (dynamic batch, opset :data:`OPSET`) or
-    ``"torch.export"`` (``.pt2``). ``example`` is what the model is traced on
+    ``format`` is ``"onnx"`` (dynamic batch, opset :data:`OPSET`),
+    ``"torch.export"`` (``.pt2``) or ``"pte"`` (ExecuTorch, XNNPACK-delegated,
+    batch dynamic up to :data:`hwnas.deploy.executorch.MAX_BATCH`). ``example`` is what the model is traced on
     (by default two seeded random windows of the architecture's shape). With
     ``check`` the serialised model is loaded back and run on ``check_inputs``
     (real windows, ideally; default ``example``) beside the eager model, and a
@@ -163,7 +213,7 @@ def export(model_or_arch: Architecture | nn.Module, path: str | os.PathLike[str]
     rtol = require_float(rtol, "rtol", minimum=0.0)
     module, inputs = _model_and_example(model_or_arch, example, seed)
     start = time.perf_counter()
-    data = onnx_bytes(module, inputs) if format == "onnx" else torch_export_bytes(module, inputs)
+    data = EXPORTERS[format].bytes_of(module, inputs)
     seconds = time.perf_counter() - start
     worst, relative, windows = float("nan"), float("nan"), 0
     if check:
@@ -182,7 +232,7 @@ def export(model_or_arch: Architecture | nn.Module, path: str | os.PathLike[str]
     target = write_bytes_atomic(path, data)
     return ExportResult(
         path=str(target), format=format,
-        exporter="torch.onnx.export (TorchScript-based, dynamo=False)" if format == "onnx" else "torch.export",
+        exporter=EXPORTERS[format].exporter,
         opset=OPSET if format == "onnx" else None, size_bytes=len(data), export_seconds=seconds,
         checked_windows=windows, max_abs_error=worst, max_rel_error=relative, atol=atol, rtol=rtol,
     )

@@ -232,9 +232,15 @@ def _module_bytes(module: Any) -> int:
     return int(sum(t.numel() * t.element_size() for t in tensors))
 
 
+_FILE_RUNNERS: dict[str, tuple[str, str]] = {".onnx": ("prepare_onnx", "onnxruntime"),
+                                             ".pte": ("prepare_pte", "executorch")}
+"""An exported file's suffix -> the runtime method that runs it, and the runtime that has it."""
+
+
 def deployable_callable(deployable: Any, *, runtime: Any = "onnxruntime", threads: int = 1, batch: int = 1,
                         example: Any = None, seed: int = 0) -> _Deployable:
-    """Turn an Architecture, a module (with ``example``), an ``.onnx`` path or a callable into what is timed.
+    """Turn an Architecture, a module (with ``example``), an ``.onnx`` or ``.pte`` path or a callable into
+    what is timed.
 
     Taught in: notebooks/11_deployment.
     """
@@ -251,13 +257,14 @@ def deployable_callable(deployable: Any, *, runtime: Any = "onnxruntime", thread
     rt = get_runtime(runtime, threads)
     if isinstance(deployable, (str, Path)):
         path = Path(deployable)
-        if path.suffix != ".onnx" or not path.is_file():
-            raise ValueError(f"deployable {str(path)!r} must be an existing .onnx file")
-        prepare_onnx = getattr(rt, "prepare_onnx", None)
-        if prepare_onnx is None:
-            raise ValueError(f"runtime {rt.name!r} cannot run an .onnx file; use runtime='onnxruntime'")
-        return _Deployable(prepare_onnx(path, batch, seed), path.name, None, path.stat().st_size,
-                           "weights: the .onnx file's size", rt.name, rt.version())
+        if path.suffix not in _FILE_RUNNERS or not path.is_file():
+            raise ValueError(f"deployable {str(path)!r} must be an existing .onnx or .pte file")
+        method, runtime_name = _FILE_RUNNERS[path.suffix]
+        prepare_file = getattr(rt, method, None)
+        if prepare_file is None:
+            raise ValueError(f"runtime {rt.name!r} cannot run a {path.suffix} file; use runtime={runtime_name!r}")
+        return _Deployable(prepare_file(path, batch, seed), path.name, None, path.stat().st_size,
+                           f"weights: the {path.suffix} file's size", rt.name, rt.version())
     gen = torch.Generator().manual_seed(seed)
     if isinstance(deployable, Architecture):
         arch: Architecture | None = deployable
@@ -266,7 +273,7 @@ def deployable_callable(deployable: Any, *, runtime: Any = "onnxruntime", thread
         module, arch = deployable.eval(), getattr(deployable, "arch", None)
         arch = arch if isinstance(arch, Architecture) else None
     else:
-        raise ValueError(f"deployable must be an Architecture, a torch.nn.Module, an .onnx path or a "
+        raise ValueError(f"deployable must be an Architecture, a torch.nn.Module, an .onnx or .pte path or a "
                          f"callable, got {type(deployable).__name__}")
     if example is None:
         if arch is None:
@@ -331,7 +338,8 @@ def sla_report(
 
     ``deployable``: an :class:`~hwnas.space.Architecture` (built with
     ``build_model(arch, seed)``), a torch module (with ``example`` inputs unless
-    it has an ``.arch``), a path to an ``.onnx`` file, or any zero-argument
+    it has an ``.arch``), a path to an ``.onnx`` file (ONNX Runtime) or a ``.pte``
+    program (``runtime="executorch"``), or any zero-argument
     callable (timed as it is). ``runtime`` (a name or a
     :class:`~hwnas.runtime.Runtime`) runs the first three; ``profile`` adds
     the lookup table's prediction and, unless ``memory_budget_bytes`` is given,

@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from ..latency.spec import TimingSpec
     from ..proxy.task import ProxyTask
 
-__all__ = ["PRECISIONS_BY_TARGET", "QUANT_MIN_SPEEDUP", "QUANT_MAX_SCORE_LOSS", "deploy_precisions",
-           "has_onnxruntime", "side_by_side_latency"]
+__all__ = ["PRECISIONS_BY_TARGET", "QUANT_MIN_SPEEDUP", "QUANT_MAX_SCORE_LOSS", "cpu_runtime", "deploy_precisions",
+           "has_executorch", "has_onnxruntime", "side_by_side_latency"]
 
 QUANT_MIN_SPEEDUP = 1.05
 """A lower precision replaces FP32 on the CPU only when at least this much faster in ONNX Runtime."""
@@ -31,6 +31,35 @@ def has_onnxruntime() -> bool:
     Taught in: notebooks/12_capstone.
     """
     return importlib.util.find_spec("onnxruntime") is not None
+
+
+def has_executorch() -> bool:
+    """Whether ExecuTorch is installed (``pip install hwnas[mobile]``).
+
+    Taught in: notebooks/12_capstone.
+    """
+    return importlib.util.find_spec("executorch") is not None
+
+
+def cpu_runtime(quick: bool = False) -> tuple[str, str]:
+    """The runtime the CPU (phone-class) plan measures its table and SLA in, and why.
+
+    ExecuTorch with XNNPACK, what a phone app ships, when it is installed and the run
+    is not ``quick``; a quick run (tests, the capstone chapter) uses ONNX Runtime:
+    ExecuTorch lowers every distinct layer of the table in about 1-2 s on a quiet
+    core (481 of them in the mobile space, several times slower under load), which
+    a two-minute chapter cannot afford (``benchmarks/bench_toolchains.py`` measures
+    the ExecuTorch table). Without either, eager PyTorch.
+
+    Taught in: notebooks/12_capstone.
+    """
+    if has_executorch() and not quick:
+        return "executorch", "ExecuTorch with XNNPACK, the phone's runtime"
+    why = ("a quick run: ExecuTorch lowers each distinct layer in 1-2 s, too slow for it"
+           if has_executorch() else "ExecuTorch is not installed")
+    if has_onnxruntime():
+        return "onnxruntime", f"ONNX Runtime ({why})"
+    return "eager", f"eager PyTorch ({why}; ONNX Runtime is not installed either)"
 
 
 def side_by_side_latency(modules: Mapping[str, tuple[nn.Module, Any]],

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 __all__ = ["PipelineResult"]
 
+_SLA_RUNTIMES = {"executorch": "ExecuTorch (XNNPACK)", "onnxruntime": "ONNX Runtime", "eager": "eager PyTorch"}
+"""How the summary names the runtime an SLA was measured in."""
+
 
 @dataclass(eq=False)
 class PipelineResult:
@@ -127,7 +130,9 @@ class PipelineResult:
             f"eager PyTorch "
             f"{_fmt(self.latency['eager_us'])} µs, ONNX Runtime {_fmt(self.latency['ort_us'])} µs "
             f"(LSTM {_fmt(b['lstm'].get('ort_us'))} µs, MLP {_fmt(b['mlp'].get('ort_us'))} µs in ONNX Runtime)",
-            f"latency SLA measured here: ONNX Runtime, 1 thread, {self.precision}, p50 "
+            f"latency SLA measured here: "
+            f"{_SLA_RUNTIMES.get(str(self.sla.get('conditions', {}).get('runtime')), 'ONNX Runtime')}"
+            f", 1 thread, {self.precision}, p50 "
             f"{_fmt(self.sla.get('p50_us'))} µs, p{self.sla.get('percentile', 99):g} {_fmt(self.sla.get('p99_us'))}"
             f" µs against {self.plan.latency_budget_us:g} µs"
             + ("" if self.target == "cpu" else f" (a stand-in: not the {self.target} verdict's basis)"),

@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..checks import require_choice, require_float, require_int, require_optional_int, require_positive
-from .deploy import deploy_precisions, has_onnxruntime, side_by_side_latency
+from .deploy import cpu_runtime, deploy_precisions, has_onnxruntime, side_by_side_latency
 from .plan import PLANS, QUICK_SPACE, TARGET_NAMES, TargetPlan
 from .result import PipelineResult
 
@@ -141,8 +141,9 @@ def target_profile(target: str, space: SearchSpace, *, quick: bool = False, prog
     """``target``'s profile and what it is (measured in which runtime, or an analytical model).
 
     CPU: this machine, one thread, the 10 MiB edge budget, the table measured in
-    ONNX Runtime (eager PyTorch, with a warning saying so, when ONNX Runtime is
-    not installed). GPU: :func:`hwnas.gpu_profile` (CUDA-measured when a device is
+    the runtime :func:`~hwnas.pipeline.deploy.cpu_runtime` picks: ExecuTorch with
+    XNNPACK (the phone's), ONNX Runtime for quick runs (eager PyTorch, with a
+    warning saying so, when neither is installed). GPU: :func:`hwnas.gpu_profile` (CUDA-measured when a device is
     present, else the A100 roofline model). FPGA: :func:`hwnas.fpga_profile`.
 
     Taught in: notebooks/12_capstone.
@@ -161,9 +162,10 @@ def target_profile(target: str, space: SearchSpace, *, quick: bool = False, prog
     from ..latency.cpu import profile_cpu_edge
 
     options: dict[str, Any] = {**(quick_lut_options() if quick else {}), **lut_options}
-    if has_onnxruntime():
-        return (profile_cpu_edge(space, progress=progress, runtime="onnxruntime", **options),
-                "measured on this CPU in ONNX Runtime, 1 thread")
+    runtime, why = cpu_runtime(quick)
+    if runtime != "eager":
+        return (profile_cpu_edge(space, progress=progress, runtime=runtime, **options),
+                f"measured on this CPU in {why}, 1 thread")
     warnings.warn("onnxruntime is not installed: the CPU table is eager PyTorch's, whose per-op "
                   "overhead a deployed model does not pay (pip install hwnas[deploy])", stacklevel=2)
     return (profile_cpu_edge(space, progress=progress, **options),
@@ -245,15 +247,24 @@ def bounded_tail(calibration: Mapping[str, Any]) -> dict[str, Any]:
 
 def _measured_tail(space: SearchSpace, profile: HardwareProfile, plan: TargetPlan, quick: bool,
                    seed: int) -> dict[str, Any]:
-    """The tail factor of three calibration models priced below the budget, measured in ONNX Runtime."""
+    """The tail factor of three calibration models priced below the budget, measured in the table's runtime."""
     from ..deploy.tail import measure_tail, near_budget_models
 
     archs = near_budget_models(space, profile, plan.latency_budget_us, models=3, batch=plan.batch, seed=seed)
-    calibration = measure_tail(archs, runtime="onnxruntime" if has_onnxruntime() else "eager", threads=1,
+    calibration = measure_tail(archs, runtime=_table_runtime(profile), threads=1,
                                batch=plan.batch, repeats=10_000, bursts=5, seed=seed)
     bounded = bounded_tail(calibration.to_dict())
     return {**bounded, "basis": "measured on this CPU", "summary": f"{bounded['line']}; {calibration.summary()}",
             "calibration": calibration.to_dict()}
+
+
+def _table_runtime(profile: HardwareProfile) -> str:
+    """The runtime a measured CPU table was built in (its SLA and tail are measured there too)."""
+    default = "onnxruntime" if has_onnxruntime() else "eager"
+    return str(profile.conditions.get("runtime", default)) if not profile.is_model else default
+
+
+_RUNTIME_WORDS = {"executorch": "ExecuTorch (XNNPACK)", "onnxruntime": "ONNX Runtime", "eager": "eager PyTorch"}
 
 
 def _stated_tail(tail_factor: float | None, target: str) -> dict[str, Any]:
@@ -269,7 +280,8 @@ def _verdict(target: str, sla: Any, predicted: float, reasons: Sequence[str],
              latency_budget_us: float) -> dict[str, Any]:
     """Pass/fail on the target: the measured SLA for the CPU, the model's prediction otherwise."""
     if target == "cpu":
-        return {"passed": bool(sla.passed), "basis": f"measured p{sla.percentile:g} in ONNX Runtime on this CPU",
+        where = _RUNTIME_WORDS.get(str(sla.conditions.get("runtime")), str(sla.conditions.get("runtime")))
+        return {"passed": bool(sla.passed), "basis": f"measured p{sla.percentile:g} in {where} on this CPU",
                 "reasons": list(sla.reasons)}
     out = list(reasons)
     if predicted > latency_budget_us:
@@ -318,7 +330,7 @@ def _outputs(out_dir: Path, target: str) -> dict[str, Path]:
         out_dir.mkdir()
     names = {"summary": "summary.json", "front": "front.png", "search": "search.json", "arch": "arch.json",
              "onnx": "model.onnx", "deployed": "deployed.onnx", "profile": "profile.json",
-             "store": "evals.sqlite", "weights": "weights.pt", "incomplete": "INCOMPLETE"}
+             "store": "evals.sqlite", "weights": "weights.pt", "pte": "model.pte", "incomplete": "INCOMPLETE"}
     paths = {k: out_dir / (v if k == "store" else f"{target}_{v}") for k, v in names.items()}
     for key, path in paths.items():
         check_writable(path, f"out_dir ({key})")
@@ -525,7 +537,8 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
             profile.save(paths["profile"])
     memory_budget = plan.memory_budget or int(profile.memory_budget_bytes)
     if tail_factor is None and target == "cpu" and not profile.is_model:
-        with stages.stage("tail", "p99 over fastest call of calibration models in ONNX Runtime"):
+        with stages.stage("tail", f"p99 over fastest call of calibration models in "
+                                  f"{_RUNTIME_WORDS.get(_table_runtime(profile), 'the table runtime')}"):
             tail = _measured_tail(space, profile, plan, quick, seed)
             stages.say(f"tail: {tail['summary']}")
     else:
@@ -595,10 +608,16 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
             sla_file = written if target == "cpu" else sla_file
         else:  # FP32 is deployed: a lower-precision file from an earlier run here must not be listed
             paths["deployed"].unlink(missing_ok=True)
+    sla_runtime = "onnxruntime"
+    if target == "cpu" and _table_runtime(profile) == "executorch":  # the phone ships the FP32 .pte
+        with stages.stage("pte", "ExecuTorch program (XNNPACK), checked on real test windows"):
+            stages.say(export(model, paths["pte"], format="pte", check_inputs=probe, seed=seed).summary())
+        sla_file, sla_runtime, precision = paths["pte"], "executorch", "fp32 pte"
     if plan.batch > 1:
         sla_repeats = min(sla_repeats, 50)  # a batch of 256 takes tens of ms on one CPU thread
-    with stages.stage("sla", f"{sla_repeats:,} calls in ONNX Runtime on this CPU, batch {plan.batch}"):
-        report = sla_report(sla_file, plan.latency_budget_us, runtime="onnxruntime", threads=1, batch=plan.batch,
+    with stages.stage("sla", f"{sla_repeats:,} calls in {_RUNTIME_WORDS[sla_runtime]} on this CPU, "
+                             f"batch {plan.batch}"):
+        report = sla_report(sla_file, plan.latency_budget_us, runtime=sla_runtime, threads=1, batch=plan.batch,
                             memory_budget_bytes=memory_budget, repeats=sla_repeats,
                             bursts=min(5, sla_repeats), label=f"{target} {precision}", seed=seed)
         stages.say(report.summary().splitlines()[0])
@@ -609,7 +628,7 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
         verdict["reasons"].insert(0, _miss_reason(plan, result, tail, metrics, report))
     from ..deploy.quantize import STORAGE_PRECISION
 
-    memory = int(memory_footprint(arch, STORAGE_PRECISION[precision], plan.batch).total_bytes)
+    memory = int(memory_footprint(arch, STORAGE_PRECISION.get(precision, "fp32"), plan.batch).total_bytes)
     if memory > memory_budget:
         verdict["passed"] = False
         verdict["reasons"].append(f"memory {memory:,} B > budget {memory_budget:,} B")
