@@ -134,6 +134,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ..fileio import check_writable
     from .export import export
 
+    if args.format == "hls":
+        return _export_hls(args)
     out = check_writable(args.out, "--out")
     if out.suffix not in (".onnx", ".pt2"):
         raise ValueError(f"--out {args.out!r} must end in .onnx (ONNX) or .pt2 (torch.export)")
@@ -147,6 +149,37 @@ def cmd_export(args: argparse.Namespace) -> int:
                     check=not args.no_check, seed=args.seed)
     print(f"{what}: {arch.label()}, " + (f"weights {weights}" if weights else "UNTRAINED weights (--untrained)"))
     print(result.summary())
+    return 0
+
+
+def _export_hls(args: argparse.Namespace) -> int:
+    """``export --format hls``: the hls4ml Vitis HLS project of the model, precisions chosen on
+    calibration windows of the training data (``--data``, else the default task)."""
+    from ..search._cli import _task
+    from .hls import export_hls, hls_unsupported
+    from .quantize import calibration_windows
+
+    out = Path(args.out)
+    if out.exists():
+        raise ValueError(f"--out {args.out!r} already exists; give a new folder for the HLS project")
+    if not out.parent.is_dir():
+        raise ValueError(f"--out {args.out!r}: its parent folder does not exist")
+    arch, saved, what = resolve_source(args.source, rank=args.rank, target=args.target)
+    reasons = hls_unsupported(arch)
+    if reasons:
+        raise ValueError("; ".join(reasons))
+    weights = args.weights if args.weights is not None else (str(saved) if saved is not None else None)
+    model = _load_model(arch, weights, args.seed, untrained=args.untrained,
+                        what="--weights" if args.weights is not None else "saved weights")
+    task, source = _task(args.data, "fpga", False)
+    if task.num_features != arch.input_features or task.lookback < arch.lookback:
+        raise ValueError(f"the calibration data has {task.num_features} features and {task.lookback}-step "
+                         f"windows; {arch.label()} needs {arch.input_features} and {arch.lookback}")
+    windows = calibration_windows(task, arch.lookback, 256, args.seed)
+    folder = export_hls(model, arch, out, windows)
+    print(f"{what}: {arch.label()}, " + (f"weights {weights}" if weights else "UNTRAINED weights (--untrained)"))
+    print(f"hls4ml project written to {folder} (precisions calibrated on {len(windows)} training windows of "
+          f"{source}); synthesise with: cd {folder} && vitis_hls -f build_prj.tcl")
     return 0
 
 
@@ -296,9 +329,13 @@ def register(subparsers: Any) -> None:
     exp.add_argument("--weights", help="state dict saved with torch.save(model.state_dict()) (None: the "
                                        "weights saved with SOURCE)")
     exp.add_argument("--untrained", action="store_true", help="allow fresh weights from --seed (no training)")
-    exp.add_argument("--out", required=True, help="file to write: .onnx or .pt2")
+    exp.add_argument("--out", required=True, help="file to write: .onnx or .pt2 (a new folder with --format hls)")
     exp.add_argument("--seed", type=int, default=0, help="seed of the check windows (and of --untrained weights)")
     exp.add_argument("--no-check", action="store_true", help="skip the reload-and-compare check")
+    exp.add_argument("--format", choices=("onnx", "torch.export", "hls"), default=None,
+                     help="hls: an hls4ml Vitis HLS project folder at --out (None: from --out's suffix)")
+    exp.add_argument("--data", default=None, help="with --format hls: kline CSV or recorded folder whose "
+                                                  "training windows calibrate the fixed-point precisions")
     exp.set_defaults(handler=cmd_export)
 
     rep = subparsers.add_parser("report", help="latency SLA report of a deployed model (exit 1 on a miss)",

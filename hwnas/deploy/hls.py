@@ -477,14 +477,15 @@ def _prepare(model: TradingNet, calibration: np.ndarray | torch.Tensor | None, p
 
 def compile_hls(model: TradingNet, calibration: np.ndarray | torch.Tensor | None = None, *,
                 precision: str | None = None, width: int = HLS_DEFAULT_WIDTH, margin: int = 1,
-                reuse_factor: int = 1, cache: bool = True) -> HlsBuild:
+                reuse_factor: int = 1, cache: bool = True,
+                cache_dir: str | os.PathLike[str] | None = None) -> HlsBuild:
     """Convert ``model`` with hls4ml and compile its C++ emulation (g++), cached by content.
 
     Precisions: ``precision`` (one ``ap_fixed`` type everywhere) or, by default, the rule of
     :func:`choose_precisions` on ``calibration`` windows with ``width`` and ``margin``.
     ``reuse_factor`` is hls4ml's (multipliers per layer = multiplications / reuse factor).
-    With ``cache`` the compiled project is kept under ``$HWNAS_HLS_CACHE`` (default
-    ``~/.cache/hwnas/hls``) and a later call with the same weights and configuration loads it.
+    With ``cache`` the compiled project is kept under ``cache_dir`` (default ``$HWNAS_HLS_CACHE``,
+    else ``~/.cache/hwnas/hls``) and a later call with the same weights and configuration loads it.
 
     Taught in: notebooks/11_deployment.
     """
@@ -494,7 +495,7 @@ def compile_hls(model: TradingNet, calibration: np.ndarray | torch.Tensor | None
     arch = model.arch
     work: Path | None = None
     if cache:
-        root = _cache_root()
+        root = Path(cache_dir) if cache_dir is not None else _cache_root()
         root.mkdir(parents=True, exist_ok=True)
         folder = root / _content_key(net, arch, config)
         libs = sorted((folder / "firmware").glob("myproject-*.so")) if (folder / _DONE).is_file() else []
