@@ -174,3 +174,26 @@ def test_cli_export_format_hls(task, cli_inputs, tmp_path):
     refused = hwnas_cli("export", str(path), "--untrained", "--format", "hls", "--out", str(tmp_path / "g"))
     assert refused.returncode == 2 and "FPGA" in refused.stderr and "gap" in refused.stderr
     assert not (tmp_path / "g").exists()
+
+
+@needs_hls
+def test_score_precisions_runs_the_fpga_fixed_point_through_hls4ml(task, hls_build, monkeypatch):
+    from hwnas.deploy.quantize import HLS_FIXED_POINT, SIM_FIXED_POINT, fixed_point_precision, score_precisions
+    from hwnas.latency import TimingSpec
+
+    model, windows, cache, _ = hls_build
+    monkeypatch.setenv("HWNAS_HLS_CACHE", str(cache))  # the session's compile is reused
+    arch = model.arch
+    assert fixed_point_precision(arch) == HLS_FIXED_POINT
+    attention = Architecture(layers=(LayerSpec(OpType.FC, arch.input_features, 16),
+                                     LayerSpec(OpType.ATTENTION, 16, 16, heads=2)),
+                             input_features=arch.input_features, lookback=16, head="last")
+    assert fixed_point_precision(attention) == SIM_FIXED_POINT  # the stated fallback
+    results = score_precisions(model, arch, task, windows, precisions=("fp32 eager", HLS_FIXED_POINT),
+                               timing=TimingSpec.COMPARE.replace(target_ms=5.0))
+    fp32, fixed = results
+    assert fixed.name == HLS_FIXED_POINT and fixed.runtime == "hls4ml" and fixed.latency_us is None
+    assert 0 < fixed.max_abs_diff <= TOLERANCE
+    nonzero = sum(int(torch.count_nonzero(p)) for p in model.parameters())
+    assert fixed.weight_bytes == nonzero * 16 // 8  # 16-bit weights and biases, zeros removed
+    assert abs(fixed.test_score - fp32.test_score) < 0.05
