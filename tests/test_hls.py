@@ -140,6 +140,7 @@ def test_export_writes_the_project_atomically(task, tmp_path, monkeypatch):
     assert {p["layer"] for p in meta["precisions"]} >= {"x", "layers_0_op", "head"}
     assert "ap_fixed<16," in (out / "firmware" / "parameters.h").read_text() + (
         out / "firmware" / "defines.h").read_text()
+    assert len((out / "tb_data" / "tb_input_features.dat").read_text().splitlines()) == 16  # C-sim testbench
     assert [p.name for p in tmp_path.iterdir()] == ["proj"]  # no temporary folder left
     with pytest.raises(ValueError, match="exists"):
         export_hls(model, arch, out, windows)

@@ -75,6 +75,7 @@ HLS_PROJECT_FILES = ("build_prj.tcl", "firmware/myproject.cpp", "firmware/myproj
 """Files every exported project holds (``hwnas_hls.json``: architecture, precisions and rule)."""
 _ROUNDING = "AP_RND_CONV"
 _SATURATION = "AP_SAT"
+_TESTBENCH = 16
 _SUPPORTED_OPS = (OpType.CONV, OpType.DWSEP_CONV, OpType.FC, OpType.IDENTITY, OpType.MAX_POOL)
 
 
@@ -449,15 +450,19 @@ def _content_key(net: nn.Module, arch: Architecture, config: Mapping[str, Any]) 
     return digest.hexdigest()[:24]
 
 
-def _convert(net: nn.Module, arch: Architecture, config: dict[str, Any], folder: Path) -> Any:
-    """hls4ml's conversion (quietly: it prints its topology)."""
+def _convert(net: nn.Module, arch: Architecture, config: dict[str, Any], folder: Path,
+             testbench: tuple[str, str] | None = None) -> Any:
+    """hls4ml's conversion (quietly: it prints its topology); ``testbench``: ``.npy`` files of inputs
+    and expected outputs that hls4ml copies into ``tb_data/`` for the C simulation."""
     import contextlib
 
     import hls4ml
 
+    inputs, outputs = testbench if testbench is not None else (None, None)
     with contextlib.redirect_stdout(io.StringIO()):
         return hls4ml.converters.convert_from_pytorch_model(
-            net, hls_config=config, output_dir=str(folder), backend=HLS_BACKEND, io_type=HLS_IO_TYPE)
+            net, hls_config=config, output_dir=str(folder), backend=HLS_BACKEND, io_type=HLS_IO_TYPE,
+            input_data_tb=inputs, output_data_tb=outputs)
 
 
 def _prepare(model: TradingNet, calibration: np.ndarray | torch.Tensor | None, precision: str | None,
@@ -536,7 +541,8 @@ def export_hls(model: TradingNet, arch: Architecture, out_dir: str | os.PathLike
                width: int = HLS_DEFAULT_WIDTH, margin: int = 1, reuse_factor: int = 1) -> Path:
     """Write the Vitis HLS project of ``model`` to the new folder ``out_dir``, atomically.
 
-    The project (``build_prj.tcl``, ``firmware/``, the testbench, ``hls4ml_config.yml``) is
+    The project (``build_prj.tcl``, ``firmware/``, the testbench with 16 calibration windows and the
+    float model's outputs in ``tb_data/``, ``hls4ml_config.yml``) is
     what ``vitis_hls -f build_prj.tcl`` synthesises; ``hwnas_hls.json`` beside it records the
     architecture, the per-layer precisions and the rule. Written into a temporary sibling folder
     and renamed, so a failed conversion leaves nothing at ``out_dir``. ``out_dir`` must not exist.
@@ -557,7 +563,15 @@ def export_hls(model: TradingNet, arch: Architecture, out_dir: str | os.PathLike
     net, chosen, config = _prepare(model, calibration, precision, width, margin, reuse_factor)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        hls_model = _convert(net, arch, config, work)
+        testbench = None
+        if calibration is not None:  # the C simulation's testbench: a few training windows and float outputs
+            bench = torch.as_tensor(np.asarray(calibration)[:_TESTBENCH], dtype=torch.float32)
+            with torch.no_grad():
+                expected = model(bench).numpy()
+            np.save(work / "tb_inputs.npy", bench.numpy().reshape(len(bench), -1))
+            np.save(work / "tb_outputs.npy", expected)
+            testbench = (str(work / "tb_inputs.npy"), str(work / "tb_outputs.npy"))
+        hls_model = _convert(net, arch, config, work, testbench)
         with contextlib.redirect_stdout(io.StringIO()):
             hls_model.write()
         rule = ("one type everywhere: " + precision) if precision else (
@@ -566,6 +580,8 @@ def export_hls(model: TradingNet, arch: Architecture, out_dir: str | os.PathLike
         meta = {"architecture": arch.to_dict(), "hls4ml": hls4ml.__version__, "backend": HLS_BACKEND,
                 "io_type": HLS_IO_TYPE, "reuse_factor": reuse_factor, "rule": rule,
                 "precisions": [p.to_dict() for p in chosen.values()]}
+        for name in ("tb_inputs.npy", "tb_outputs.npy"):
+            (work / name).unlink(missing_ok=True)
         (work / "hwnas_hls.json").write_text(json.dumps(meta, indent=2) + "\n")
         os.replace(work, out)
     except BaseException:
