@@ -198,3 +198,38 @@ def test_score_precisions_runs_the_fpga_fixed_point_through_hls4ml(task, hls_bui
     nonzero = sum(int(torch.count_nonzero(p)) for p in model.parameters())
     assert fixed.weight_bytes == nonzero * 16 // 8  # 16-bit weights and biases, zeros removed
     assert abs(fixed.test_score - fp32.test_score) < 0.05
+
+
+def test_fake_fixed_rounds_to_the_grid_and_passes_gradients_straight_through():
+    from hwnas.proxy.fixed_point import fake_fixed, integer_bits
+
+    assert integer_bits(3.0, 8, 1) == 4 and integer_bits(0.0, 8, 0) == 1 and integer_bits(1e9, 8, 1) == 8
+    x = torch.tensor([0.30, -1.26, 2.9, 100.0, -100.0], requires_grad=True)
+    y = fake_fixed(x, 3.0, 8, 1)  # ap_fixed<8,4>: step 2^-4, range [-8, 8 - 2^-4]
+    step = 2.0 ** -4
+    assert torch.allclose(y / step, (y / step).round())
+    assert y[3].item() == 8 - step and y[4].item() == -8
+    assert abs(y[0].item() - 0.3125) < 1e-7  # 0.30 -> nearest multiple of 1/16
+    y.sum().backward()
+    assert x.grad.tolist() == [1.0, 1.0, 1.0, 0.0, 0.0]  # straight through, zero where saturated
+
+
+def test_qat_model_computes_on_the_fixed_point_grid(task):
+    from hwnas.proxy.fixed_point import FixedPointMode, evaluate_fixed_point, qat_model
+
+    arch = fpga_arch(task.num_features)
+    model = qat_model(build_model(arch, seed=0), width=8)
+    x = torch.from_numpy(calibration_windows(task, arch.lookback, n=16))
+    model.train()
+    model(x)  # peaks tracked
+    model.eval()
+    with torch.no_grad():
+        out = model(x)
+    weight = model.layers[0].op.weight  # parametrised: on an 8-bit grid
+    levels = torch.unique(weight.detach())
+    assert len(levels) <= 256
+    assert torch.isfinite(out).all() and len(torch.unique(out)) <= 256
+    scores, seconds = evaluate_fixed_point(arch, task, 0, mode=FixedPointMode.QAT, width=8)
+    assert set(scores) == {"val", "test"} and seconds["compile"] == 0.0
+    with pytest.raises(ValueError, match="qat"):
+        evaluate_fixed_point(arch, task, 0, mode="int4")

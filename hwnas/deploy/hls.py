@@ -26,7 +26,6 @@ import ctypes
 import hashlib
 import io
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -237,13 +236,10 @@ def fixed_point_type(peak: float, width: int = HLS_DEFAULT_WIDTH, margin: int = 
 
     Taught in: notebooks/11_deployment.
     """
-    width = require_int(width, "width", 2, 32)
-    margin = require_int(margin, "margin", 0, 8)
-    if not math.isfinite(peak) or peak < 0:
-        raise ValueError(f"peak must be a finite number >= 0, got {peak}")
-    magnitude = max(0, math.floor(math.log2(peak)) + 1) if peak > 0 else 0
-    integer = min(width, max(1, 1 + magnitude + margin))
-    return f"ap_fixed<{width},{integer},{_ROUNDING},{_SATURATION}>"
+    from ..proxy.fixed_point import integer_bits
+
+    integer = integer_bits(peak, width, margin)
+    return f"ap_fixed<{int(width)},{integer},{_ROUNDING},{_SATURATION}>"
 
 
 @dataclass(frozen=True)
