@@ -233,3 +233,22 @@ def test_qat_model_computes_on_the_fixed_point_grid(task):
     assert set(scores) == {"val", "test"} and seconds["compile"] == 0.0
     with pytest.raises(ValueError, match="qat"):
         evaluate_fixed_point(arch, task, 0, mode="int4")
+
+
+def test_evaluator_scores_fpga_candidates_in_fixed_point(task):
+    import dataclasses
+
+    import hwnas
+    from hwnas.search.evaluator import Evaluator
+
+    profile = hwnas.fpga_profile(hwnas.ZU9EG)
+    arch = fpga_arch(task.num_features)
+    plain = Evaluator(task, profile)
+    qat = Evaluator(task, profile, fixed_point="qat", fixed_point_width=8)
+    assert qat.remote_trainer().fixed_point == "qat"
+    assert plain.fingerprints()[1] != qat.fingerprints()[1]  # a store never mixes float and fixed scores
+    float_score, fixed_score = plain.trainer(arch).score, qat.trainer(arch).score
+    assert np.isfinite(fixed_score) and fixed_score != float_score
+    with pytest.raises(ValueError, match="fixed_point"):
+        Evaluator(task, profile, fixed_point="int4")
+    assert dataclasses.replace(qat.trainer, fixed_point="float")(arch).score == float_score
