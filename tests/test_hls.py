@@ -252,3 +252,22 @@ def test_evaluator_scores_fpga_candidates_in_fixed_point(task):
     with pytest.raises(ValueError, match="fixed_point"):
         Evaluator(task, profile, fixed_point="int4")
     assert dataclasses.replace(qat.trainer, fixed_point="float")(arch).score == float_score
+
+
+def test_cycle_model_takes_bit_width_and_reuse_factor():
+    import dataclasses
+
+    from hwnas.opspec import arch_op_specs
+    from hwnas.targets.fpga import ZU9EG, fpga_engines, fpga_resources
+
+    arch = fpga_arch(10)
+    conv = next(op for op in arch_op_specs(arch) if op.op == "conv")
+    dot = conv.kernel_size * conv.in_channels * conv.out_channels  # 3 * 16 * 16 = 768
+    int8 = fpga_engines(conv, ZU9EG)[0]
+    assert int8.parallel_macs == 256 and int8.dsps == 128  # the dsp_per_engine cap, 2 MACs a DSP
+    wide = fpga_engines(conv, dataclasses.replace(ZU9EG, bits=16))[0]
+    assert wide.parallel_macs == 128 and wide.dsps == 128 and wide.cycles > int8.cycles
+    reuse = fpga_engines(conv, dataclasses.replace(ZU9EG, reuse_factor=4))[0]
+    assert reuse.parallel_macs == dot // 4 and reuse.dsps == dot // 8  # hls4ml: multipliers = dot / reuse
+    assert fpga_resources(arch, dataclasses.replace(ZU9EG, bits=16)).weight_bytes == \
+        2 * fpga_resources(arch, ZU9EG).weight_bytes
