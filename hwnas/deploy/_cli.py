@@ -3,7 +3,8 @@
 Taught in: notebooks/11_deployment.
 
 ``hwnas export ARCH.json [--weights W.pt] --out model.onnx`` writes a checked
-ONNX (or, for ``.pt2``, ``torch.export``) file; ``hwnas report ARCH.json|model.onnx
+ONNX (or, for ``.pt2``, ``torch.export``) file, or with ``--format hls`` the hls4ml Vitis HLS
+project folder of an FPGA model (:func:`hwnas.deploy.hls.export_hls`); ``hwnas report ARCH.json|model.onnx
 --budget-us N [--runtime onnxruntime] [--threads 1]`` measures the deployed model
 and exits 0 when it meets the budget at the SLA percentile, 1 when it misses,
 2 on bad arguments (a ValueError naming the argument, printed as one line).
