@@ -177,12 +177,12 @@ def _dense_depthwise(conv: nn.Conv1d) -> nn.Conv1d:
         dense.weight.zero_()
         for c in range(ch):
             dense.weight[c, c] = conv.weight[c, 0]
-        if conv.bias is not None:
+        if conv.bias is not None and dense.bias is not None:
             dense.bias.copy_(conv.bias)
     return dense
 
 
-def hls_ready_model(model: TradingNet) -> nn.Module:
+def hls_ready_model(model: nn.Module) -> nn.Module:
     """``model`` rewritten in the layers hls4ml parses (see the module docstring); same outputs.
 
     Raises ValueError naming the op and the target when :func:`hls_unsupported` objects.
@@ -199,11 +199,12 @@ def hls_ready_model(model: TradingNet) -> nn.Module:
     source = copy.deepcopy(model).eval()
     layers: list[_HlsLayer] = []
     for spec, layer in zip(model.arch.layers, source.layers, strict=True):
-        op: nn.Module | None = layer.op
-        if isinstance(op, nn.Identity):
-            op = None
-        elif spec.op == OpType.DWSEP_CONV:
-            op = nn.Sequential(_dense_depthwise(op[0]), op[1])
+        main: nn.Module = layer.op  # type: ignore[assignment]
+        op: nn.Module | None = None if isinstance(main, nn.Identity) else main
+        if spec.op == OpType.DWSEP_CONV and isinstance(main, nn.Sequential):
+            depthwise = main[0]
+            assert isinstance(depthwise, nn.Conv1d)
+            op = nn.Sequential(_dense_depthwise(depthwise), main[1])
         projection = layer.shortcut if isinstance(layer.shortcut, nn.Conv1d) else None
         layers.append(_HlsLayer(op, isinstance(layer.act, nn.ReLU), layer.shortcut is not None, projection))
     arch = model.arch
@@ -213,8 +214,16 @@ def hls_ready_model(model: TradingNet) -> nn.Module:
     with torch.no_grad():
         head.weight.zero_()
         head.weight[:, :, -1] = linear.weight
-        head.bias.copy_(linear.bias)
+        if head.bias is not None:
+            head.bias.copy_(linear.bias)
     return _HlsNet(layers, head).eval()
+
+
+def _arch_of(model: nn.Module) -> Architecture:
+    """The architecture of a :class:`~hwnas.model.TradingNet` (TypeError for another module)."""
+    if not isinstance(model, TradingNet):
+        raise TypeError(f"model must be a TradingNet (hwnas.build_model), got {type(model).__name__}")
+    return model.arch
 
 
 def _final_length(arch: Architecture) -> int:
@@ -461,7 +470,7 @@ def _convert(net: nn.Module, arch: Architecture, config: dict[str, Any], folder:
             input_data_tb=inputs, output_data_tb=outputs)
 
 
-def _prepare(model: TradingNet, calibration: np.ndarray | torch.Tensor | None, precision: str | None,
+def _prepare(model: nn.Module, calibration: np.ndarray | torch.Tensor | None, precision: str | None,
              width: int, margin: int, reuse_factor: int) -> tuple[nn.Module, dict[str, LayerPrecision],
                                                                dict[str, Any]]:
     """Rewrite, choose precisions, build the configuration (all checks before any long work)."""
@@ -473,10 +482,10 @@ def _prepare(model: TradingNet, calibration: np.ndarray | torch.Tensor | None, p
         if calibration is None:
             raise ValueError("calibration windows are needed to choose precisions (or give precision=...)")
         chosen = choose_precisions(net, calibration, width=width, margin=margin)
-    return net, chosen, _hls_config(net, model.arch, chosen, reuse_factor)
+    return net, chosen, _hls_config(net, _arch_of(model), chosen, reuse_factor)
 
 
-def compile_hls(model: TradingNet, calibration: np.ndarray | torch.Tensor | None = None, *,
+def compile_hls(model: nn.Module, calibration: np.ndarray | torch.Tensor | None = None, *,
                 precision: str | None = None, width: int = HLS_DEFAULT_WIDTH, margin: int = 1,
                 reuse_factor: int = 1, cache: bool = True,
                 cache_dir: str | os.PathLike[str] | None = None) -> HlsBuild:
@@ -493,7 +502,7 @@ def compile_hls(model: TradingNet, calibration: np.ndarray | torch.Tensor | None
     if not hls_available():
         raise RuntimeError("hls4ml and g++ are needed to compile the FPGA fixed-point emulation")
     net, chosen, config = _prepare(model, calibration, precision, width, margin, reuse_factor)
-    arch = model.arch
+    arch = _arch_of(model)
     work: Path | None = None
     if cache:
         root = Path(cache_dir) if cache_dir is not None else _cache_root()

@@ -272,7 +272,7 @@ class PrecisionResult:
         return asdict(self)
 
 
-def _hls_weight_bytes(module: nn.Module) -> int:
+def _hls_weight_bytes(module: Any) -> int:
     """Storage of the hls4ml model's non-zero weights and biases at their chosen widths, in bytes
     (the zeros of the rewritten depthwise and head layers are constants HLS removes)."""
     bits = 0
@@ -316,7 +316,10 @@ def fixed_point_precision(arch: Architecture) -> str:
 
 def default_precisions(arch: Architecture) -> tuple[str, ...]:
     """The precisions :func:`score_precisions` compares by default: FP32 eager and ONNX, INT8, FP16 and
-    the FPGA's fixed point of :func:`fixed_point_precision`."""
+    the FPGA's fixed point of :func:`fixed_point_precision`.
+
+    Taught in: notebooks/11_deployment.
+    """
     return ("fp32 eager", "fp32 onnx", "int8 onnx (QDQ)", "fp16 onnx", fixed_point_precision(arch))
 
 
