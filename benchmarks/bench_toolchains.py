@@ -29,6 +29,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -189,12 +190,28 @@ def hls_multipliers(task: Any, lookback: int, seed: int, done: dict[str, Any]) -
                 pf = int(layer.get_attr("parallelization_factor", 1) or 1)
                 mults += int(np.ceil(nonzero * pf / reuse))
             res = fpga_resources(arch, ZU9EG)
+            spec = replace(ZU9EG, reuse_factor=reuse)
             rows.append({"arch": arch.label(), "reuse_factor": reuse, "hls4ml_multipliers": mults,
-                         "model_parallel_macs": int(res.dsps * ZU9EG.macs_per_dsp_per_cycle),
-                         "model_dsps": int(res.dsps)})
+                         "model_multipliers": hls_model_multipliers(arch, ZU9EG),
+                         "model_multipliers_at_reuse": hls_model_multipliers(arch, spec),
+                         "model_dsps": int(res.dsps), "model_dsps_at_reuse": int(fpga_resources(arch, spec).dsps)})
     done["multipliers"] = rows
     hls_write(done)
     return rows
+
+
+def hls_model_multipliers(arch: Any, spec: Any) -> int:
+    """Multipliers of the analytical engine model: the parallel multiply-adds of every engine."""
+    from hwnas.opspec import arch_op_specs
+    from hwnas.targets.fpga import fpga_engines, fpga_unsupported
+
+    total = 0
+    for key in arch_op_specs(arch):
+        parts = [key.main_branch()] + ([key.shortcut_branch()] if key.use_skip else [])
+        for part in parts:
+            if not fpga_unsupported(part):
+                total += sum(e.parallel_macs for e in fpga_engines(part, spec))
+    return total
 
 
 def hls_write(done: dict[str, Any]) -> None:
@@ -229,14 +246,25 @@ def hls_text(done: dict[str, Any]) -> str:
             lines.append(f"{r['arch'][:57]:<58}{r['float_val']:>8.4f}{r['qat_val']:>8.4f}{r['ptq_val']:>8.4f}"
                          f"{r['ptq_test']:>8.4f}{r['float_s']:>7.1f}{r['qat_s']:>7.1f}{r['ptq_s']:>7.1f}")
         if done.get("ranking"):
-            lines.append("  " + json.dumps(done["ranking"]))
+            r = done["ranking"]
+            lines.append("  " + json.dumps(r))
+            rhos = {p: r[f"spearman_{p}_val_vs_deployed_test"] for p in ("float", "qat", "ptq")}
+            best = max(rhos, key=lambda p: rhos[p] if np.isfinite(rhos[p]) else -2)
+            lines.append(f"  Spearman with the deployed {r['width']}-bit test score over {r['n']} architectures: "
+                         + ", ".join(f"{p} {v:+.3f}" for p, v in rhos.items()) + f"; closest: {best}. "
+                         f"Cost per candidate (median): float {r['median_float_s']:.1f} s, QAT "
+                         f"{r['median_qat_s']:.1f} s, PTQ {r['median_ptq_s']:.1f} s (compile "
+                         f"{r['median_ptq_compile_s']:.1f} s, emulation predict {r['median_ptq_predict_s']:.1f} s).")
         lines.append("")
     if done.get("multipliers"):
-        lines.append("3. Multipliers: hls4ml (non-zero weights per output step x parallelisation / reuse) vs the "
-                     "analytical engine model (parallel MACs = DSPs x 2)")
+        lines.append("3. Multipliers: hls4ml (non-zero weights of one output step x parallelisation / reuse) vs the "
+                     "analytical engine model (parallel multiply-adds): its default (dsp_per_engine cap) and with "
+                     "FpgaSpec.reuse_factor set to hls4ml's")
         for r in done["multipliers"]:
             lines.append(f"  {r['arch'][:60]:<62} reuse {r['reuse_factor']}: hls4ml {r['hls4ml_multipliers']:>6}"
-                         f"  model {r['model_parallel_macs']:>6} ({r['model_dsps']} DSPs)")
+                         f"  model default {r.get('model_multipliers', 0):>6} ({r['model_dsps']} DSPs)"
+                         f"  model at reuse {r.get('model_multipliers_at_reuse', 0):>6} "
+                         f"({r.get('model_dsps_at_reuse', 0)} DSPs)")
         lines.append("")
     return "\n".join(lines) + "\n"
 
