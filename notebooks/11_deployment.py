@@ -391,6 +391,15 @@ assert (project / "build_prj.tcl").is_file() and (project / "firmware" / "myproj
 # and `flatten` heads) are refused with the op and the target named; for those the
 # precision table above falls back to the torch simulation.
 #
+# A search can score FPGA candidates at their deployed precision too:
+# `Evaluator(task, profile, fixed_point="qat")` trains each candidate with fake fixed
+# point (`hwnas.proxy.fixed_point`: every weight and layer output rounded to its grid,
+# gradients passed straight through the rounding), `fixed_point="ptq"` compiles each
+# trained candidate through hls4ml and scores the emulation. The second is exact but
+# pays a g++ compile per candidate; `benchmarks/bench_toolchains.py --only hls` measures
+# which of the two ranks candidates closer to their deployed fixed-point test score, and
+# at what cost.
+#
 # (ch11-sla)=
 # ## Latency SLA reports
 #
