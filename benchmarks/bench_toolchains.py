@@ -12,6 +12,9 @@
    rounding) and post-training through the hls4ml emulation at ``--width`` bits. The deployed
    fixed-point test score is the emulation's (PTQ) test score; each proxy's validation score is
    rank-correlated (Spearman) with it, and the seconds per candidate are reported.
+4. The FPGA search's choice with float and with QAT scoring (a small evolution run each), and the
+   deployed fixed-point test score of each choice. (PTQ scoring inside a search costs a compile per
+   candidate; section 2 gives its ranking quality instead.)
 3. Multipliers: what hls4ml configures per layer (non-zero weights of one output step times its
    parallelisation factor, divided by the reuse factor) beside the analytical engine model of
    :func:`hwnas.targets.fpga.fpga_resources` (parallel multiply-adds per engine), reuse 1 and 4.
@@ -200,6 +203,40 @@ def hls_multipliers(task: Any, lookback: int, seed: int, done: dict[str, Any]) -
     return rows
 
 
+def hls_search(task: Any, lookback: int, width: int, evals: int, seed: int,
+               done: dict[str, Any]) -> list[dict[str, Any]]:
+    """Section 4: a small evolution search of the FPGA space with float and with QAT scoring; each
+    choice's deployed fixed-point (PTQ, hls4ml) test score."""
+    import hwnas
+    from hwnas.proxy.fixed_point import evaluate_fixed_point
+    from hwnas.search.base import SearchProblem
+    from hwnas.search.evaluator import Evaluator
+    from hwnas.search.loop import minimize
+
+    rows = list(done.get("search", []))
+    space = hls_space(task, lookback)
+    profile = hwnas.fpga_profile(hwnas.ZU9EG)
+    for mode in ("float", "qat"):
+        if any(r["mode"] == mode for r in rows):
+            continue
+        print(f"  search, {mode} scoring ...", flush=True)
+        problem = SearchProblem(space, profile, 20.0, evals, task=task, constraint="hard")
+        evaluator = Evaluator(task, profile, fixed_point=mode, fixed_point_width=width)
+        start = time.perf_counter()
+        result = minimize(problem, "evolution", seed=seed, evaluator=evaluator, progress=False)
+        search_s = time.perf_counter() - start
+        best = result.best()
+        if best is None:
+            continue
+        deployed, _ = evaluate_fixed_point(best.arch, task, seed, mode="ptq", width=width)
+        rows.append({"mode": mode, "evals": evals, "arch": best.arch.label(), "proxy_val": best.metrics.score,
+                     "deployed_val": deployed["val"].score, "deployed_test": deployed["test"].score,
+                     "search_s": search_s, "load": load()})
+        done["search"] = rows
+        hls_write(done)
+    return rows
+
+
 def hls_model_multipliers(arch: Any, spec: Any) -> int:
     """Multipliers of the analytical engine model: the parallel multiply-adds of every engine."""
     from hwnas.opspec import arch_op_specs
@@ -266,6 +303,13 @@ def hls_text(done: dict[str, Any]) -> str:
                          f"  model at reuse {r.get('model_multipliers_at_reuse', 0):>6} "
                          f"({r.get('model_dsps_at_reuse', 0)} DSPs)")
         lines.append("")
+    if done.get("search"):
+        lines.append("4. The FPGA search's choice (evolution, 20 us budget) with float and with QAT scoring; the "
+                     "choice's deployed fixed-point (PTQ, hls4ml) scores")
+        for r in done["search"]:
+            lines.append(f"  {r['mode']:<6} {r['evals']} evals, {r['search_s']:.0f} s: {r['arch'][:60]:<62} proxy val "
+                         f"{r['proxy_val']:.4f}  deployed val {r['deployed_val']:.4f}  test {r['deployed_test']:.4f}")
+        lines.append("")
     return "\n".join(lines) + "\n"
 
 
@@ -284,6 +328,8 @@ def hls_main(args: argparse.Namespace) -> None:
     hls_multipliers(task, args.lookback, args.seed, done)
     print("hls 2: ranking", flush=True)
     hls_ranking(task, args.lookback, args.archs, args.width, args.seed, done)
+    print("hls 4: search with and without fixed point", flush=True)
+    hls_search(task, args.lookback, args.width, args.evals, args.seed, done)
     print(hls_text(done))
 
 
@@ -292,6 +338,7 @@ def main() -> None:
     parser.add_argument("--only", choices=SECTIONS, default=None, help="run one section (None: all)")
     parser.add_argument("--archs", type=int, default=10)
     parser.add_argument("--width", type=int, default=8)
+    parser.add_argument("--evals", type=int, default=16, help="evaluations of each search in section 4")
     parser.add_argument("--lookback", type=int, default=32)
     parser.add_argument("--candles", type=int, default=6000)
     parser.add_argument("--seed", type=int, default=0)
