@@ -493,7 +493,13 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
                             memory_budget_bytes=memory_budget, task=task, constraint="hard", batch=plan.batch)
     with stages.stage("search", f"{evals} evaluations ({plan.strategy}, table budget "
                                 f"{problem.latency_budget_us:.3g} µs)"):
-        result = minimize(problem, plan.strategy, seed=seed, store=paths["store"], progress=progress)
+        evaluator = None
+        if plan.fixed_point != "float":  # FPGA candidates scored at their deployed fixed point
+            from ..search.evaluator import Evaluator
+
+            evaluator = Evaluator(task, profile, batch=plan.batch, fixed_point=plan.fixed_point)
+        result = minimize(problem, plan.strategy, seed=seed, store=paths["store"], progress=progress,
+                          evaluator=evaluator)
         arch, metrics, within = _choose(result)
         stages.say(f"chosen ({CHOICE_RULES[within]}): validation {metrics.score:+.4f}, "
                    f"predicted {metrics.latency_us:.1f} µs")
