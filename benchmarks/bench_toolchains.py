@@ -323,6 +323,14 @@ def hls_text(done: dict[str, Any]) -> str:
         for r in done["search"]:
             lines.append(f"  {r['mode']:<6} {r['evals']} evals, {r['search_s']:.0f} s: {r['arch'][:60]:<62} proxy val "
                          f"{r['proxy_val']:.4f}  deployed val {r['deployed_val']:.4f}  test {r['deployed_test']:.4f}")
+        by = {r["mode"]: r for r in done["search"]}
+        if {"float", "qat"} <= set(by):
+            same = by["float"]["arch"] == by["qat"]["arch"]
+            lines.append(f"  {'both searches chose the same architecture' if same else 'the choices differ'}: "
+                         f"deployed validation {by['qat']['deployed_val'] - by['float']['deployed_val']:+.4f} and "
+                         f"deployed test {by['qat']['deployed_test'] - by['float']['deployed_test']:+.4f} for QAT "
+                         f"scoring over float scoring (one seed, {by['qat']['evals']} evaluations: an illustration, "
+                         f"not a law)")
         lines.append("")
     return "\n".join(lines) + "\n"
 
