@@ -9,7 +9,7 @@ ranks them by a model it will not deploy. Two ways to score at the deployed prec
 * ``qat`` (quantisation-aware training): the proxy training runs with fake quantisation, every
   weight and every layer output rounded to the grid of the same per-value rule as the deployment
   (:func:`integer_bits`), gradients passed straight through the rounding (the straight-through
-  estimator, bengio2013estimating); scored in torch, no compiler.
+  estimator of Bengio, Léonard and Courville 2013, arXiv:1308.3432); scored in torch, no compiler.
 * ``ptq`` (post-training fixed point): train in float, convert with hls4ml, compile the C++
   emulation and score its predictions (:func:`hwnas.deploy.hls.compile_hls`): bit-accurate, but a
   g++ compile per candidate.
