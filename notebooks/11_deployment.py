@@ -32,7 +32,9 @@
 #   against the eager table optimises an overhead the deployed model never pays;
 # - how a lookup table is built *in the deployment runtime*, and where it is still off;
 # - INT8 static post-training quantisation (QDQ graphs, per-channel weights) and FP16,
-#   and an FPGA-style fixed-point simulation: size, latency and proxy score;
+#   size, latency and proxy score;
+# - the FPGA model in fixed point with hls4ml: per-layer precisions from calibration data,
+#   the compiled C++ emulation's score beside float, and the HLS project a user synthesises;
 # - latency SLA reports: p50, p99, p99.9 and max from raw samples, against a budget, and
 #   what a shared machine does to a tail percentile.
 #
@@ -57,13 +59,15 @@ from hwnas import plots
 from hwnas.cost import count_flops
 from hwnas.data import load_klines
 from hwnas.deploy.export import coverage_architecture, export
+from hwnas.deploy.hls import compile_hls, export_hls
 from hwnas.deploy.onnx_graph import OPSET
-from hwnas.deploy.quantize import compare_precisions
+from hwnas.deploy.quantize import HLS_FIXED_POINT, calibration_windows, compare_precisions, score_precisions
 from hwnas.deploy.runtimes import OnnxRuntime
 from hwnas.deploy.sla import sla_report
 from hwnas.latency import TimingSpec, compare_with_flops, spread_archs, time_round_robin
 from hwnas.latency.lut import model_callable
 from hwnas.proxy import make_proxy_task
+from hwnas.proxy.training import train_model
 from hwnas.runtime import get_runtime
 from hwnas.space import SearchSpace
 
@@ -363,10 +367,12 @@ print(f"benchmark ({TOOLCHAINS.name}, {et_where}): ExecuTorch table acc10 {et_ta
 # range on **training** windows (calibration never sees validation or test data).
 # `quantize_int8` does this with ONNX Runtime's tools (QDQ graph: quantise and
 # dequantise steps around convolutions and matrix products, which the runtime fuses
-# into integer kernels); `convert_fp16` stores every float tensor in half precision;
-# `fixed_point_model` simulates in torch what an FPGA datapath computes: INT8 weights
-# per channel *and* every tensor between layers rounded to INT8 per channel, the INT8
-# assumption of the FPGA profile in {doc}`05_hardware_targets`. One architecture is
+# into integer kernels); `convert_fp16` stores every float tensor in half precision.
+# The FPGA's fixed point gets its own section below, through hls4ml; for an
+# architecture hls4ml cannot convert (this one, from the default space, may hold
+# attention or GELU) the table's fixed-point row is the stated fallback
+# `fixed_point_model`, a torch simulation (INT8 weights per channel and every tensor
+# between layers rounded to INT8 per channel). One architecture is
 # trained once (one epoch of the proxy task) and scored in each precision:
 
 # %%
@@ -401,8 +407,89 @@ plots.precision_tradeoff(timed, {k: by_name[k].val_score - base.val_score for k 
 # Pearson correlation of the volatility forecast) moves in the third decimal: for
 # this model, precision is not what limits it. Quantisation pays on larger models
 # and on hardware with integer datapaths (the FPGA of {doc}`05_hardware_targets`),
-# where the fixed-point row is the relevant one. One trained model and one seed: the
+# the subject of the next section. One trained model and one seed: the
 # score changes are a measurement of this model, not a law.
+#
+# ## The FPGA model in fixed point, with hls4ml
+#
+# An FPGA computes in fixed point: every value is an `ap_fixed<W,I>`, $W$ bits of
+# which $I$ are integer bits (sign included), so it holds
+#
+# $$ v = k \cdot 2^{-(W-I)}, \qquad -2^{I-1} \le v < 2^{I-1}, \quad k \in \mathbb{Z}. $$
+#
+# hls4ml {cite:p}`duarte2018hls4ml` converts a PyTorch model into the HLS C++ that Vitis
+# HLS synthesises, and compiles the same C++ with g++ into an emulation that is
+# bit-accurate to the hardware, so the fixed-point score is *measured*. The precision
+# must be chosen, not defaulted: too few integer bits and values saturate, too few
+# fractional bits and they round away. `hwnas.deploy.hls.choose_precisions` applies one
+# stated rule per layer: run the float model over 256 **training** windows, take each
+# layer output's peak magnitude $p$, and give it
+#
+# $$ I = 1 + \max\bigl(0, \lfloor \log_2 p \rfloor + 1\bigr) + m $$
+#
+# integer bits (sign, magnitude, $m = 1$ bit of margin for values beyond the calibration
+# range; weights, known exactly, get $m = 0$), the other $W - I$ of $W = 16$ bits
+# fractional, with rounding to nearest and saturation. hls4ml's PyTorch front end has
+# no layer for the `last` head's slice or for a depthwise convolution's groups, so
+# `hls_ready_model` rewrites them (a full-width convolution whose only non-zero tap is
+# the last step; a dense convolution with block-diagonal weights): exact zeros, the same
+# function, and HLS removes multiplications by a constant zero. An FPGA-space model,
+# trained once, compiled once:
+
+# %%
+arch_f = SearchSpace.fpga(input_features=task.num_features, lookbacks=(32,), depths=(3,)).sample(
+    np.random.default_rng(4))
+print(arch_f.describe())
+model_f = train_model(arch_f, task, 0)
+calib_f = calibration_windows(task, arch_f.lookback, 256, 0)
+build_f = compile_hls(model_f, calib_f)
+print(f"g++ compile of the emulation: {build_f.compile_s:.1f} s" + (" (from the cache)" if build_f.cached else ""))
+print(f"{'layer':<16}{'peak':>8}  {'output type':<34}{'weight type'}")
+for p in build_f.precisions.values():
+    print(f"{p.layer:<16}{p.peak:>8.3f}  {p.result:<34}{p.weight or '-'}")
+
+# %%
+fixed_rows = score_precisions(model_f, arch_f, task, calib_f, precisions=("fp32 eager", HLS_FIXED_POINT),
+                              timing=TimingSpec.COMPARE.replace(target_ms=5.0))
+float_f, fixed_f = fixed_rows
+print(f"{'precision':<22}{'weights':>9}{'val':>9}{'test':>9}{'max |Δ| val':>13}")
+for r in fixed_rows:
+    print(f"{r.name:<22}{r.weight_bytes / 1e3:>8.1f}k{r.val_score:>9.4f}{r.test_score:>9.4f}{r.max_abs_diff:>13.5f}")
+glue("hls_test_float", float(float_f.test_score), display=False)
+glue("hls_test_fixed", float(fixed_f.test_score), display=False)
+glue("hls_max_diff", float(fixed_f.max_abs_diff), display=False)
+project = export_hls(model_f, arch_f, WORK / "hls_project", calib_f)
+print(f"HLS project at {project.name}/:")
+for path in sorted(project.rglob("*")):
+    rel = path.relative_to(project)
+    if path.is_file() and len(rel.parts) <= 2 and "nnet_utils" not in rel.parts and "ap_types" not in rel.parts:
+        print(f"  {rel}")
+
+# %%
+assert fixed_f.runtime == "hls4ml" and 0 < fixed_f.max_abs_diff < 0.05
+assert (project / "build_prj.tcl").is_file() and (project / "firmware" / "myproject.cpp").is_file()
+
+# %% [markdown]
+# In 16-bit fixed point the test score is {glue:text}`hls_test_fixed:.4f` against
+# {glue:text}`hls_test_float:.4f` in float, the largest gap of a validation prediction
+# {glue:text}`hls_max_diff:.5f`: with precisions chosen from the data the fixed-point
+# model is the float model for trading purposes. The folder is what a user takes to the
+# FPGA tools: `vitis_hls -f build_prj.tcl` synthesises `firmware/myproject.cpp`
+# (`parameters.h` holds the per-layer types, `weights/` the constants, `tb_data/` a
+# testbench of 16 training windows with the float model's outputs), and `hwnas_hls.json` records the architecture, the precisions and the
+# rule. The command line writes the same project: `hwnas export ARCH.json --weights
+# W.pt --format hls --out DIR`. Ops hls4ml cannot convert (attention, GELU, the `gap`
+# and `flatten` heads) are refused with the op and the target named; for those the
+# precision table above falls back to the torch simulation.
+#
+# A search can score FPGA candidates at their deployed precision too:
+# `Evaluator(task, profile, fixed_point="qat")` trains each candidate with fake fixed
+# point (`hwnas.proxy.fixed_point`: every weight and layer output rounded to its grid,
+# gradients passed straight through the rounding), `fixed_point="ptq"` compiles each
+# trained candidate through hls4ml and scores the emulation. The second is exact but
+# pays a g++ compile per candidate; `benchmarks/bench_toolchains.py --only hls` measures
+# which of the two ranks candidates closer to their deployed fixed-point test score, and
+# at what cost.
 #
 # (ch11-sla)=
 # ## Latency SLA reports

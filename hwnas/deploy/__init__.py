@@ -11,7 +11,10 @@ and onnx / onnxruntime are imported only when a name that needs them is used.
 * :mod:`hwnas.deploy.runtimes`: :class:`OnnxRuntime` (registered as ``"onnxruntime"``)
 * :mod:`hwnas.deploy.executorch`: :class:`ExecuTorchRuntime` (``"executorch"``, XNNPACK), ``.pte`` programs,
   :func:`delegation_table`
-* :mod:`hwnas.deploy.quantize`: INT8 (static, QDQ) and FP16 ONNX models, a fixed-point simulation
+* :mod:`hwnas.deploy.quantize`: INT8 (static, QDQ) and FP16 ONNX models, FPGA fixed point (hls4ml, or a
+  torch simulation where hls4ml cannot run the model)
+* :mod:`hwnas.deploy.hls`: hls4ml conversion, per-layer fixed-point precisions, the compiled emulation,
+  the Vitis HLS project (:func:`export_hls`)
 * :mod:`hwnas.deploy.sla`: :func:`sla_report` and :class:`SLAReport`
 * :mod:`hwnas.deploy.tail`: :func:`measure_tail`, the p99 / fastest-call factor of a machine
 * :mod:`hwnas.deploy._cli`: the ``export`` and ``report`` commands
@@ -40,6 +43,11 @@ _NAMES: dict[str, str] = {
     "PrecisionResult": "quantize", "PRECISIONS": "quantize", "score_precisions": "quantize",
     "precision_graphs": "quantize",
     "STORAGE_PRECISION": "quantize", "PRECISION_TIMING": "quantize",
+    "HLS_FIXED_POINT": "quantize", "SIM_FIXED_POINT": "quantize", "fixed_point_precision": "quantize",
+    "default_precisions": "quantize",
+    "compile_hls": "hls", "export_hls": "hls", "hls_unsupported": "hls", "hls_ready_model": "hls",
+    "choose_precisions": "hls", "fixed_point_type": "hls", "HlsBuild": "hls", "HlsModule": "hls",
+    "LayerPrecision": "hls",
 }
 
 __all__ = sorted(_NAMES)

@@ -2,9 +2,10 @@
 
 Taught in: notebooks/11_deployment.
 
-``hwnas export ARCH.json [--weights W.pt] --out model.onnx [--format onnx|torch.export|pte]``
+``hwnas export ARCH.json [--weights W.pt] --out model.onnx [--format onnx|torch.export|pte|hls]``
 writes a checked ONNX, ``torch.export`` (``.pt2``) or ExecuTorch (``.pte``) file, the
-format inferred from the suffix unless given; ``hwnas report ARCH.json|model.onnx|model.pte
+format inferred from the suffix unless given, or with ``--format hls`` the hls4ml Vitis HLS
+project folder of an FPGA model (:func:`hwnas.deploy.hls.export_hls`); ``hwnas report ARCH.json|model.onnx|model.pte
 --budget-us N [--runtime onnxruntime] [--threads 1]`` measures the deployed model
 and exits 0 when it meets the budget at the SLA percentile, 1 when it misses,
 2 on bad arguments (a ValueError naming the argument, printed as one line).
@@ -138,6 +139,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ..fileio import check_writable
     from .export import export
 
+    if args.format == "hls":
+        return _export_hls(args)
     out = check_writable(args.out, "--out")
     format = _export_format(args.format, out)
     if args.seed < 0:
@@ -160,11 +163,42 @@ def _export_format(option: str | None, out: Path) -> str:
     if option is None:
         return format_for_path(out, "--out")
     if option not in EXPORTERS:
-        raise ValueError(f"--format {option!r} is not a format; choose one of {', '.join(EXPORTERS)}")
+        raise ValueError(f"--format {option!r} is not a format; choose one of {', '.join([*EXPORTERS, 'hls'])}")
     if out.suffix != SUFFIXES[option]:
         raise ValueError(f"--format {option} writes a {SUFFIXES[option]} file; --out {str(out)!r} ends in "
                          f"{out.suffix or 'no suffix'}")
     return option
+
+
+def _export_hls(args: argparse.Namespace) -> int:
+    """``export --format hls``: the hls4ml Vitis HLS project of the model, precisions chosen on
+    calibration windows of the training data (``--data``, else the default task)."""
+    from ..search._cli import _task
+    from .hls import export_hls, hls_unsupported
+    from .quantize import calibration_windows
+
+    out = Path(args.out)
+    if out.exists():
+        raise ValueError(f"--out {args.out!r} already exists; give a new folder for the HLS project")
+    if not out.parent.is_dir():
+        raise ValueError(f"--out {args.out!r}: its parent folder does not exist")
+    arch, saved, what = resolve_source(args.source, rank=args.rank, target=args.target)
+    reasons = hls_unsupported(arch)
+    if reasons:
+        raise ValueError("; ".join(reasons))
+    weights = args.weights if args.weights is not None else (str(saved) if saved is not None else None)
+    model = _load_model(arch, weights, args.seed, untrained=args.untrained,
+                        what="--weights" if args.weights is not None else "saved weights")
+    task, source = _task(args.data, "fpga", False)
+    if task.num_features != arch.input_features or task.lookback < arch.lookback:
+        raise ValueError(f"the calibration data has {task.num_features} features and {task.lookback}-step "
+                         f"windows; {arch.label()} needs {arch.input_features} and {arch.lookback}")
+    windows = calibration_windows(task, arch.lookback, 256, args.seed)
+    folder = export_hls(model, arch, out, windows)
+    print(f"{what}: {arch.label()}, " + (f"weights {weights}" if weights else "UNTRAINED weights (--untrained)"))
+    print(f"hls4ml project written to {folder} (precisions calibrated on {len(windows)} training windows of "
+          f"{source}); synthesise with: cd {folder} && vitis_hls -f build_prj.tcl")
+    return 0
 
 
 REPEATS_UNCONFIRMED = 1_000_000
@@ -340,11 +374,15 @@ def register(subparsers: Any) -> None:
     exp.add_argument("--weights", help="state dict saved with torch.save(model.state_dict()) (None: the "
                                        "weights saved with SOURCE)")
     exp.add_argument("--untrained", action="store_true", help="allow fresh weights from --seed (no training)")
-    exp.add_argument("--out", required=True, help="file to write: .onnx, .pt2 or .pte")
+    exp.add_argument("--out", required=True,
+                     help="file to write: .onnx, .pt2 or .pte (a new folder with --format hls)")
     exp.add_argument("--format", default=None,
-                     help="onnx, torch.export or pte (ExecuTorch, XNNPACK) (None: from --out's suffix)")
+                     help="onnx, torch.export, pte (ExecuTorch, XNNPACK) or hls (an hls4ml Vitis HLS project "
+                          "folder) (None: from --out's suffix)")
     exp.add_argument("--seed", type=int, default=0, help="seed of the check windows (and of --untrained weights)")
     exp.add_argument("--no-check", action="store_true", help="skip the reload-and-compare check")
+    exp.add_argument("--data", default=None, help="with --format hls: kline CSV or recorded folder whose "
+                                                  "training windows calibrate the fixed-point precisions")
     exp.set_defaults(handler=cmd_export)
 
     rep = subparsers.add_parser("report", help="latency SLA report of a deployed model (exit 1 on a miss)",

@@ -9,8 +9,14 @@ Taught in: notebooks/11_deployment.
 * FP16: every float tensor of the graph converted with ONNX Runtime's
   ``onnxruntime.transformers.float16`` (the converter of onnxconverter-common),
   inputs and outputs kept float32.
-* Fixed point (:func:`fixed_point_model`): what an FPGA datapath computes,
-  simulated in torch: weights rounded to INT8 with a scale per output channel,
+* Fixed point through hls4ml (``"fixed point (hls4ml)"``, :mod:`hwnas.deploy.hls`): the FPGA
+  model converted by hls4ml with per-layer ``ap_fixed`` precisions chosen on training windows,
+  its C++ emulation compiled with g++ and run bit-accurately. This is the FPGA precision
+  wherever hls4ml can run the model (:func:`fixed_point_precision`).
+* Fixed point, the stated fallback (:func:`fixed_point_model`, ``"int8 fixed point (sim)"``),
+  used only where the hls4ml path cannot run (hls4ml or g++ missing, or an op it does not
+  convert, such as attention or GELU): what an FPGA datapath computes, simulated in torch:
+  weights rounded to INT8 with a scale per output channel,
   and every tensor that moves between layers (the input of each layer and of
   the head) rounded to INT8 with a scale per channel calibrated on training
   windows. Intermediate values inside a layer (accumulators, attention scores)
@@ -53,6 +59,10 @@ __all__ = [
     "quantize_int8",
     "convert_fp16",
     "fixed_point_model",
+    "HLS_FIXED_POINT",
+    "SIM_FIXED_POINT",
+    "fixed_point_precision",
+    "default_precisions",
     "PrecisionResult",
     "PRECISIONS",
     "STORAGE_PRECISION",
@@ -262,6 +272,16 @@ class PrecisionResult:
         return asdict(self)
 
 
+def _hls_weight_bytes(module: Any) -> int:
+    """Storage of the hls4ml model's non-zero weights and biases at their chosen widths, in bytes
+    (the zeros of the rewritten depthwise and head layers are constants HLS removes)."""
+    bits = 0
+    for layer in module.build.hls_model.get_layers():
+        for var in layer.get_weights():
+            bits += int(np.count_nonzero(var.data)) * int(var.type.precision.width)
+    return (bits + 7) // 8
+
+
 def _state_bytes(model: nn.Module) -> int:
     """Size of ``torch.save(model.state_dict())``."""
     buffer = io.BytesIO()
@@ -269,11 +289,38 @@ def _state_bytes(model: nn.Module) -> int:
     return len(buffer.getvalue())
 
 
+HLS_FIXED_POINT = "fixed point (hls4ml)"
+"""The precision name of the hls4ml emulation (16-bit ``ap_fixed`` values by default)."""
+SIM_FIXED_POINT = "int8 fixed point (sim)"
+"""The precision name of the torch fallback, :func:`fixed_point_model`."""
+
 STORAGE_PRECISION = {"fp32 eager": Precision.FP32, "fp32 onnx": Precision.FP32, "int8 onnx (QDQ)": Precision.INT8,
-                     "fp16 onnx": Precision.FP16, "int8 fixed point (sim)": Precision.INT8}
+                     "fp16 onnx": Precision.FP16, SIM_FIXED_POINT: Precision.INT8,
+                     HLS_FIXED_POINT: Precision.FP16}
 """Each precision :func:`score_precisions` knows (the names its results carry) and the
-precision its values are stored in (for :func:`hwnas.cost.memory_footprint`)."""
+precision its values are stored in (for :func:`hwnas.cost.memory_footprint`; the hls4ml model's
+16-bit fixed-point values take the bytes of FP16)."""
 PRECISIONS = tuple(STORAGE_PRECISION)
+
+
+def fixed_point_precision(arch: Architecture) -> str:
+    """The FPGA's fixed-point precision for ``arch``: :data:`HLS_FIXED_POINT` where hls4ml and g++
+    are installed and convert every op of ``arch``, else the fallback :data:`SIM_FIXED_POINT`.
+
+    Taught in: notebooks/11_deployment.
+    """
+    from .hls import hls_available, hls_unsupported
+
+    return HLS_FIXED_POINT if hls_available() and not hls_unsupported(arch) else SIM_FIXED_POINT
+
+
+def default_precisions(arch: Architecture) -> tuple[str, ...]:
+    """The precisions :func:`score_precisions` compares by default: FP32 eager and ONNX, INT8, FP16 and
+    the FPGA's fixed point of :func:`fixed_point_precision`.
+
+    Taught in: notebooks/11_deployment.
+    """
+    return ("fp32 eager", "fp32 onnx", "int8 onnx (QDQ)", "fp16 onnx", fixed_point_precision(arch))
 
 
 def precision_graphs(fp32: bytes, windows: np.ndarray, precisions: Sequence[str] = PRECISIONS) -> dict[str, bytes]:
@@ -290,7 +337,7 @@ def precision_graphs(fp32: bytes, windows: np.ndarray, precisions: Sequence[str]
 
 
 def score_precisions(model: nn.Module, arch: Architecture, task: Any, windows: np.ndarray, *,
-                     precisions: Sequence[str] = PRECISIONS, fp32: bytes | None = None,
+                     precisions: Sequence[str] | None = None, fp32: bytes | None = None,
                      graphs: dict[str, bytes] | None = None, seed: int = 0,
                      threads: int = 1, timing: TimingSpec = PRECISION_TIMING) -> list[PrecisionResult]:
     """A trained model in each of ``precisions`` (names of :data:`PRECISIONS`): size, latency, scores.
@@ -311,6 +358,7 @@ def score_precisions(model: nn.Module, arch: Architecture, task: Any, windows: n
     from .onnx_graph import onnx_bytes
     from .runtimes import OnnxRuntime, OrtModule
 
+    precisions = default_precisions(arch) if precisions is None else tuple(precisions)
     if graphs is None:
         fp32 = fp32 if fp32 is not None else onnx_bytes(model, (torch.from_numpy(windows[:2]),))
         graphs = precision_graphs(fp32, windows, precisions)
@@ -321,6 +369,11 @@ def score_precisions(model: nn.Module, arch: Architecture, task: Any, windows: n
     for name in precisions:
         if name in graphs:
             modules[name] = OrtModule(graphs[name], threads)
+        elif name == HLS_FIXED_POINT:
+            from .hls import HlsModule, compile_hls
+
+            hls = compile_hls(model, windows)
+            modules[name] = HlsModule(hls)
         else:
             modules[name] = model if name == "fp32 eager" else fixed_point_model(model, windows)
     ort = OnnxRuntime(threads)
@@ -336,13 +389,16 @@ def score_precisions(model: nn.Module, arch: Architecture, task: Any, windows: n
             size, tensors = len(graphs[name]), weight_bytes(graphs[name])
         elif name == "fp32 eager":
             size, tensors = _state_bytes(model), sum(p.numel() * 4 for p in model.parameters())
+        elif name == HLS_FIXED_POINT:
+            size = tensors = _hls_weight_bytes(modules[name])
         else:
             size = tensors = _fixed_point_bytes(model, 8)
         preds = {split: predict_split(module, task, split, arch.lookback) for split in ("val", "test")}
         scores = {split: score_predictions(preds[split], task, split)[metric] for split in preds}
         measured = timings.get(name)
         results.append(PrecisionResult(
-            name=name, runtime="onnxruntime" if "onnx" in name else "torch", size_bytes=size,
+            name=name, size_bytes=size,
+            runtime="onnxruntime" if "onnx" in name else "hls4ml" if name == HLS_FIXED_POINT else "torch",
             weight_bytes=int(tensors),
             latency_us=measured.min_us if measured else None,
             median_us=measured.median_us if measured else None,
@@ -355,8 +411,9 @@ def score_precisions(model: nn.Module, arch: Architecture, task: Any, windows: n
 def compare_precisions(arch: Architecture, task: Any, *, seed: int = 0, threads: int = 1,
                        calibration: int = 256, epochs: int | None = None,
                        timing: TimingSpec = PRECISION_TIMING) -> list[PrecisionResult]:
-    """Train ``arch`` once on the proxy task; FP32 eager and ONNX, INT8, FP16 and fixed point,
-    compared by :func:`score_precisions` (``calibration`` training windows calibrate).
+    """Train ``arch`` once on the proxy task; FP32 eager and ONNX, INT8, FP16 and fixed point
+    (hls4ml where it runs ``arch``, else the simulation), compared by :func:`score_precisions`
+    (``calibration`` training windows calibrate).
 
     Taught in: notebooks/11_deployment.
     """

@@ -32,6 +32,9 @@ class TargetPlan:
     memory_budget: int | None
     batch: int
     rule: str
+    fixed_point: str = "float"
+    """How candidates are scored (:class:`hwnas.proxy.fixed_point.FixedPointMode`): ``float``, or at
+    8-bit fixed point with quantisation-aware training (``qat``) or the hls4ml emulation (``ptq``)."""
 
 
 PLANS: dict[str, TargetPlan] = {

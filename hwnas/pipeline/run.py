@@ -548,11 +548,14 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
     with stages.stage("search", f"{evals} evaluations ({plan.strategy}, table budget "
                                 f"{problem.latency_budget_us:.3g} µs)"):
         evaluator = None
-        if rungs:
+        if rungs or plan.fixed_point != "float":  # multi-fidelity, or FPGA candidates at their fixed point
+            from ..search.evaluator import Evaluator
             from ..search.fidelity import MultiFidelityEvaluator
 
-            evaluator = MultiFidelityEvaluator(task, profile, precision=problem.precision, batch=plan.batch,
-                                               rungs=tuple(rungs))
+            options: dict[str, Any] = dict(precision=problem.precision, batch=plan.batch,
+                                           fixed_point=plan.fixed_point)
+            evaluator = (MultiFidelityEvaluator(task, profile, rungs=tuple(rungs), **options) if rungs
+                         else Evaluator(task, profile, **options))
         result = minimize(problem, plan.strategy, seed=seed, store=paths["store"], progress=progress,
                           evaluator=evaluator)
         arch, metrics, within = _choose(result)

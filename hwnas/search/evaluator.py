@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..checks import require_int
+from ..checks import require_enum, require_int
 from .base import Metrics, hardware_metrics
 
 if TYPE_CHECKING:
@@ -191,16 +191,26 @@ class Trainer:
     task: ProxyTask | PackedTask
     seed: int = 0
     epochs: int | None = None  # None: the task's; else trained this many epochs (a fidelity)
+    fixed_point: str = "float"
+    fixed_point_width: int = 8
 
     def __call__(self, arch: Architecture) -> TrainResult:
-        """Train and score ``arch`` (one torch thread per evaluation: ``task.num_threads``)."""
+        """Train and score ``arch`` (one torch thread per evaluation: ``task.num_threads``); at
+        ``fixed_point_width``-bit fixed point when ``fixed_point`` is ``"qat"`` or ``"ptq"``
+        (:func:`hwnas.proxy.fixed_point.evaluate_fixed_point`)."""
         from ..proxy.training import evaluate_splits
 
         start = time.perf_counter()
         task = unpack_task(self.task) if isinstance(self.task, PackedTask) else self.task
         if self.epochs is not None and self.epochs != task.epochs:
             task = replace(task, epochs=self.epochs)
-        scores = evaluate_splits(arch, task, self.seed, splits=("val", "test"))
+        if self.fixed_point != "float":
+            from ..proxy.fixed_point import evaluate_fixed_point
+
+            scores, _ = evaluate_fixed_point(arch, task, self.seed, mode=self.fixed_point,
+                                             width=self.fixed_point_width)
+        else:
+            scores = evaluate_splits(arch, task, self.seed, splits=("val", "test"))
         val, test = scores["val"], scores["test"]
         score = val.score if math.isfinite(val.score) else math.nan
         return TrainResult(score, dict(val.metrics), dict(test.metrics), time.perf_counter() - start)
@@ -211,7 +221,9 @@ class Evaluator:
     """``(task, profile, precision, seed)``: an :class:`Architecture` in, :class:`Metrics` out.
 
     ``precision`` (default the profile's) is the precision memory is counted
-    at; ``batch`` the inference batch of the latency and memory. Calling the
+    at; ``batch`` the inference batch of the latency and memory. ``fixed_point``
+    (:class:`hwnas.proxy.fixed_point.FixedPointMode`: ``float``, ``qat`` or ``ptq``) scores
+    candidates at ``fixed_point_width``-bit fixed point, as an FPGA deploys them. Calling the
     evaluator does everything in this process; the loop calls
     :meth:`hardware_metrics` here and ships :attr:`trainer` to an executor.
 
@@ -223,6 +235,8 @@ class Evaluator:
     precision: str | None = None
     seed: int = 0
     batch: int = 1
+    fixed_point: str = "float"
+    fixed_point_width: int = 8
     trainer: Trainer = field(init=False, repr=False)
     _packed: PackedTask | None = field(default=None, init=False, repr=False)
     _fingerprints: tuple[str, str] | None = field(default=None, init=False, repr=False)
@@ -233,7 +247,12 @@ class Evaluator:
         self.seed = require_int(self.seed, "seed", 0)
         self.batch = require_int(self.batch, "batch", 1)
         bytes_per_value(self.target_precision)  # validates the name
-        self.trainer = Trainer(self.task, self.seed)
+        from ..proxy.fixed_point import FixedPointMode
+
+        self.fixed_point = require_enum(FixedPointMode, self.fixed_point, "fixed_point").value
+        self.fixed_point_width = require_int(self.fixed_point_width, "fixed_point_width", 2, 32)
+        self.trainer = Trainer(self.task, self.seed, fixed_point=self.fixed_point,
+                               fixed_point_width=self.fixed_point_width)
 
     @property
     def target_precision(self) -> str:
@@ -244,7 +263,8 @@ class Evaluator:
         """The trainer to submit to an executor: the task packed once, small to pickle."""
         if self._packed is None:
             self._packed = pack_task(self.task)
-        return Trainer(self._packed, self.seed)
+        return Trainer(self._packed, self.seed, fixed_point=self.fixed_point,
+                       fixed_point_width=self.fixed_point_width)
 
     def train_all(self, items: Sequence[tuple[str, Architecture]], store: EvaluationStore,
                   executor: Executor | None) -> Iterator[tuple[str, TrainResult]]:
@@ -286,8 +306,10 @@ class Evaluator:
     def fingerprints(self) -> tuple[str, str]:
         """``(task, profile)`` fingerprints: the evaluation store's key parts (computed once)."""
         if self._fingerprints is None:
-            self._fingerprints = (task_fingerprint(self.task),
-                                  profile_fingerprint(self.profile, self.target_precision, self.batch))
+            profile = profile_fingerprint(self.profile, self.target_precision, self.batch)
+            if self.fixed_point != "float":  # fixed-point scores are not float scores: a key of their own
+                profile = f"{profile}|{self.fixed_point}{self.fixed_point_width}"
+            self._fingerprints = (task_fingerprint(self.task), profile)
         return self._fingerprints
 
 

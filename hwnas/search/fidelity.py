@@ -190,8 +190,8 @@ class MultiFidelityEvaluator(Evaluator):
         if remote:
             if self._packed is None:
                 self._packed = pack_task(self.task)
-            return Trainer(self._packed, seed, epochs)
-        return Trainer(self.task, seed, epochs)
+            return Trainer(self._packed, seed, epochs, self.fixed_point, self.fixed_point_width)
+        return Trainer(self.task, seed, epochs, self.fixed_point, self.fixed_point_width)
 
     def __call__(self, arch: Architecture) -> Metrics:
         """Evaluate ``arch`` here, judged against the candidates this evaluator evaluated before

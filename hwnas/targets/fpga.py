@@ -32,6 +32,11 @@ FPGA_ASSUMPTIONS = {
                               "multiply-adds sharing one operand per cycle",
     "dsp_per_engine": "design choice: DSP slices given to one layer engine (a reuse factor as in "
                       "hls4ml, duarte2018hls4ml); a layer that needs fewer uses fewer",
+    "bits": "value width of the datapath; up to 8 bits two multiply-adds share a DSP48E2 (WP486), "
+            "up to 18 bits one (its 27x18 multiplier), wider values take ceil(bits / 18) slices each",
+    "reuse_factor": "hls4ml's reuse factor when > 0: a layer gets ceil(multiplications per output step / "
+                    "reuse_factor) multipliers, each used reuse_factor times per step (it replaces "
+                    "dsp_per_engine); 0: the dsp_per_engine cap",
     "pipeline_depth_cycles": "assumption: fill latency of one engine (operand fetch, multiplier, "
                              "adder tree, requantisation)",
     "io_latency_cycles": "assumption: moving the input window in and the prediction out of the "
@@ -60,24 +65,43 @@ class FpgaSpec:
     lut_table_bytes: int = 256
     adder_cycles: int = 1
     source: str = ""
+    bits: int = 8
+    reuse_factor: int = 0
 
     def __post_init__(self) -> None:
         check_fields(self, {
             ("dsp_slices", "bram_bytes", "macs_per_dsp_per_cycle", "dsp_per_engine"): integer(1),
             ("pipeline_depth_cycles", "io_latency_cycles", "lut_activation_cycles", "lut_table_bytes",
-             "adder_cycles"): integer(0),
+             "adder_cycles", "reuse_factor"): integer(0),
+            "bits": integer(2),
             "clock_hz": POSITIVE,
         }, "FpgaSpec.")
 
     @property
+    def macs_per_dsp(self) -> float:
+        """Multiply-adds one DSP slice does per cycle at :attr:`bits`: ``macs_per_dsp_per_cycle`` up to
+        8 bits, 1 up to 18, ``1 / ceil(bits / 18)`` wider."""
+        if self.bits <= 8:
+            return float(self.macs_per_dsp_per_cycle)
+        return 1.0 / math.ceil(self.bits / 18)
+
+    @property
     def max_parallel_macs(self) -> int:
-        """Multiply-adds one engine can do per cycle."""
-        return self.dsp_per_engine * self.macs_per_dsp_per_cycle
+        """Multiply-adds one engine can do per cycle (the ``dsp_per_engine`` cap)."""
+        return max(1, int(self.dsp_per_engine * self.macs_per_dsp))
+
+    def engine_multipliers(self, dot: int) -> int:
+        """Multipliers of an engine whose output step takes ``dot`` multiply-adds: ``ceil(dot /
+        reuse_factor)`` as hls4ml configures them when ``reuse_factor > 0``, else capped at
+        :attr:`max_parallel_macs`."""
+        if self.reuse_factor > 0:
+            return max(1, math.ceil(dot / self.reuse_factor))
+        return min(dot, self.max_parallel_macs)
 
     @property
     def peak_flops(self) -> float:
         """FLOP/s with every DSP busy (2 FLOPs per multiply-add)."""
-        return 2.0 * self.dsp_slices * self.macs_per_dsp_per_cycle * self.clock_hz
+        return 2.0 * self.dsp_slices * self.macs_per_dsp * self.clock_hz
 
 
 ZU9EG = FpgaSpec(
@@ -114,10 +138,10 @@ class FpgaEngine:
 
 def _dsp_engine(name: str, steps: int, dot: int, spec: FpgaSpec) -> FpgaEngine:
     """An engine computing ``steps`` output steps of ``dot`` multiply-adds each."""
-    parallel = min(dot, spec.max_parallel_macs)
+    parallel = spec.engine_multipliers(dot)
     macs = steps * dot
     cycles = math.ceil(macs / parallel) + spec.pipeline_depth_cycles
-    return FpgaEngine(name, macs, dot, parallel, math.ceil(parallel / spec.macs_per_dsp_per_cycle), cycles)
+    return FpgaEngine(name, macs, dot, parallel, math.ceil(parallel / spec.macs_per_dsp), cycles)
 
 
 def _fabric_engine(name: str, cycles: int) -> FpgaEngine:
@@ -238,7 +262,8 @@ class FpgaResources:
 
 
 def fpga_resources(arch: Architecture, spec: FpgaSpec = ZU9EG, batch: int = 1) -> FpgaResources:
-    """The DSPs and block RAM of ``arch`` as one engine per layer (INT8, 1 byte a value).
+    """The DSPs and block RAM of ``arch`` as one engine per layer (``ceil(spec.bits / 8)`` bytes a value,
+    1 at the default INT8).
 
     Weights: one byte per parameter. Buffers: each engine keeps its input map for
     one sample. FIFOs: an identity shortcut holds the layer input, a projection
@@ -265,11 +290,12 @@ def fpga_resources(arch: Architecture, spec: FpgaSpec = ZU9EG, batch: int = 1) -
         if key.activation == Activation.GELU:
             tables += spec.lut_table_bytes * key.out_channels
         per_layer.append(dsps)
+    value_bytes = math.ceil(spec.bits / 8)
     return FpgaResources(
         dsps=sum(per_layer),
-        weight_bytes=count_params(arch),
-        buffer_bytes=buffers,
-        fifo_bytes=fifos,
+        weight_bytes=count_params(arch) * value_bytes,
+        buffer_bytes=buffers * value_bytes,
+        fifo_bytes=fifos * value_bytes,
         table_bytes=tables,
         per_layer_dsps=tuple(per_layer),
     )
