@@ -157,8 +157,8 @@ def format_report(report: dict[str, Any]) -> str:
             lines.append(f"  HV ratio {search['ratio_label']} at equal accounted time: {search['ratio']:.3f} "
                          f"(per seed {np.round(search['ratio_per_seed'], 3).tolist()})")
         for name, c in search["cost"].items():
-            lines.append(f"  cost {name:<12} training {c['train_s_mean']:.1f} s + zero-cost {c['zero_cost_s_mean']:.1f} s "
-                         f"per run (mean over seeds)")
+            lines.append(f"  cost {name:<12} training {c['train_s_mean']:.1f} s + zero-cost "
+                         f"{c['zero_cost_s_mean']:.1f} s per run (mean over seeds)")
     return "\n".join(lines)
 
 
