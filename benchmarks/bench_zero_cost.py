@@ -331,6 +331,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pool-factor", type=int, default=4)
     parser.add_argument("--search-random", action="store_true", help="also run random search")
     parser.add_argument("--prefilter-proxy", default=None, help="default: the best proxy on validation")
+    parser.add_argument("--part", choices=("1", "2", "both"), default="both",
+                        help="1: correlations only, 2: the search only (written to <out>_search, needs "
+                             "--prefilter-proxy or a finished part 1 in <out>.json)")
     parser.add_argument("--store", type=Path, default=RESULTS / "zero_cost_evals.sqlite")
     parser.add_argument("--profile", type=Path, default=RESULTS / "search_profile_cpu_1thread.json")
     parser.add_argument("--out", type=Path, default=RESULTS / "zero_cost")
@@ -354,9 +357,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "load_average_start": os.getloadavg(),
     }
     report: dict[str, Any] = {"settings": settings}
-    part1(args, space, task, profile, report)
-    if args.search_seeds:
-        part2(args, space, task, profile, report, args.prefilter_proxy or report["part1"]["best_proxy"])
+    if args.part in ("1", "both"):
+        part1(args, space, task, profile, report)
+    if args.part in ("2", "both") and args.search_seeds:
+        proxy = args.prefilter_proxy
+        if args.part == "2":
+            settings.update({k: "-" for k in ("archs", "train_seeds", "retrain_subset")})
+            if proxy is None:
+                proxy = json.loads(args.out.with_suffix(".json").read_text())["part1"]["best_proxy"]
+            args.out = args.out.with_name(args.out.name + "_search")
+        else:
+            proxy = proxy or report["part1"]["best_proxy"]
+        part2(args, space, task, profile, report, proxy)
     report["settings"]["load_average_end"] = os.getloadavg()
     write(report, args.out)
     return 0
