@@ -41,6 +41,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +55,11 @@ from bench_search import default_profile, median_latency, run_strategy, summaris
 
 import hwnas  # noqa: E402
 from hwnas.fileio import check_writable, write_text_atomic  # noqa: E402
-from hwnas.proxy.training import evaluate_splits  # noqa: E402
 from hwnas.search import EvaluationStore, Evaluator, SearchProblem, get_strategy  # noqa: E402
 from hwnas.search.base import nan_to_none  # noqa: E402
 from hwnas.search.loop import run_key  # noqa: E402
 from hwnas.search.store import architecture_key  # noqa: E402
-from hwnas.zero_cost import ZeroCostProxy, zero_cost_scores  # noqa: E402
+from hwnas.zero_cost import ZeroCostProxy, rank_correlation, zero_cost_scores  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_MS = 50.0
@@ -75,29 +75,6 @@ def distinct_archs(space: hwnas.SearchSpace, n: int, seed: int) -> list[hwnas.Ar
         arch = space.sample(rng)
         seen.setdefault(architecture_key(arch), arch)
     return list(seen.values())
-
-
-def rank_correlations(x: Sequence[float], y: Sequence[float], rng: np.random.Generator,
-                      n_boot: int = 1000) -> dict[str, Any]:
-    """Spearman and Kendall of ``x`` with ``y`` (pairs with a NaN dropped), 95% percentile
-    bootstrap intervals over the pairs."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    keep = ~(np.isnan(x) | np.isnan(y))
-    x, y = x[keep], y[keep]
-    x = np.where(np.isneginf(x), np.nanmin(x[np.isfinite(x)]) - 1.0 if np.isfinite(x).any() else 0.0, x)
-    out: dict[str, Any] = {"n": int(len(x))}
-    if len(x) < 3:
-        return out
-    for name, fn in (("spearman", lambda a, b: stats.spearmanr(a, b)[0]),
-                     ("kendall", lambda a, b: stats.kendalltau(a, b)[0])):
-        boot = []
-        for _ in range(n_boot):
-            idx = rng.integers(0, len(x), len(x))
-            boot.append(fn(x[idx], y[idx]))
-        lo, hi = np.nanpercentile(boot, [2.5, 97.5])
-        out[name] = float(fn(x, y))
-        out[name + "_ci"] = [float(lo), float(hi)]
-    return out
 
 
 def write(report: dict[str, Any], out: Path) -> None:
@@ -195,32 +172,36 @@ def part1(args: argparse.Namespace, space: hwnas.SearchSpace, task: Any, profile
                 rec["zero_cost_ms"] = {k: 1000 * v for k, v in res.seconds.items()}
     print(f"zero-cost scores done ({time.perf_counter() - t0:.0f} s)", flush=True)
 
-    if args.retrain:
+    if args.retrain:  # longer training, kept in the store too (as a task with 5x the epochs)
         rng = np.random.default_rng(args.arch_seed + 1)
         chosen = sorted(rng.choice(len(archs), size=min(args.retrain, len(archs)), replace=False).tolist())
-        for j, i in enumerate(chosen):
-            scores = evaluate_splits(archs[i], task, seed=0, splits=("test",), epochs=RETRAIN_EPOCHS)
-            records[i]["retrained_test"] = scores["test"].score
-            if (j + 1) % 10 == 0:
-                print(f"retrained {j + 1}/{len(chosen)}", flush=True)
-                write(report, args.out)
+        evaluator = Evaluator(replace(task, epochs=RETRAIN_EPOCHS * task.epochs), profile, seed=0)
+        with EvaluationStore(args.store, *evaluator.fingerprints(), 0) as store:
+            for j, i in enumerate(chosen):
+                metrics = store.get(archs[i])
+                if metrics is None:
+                    metrics = evaluator(archs[i])
+                    store.put(archs[i], metrics)
+                records[i]["retrained_test"] = metrics.test_scores.get("pearson", float("nan"))
+                records[i]["retrained_val"] = metrics.score
+                if (j + 1) % 10 == 0:
+                    print(f"retrained {j + 1}/{len(chosen)} ({time.perf_counter() - t0:.0f} s)", flush=True)
 
     mean = lambda key: np.array([np.nanmean(r[key]) for r in records])  # noqa: E731
     val, test = mean("val"), mean("test")
     retrained = np.array([r.get("retrained_test", np.nan) for r in records])
-    rng = np.random.default_rng(0)
     targets = {"val": val, "test": test}
     if args.retrain:
         targets["retrained_test"] = retrained
     correlations = {}
     for p in proxies:
         x = np.array([r["zero_cost"][0][p] for r in records])
-        correlations[p] = {name: rank_correlations(x, y, rng) for name, y in targets.items()}
+        correlations[p] = {name: rank_correlation(x, y, seed=k) for k, (name, y) in enumerate(targets.items())}
     report["correlations"] = correlations
     v = np.array([r["val"] for r in records])
     t = np.array([r["test"] for r in records])
-    ceiling = rank_correlations(v[:, 0], v[:, 1], rng) if v.shape[1] > 1 else {}
-    ceiling_test = rank_correlations(t[:, 0], t[:, 1], rng) if t.shape[1] > 1 else {}
+    ceiling = rank_correlation(v[:, 0], v[:, 1]) if v.shape[1] > 1 else {}
+    ceiling_test = rank_correlation(t[:, 0], t[:, 1]) if t.shape[1] > 1 else {}
     stability = {p: float(stats.spearmanr([r["zero_cost"][0][p] for r in records],
                                           [r["zero_cost"][1][p] for r in records], nan_policy="omit")[0])
                  for p in proxies}

@@ -66,6 +66,7 @@ __all__ = [
     "grad_norm",
     "naswot",
     "naswot_kernel",
+    "rank_correlation",
     "snip",
     "synflow",
     "zero_cost_batch",
@@ -321,4 +322,43 @@ def zero_cost_scores(archs: Iterable[Architecture], task: ProxyTask,
                 scores[name.value] = ZERO_COST_PROXIES[name](arch, batch, seed)
                 seconds[name.value] = time.perf_counter() - start
             out.append(ZeroCostResult(scores, seconds))
+    return out
+
+
+# --------------------------------------------------------------------------- judging a proxy
+
+
+def rank_correlation(x: Sequence[float], y: Sequence[float], *, seed: int = 0,
+                     n_boot: int = 1000) -> dict[str, object]:
+    """Spearman and Kendall (tau-b) rank correlation of ``x`` with ``y``, with 95% bootstrap intervals.
+
+    Pairs with a NaN are dropped; ``-inf`` in ``x`` (NASWOT's singular kernel)
+    ranks below every finite value. The intervals are the 2.5% and 97.5%
+    percentiles over ``n_boot`` resamples of the pairs with replacement (drawn
+    with ``seed``). Returns ``n``, ``spearman``, ``spearman_ci``, ``kendall``,
+    ``kendall_ci`` (only ``n`` when fewer than 3 pairs remain).
+
+    Taught in: notebooks/13_beyond.
+    """
+    from scipy import stats
+
+    require_int(n_boot, "n_boot", 1)
+    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"x and y must be 1-d and of one length, got shapes {a.shape} and {b.shape}")
+    keep = ~(np.isnan(a) | np.isnan(b))
+    a, b = a[keep], b[keep]
+    finite = a[np.isfinite(a)]
+    a = np.where(np.isneginf(a), (finite.min() - 1.0) if len(finite) else 0.0, a)
+    out: dict[str, object] = {"n": int(len(a))}
+    if len(a) < 3:
+        return out
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(a), size=(n_boot, len(a)))
+    for name, fn in (("spearman", lambda u, v: stats.spearmanr(u, v)[0]),
+                     ("kendall", lambda u, v: stats.kendalltau(u, v)[0])):
+        boot = np.array([fn(a[i], b[i]) for i in draws], dtype=float)
+        lo, hi = np.nanpercentile(boot, [2.5, 97.5]) if np.isfinite(boot).any() else (np.nan, np.nan)
+        out[name] = float(fn(a, b))
+        out[name + "_ci"] = [float(lo), float(hi)]
     return out
