@@ -25,6 +25,7 @@ from hwnas.zero_cost import (
     grad_norm,
     naswot,
     naswot_kernel,
+    rank_correlation,
     snip,
     synflow,
     zero_cost_batch,
@@ -224,3 +225,49 @@ def test_prefilter_state_round_trip_and_errors(space: hwnas.SearchSpace, task: h
         ZeroCostPrefilter(replace(problem, task=None), proxy="snip")
     with pytest.raises(ValueError, match=mentions("pool_factor")):
         ZeroCostPrefilter(problem, pool_factor=0)
+
+
+# --------------------------------------------------------------------------- judging a proxy, and its figure
+
+
+def test_rank_correlation_against_hand_ranks() -> None:
+    x = [3.0, 1.0, 4.0, 1.5, 5.0, 9.0, 2.0]
+    y = [0.2, 0.1, 0.5, 0.3, 0.4, 0.9, 0.0]
+    rx, ry = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))  # no ties: ranks 0..6
+    d2 = float(((rx - ry) ** 2).sum())
+    n = len(x)
+    concordant = sum(np.sign(x[i] - x[j]) * np.sign(y[i] - y[j]) for i in range(n) for j in range(i))
+    out = rank_correlation(x, y, n_boot=200)
+    assert out["n"] == n
+    assert out["spearman"] == pytest.approx(1 - 6 * d2 / (n * (n * n - 1)))
+    assert out["kendall"] == pytest.approx(concordant / (n * (n - 1) / 2))
+    lo, hi = out["spearman_ci"]
+    assert -1 <= lo <= hi <= 1
+
+
+def test_rank_correlation_drops_nan_and_ranks_minus_inf_last() -> None:
+    out = rank_correlation([-math.inf, 1.0, 2.0, math.nan, 3.0], [0.0, 1.0, 2.0, 5.0, 3.0], n_boot=50)
+    assert out["n"] == 4 and out["spearman"] == pytest.approx(1.0) and out["spearman_ci"] == [1.0, 1.0]
+    assert rank_correlation([1.0, 2.0], [1.0, 2.0]) == {"n": 2}
+    with pytest.raises(ValueError, match="x and y"):
+        rank_correlation([1.0, 2.0, 3.0], [1.0, 2.0])
+
+
+def test_plot_proxy_correlations_one_panel_per_proxy() -> None:
+    import matplotlib.pyplot as plt
+
+    from hwnas import plots
+
+    trained = [0.1, 0.2, 0.3, 0.4]
+    scores = {"synflow": [1.0, 10.0, 1e3, 1e5], "naswot": [-math.inf, 2.0, 3.0, 4.0], "params": [4, 3, 2, 1]}
+    corr = {"synflow": {"spearman": 1.0, "spearman_ci": [1.0, 1.0]}}
+    fig = plots.plot_proxy_correlations(scores, trained, correlations=corr, ceiling={"spearman": 0.8}, ncols=2)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(visible) == 3 and len(fig.axes) == 4  # a 2 x 2 grid, the fourth hidden
+    assert visible[0].get_xscale() == "log" and visible[2].get_xscale() == "linear"
+    assert "ρ = +1.00 [+1.00, +1.00]" in visible[0].get_title()
+    assert len(visible[1].collections[0].get_offsets()) == 3  # -inf left out
+    assert "0.80" in fig._suptitle.get_text()
+    with pytest.raises(ValueError, match="params"):
+        plots.plot_proxy_correlations({"params": [1, 2]}, trained)
+    plt.close("all")
