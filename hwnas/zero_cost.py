@@ -253,7 +253,7 @@ ZERO_COST_PROXIES: dict[ZeroCostProxy, Callable[[Architecture, ZeroCostBatch, in
 }
 
 
-def _proxy(name: object) -> ZeroCostProxy:
+def _proxy(name: ZeroCostProxy | str) -> ZeroCostProxy:
     """``name`` as a :class:`ZeroCostProxy`, or a one-line ValueError naming the allowed ones."""
     try:
         return ZeroCostProxy(name)
