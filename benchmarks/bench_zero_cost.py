@@ -245,7 +245,8 @@ def part2(args: argparse.Namespace, space: hwnas.SearchSpace, task: Any, profile
           report: dict[str, Any], proxy: str) -> None:
     """Pre-filtered search vs evolution at equal accounted wall time."""
     budget = median_latency(space, profile)
-    runs = {"evolution": ("evolution", {}),
+    evolution = {"population_size": args.population, "sample_size": max(1, round(args.population / 4))}
+    runs = {"evolution": ("evolution", evolution),
             f"prefilter_{proxy}": ("prefilter", {"proxy": proxy, "pool_factor": args.pool_factor})}
     if args.search_random:
         runs["random"] = ("random", {})
@@ -255,7 +256,8 @@ def part2(args: argparse.Namespace, space: hwnas.SearchSpace, task: Any, profile
     zc_s: dict[str, list[float]] = {k: [] for k in runs}
     search_report: dict[str, Any] = {
         "description": (f"{args.search_evals} evaluations x {args.search_seeds} seeds, soft MnasNet problem, "
-                        f"budget {budget:.1f} us (median LUT latency), pre-filter keeps 1/{args.pool_factor} "
+                        f"budget {budget:.1f} us (median LUT latency), evolution P={evolution['population_size']} "
+                        f"S={evolution['sample_size']}, pre-filter keeps 1/{args.pool_factor} "
                         f"of its pool by proxy {proxy!r}; HV over (-val score, LAT/T), reference (0, 1)"),
         "budget_us": budget, "proxy": proxy, "pool_factor": args.pool_factor, "runs": []}
     report["search"] = search_report
@@ -310,6 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--search-seeds", type=int, default=5, help="0: skip the search comparison")
     parser.add_argument("--search-evals", type=int, default=100)
     parser.add_argument("--pool-factor", type=int, default=4)
+    parser.add_argument("--population", type=int, default=20,
+                        help="evolution's population (tournament: a quarter of it)")
     parser.add_argument("--search-random", action="store_true", help="also run random search")
     parser.add_argument("--prefilter-proxy", default=None, help="default: the best proxy on validation")
     parser.add_argument("--part", choices=("1", "2", "both"), default="both",
