@@ -497,12 +497,14 @@ def inherited_score(supernet: OFASupernet, arch: Architecture, task: ProxyTask, 
 
 
 def target_problem(supernet: OFASupernet, target: str, profile: HardwareProfile, task: ProxyTask | None = None, *,
-                   evals: int = 60, latency_budget_us: float | None = None) -> SearchProblem:
+                   evals: int = 60, latency_budget_us: float | None = None,
+                   base_space: SearchSpace | None = None) -> SearchProblem:
     """The hard-constrained :class:`SearchProblem` of ``target``'s plan on the supernet's part of its space.
 
     Budget, batch and memory budget from :data:`hwnas.pipeline.plan.PLANS` (the memory
     budget the profile's when the plan sets none); ``latency_budget_us`` overrides the
-    plan's (e.g. the CPU's p99 budget divided by a tail factor).
+    plan's (e.g. the CPU's p99 budget divided by a tail factor); ``base_space`` replaces
+    the plan's named space (e.g. the one a committed table prices).
 
     Taught in: notebooks/13_beyond.
     """
@@ -513,7 +515,11 @@ def target_problem(supernet: OFASupernet, target: str, profile: HardwareProfile,
 
     target = require_choice(target, "target", TARGET_NAMES)
     plan = PLANS[target]
-    space = supernet.space.search_space(SearchSpace.named(plan.space, input_features=supernet.space.input_features))
+    if base_space is None:
+        base_space = SearchSpace.named(plan.space, input_features=supernet.space.input_features)
+    elif not isinstance(base_space, SearchSpace):
+        raise TypeError(f"base_space must be a SearchSpace, got {type(base_space).__name__}")
+    space = supernet.space.search_space(base_space)
     budget = plan.latency_budget_us if latency_budget_us is None else require_positive(
         latency_budget_us, "latency_budget_us")
     return SearchProblem(space, profile, budget, require_int(evals, "evals", 1),
