@@ -185,3 +185,28 @@ def test_architectures_outside_the_supernet_are_refused(long_task) -> None:
             extract(net, bad)
     with pytest.raises(ValueError, match="phase_epochs"):
         train_supernet(long_task, net.space, phase_epochs=(1, 1))
+
+
+def test_plot_ofa_draws_the_curve_and_one_panel_per_target() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hwnas.plots import plot_ofa
+
+    curve = [{"phase": "full", "epoch": 1, "step": 4, "loss": 1.0, "val_largest": 0.1, "val_smallest": 0.05},
+             {"phase": "width", "epoch": 1, "step": 8, "loss": 0.9, "val_largest": 0.2, "val_smallest": 0.1}]
+    point = {"arch": "a", "latency_us": 3.0, "score": 0.2, "within_budget": True}
+    targets = {"fpga": {"budget_us": 20.0, "ofa": {"points": [point, {**point, "score": None}], "latency_us": 3.0,
+                                                   "inherited_test": 0.1, "finetuned": {"test_mean": 0.2},
+                                                   "scratch": {"test_mean": 0.25}},
+                        "separate": {"strategy": "fbnet", "points": [point], "latency_us": 2.0,
+                                     "retrained": {"test_mean": 0.3}}},
+               "gpu": {"budget_us": 150.0, "ofa": {"points": [point]}}}
+    fig = plot_ofa(curve, targets)
+    assert [ax.get_title() for ax in fig.axes] == ["supernet training", "fpga", "gpu"]
+    assert len(fig.axes[0].lines) >= 2 and len(fig.axes[1].collections) == 6  # 2 clouds, 4 chosen markers
+    plt.close(fig)
+    with pytest.raises(ValueError, match="curve"):
+        plot_ofa([], targets)
