@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from hwnas.architecture import Activation, HeadType, LayerSpec, OpType
 from hwnas.model import build_model
+from hwnas.search.base import SearchProblem
 from hwnas.search.ofa import (
     OFASpace,
     OFASupernet,
@@ -185,6 +186,9 @@ def test_architectures_outside_the_supernet_are_refused(long_task) -> None:
             extract(net, bad)
     with pytest.raises(ValueError, match="phase_epochs"):
         train_supernet(long_task, net.space, phase_epochs=(1, 1))
+    uncut = SearchProblem(SearchSpace.default(FEATURES, lookbacks=(32,)), gpu_profile(), 150.0, 5, task=long_task)
+    with pytest.raises(ValueError, match="arch|layers|outside"):
+        search_subnet(net, uncut)  # a space the supernet does not hold: refused before any scoring
 
 
 def test_plot_ofa_draws_the_curve_and_one_panel_per_target() -> None:

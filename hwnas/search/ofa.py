@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from ..space import SearchSpace
     from .base import Metrics, SearchProblem
 
-__all__ = ["OFAChoice", "OFASpace", "OFASupernet", "OFATraining", "Phase", "SubnetConfig", "extract",
+__all__ = ["PHASES", "OFAChoice", "OFASpace", "OFASupernet", "OFATraining", "Phase", "SubnetConfig", "extract",
            "finetune", "inherited_score", "search_subnet", "sort_channels", "target_problem", "train_supernet"]
 
 
@@ -573,8 +573,7 @@ def search_subnet(supernet: OFASupernet, problem: SearchProblem, task: ProxyTask
     task = task if task is not None else problem.task
     if task is None:
         raise ValueError("task is required (or problem.task): the inherited weights are scored on its validation split")
-    for layer_arch in (problem.space.decode(problem.space.sample_genome(np.random.default_rng(0))),):
-        supernet.space.config(layer_arch)  # the problem's space must be the supernet's: fail before any work
+    supernet.space.config(problem.space.sample(np.random.default_rng(0)))  # the supernet's space? fail early
     t0 = time.perf_counter()
     strategy = RegularizedEvolution(problem, seed=seed, population_size=population_size, sample_size=sample_size)
     seen: dict[str, Metrics] = {}
