@@ -107,6 +107,20 @@ def test_scores(make_model, rtask, arch, seeds: Sequence[int]) -> dict[str, Any]
             "val_mean": float(np.mean(vals)), "train_seconds": seconds}
 
 
+def cost_summary(report: dict[str, Any]) -> dict[str, float]:
+    """One supernet + the extractions against the separate searches, and the break-even number of targets."""
+    targets = report["targets"].values()
+    extraction = sum(t["ofa"]["seconds"] for t in targets)
+    separate = sum(t["separate"]["seconds"] for t in targets)
+    supernet = report["supernet"]["seconds"]
+    per_search, per_extraction = separate / len(targets), extraction / len(targets)
+    return {"supernet_seconds": supernet, "extraction_seconds": extraction, "ofa_seconds": supernet + extraction,
+            "separate_seconds": separate, "ratio": (supernet + extraction) / separate,
+            "separate_per_target": per_search, "extraction_per_target": per_extraction,
+            "break_even_targets": supernet / (per_search - per_extraction) if per_search > per_extraction
+            else float("inf")}
+
+
 def format_report(report: dict[str, Any]) -> str:
     """The text summary."""
     s = report["settings"]
@@ -144,7 +158,14 @@ def format_report(report: dict[str, Any]) -> str:
     if cost:
         lines.append(f"whole cost: OFA {cost['ofa_seconds']:.1f} s (supernet {cost['supernet_seconds']:.1f} s + "
                      f"extractions {cost['extraction_seconds']:.1f} s) vs separate searches "
-                     f"{cost['separate_seconds']:.1f} s: ratio {cost['ratio']:.2f}")
+                     f"{cost['separate_seconds']:.1f} s: ratio {cost['ratio']:.2f} "
+                     f"({'OFA cheaper' if cost['ratio'] < 1 else 'OFA NOT cheaper here'})")
+        if "break_even_targets" in cost:
+            lines.append(f"break-even: the supernet pays for itself from {cost['break_even_targets']:.1f} targets "
+                         f"(a separate search {cost['separate_per_target']:.1f} s per target on average, an "
+                         f"extraction {cost['extraction_per_target']:.1f} s)")
+        gaps = [t["ofa"]["inherited_test"] - t["ofa"]["scratch"]["test_mean"] for t in report["targets"].values()]
+        lines.append(f"inherited - from-scratch test score per target: {', '.join(f'{g:+.4f}' for g in gaps)}")
     lines.append(f"finished: {report.get('finished', 'no (partial)')}; load at end {report.get('load_end')}")
     return "\n".join(lines)
 
@@ -160,7 +181,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--separate-evals", type=int, default=30)
     parser.add_argument("--targets", nargs="+", default=list(TARGET_NAMES), choices=list(TARGET_NAMES))
     parser.add_argument("--out", type=Path, default=RESULTS / "ofa")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite the summary (cost, text) from an existing --out JSON, running nothing")
     args = parser.parse_args(argv)
+    if args.report_only:
+        report = json.loads(args.out.with_suffix(".json").read_text(encoding="utf-8"))
+        report["cost"] = cost_summary(report)
+        write_text_atomic(args.out.with_suffix(".json"), json.dumps(report, indent=1, default=float) + "\n")
+        write_text_atomic(args.out.with_suffix(".txt"), format_report(report) + "\n")
+        print(format_report(report))
+        return 0
     seeds = list(range(args.seeds))
     data = load_klines("BTCUSDT", "15")
     task = make_proxy_task(data.frame, lookback=128, interval=data.interval, source=data.description,
@@ -231,11 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         entry["separate"]["retrained"] = test_scores(lambda seed, a=sep_arch: train_model(a, rtask, seed), rtask,
                                                      sep_arch, seeds)
         save()
-    extraction = sum(t["ofa"]["seconds"] for t in report["targets"].values())
-    separate = sum(t["separate"]["seconds"] for t in report["targets"].values())
-    ofa_total = report["supernet"]["seconds"] + extraction
-    report["cost"] = {"supernet_seconds": report["supernet"]["seconds"], "extraction_seconds": extraction,
-                      "ofa_seconds": ofa_total, "separate_seconds": separate, "ratio": ofa_total / separate}
+    report["cost"] = cost_summary(report)
     report["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     save()
     print(format_report(report))
