@@ -91,5 +91,5 @@ def plot_ofa(curve: Sequence[Mapping[str, Any]], targets: Mapping[str, Mapping[s
             ax.axvline(float(entry["budget_us"]), color="red", ls="--", lw=1, label="budget")
         ax.set_xlabel(f"{name} latency (µs)")
         ax.set_title(name, fontsize="medium")
-    axes[-1].legend(fontsize="x-small", loc="lower right")
+    axes[-1].legend(fontsize="x-small", loc="best", framealpha=0.6)
     return fig
