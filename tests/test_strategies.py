@@ -40,6 +40,7 @@ TINY_OPTIONS: dict[str, dict[str, Any]] = {
     "fbnet": {"latency_weights": [0.0, 1.0], "samples": 2, "epochs": 2, "warmup_epochs": 1,
               "max_windows": 64, "theta_batch_size": 16},
     "scaling": {"warmup": 3},
+    "prefilter": {"proxy": "synflow", "pool_factor": 2},
 }
 
 N_EVALS = 8

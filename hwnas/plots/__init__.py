@@ -11,7 +11,8 @@ Colours per strategy and per hardware target come from :mod:`hwnas.plots.style`.
 
 from __future__ import annotations
 
-from . import capstone, deploy, fbnet, foundations, hardware, market, pareto, rl, scaling, style
+from . import beyond, capstone, deploy, fbnet, foundations, hardware, market, pareto, rl, scaling, style
+from .beyond import *  # noqa: F401,F403
 from .capstone import *  # noqa: F401,F403
 from .deploy import *  # noqa: F401,F403
 from .fbnet import *  # noqa: F401,F403
@@ -23,5 +24,6 @@ from .rl import *  # noqa: F401,F403
 from .scaling import *  # noqa: F401,F403
 from .style import *  # noqa: F401,F403
 
-__all__ = [name for module in (foundations, hardware, market, style, pareto, rl, scaling, fbnet, deploy, capstone)
+__all__ = [name for module in (foundations, hardware, market, style, pareto, rl, scaling, fbnet, deploy, capstone,
+                               beyond)
            for name in module.__all__]

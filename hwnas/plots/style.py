@@ -22,6 +22,7 @@ STRATEGY_COLORS: dict[str, str] = {
     "mnasnet": "#d62728",
     "scaling": "#2ca02c",
     "fbnet": "#ff7f0e",
+    "prefilter": "#e377c2",
     "baseline": "#8c564b",
 }
 

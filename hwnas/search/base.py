@@ -375,6 +375,7 @@ _STRATEGY_MODULES: dict[str, str] = {
     "mnasnet": "hwnas.search.mnasnet",
     "scaling": "hwnas.search.scaling",
     "fbnet": "hwnas.search.fbnet",
+    "prefilter": "hwnas.search.prefilter",
 }
 
 

@@ -1,0 +1,272 @@
+"""Once-for-all: one supernet for three targets against three separate searches.
+
+On the recorded BTCUSDT 15-minute proxy task (volatility; windows of 128 steps,
+4,096 training windows), with reduced settings so the whole run stays under about
+20 minutes on 2 shared cores:
+
+1. **supernet**: :func:`hwnas.search.ofa.train_supernet` (progressive shrinking:
+   full, kernel, depth, width epochs from ``--phase-epochs``), its training time
+   and curve (validation score of the largest and smallest sub-network per epoch);
+2. **extraction** per target (cpu, gpu, fpga): regularised evolution on the
+   inherited weights' validation score (every ``--search-stride``-th validation
+   window, to keep an extraction within the 10 s target) under the target plan's
+   budgets (:data:`hwnas.pipeline.plan.PLANS`), ``--evals`` candidates, no training;
+   its seconds (target: under 10 s each);
+3. each extracted sub-network's **test** score with inherited weights, after
+   ``--finetune-epochs`` epochs of fine-tuning, and trained from scratch with the
+   pipeline's retrain recipe (5 epochs over 4,096 windows; ``--seeds`` seeds for both);
+4. **separate searches**: the search stage of ``hwnas run --target X``
+   (:func:`hwnas.search.minimize` on the same problem the pipeline builds: the
+   plan's space, strategy, budget, batch and memory budget, hard constraint, no
+   tail factor) with ``--separate-evals`` evaluations (the pipeline's default is 40),
+   then its choice retrained with the same recipe and seeds;
+5. the whole cost: one supernet + three extractions against the three searches.
+
+The CPU target prices candidates with the committed ONNX Runtime table of the
+default space (``benchmarks/results/deploy_onnxruntime_default_1thread_profile.json``,
+measured by ``bench_deploy.py``): the plan's mobile space has no committed table and
+measuring one takes minutes on a loaded machine, so both the extraction and the
+separate CPU search use the default space (stem width 32) under the CPU plan's
+budgets (40 µs, 10 MiB), with no tail factor. GPU: the A100 roofline model at batch
+256; FPGA: the INT8 cycle model. Both are analytical models, not measurements.
+
+    PYTHONPATH=. HWNAS_BYBIT_DIR=../shared/data/bybit HWNAS_OFFLINE=1 \\
+        nice -n 5 .venv/bin/python benchmarks/bench_ofa.py
+
+Output: ``benchmarks/results/ofa.txt`` and ``.json`` (rewritten after every step).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hwnas.data.loader import load_klines  # noqa: E402
+from hwnas.fileio import write_text_atomic  # noqa: E402
+from hwnas.hardware import HardwareProfile  # noqa: E402
+from hwnas.pipeline.plan import PLANS, TARGET_NAMES  # noqa: E402
+from hwnas.pipeline.run import target_space  # noqa: E402
+from hwnas.proxy.task import make_proxy_task  # noqa: E402
+from hwnas.proxy.training import train_model  # noqa: E402
+from hwnas.proxy.walk_forward import split_score  # noqa: E402
+from hwnas.search.base import SearchProblem, nan_to_none  # noqa: E402
+from hwnas.search.loop import minimize  # noqa: E402
+from hwnas.search.ofa import (  # noqa: E402
+    OFASpace,
+    extract,
+    finetune,
+    search_subnet,
+    target_problem,
+    train_supernet,
+)
+from hwnas.space import SearchSpace  # noqa: E402
+from hwnas.targets.profiles import fpga_profile, gpu_profile  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CPU_TABLE = RESULTS / "deploy_onnxruntime_default_1thread_profile.json"
+EXTRACTION_TARGET_S = 10.0
+RETRAIN = {"epochs": 5, "max_train_windows": 4096}  # run_pipeline's retrain_epochs / retrain_windows defaults
+
+
+def profiles() -> dict[str, tuple[HardwareProfile, str, SearchSpace | None]]:
+    """Each target's profile, what it is, and the space it prices (None: the plan's)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cpu = HardwareProfile.load(CPU_TABLE)
+    note = "; ".join(str(w.message) for w in caught)
+    return {"cpu": (cpu, f"committed table {CPU_TABLE.name} (ONNX Runtime, 1 thread, default space)"
+                    + (f"; loading warned: {note}" if note else ""), SearchSpace.default()),
+            "gpu": (gpu_profile(), "analytical model (A100 roofline), not a measurement", None),
+            "fpga": (fpga_profile(), "analytical model (INT8 cycle model), not a measurement", None)}
+
+
+def test_scores(make_model, rtask, arch, seeds: Sequence[int]) -> dict[str, Any]:
+    """Test (and validation) scores of ``make_model(seed)`` over ``seeds``: values, mean, std."""
+    tests, vals, seconds = [], [], []
+    for seed in seeds:
+        start = time.perf_counter()
+        model = make_model(seed)
+        seconds.append(time.perf_counter() - start)
+        tests.append(split_score(model, rtask, "test", arch.lookback))
+        vals.append(split_score(model, rtask, "val", arch.lookback))
+    return {"test": tests, "val": vals, "test_mean": float(np.mean(tests)), "test_std": float(np.std(tests)),
+            "val_mean": float(np.mean(vals)), "train_seconds": seconds}
+
+
+def cost_summary(report: dict[str, Any]) -> dict[str, float]:
+    """One supernet + the extractions against the separate searches, and the break-even number of targets."""
+    targets = report["targets"].values()
+    extraction = sum(t["ofa"]["seconds"] for t in targets)
+    separate = sum(t["separate"]["seconds"] for t in targets)
+    supernet = report["supernet"]["seconds"]
+    per_search, per_extraction = separate / len(targets), extraction / len(targets)
+    return {"supernet_seconds": supernet, "extraction_seconds": extraction, "ofa_seconds": supernet + extraction,
+            "separate_seconds": separate, "ratio": (supernet + extraction) / separate,
+            "separate_per_target": per_search, "extraction_per_target": per_extraction,
+            "break_even_targets": supernet / (per_search - per_extraction) if per_search > per_extraction
+            else float("inf")}
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The text summary."""
+    s = report["settings"]
+    lines = ["Once-for-all supernet vs three separate searches (measured on a shared, loaded machine: "
+             f"{s['machine']}, load {s['load_start']} at start)", f"data: {s['data']}",
+             f"settings: phase epochs {s['phase_epochs']}, {s['subnets_per_step']} sub-networks per step, "
+             f"{s['train_windows']} training windows; extraction {s['evals']} candidates, validation every "
+             f"{s['search_stride']}th window; fine-tune {s['finetune_epochs']} epochs; retrain {RETRAIN}; seeds "
+             f"{s['seeds']}; separate searches {s['separate_evals']} evaluations (reduced from the pipeline's 40)"]
+    sup = report.get("supernet")
+    if sup:
+        lines.append(f"supernet training: {sup['seconds']:.1f} s training ({sup['wall_seconds']:.1f} s wall with the "
+                     f"curve's validation scores)")
+        for row in sup["curve"]:
+            lines.append(f"  {row['phase']:<6} epoch {row['epoch']}: loss {row['loss']:.4f}, val largest "
+                         f"{row['val_largest']:+.4f}, smallest {row['val_smallest']:+.4f} ({row['seconds']:.1f} s)")
+    for target, t in report.get("targets", {}).items():
+        lines.append(f"[{target}] {t['profile']}; budget {t['budget_us']:g} µs at batch {t['batch']}")
+        o = t.get("ofa")
+        if o:
+            ok = "meets" if o["seconds"] < EXTRACTION_TARGET_S else "MISSES"
+            lines.append(f"  OFA extraction: {o['seconds']:.1f} s ({ok} the {EXTRACTION_TARGET_S:g} s target), "
+                         f"{o['scored']} scored of {o['evals']} asked; chose {o['label']}, {o['latency_us']:.1f} µs")
+            lines.append(f"    test: inherited {o['inherited_test']:+.4f}; fine-tuned "
+                         f"{o['finetuned']['test_mean']:+.4f} ± {o['finetuned']['test_std']:.4f}; "
+                         f"from scratch {o['scratch']['test_mean']:+.4f} ± "
+                         f"{o['scratch']['test_std']:.4f} (gap inherited - scratch "
+                         f"{o['inherited_test'] - o['scratch']['test_mean']:+.4f})")
+        sep = t.get("separate")
+        if sep:
+            lines.append(f"  separate search ({sep['strategy']}, {sep['evals']} evals): {sep['seconds']:.1f} s; chose "
+                         f"{sep['label']}, {sep['latency_us']:.1f} µs, within budget {sep['within_budget']}; "
+                         f"retrained test {sep['retrained']['test_mean']:+.4f} ± {sep['retrained']['test_std']:.4f}")
+    cost = report.get("cost")
+    if cost:
+        lines.append(f"whole cost: OFA {cost['ofa_seconds']:.1f} s (supernet {cost['supernet_seconds']:.1f} s + "
+                     f"extractions {cost['extraction_seconds']:.1f} s) vs separate searches "
+                     f"{cost['separate_seconds']:.1f} s: ratio {cost['ratio']:.2f} "
+                     f"({'OFA cheaper' if cost['ratio'] < 1 else 'OFA NOT cheaper here'})")
+        if "break_even_targets" in cost:
+            lines.append(f"break-even: the supernet pays for itself from {cost['break_even_targets']:.1f} targets "
+                         f"(a separate search {cost['separate_per_target']:.1f} s per target on average, an "
+                         f"extraction {cost['extraction_per_target']:.1f} s)")
+        gaps = [t["ofa"]["inherited_test"] - t["ofa"]["scratch"]["test_mean"] for t in report["targets"].values()]
+        lines.append(f"inherited - from-scratch test score per target: {', '.join(f'{g:+.4f}' for g in gaps)}")
+    lines.append(f"finished: {report.get('finished', 'no (partial)')}; load at end {report.get('load_end')}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--phase-epochs", type=int, nargs=4, default=(5, 4, 4, 5))
+    parser.add_argument("--subnets-per-step", type=int, default=2)
+    parser.add_argument("--evals", type=int, default=60)
+    parser.add_argument("--search-stride", type=int, default=8)
+    parser.add_argument("--finetune-epochs", type=int, default=2)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--separate-evals", type=int, default=30)
+    parser.add_argument("--targets", nargs="+", default=list(TARGET_NAMES), choices=list(TARGET_NAMES))
+    parser.add_argument("--out", type=Path, default=RESULTS / "ofa")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite the summary (cost, text) from an existing --out JSON, running nothing")
+    args = parser.parse_args(argv)
+    if args.report_only:
+        report = json.loads(args.out.with_suffix(".json").read_text(encoding="utf-8"))
+        report["cost"] = cost_summary(report)
+        write_text_atomic(args.out.with_suffix(".json"), json.dumps(report, indent=1, default=float) + "\n")
+        write_text_atomic(args.out.with_suffix(".txt"), format_report(report) + "\n")
+        print(format_report(report))
+        return 0
+    seeds = list(range(args.seeds))
+    data = load_klines("BTCUSDT", "15")
+    task = make_proxy_task(data.frame, lookback=128, interval=data.interval, source=data.description,
+                           max_train_windows=4096)
+    rtask = replace(task, **RETRAIN)
+    search_task = replace(task, eval_stride=args.search_stride)
+    report: dict[str, Any] = {"settings": {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.node()}",
+        "load_start": [round(v, 2) for v in os.getloadavg()], "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "data": f"{data.source}: {data.description}", "phase_epochs": list(args.phase_epochs),
+        "subnets_per_step": args.subnets_per_step, "train_windows": len(task.train_indices()), "evals": args.evals,
+        "search_stride": args.search_stride, "finetune_epochs": args.finetune_epochs, "seeds": seeds,
+        "separate_evals": args.separate_evals, "retrain": RETRAIN, "threads": task.num_threads,
+        "note": "measured on a shared, loaded machine (2 cores, several other jobs); reduced settings"},
+        "targets": {}}
+
+    def save() -> None:
+        report["load_end"] = [round(v, 2) for v in os.getloadavg()]
+        text = json.dumps(nan_to_none(report), indent=1, default=float)
+        write_text_atomic(args.out.with_suffix(".json"), text + "\n")
+        write_text_atomic(args.out.with_suffix(".txt"), format_report(report) + "\n")
+
+    space = OFASpace(input_features=task.num_features)
+    start = time.perf_counter()
+    trained = train_supernet(task, space, seed=0, phase_epochs=args.phase_epochs,
+                             subnets_per_step=args.subnets_per_step, progress=lambda s: print(s, flush=True))
+    report["supernet"] = {"seconds": trained.seconds, "wall_seconds": time.perf_counter() - start,
+                          "curve": trained.curve, "settings": trained.settings,
+                          "space": {k: [str(v) for v in getattr(space, k)] for k in (
+                              "lookbacks", "depths", "kernel_sizes", "widths", "stem_widths", "head_types")}}
+    save()
+    supernet = trained.supernet
+    for target in args.targets:
+        profile, kind, base = profiles()[target]
+        problem = target_problem(supernet, target, profile, search_task, evals=args.evals, base_space=base)
+        entry: dict[str, Any] = {"profile": kind, "budget_us": problem.latency_budget_us, "batch": problem.batch,
+                                 "space": problem.space.name}
+        report["targets"][target] = entry
+        choice = search_subnet(supernet, problem, seed=0, target=target)
+        arch = choice.arch
+        print(f"[{target}] extraction {choice.seconds:.1f} s: {arch.label() if arch else None}", flush=True)
+        entry["ofa"] = {**choice.to_dict(), "latency_us": choice.metrics.latency_us,
+                        "val_search": choice.metrics.score,
+                        "inherited_test": split_score(extract(supernet, arch), rtask, "test", arch.lookback),
+                        "inherited_val": split_score(extract(supernet, arch), rtask, "val", arch.lookback)}
+        entry["ofa"]["finetuned"] = test_scores(
+            lambda seed, a=arch: finetune(supernet, a, rtask, args.finetune_epochs, seed), rtask, arch, seeds)
+        entry["ofa"]["scratch"] = test_scores(lambda seed, a=arch: train_model(a, rtask, seed), rtask, arch, seeds)
+        save()
+        plan = PLANS[target]
+        sep_space = base if base is not None else target_space(target)
+        sep_problem = SearchProblem(sep_space, profile, plan.latency_budget_us, args.separate_evals,
+                                    memory_budget_bytes=plan.memory_budget or int(profile.memory_budget_bytes),
+                                    task=task, constraint="hard", batch=plan.batch)
+        t0 = time.perf_counter()
+        result = minimize(sep_problem, plan.strategy, seed=0, progress=False)
+        seconds = time.perf_counter() - t0
+        best = result.best()
+        pick = best if best is not None else min(result.history, key=lambda e: e.metrics.latency_us)
+        sep_arch = pick.arch
+        entry["separate"] = {
+            "strategy": plan.strategy, "space": sep_space.name, "evals": len(result.history), "seconds": seconds,
+            "arch": sep_arch.to_dict(), "label": sep_arch.label(), "latency_us": pick.metrics.latency_us,
+            "val_search": pick.metrics.score, "within_budget": bool(sep_problem.within_budget(pick.metrics)),
+            "points": [{"arch": e.arch.label(), "latency_us": e.metrics.latency_us, "score": e.metrics.score,
+                        "within_budget": sep_problem.within_budget(e.metrics)} for e in result.history]}
+        print(f"[{target}] separate search {seconds:.1f} s: {sep_arch.label()}", flush=True)
+        entry["separate"]["retrained"] = test_scores(lambda seed, a=sep_arch: train_model(a, rtask, seed), rtask,
+                                                     sep_arch, seeds)
+        save()
+    report["cost"] = cost_summary(report)
+    report["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    save()
+    print(format_report(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
