@@ -27,8 +27,14 @@ each pair of runs (same seed) is compared at the smaller of their two totals.
 Results go to ``benchmarks/results/zero_cost.txt`` / ``.json`` after every step
 (the json keeps every architecture's scores for the chapter's figure).
 
-    PYTHONPATH=. HWNAS_BYBIT_DIR=../shared/data/bybit HWNAS_OFFLINE=1 nice -n 5 \
-        .venv/bin/python benchmarks/bench_zero_cost.py --archs 200 --retrain 40 --search-seeds 5
+The committed results were run as three processes (on a 2-core machine shared with
+other jobs, load average 4-12), the figures as written in the .txt files:
+
+    export PYTHONPATH=. HWNAS_BYBIT_DIR=../shared/data/bybit HWNAS_OFFLINE=1
+    nice -n 5 .venv/bin/python benchmarks/bench_zero_cost.py --part 1 --archs 200 --retrain 10
+    nice -n 5 .venv/bin/python benchmarks/bench_zero_cost.py --part 2 --prefilter-proxy snip \
+        --search-seeds 5 --search-evals 30 --population 10 --search-random
+    nice -n 5 .venv/bin/python benchmarks/bench_zero_cost.py --part cost
 """
 
 from __future__ import annotations
