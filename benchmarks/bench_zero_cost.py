@@ -27,8 +27,14 @@ each pair of runs (same seed) is compared at the smaller of their two totals.
 Results go to ``benchmarks/results/zero_cost.txt`` / ``.json`` after every step
 (the json keeps every architecture's scores for the chapter's figure).
 
-    PYTHONPATH=. HWNAS_BYBIT_DIR=../shared/data/bybit HWNAS_OFFLINE=1 nice -n 5 \
-        .venv/bin/python benchmarks/bench_zero_cost.py --archs 200 --retrain 40 --search-seeds 5
+The committed results were run as three processes (on a 2-core machine shared with
+other jobs, load average 4-12), the figures as written in the .txt files:
+
+    export PYTHONPATH=. HWNAS_BYBIT_DIR=../shared/data/bybit HWNAS_OFFLINE=1
+    nice -n 5 .venv/bin/python benchmarks/bench_zero_cost.py --part 1 --archs 200 --retrain 10
+    nice -n 5 .venv/bin/python benchmarks/bench_zero_cost.py --part 2 --prefilter-proxy snip \
+        --search-seeds 5 --search-evals 30 --population 10 --search-random
+    nice -n 5 .venv/bin/python benchmarks/bench_zero_cost.py --part cost
 """
 
 from __future__ import annotations
@@ -120,6 +126,14 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"all zero-cost proxies together: median {report['part1']['cost_ms_all_median']:.1f} ms "
                      f"per architecture (target < {TARGET_MS:.0f} ms per proxy)")
         lines.append(report["part1"]["verdict"])
+        again = report.get("cost_remeasured")
+        if again:
+            lines.append(f"cost re-measured (fastest of {again['passes']} shuffled passes, {again['archs']} "
+                         f"architectures, load averages {[round(x[0], 2) for x in again['load_averages']]}): "
+                         + ", ".join(f"{p} {v:.1f} ms (p90 {again['p90_ms'][p]:.1f})"
+                                     for p, v in again["median_ms"].items())
+                         + f"; all together {again['all_median_ms']:.1f} ms; under {TARGET_MS:.0f} ms: "
+                         + (", ".join(p for p, v in again["median_ms"].items() if v < TARGET_MS) or "none"))
     search = report.get("search")
     if search:
         lines += ["", "pre-filtered search vs evolution: " + search["description"]]
@@ -231,6 +245,25 @@ def part1(args: argparse.Namespace, space: hwnas.SearchSpace, task: Any, profile
     return report
 
 
+def cost_pass(args: argparse.Namespace, space: hwnas.SearchSpace, task: Any) -> dict[str, Any]:
+    """Each proxy's cost per architecture on the first ``--cost-archs`` architectures: the fastest of
+    ``--cost-passes`` shuffled passes per architecture (less sensitive to other jobs than one pass)."""
+    archs = distinct_archs(space, args.archs, args.arch_seed)[: args.cost_archs]
+    best: dict[str, list[float]] = {p.value: [float("inf")] * len(archs) for p in ZeroCostProxy}
+    rng = np.random.default_rng(0)
+    loads = [os.getloadavg()]
+    for _ in range(args.cost_passes):
+        for i in rng.permutation(len(archs)):
+            seconds = zero_cost_scores([archs[int(i)]], task)[0].seconds
+            for p, v in seconds.items():
+                best[p][int(i)] = min(best[p][int(i)], 1000 * v)
+        loads.append(os.getloadavg())
+    return {"archs": len(archs), "passes": args.cost_passes, "load_averages": loads,
+            "median_ms": {p: statistics.median(v) for p, v in best.items()},
+            "p90_ms": {p: float(np.percentile(v, 90)) for p, v in best.items()},
+            "all_median_ms": statistics.median(sum(best[p][i] for p in best) for i in range(len(archs)))}
+
+
 def saved_state(name: str, seed: int, options: dict[str, Any], *, space: hwnas.SearchSpace, profile: Any,
                 task: Any, budget: float, evals: int, store: EvaluationStore, evaluator: Evaluator,
                 batch_size: int) -> dict[str, Any]:
@@ -316,9 +349,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="evolution's population (tournament: a quarter of it)")
     parser.add_argument("--search-random", action="store_true", help="also run random search")
     parser.add_argument("--prefilter-proxy", default=None, help="default: the best proxy on validation")
-    parser.add_argument("--part", choices=("1", "2", "both"), default="both",
+    parser.add_argument("--cost-archs", type=int, default=50)
+    parser.add_argument("--cost-passes", type=int, default=3)
+    parser.add_argument("--part", choices=("1", "2", "both", "cost"), default="both",
                         help="1: correlations only, 2: the search only (written to <out>_search, needs "
-                             "--prefilter-proxy or a finished part 1 in <out>.json)")
+                             "--prefilter-proxy or a finished part 1 in <out>.json); cost: re-measure the "
+                             "proxies' cost into the finished part 1's <out>.json")
     parser.add_argument("--store", type=Path, default=RESULTS / "zero_cost_evals.sqlite")
     parser.add_argument("--profile", type=Path, default=RESULTS / "search_profile_cpu_1thread.json")
     parser.add_argument("--out", type=Path, default=RESULTS / "zero_cost")
@@ -342,6 +378,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "load_average_start": os.getloadavg(),
     }
     report: dict[str, Any] = {"settings": settings}
+    if args.part == "cost":
+        report = json.loads(args.out.with_suffix(".json").read_text())
+        report["cost_remeasured"] = cost_pass(args, space, task)
+        write(report, args.out)
+        print(format_report(report), flush=True)
+        return 0
     if args.part in ("1", "both"):
         part1(args, space, task, profile, report)
     if args.part in ("2", "both") and args.search_seeds:
