@@ -46,7 +46,7 @@
 # (the three targets and their budgets).
 #
 # **Reduced settings.** To run in under two minutes on two cores, the live cells score
-# 24 architectures of a small space and train a small supernet for one epoch per stage.
+# 24 architectures of a small space and train a small supernet for three or four epochs per stage.
 # The full figures come from `benchmarks/bench_zero_cost.py` and `benchmarks/bench_ofa.py`,
 # whose committed output a cell below loads and prints with where and when it ran.
 
@@ -236,23 +236,30 @@ fig
 # wall time and five seeds:
 
 # %%
-zc_search = load_bench("zero_cost_search")
+zc_search = load_bench("zero_cost_search").get("search", {})
 if zc_search.get("equal_cost"):
+    print(zc_search["description"])
     for name, stats in zc_search["equal_cost"].items():
-        print(f"{name:24s} hypervolume at equal cost {stats['mean']:.4f} ± {stats['std']:.4f} "
-              f"(per seed {np.round(stats['per_seed'], 4).tolist()})")
-    print(zc_search.get("description", ""))
-    print(zc_search.get("verdict", ""))
-    means = {k: v["mean"] for k, v in zc_search["equal_cost"].items()}
-    pre = next(k for k in means if k.startswith("prefilter"))
-    glue("prefilter_ratio", means[pre] / means["evolution"], display=False)
+        print(f"{name:16s} hypervolume at equal accounted wall time {stats['mean']:.4f} ± {stats['std']:.4f} "
+              f"(per seed {np.round(stats['per_seed'], 3).tolist()})")
+    ratios = [p / e for p, e in zip(zc_search["equal_cost"][f"prefilter_{zc_search['proxy']}"]["per_seed"],
+                                    zc_search["equal_cost"]["evolution"]["per_seed"])]
+    print(f"ratio to evolution {zc_search['ratio']:.3f}, per seed {np.round(ratios, 2).tolist()}")
+    glue("prefilter_ratio", zc_search["ratio"], display=False)
+    glue("prefilter_ratio_min", min(ratios), display=False)
+    glue("prefilter_ratio_max", max(ratios), display=False)
+    glue("prefilter_proxy", zc_search["proxy"], display=False)
 else:
-    print("no committed pre-filter benchmark: run benchmarks/bench_zero_cost.py --part search")
-    glue("prefilter_ratio", float("nan"), display=False)
+    raise RuntimeError("no committed pre-filter benchmark: run benchmarks/bench_zero_cost.py --part search")
 
 # %% [markdown]
-# The pre-filtered search's hypervolume is {glue:text}`prefilter_ratio:.3f` times
-# evolution's at equal cost.
+# Pre-filtered by {glue:text}`prefilter_proxy`, the search's hypervolume is
+# {glue:text}`prefilter_ratio:.2f` times evolution's at equal accounted wall time, but seed by
+# seed the ratio ranges from {glue:text}`prefilter_ratio_min:.2f` to
+# {glue:text}`prefilter_ratio_max:.2f`: five seeds of a 30-evaluation search cannot tell the two
+# apart, and at this budget random search ties evolution too. **Plainly: on this task no
+# zero-cost proxy is good enough to change how the course searches.** Its trained score is
+# noisy but repeatable (the ceiling), and what predicts it is not what these proxies measure.
 #
 # (ch13-ofa)=
 # ## 2 · Once-for-all: train once, extract per target
@@ -279,7 +286,7 @@ else:
 # %%
 ofa_space = OFASpace(lookbacks=(32,), depths=(2, 3), kernel_sizes=(3, 5), widths=(16, 32), stem_widths=(16, 32))
 t0 = time.perf_counter()
-training = train_supernet(task, ofa_space, seed=SEED, phase_epochs=(1, 1, 1, 1), subnets_per_step=2)
+training = train_supernet(task, ofa_space, seed=SEED, phase_epochs=(4, 3, 3, 3), subnets_per_step=2)
 supernet_seconds = time.perf_counter() - t0
 for row in training.curve:
     print(f"{row['phase']:6s} epoch {row['epoch']}: loss {row['loss']:.4f}, validation score of the "
@@ -336,7 +343,7 @@ print(f"machine: {ofa['settings']['machine']}; load at start {ofa['settings']['l
       f"finished {ofa['finished']}")
 for target, t in ofa["targets"].items():
     o, s = t["ofa"], t.get("separate", {})
-    print(f"[{target}] {t['profile']}; budget {t['budget_us']:g} µs")
+    print(f"[{target}] {t['profile'].split(';')[0]}; budget {t['budget_us']:g} µs")
     print(f"  OFA: {o['label']} {o['latency_us']:.1f} µs, extracted in {o['seconds']:.1f} s; test inherited "
           f"{o['inherited_test']:+.4f}, fine-tuned {o['finetuned']['test_mean']:+.4f}, from scratch "
           f"{o['scratch']['test_mean']:+.4f}")
