@@ -347,6 +347,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "depend on it (each candidate's training is seeded and single-threaded)")
     parser.add_argument("--snapshot", action="store_true",
                         help="only summarise the searches saved in --store so far, cut to equal length")
+    parser.add_argument("--max-train-windows", type=int, default=None,
+                        help="a cheaper task for a small machine: train on this many windows (default: the task's)")
+    parser.add_argument("--eval-stride", type=int, default=None,
+                        help="a cheaper task: score every this many validation windows (default: the task's)")
     args = parser.parse_args(argv)
     for suffix in (".txt", ".json"):
         check_writable(args.out.with_suffix(suffix), "--out")
@@ -357,7 +361,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = hwnas.load_klines("BTCUSDT", "15")
     print(data.summary(), flush=True)
     space = hwnas.SearchSpace.default(input_features=10)
-    task, _ = hwnas.search.default_task(space, progress=False)
+    recipe = {k: v for k, v in (("max_train_windows", args.max_train_windows),
+                                ("eval_stride", args.eval_stride)) if v is not None}
+    if recipe:  # the default task's data and target, a cheaper recipe
+        task = hwnas.make_proxy_task(data.frame, lookback=max(space.lookbacks), interval=data.interval,
+                                     source=data.description, **recipe)
+    else:
+        task, _ = hwnas.search.default_task(space, progress=False)
     profile = default_profile(space, args.profile)
     budget = args.budget_us or median_latency(space, profile)
     baseline = persistence_score(task)
