@@ -399,7 +399,12 @@ class SearchSpace:
     def mutate(self, arch: Architecture, rng: np.random.Generator, max_tries: int = 100) -> Architecture:
         """Change one gene of the genome: a layer's op (its parameters drawn anew), one parameter
         of a layer's op, a skip, the depth, the lookback or the head (see :meth:`_mutate_genome`)."""
-        genome = self.encode(arch)
+        return self.mutate_genome(self.encode(arch), arch, rng, max_tries)[1]
+
+    def mutate_genome(self, genome: Genome, arch: Architecture, rng: np.random.Generator,
+                      max_tries: int = 100) -> tuple[Genome, Architecture]:
+        """:meth:`mutate` for a caller that holds the parent's genome too: the child's genome and
+        architecture (the parent's after ``max_tries`` draws that were infeasible or unchanged)."""
         for _ in range(max_tries):
             candidate = self._mutate_genome(genome, rng)
             if candidate == genome:
@@ -409,8 +414,8 @@ class SearchSpace:
             except ValueError:
                 continue
             if child != arch:  # a skip on identity or pooling changes the genome, not the architecture
-                return child
-        return arch
+                return candidate, child
+        return genome, arch
 
     #: The genes :meth:`_mutate_genome` changes, each equally likely.
     GENES = ("op", "param", "skip", "depth", "lookback", "head")

@@ -338,7 +338,9 @@ glue("runs_total", len(rows), display=False)
 # On this reduced task persistence scores {glue:text}`persistence_val:.3f` on the
 # validation split. On average {glue:text}`corner_share_mean:.0%` of a run's
 # hypervolume under $(0, 1)$ (at most {glue:text}`corner_share_max:.0%`) is the
-# part that only the cheapest front member covers. In
+# part that only the cheapest front member covers. How much the cheap corner weighs
+# depends on the task and the budget, and on the full task it can be most of the
+# volume. In
 # {glue:text}`runs_beating_persistence` of the {glue:text}`runs_total` runs some
 # candidate within the budget beats persistence. That is the only case in which
 # the trader's hypervolume is above zero. The two references can rank strategies

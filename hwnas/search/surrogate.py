@@ -112,7 +112,7 @@ class SurrogateEvolution(RegularizedEvolution):
         self.alpha = require_float(alpha, "alpha", minimum=0.0, strict_minimum=True)
         self.observed: list[tuple[GenomeKey, float, float]] = []  # genome, score, LAT/T (trained ones)
         self.asked_genomes: set[GenomeKey] = set()
-        self._latency: dict[GenomeKey, float] = {}
+        self._layers: dict[tuple[Any, ...], tuple[float, int, int]] = {}  # latency, output shape
         self._model: tuple[np.ndarray, np.ndarray, float] | None = None
 
     # ---- genomes
@@ -131,10 +131,30 @@ class SurrogateEvolution(RegularizedEvolution):
         return Genome(int(key[0]), tuple(int(b) for b in key[1]), tuple(bool(s) for s in key[2]), HeadType(key[3]))
 
     def _latency_ratio(self, key: GenomeKey, arch: Architecture) -> float:
-        if key not in self._latency:
-            self._latency[key] = float(self.problem.profile.predict_latency(arch, self.problem.batch)
-                                       / self.problem.latency_budget_us)
-        return self._latency[key]
+        """``LAT / T`` of a proposal from per-layer entries cached by (layer, input shape): the
+        profile's prediction is a sum over layers, and proposals share most of their layers."""
+        problem, space = self.problem, self.problem.space
+        cache = self._layers
+        channels, length = space.stem_width, key[0]
+        parts: list[tuple[Any, ...]] = [("stem", key[0])]
+        for index, skip in zip(key[1], key[2]):
+            parts.append((index, skip, channels, length))
+            if parts[-1] not in cache:
+                break
+            channels, length = cache[parts[-1]][1:]
+        else:
+            parts.append(("head", key[3], channels, length))
+        if any(p not in cache for p in parts):
+            latencies = problem.profile.layer_latencies(arch, problem.batch)
+            shapes = arch.shapes()  # (channels, length) entering each layer, then the output
+            cache[("stem", key[0])] = (latencies[0], *shapes[1])
+            for k, (index, skip) in enumerate(zip(key[1], key[2])):
+                cache[(index, skip, *shapes[k + 1])] = (latencies[k + 1], *shapes[k + 2])
+            cache[("head", key[3], *shapes[-1])] = (latencies[-1], 0, 0)
+            total = sum(latencies)
+        else:
+            total = sum(cache[p][0] for p in parts)
+        return float((problem.profile.overhead_latency(problem.batch) + total) / problem.latency_budget_us)
 
     # ---- the model
     def _fit(self) -> tuple[np.ndarray, np.ndarray, float] | None:
@@ -162,12 +182,17 @@ class SurrogateEvolution(RegularizedEvolution):
         picks = self.rng.choice(len(self.population), size=min(self.sample_size, len(self.population)),
                                 replace=False)
         parent = max((self.population[int(i)] for i in picks), key=lambda member: member[1])[0]
+        genome = space.encode(parent)
         out: list[tuple[GenomeKey, Architecture]] = []
         keys: set[GenomeKey] = set()
         for k in range(self.candidates):
             for _ in range(10):  # a few tries for a proposal not asked before
-                arch = space.sample(self.rng) if k < self.fresh else space.mutate(parent, self.rng)
-                key = self._key(space.encode(arch))
+                if k < self.fresh:
+                    child = space.sample_genome(self.rng)
+                    arch = space.decode(child)
+                else:
+                    child, arch = space.mutate_genome(genome, parent, self.rng, self.max_tries)
+                key = self._key(child)
                 if key not in self.asked_genomes and key not in keys:
                     break
             keys.add(key)
@@ -201,9 +226,12 @@ class SurrogateEvolution(RegularizedEvolution):
                 gains[j] = hypervolume(np.vstack([self._batch_front, point]), self._reference) - base
         if gains.max() > 0:
             j = int(np.argmax(gains))
-        else:  # nothing predicted on the front: the best predicted reward
-            j = int(np.argmax(np.maximum(ucb, 0.0) * np.power(np.maximum(lat, 1e-9), self.problem.w)))
-        self._batch_front = np.vstack([self._batch_front, [-ucb[j], lat[j]]])
+        else:  # nothing predicted on the front: the best predicted reward (an op the target lacks: last)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                reward = np.maximum(ucb, 0.0) * np.power(np.maximum(lat, 1e-9), self.problem.w)
+            j = int(np.argmax(np.where(np.isfinite(lat), reward, -np.inf)))
+        if np.isfinite(lat[j]):
+            self._batch_front = np.vstack([self._batch_front, [-ucb[j], lat[j]]])
         return proposals[j]
 
     def ask(self, n: int = 1) -> list[Architecture]:
