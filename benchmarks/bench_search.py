@@ -266,6 +266,10 @@ def loop_overhead(strategies: Sequence[str], space: hwnas.SearchSpace, profile: 
     wall time, and this process's CPU time (less sensitive to other load on the machine)."""
     out = {}
     for name in strategies:
+        # one construction first: a module's one-time imports (torch's optimiser pulls in dynamo) are
+        # not the loop's cost per candidate
+        get_strategy(name)(SearchProblem(space, profile, budget_us, evals, task=task), seed=0,
+                           **(options.get(name) or {}))
         evaluator = Evaluator(task, profile)
         evaluator.trainer = StubTrainer(task)
         evaluator.fingerprints()  # once per search, not per candidate
