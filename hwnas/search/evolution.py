@@ -26,7 +26,6 @@ import numpy as np
 from ..checks import require_int
 from .base import Metrics, SearchProblem, Strategy, register_strategy
 from .random_search import draw_within_budget
-from .store import architecture_key
 
 if TYPE_CHECKING:
     from ..architecture import Architecture
@@ -46,9 +45,6 @@ class RegularizedEvolution(Strategy):
     Taught in: notebooks/07_pareto.
     """
 
-    #: Draws of a mutation before a repeat of an asked architecture is accepted.
-    REPEAT_TRIES = 10
-
     def __init__(self, problem: SearchProblem, *, seed: int = 0, population_size: int = 20,
                  sample_size: int = 5, max_tries: int = 100) -> None:
         super().__init__(problem, seed=seed)
@@ -58,26 +54,15 @@ class RegularizedEvolution(Strategy):
         self.rng = np.random.default_rng(self.seed)
         self.population: list[tuple[Architecture, float]] = []  # oldest first
         self.asked = 0
-        self.asked_keys: set[str] = set()
 
     def _child(self) -> Architecture:
-        """A random sample while the population fills, then a mutation of a tournament winner;
-        one already asked is drawn again (up to ``REPEAT_TRIES`` times): a repeat would spend
-        an evaluation of the budget on a score the search already has."""
         space = self.problem.space
         if self.asked < self.population_size or not self.population:
-            arch = space.sample(self.rng)
-        else:
-            picks = self.rng.choice(len(self.population), size=min(self.sample_size, len(self.population)),
-                                    replace=False)
-            parent = max((self.population[int(i)] for i in picks), key=lambda member: member[1])[0]
-            genome = space.encode(parent)
-            for _ in range(self.REPEAT_TRIES):
-                arch = space.mutate_genome(genome, parent, self.rng, self.max_tries)[1]
-                if architecture_key(arch) not in self.asked_keys:
-                    break
-        self.asked_keys.add(architecture_key(arch))
-        return arch
+            return space.sample(self.rng)
+        picks = self.rng.choice(len(self.population), size=min(self.sample_size, len(self.population)),
+                                replace=False)
+        parent = max((self.population[int(i)] for i in picks), key=lambda member: member[1])[0]
+        return space.mutate(parent, self.rng)
 
     def ask(self, n: int = 1) -> list[Architecture]:
         """``n`` children (random samples until ``population_size`` have been asked)."""
@@ -94,10 +79,9 @@ class RegularizedEvolution(Strategy):
             self.population.pop(0)
 
     def state_dict(self) -> dict[str, Any]:
-        """Population (oldest first, with rewards), the number asked, the keys asked and the generator state."""
+        """Population (oldest first, with rewards), the number asked and the generator state."""
         return {"rng": self.rng.bit_generator.state, "asked": self.asked,
-                "population": [[arch.to_dict(), reward] for arch, reward in self.population],
-                "asked_keys": sorted(self.asked_keys)}
+                "population": [[arch.to_dict(), reward] for arch, reward in self.population]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict`."""
@@ -106,7 +90,6 @@ class RegularizedEvolution(Strategy):
         self.rng.bit_generator.state = state["rng"]
         self.asked = int(state["asked"])
         self.population = [(Architecture.from_dict(a), float(r)) for a, r in state["population"]]
-        self.asked_keys = set(state.get("asked_keys", ()))
 
     def __repr__(self) -> str:
         return f"RegularizedEvolution(P={self.population_size}, S={self.sample_size}, seed={self.seed})"
