@@ -328,7 +328,7 @@ class SearchProblem:
 
 
 class Strategy(abc.ABC):
-    """Base class of the search strategies (random, evolution, optuna, mnasnet, scaling, fbnet).
+    """Base class of the search strategies (random, evolution, surrogate, optuna, tpe, pymoo, mnasnet, scaling, fbnet).
 
     Subclasses take ``problem`` and keyword-only, typed options including
     ``seed``; every random choice comes from generators seeded with it.
