@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..checks import require_float, require_int
-from ..pareto import hypervolume
+from ..pareto import _hv  # the exact sweep without the public function's checks: every point is inside
 from .base import Metrics, SearchProblem, register_strategy, trained
 from .evolution import RegularizedEvolution
 
@@ -113,6 +113,8 @@ class SurrogateEvolution(RegularizedEvolution):
         self.observed: list[tuple[GenomeKey, float, float]] = []  # genome, score, LAT/T (trained ones)
         self.asked_genomes: set[GenomeKey] = set()
         self._layers: dict[tuple[Any, ...], tuple[float, int, int]] = {}  # latency, output shape
+        self._features: dict[GenomeKey, np.ndarray] = {}
+        self._plain = [c.op.value in ("identity", "max_pool", "avg_pool") for c in problem.space.candidates()]
         self._model: tuple[np.ndarray, np.ndarray, float] | None = None
 
     # ---- genomes
@@ -120,7 +122,7 @@ class SurrogateEvolution(RegularizedEvolution):
         """The genome with the skips of identity and pooling layers made the space's first choice
         (they carry none), so two genomes of one architecture have one key."""
         space = self.problem.space
-        plain = [c.op.value in ("identity", "max_pool", "avg_pool") for c in space.candidates()]
+        plain = self._plain
         skips = tuple(space.skip_choices[0] if plain[b] else s for b, s in zip(genome.blocks, genome.skips))
         return (genome.lookback, tuple(genome.blocks), skips, genome.head.value)
 
@@ -157,11 +159,17 @@ class SurrogateEvolution(RegularizedEvolution):
         return float((problem.profile.overhead_latency(problem.batch) + total) / problem.latency_budget_us)
 
     # ---- the model
+    def _encode(self, key: GenomeKey) -> np.ndarray:
+        """:func:`genome_features` of a genome key, cached."""
+        if key not in self._features:
+            self._features[key] = genome_features(self.problem, self._genome(key))
+        return self._features[key]
+
     def _fit(self) -> tuple[np.ndarray, np.ndarray, float] | None:
         """Bayesian linear regression of the score: weights, posterior covariance (over noise), noise."""
         if len(self.observed) < 3:
             return None
-        x = np.array([genome_features(self.problem, self._genome(k)) for k, _, _ in self.observed])
+        x = np.array([self._encode(k) for k, _, _ in self.observed])
         y = np.array([s for _, s, _ in self.observed])
         mean = y.mean()
         a = x.T @ x + self.alpha * np.eye(x.shape[1])
@@ -215,22 +223,22 @@ class SurrogateEvolution(RegularizedEvolution):
     def _best(self, proposals: list[tuple[GenomeKey, Architecture]]) -> tuple[GenomeKey, Architecture]:
         assert self._model is not None
         w, cov, noise = self._model
-        x = np.array([genome_features(self.problem, self._genome(k)) for k, _ in proposals])
+        x = np.array([self._encode(k) for k, _ in proposals])
         ucb = x @ w + self.kappa * np.sqrt(noise * (1.0 + np.einsum("ij,jk,ik->i", x, cov, x)))
         lat = np.array([self._latency_ratio(k, a) for k, a in proposals])
-        base = hypervolume(self._batch_front, self._reference) if len(self._batch_front) else 0.0
+        base = _hv(self._batch_front, self._reference)
         gains = np.zeros(len(proposals))
         for j in range(len(proposals)):
             point = np.array([-ucb[j], lat[j]])
             if np.all(point < self._reference):
-                gains[j] = hypervolume(np.vstack([self._batch_front, point]), self._reference) - base
+                gains[j] = _hv(np.vstack([self._batch_front, point]), self._reference) - base
         if gains.max() > 0:
             j = int(np.argmax(gains))
         else:  # nothing predicted on the front: the best predicted reward (an op the target lacks: last)
             with np.errstate(invalid="ignore", divide="ignore"):
                 reward = np.maximum(ucb, 0.0) * np.power(np.maximum(lat, 1e-9), self.problem.w)
             j = int(np.argmax(np.where(np.isfinite(lat), reward, -np.inf)))
-        if np.isfinite(lat[j]):
+        if np.all(np.array([-ucb[j], lat[j]]) < self._reference):  # what the hypervolume counts
             self._batch_front = np.vstack([self._batch_front, [-ucb[j], lat[j]]])
         return proposals[j]
 
