@@ -20,8 +20,22 @@ Every evaluation goes to one SQLite store (``--store``), shared by all runs:
 an architecture is trained once per task and profile, and a killed benchmark
 started again resumes each search where it stood.
 
+Each run is also scored under the trader's reference (-persistence's validation
+score, 1) (:func:`hwnas.pareto.trader_reference`: only candidates that beat the
+free forecast within the budget count), with its best within-budget score and
+its attainment curve (that score against evaluations); ``--budgets`` cuts every
+curve at smaller budgets too (a search does not know its budget, so the first
+150 evaluations of a 300-evaluation run are a 150-evaluation run). Welch's
+t-test compares every strategy with the best peer (``tpe`` or ``pymoo``, by mean
+trader hypervolume) at each budget.
+
+The full comparison (every strategy, 150 and 300 evaluations, 5 seeds):
+
     PYTHONPATH=. HWNAS_BYBIT_DIR=../shared/data/bybit .venv/bin/python benchmarks/bench_search.py \
-        --strategies random,evolution,optuna --seeds 5 --evals 300 --overhead
+        --strategies random,evolution,optuna,mnasnet,tpe,pymoo,surrogate --seeds 5 --evals 300 \
+        --budgets 150,300 --overhead
+
+The reduced run committed from a small shared machine: ``--seeds 3 --evals 150 --budgets 150``.
 
 Other benchmarks reuse the machinery: ``from bench_search import run_strategy, summarise``.
 """
@@ -125,6 +139,96 @@ def summarise(curves: dict[str, list[np.ndarray]], baseline: str = "random") -> 
     return out
 
 
+PEERS = ("tpe", "pymoo")
+
+
+def persistence_score(task: Any) -> float:
+    """Persistence's validation score on ``task`` (the trader reference's baseline)."""
+    from hwnas.proxy.baselines import train_baseline
+
+    return float(train_baseline("persistence", task, split="val").score)
+
+
+def compare(records: list[dict[str, Any]], budgets: Sequence[int]) -> dict[str, Any]:
+    """Per budget and strategy: HV under both references (mean, sd, x random), best within-budget
+    score, evaluations to random's final HV, and Welch's t-test against the best peer."""
+    from scipy.stats import ttest_ind
+
+    out: dict[str, Any] = {}
+    names = list(dict.fromkeys(r["strategy"] for r in records))
+    for budget in budgets:
+        rows: dict[str, Any] = {}
+        for name in names:
+            runs = [r for r in records if r["strategy"] == name and len(r["hv_trader"]) >= budget]
+            if not runs:
+                continue
+            entry: dict[str, Any] = {"runs": len(runs)}
+            for ref in ("hv_zero", "hv_trader"):
+                finals = [r[ref][budget - 1] for r in runs]
+                entry[ref] = finals
+                entry[ref + "_mean"] = float(np.mean(finals))
+                entry[ref + "_sd"] = float(np.std(finals, ddof=1)) if len(finals) > 1 else 0.0
+            best = [r["attainment"][budget - 1] for r in runs]
+            entry["best_score"] = best
+            entry["best_score_mean"] = float(np.nanmean(best)) if np.isfinite(best).any() else None
+            rows[name] = entry
+        base = rows.get("random")
+        for ref in ("hv_zero", "hv_trader"):
+            if not base:
+                break
+            base_mean = base[ref + "_mean"]
+            for name, entry in rows.items():
+                entry[ref + "_x_random"] = entry[ref + "_mean"] / base_mean if base_mean else None
+                curves = [r[ref][:budget] for r in records if r["strategy"] == name and len(r[ref]) >= budget]
+                entry[ref + "_evals_to_random"] = [evaluations_to_reach(np.array(c), base_mean) for c in curves]
+        peers = [p for p in PEERS if p in rows]
+        if peers:
+            peer = max(peers, key=lambda p: rows[p]["hv_trader_mean"])
+            for name, entry in rows.items():
+                entry["best_peer"] = peer
+                for ref in ("hv_zero", "hv_trader"):
+                    a, b = entry[ref], rows[peer][ref]
+                    p_value = ttest_ind(a, b, equal_var=False).pvalue if name != peer and len(a) > 1 else None
+                    entry[ref + "_welch_p_vs_peer"] = (None if p_value is None or not np.isfinite(p_value)
+                                                       else float(p_value))
+        out[str(budget)] = rows
+    return out
+
+
+def format_compare(table: dict[str, Any]) -> str:
+    """The comparison as text: one block per budget."""
+    lines = []
+    for budget, rows in table.items():
+        lines.append(f"\nat {budget} evaluations (HV0: reference (0, 1); HVT: trader reference "
+                     f"(-persistence val score, 1); Welch p against the best peer)")
+        lines.append(f"{'strategy':<11}{'runs':>5}{'HV0 mean':>10}{'sd':>8}{'x rnd':>7}{'p':>8}"
+                     f"{'HVT mean':>10}{'sd':>8}{'x rnd':>7}{'p':>8}{'best score':>11}  evals to random HVT")
+        for name, e in rows.items():
+            def num(value: Any, fmt: str) -> str:
+                return "-" if value is None else format(value, fmt)
+            lines.append(f"{name:<11}{e['runs']:>5}{e['hv_zero_mean']:>10.4f}{e['hv_zero_sd']:>8.4f}"
+                         f"{num(e.get('hv_zero_x_random'), '.3f'):>7}{num(e.get('hv_zero_welch_p_vs_peer'), '.3f'):>8}"
+                         f"{e['hv_trader_mean']:>10.4f}{e['hv_trader_sd']:>8.4f}"
+                         f"{num(e.get('hv_trader_x_random'), '.3f'):>7}"
+                         f"{num(e.get('hv_trader_welch_p_vs_peer'), '.3f'):>8}"
+                         f"{num(e.get('best_score_mean'), '.4f'):>11}  {e.get('hv_trader_evals_to_random')}")
+        ours = {k: v for k, v in rows.items() if k not in PEERS}
+        if ours and any(p in rows for p in PEERS):
+            top = max(ours, key=lambda k: ours[k]["hv_trader_mean"])
+            peer = rows[top]["best_peer"]
+            ahead = rows[top]["hv_trader_mean"] > rows[peer]["hv_trader_mean"]
+            p = rows[top].get("hv_trader_welch_p_vs_peer")
+            lines.append(f"hwnas's best (trader HV): {top} {rows[top]['hv_trader_mean']:.4f} vs best peer {peer} "
+                         f"{rows[peer]['hv_trader_mean']:.4f}: {'ahead' if ahead else 'NOT ahead'}"
+                         f"{'' if p is None else f', Welch p = {p:.3f}'}"
+                         f"{' (significant at 0.05)' if p is not None and p < 0.05 else ' (not significant at 0.05)'}")
+        evo = rows.get("evolution", {}).get("hv_zero_x_random")
+        if evo is not None:
+            lines.append(f"evolution / random, reference (0, 1): {evo:.3f} "
+                         f"({'met' if evo >= TARGET_RATIO else 'NOT met'}: target {TARGET_RATIO})")
+    return "\n".join(lines)
+
+
 def format_summary(summary: dict[str, Any], settings: dict[str, Any]) -> str:
     """The summary as the text the benchmark prints."""
     lines = ["settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()), "",
@@ -162,6 +266,10 @@ def loop_overhead(strategies: Sequence[str], space: hwnas.SearchSpace, profile: 
     wall time, and this process's CPU time (less sensitive to other load on the machine)."""
     out = {}
     for name in strategies:
+        # one construction first: a module's one-time imports (torch's optimiser pulls in dynamo) are
+        # not the loop's cost per candidate
+        get_strategy(name)(SearchProblem(space, profile, budget_us, evals, task=task), seed=0,
+                           **(options.get(name) or {}))
         evaluator = Evaluator(task, profile)
         evaluator.trainer = StubTrainer(task)
         evaluator.fingerprints()  # once per search, not per candidate
@@ -224,7 +332,9 @@ def snapshot(strategies: Sequence[str], seeds: int, **kwargs: Any) -> tuple[dict
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--strategies", default="random,evolution,optuna",
+    parser.add_argument("--budgets", default=None,
+                        help="comma-separated evaluation budgets to compare at (default: --evals)")
+    parser.add_argument("--strategies", default="random,evolution,optuna,mnasnet,tpe,pymoo,surrogate",
                         help="comma-separated strategy names (random first: the baseline)")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--evals", type=int, default=300)
@@ -241,6 +351,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "depend on it (each candidate's training is seeded and single-threaded)")
     parser.add_argument("--snapshot", action="store_true",
                         help="only summarise the searches saved in --store so far, cut to equal length")
+    parser.add_argument("--max-train-windows", type=int, default=None,
+                        help="a cheaper task for a small machine: train on this many windows (default: the task's)")
+    parser.add_argument("--eval-stride", type=int, default=None,
+                        help="a cheaper task: score every this many validation windows (default: the task's)")
     args = parser.parse_args(argv)
     for suffix in (".txt", ".json"):
         check_writable(args.out.with_suffix(suffix), "--out")
@@ -251,14 +365,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = hwnas.load_klines("BTCUSDT", "15")
     print(data.summary(), flush=True)
     space = hwnas.SearchSpace.default(input_features=10)
-    task, _ = hwnas.search.default_task(space, progress=False)
+    recipe = {k: v for k, v in (("max_train_windows", args.max_train_windows),
+                                ("eval_stride", args.eval_stride)) if v is not None}
+    if recipe:  # the default task's data and target, a cheaper recipe
+        task = hwnas.make_proxy_task(data.frame, lookback=max(space.lookbacks), interval=data.interval,
+                                     source=data.description, **recipe)
+    else:
+        task, _ = hwnas.search.default_task(space, progress=False)
     profile = default_profile(space, args.profile)
     budget = args.budget_us or median_latency(space, profile)
+    baseline = persistence_score(task)
+    budgets = [int(b) for b in (args.budgets or str(args.evals)).split(",")]
+    if any(not 1 <= b <= args.evals for b in budgets):
+        print(f"--budgets must lie in 1..--evals ({args.evals}), got {args.budgets}", file=sys.stderr)
+        return 2
+    problem = SearchProblem(space, profile, budget, args.evals, task=task)
+    trader_ref = problem.reference(baseline)
     settings: dict[str, Any] = {
         "data": data.description, "task": task.describe().replace("\n", "; "), "profile": profile.label,
         "space": space.name, "budget_us": round(budget, 1), "constraint": "soft", "w": -0.07,
         "evals": args.evals, "seeds": args.seeds, "batch_size": args.batch_size, "workers": args.workers,
-        "hv": "(-val score, LAT/T), reference (0, 1)", "load_average_start": os.getloadavg(),
+        "hv": "(-val score, LAT/T), reference (0, 1) and the trader reference (-persistence val score, 1)",
+        "persistence_val_score": round(baseline, 4), "budgets": budgets,
+        "machine": f"{os.cpu_count()} cores, shared with other jobs (a loaded machine)",
+        "load_average_start": os.getloadavg(),
     }
     print(json.dumps(settings, indent=1), flush=True)
     report: dict[str, Any] = {"settings": settings}
@@ -281,6 +411,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         evaluator = Evaluator(task, profile)
         curves: dict[str, list[np.ndarray]] = {name: [] for name in strategies}
         runs: list[dict[str, Any]] = []
+        records: list[dict[str, Any]] = []
         executor = ProcessPoolExecutor(args.workers) if args.workers > 1 else None
         with EvaluationStore(args.store, *evaluator.fingerprints(), 0) as store:
             for seed in range(args.seeds):  # round robin: a partial benchmark stays balanced
@@ -291,6 +422,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                    evaluator=evaluator, executor=executor)
                     curve = result.hypervolume_curve()
                     curves[name].append(curve)
+                    records.append({"strategy": name, "seed": seed, "hv_zero": curve.tolist(),
+                                    "hv_trader": result.hypervolume_curve(trader_ref).tolist(),
+                                    "attainment": result.attainment_curve().tolist()})
                     trained = [s.metrics.seconds for s in result.history if not s.cached and s.metrics.feasible]
                     runs.append({"strategy": name, "seed": seed, "seconds": seconds,
                                  "final_hv": float(curve[-1]), "front": len(result),
@@ -300,8 +434,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(f"{name:<10} seed {seed}: HV {curve[-1]:.4f}, front {len(result)}, "
                           f"{len(trained)} trained, {seconds:.0f} s", flush=True)
                     summary = summarise({k: v for k, v in curves.items() if v})
-                    report.update(summary=summary, runs=runs, completed_seeds=seed)
-                    text = format_summary(summary, settings)
+                    table = compare(records, budgets)
+                    report.update(summary=summary, comparison=table, runs=runs, completed_seeds=seed,
+                                  records=records)
+                    text = format_summary(summary, settings) + "\n" + format_compare(table)
                     write_text_atomic(args.out.with_suffix(".json"), json.dumps(report, indent=1))
                     write_text_atomic(args.out.with_suffix(".txt"), text + "\n")
         if executor is not None:

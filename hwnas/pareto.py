@@ -13,6 +13,7 @@ its WFG hypervolume: plain arrays in, fast paths for 2 and 3 objectives, a
 from __future__ import annotations
 
 import bisect
+import math
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ __all__ = [
     "hypervolume",
     "mnas_reward",
     "non_dominated_sort",
+    "trader_reference",
     "pareto_front",
 ]
 
@@ -313,3 +315,23 @@ def mnas_reward(accuracy: Any, latency: Any, target: float, w: float = -0.07, *,
     if np.ndim(reward) == 0:
         return float(reward)
     return reward
+
+
+def trader_reference(baseline_score: float, objectives: int = 2) -> np.ndarray:
+    """The hypervolume reference a trader needs: ``(-baseline_score, 1[, 1])`` in normalised objectives.
+
+    Over (-score, LAT/T[, MEM/M]) with this reference a candidate adds volume only
+    when it scores better than the baseline (persistence's validation score: the
+    forecast that costs nothing to beat) **and** runs within the budgets. The
+    reference ``(0, 1)`` instead credits any positive correlation, so a nearly empty
+    network that scores a little below persistence at a tenth of the budget can
+    carry most of a front's volume.
+
+    Taught in: notebooks/07_pareto.
+    """
+    value = float(baseline_score)
+    if not math.isfinite(value):
+        raise ValueError(f"baseline_score must be a finite number, got {baseline_score!r}")
+    if int(objectives) < 2:
+        raise ValueError(f"objectives must be >= 2 (score and latency), got {objectives!r}")
+    return np.array([-value] + [1.0] * (int(objectives) - 1))

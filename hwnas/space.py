@@ -141,6 +141,8 @@ class SearchSpace:
     pool_kernel: int = 2
     min_length: int = 4
     _candidates: tuple[BlockChoice, ...] = field(init=False, repr=False, compare=False)
+    _op_cache: dict[tuple[int, int], dict[OpType, tuple[int, ...]]] = field(
+        init=False, repr=False, compare=False, hash=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -289,19 +291,75 @@ class SearchSpace:
             [i for i, c in enumerate(self._candidates) if self.fits(c, channels, length)], dtype=int
         )
 
+    def op_choices(self, channels: int, length: int) -> dict[OpType, tuple[int, ...]]:
+        """The operations with at least one candidate that fits a ``(channels, length)`` map,
+        each with the indices of its candidates that fit (in :attr:`ops` order; cached)."""
+        key = (channels, length)
+        cache = self._op_cache
+        if key not in cache:
+            fitting: dict[OpType, list[int]] = {}
+            for index in self._allowed(channels, length):
+                fitting.setdefault(self._candidates[int(index)].op, []).append(int(index))
+            cache[key] = {op: tuple(fitting[op]) for op in self.ops if op in fitting}
+        return cache[key]
+
+    def prior(self) -> dict[str, dict[Any, float]]:
+        """The stated probabilities of :meth:`sample_genome`'s top-level choices.
+
+        ``"depth"``: each of :attr:`depths` equally likely; ``"op"``: each of
+        :attr:`ops` equally likely at a position where every op has a candidate
+        that fits (elsewhere: uniform over the ops that fit); ``"lookback"`` and
+        ``"head"`` uniform. Within an op every fitting candidate is equally likely.
+        """
+        def uniform(values: Iterable[Any]) -> dict[Any, float]:
+            items = list(values)
+            return {v: 1.0 / len(items) for v in items}
+
+        return {"depth": uniform(self.depths), "op": uniform(self.ops), "lookback": uniform(self.lookbacks),
+                "head": uniform(self.head_types)}
+
+    def _draw_layer(self, rng: np.random.Generator, channels: int, length: int) -> tuple[int, bool]:
+        """One layer, op first: an op that fits, then one of its candidates that fit, then the skip."""
+        choices = self.op_choices(channels, length)
+        if not choices:
+            raise ValueError(f"SearchSpace {self.name!r}: no candidate fits a ({channels}, {length}) map")
+        indices = list(choices.values())[int(rng.integers(len(choices)))]
+        index = indices[int(rng.integers(len(indices)))]
+        skip = self.skip_choices[int(rng.integers(len(self.skip_choices)))]
+        return index, bool(skip)
+
+    def _after(self, index: int, skip: bool, channels: int, length: int) -> tuple[int, int]:
+        """``(channels, length)`` after candidate ``index`` on a ``(channels, length)`` map."""
+        layer = self._candidates[index].layer(channels, skip)
+        return layer.out_channels, layer.output_length(length)
+
+    def _shapes(self, lookback: int, blocks: Iterable[int], skips: Iterable[bool]) -> list[tuple[int, int]]:
+        """The ``(channels, length)`` map entering each searchable layer, then the last one's output."""
+        shapes = [(self.stem_width, lookback)]
+        for index, skip in zip(blocks, skips):
+            shapes.append(self._after(index, skip, *shapes[-1]))
+        return shapes
+
     def sample_genome(self, rng: np.random.Generator) -> Genome:
-        """Draw a feasible genome uniformly, one decision at a time."""
-        lookback = int(rng.choice(self.lookbacks))
-        depth = int(rng.choice(self.depths))
+        """Draw a feasible genome op first, one decision at a time.
+
+        The priors (see :meth:`prior`): lookback uniform, depth uniform over
+        :attr:`depths`; then per layer the **operation** uniform over the ops
+        that have a candidate fitting the incoming map, that op's parameters
+        (kernel, dilation, width, heads, activation) uniform over its fitting
+        candidates, the skip uniform; the head uniform last. Drawing the op first
+        gives every op the same share whatever its number of variants (a flat
+        draw over the candidates would give an identity layer 1 in ~85).
+        """
+        lookback = int(self.lookbacks[int(rng.integers(len(self.lookbacks)))])
+        depth = int(self.depths[int(rng.integers(len(self.depths)))])
         channels, length = self.stem_width, lookback
         blocks, skips = [], []
         for _ in range(depth):
-            index = int(rng.choice(self._allowed(channels, length)))
-            skip = bool(rng.choice(self.skip_choices))
-            layer = self._candidates[index].layer(channels, skip)
+            index, skip = self._draw_layer(rng, channels, length)
             blocks.append(index)
             skips.append(skip)
-            channels, length = layer.out_channels, layer.output_length(length)
+            channels, length = self._after(index, skip, channels, length)
         head = self.head_types[int(rng.integers(len(self.head_types)))]
         return Genome(lookback, tuple(blocks), tuple(skips), head)
 
@@ -356,35 +414,73 @@ class SearchSpace:
         return self.decode(self.sample_genome(rng))
 
     def mutate(self, arch: Architecture, rng: np.random.Generator, max_tries: int = 100) -> Architecture:
-        """Change one decision (a block, a skip, the depth, the lookback or the head)."""
-        genome = self.encode(arch)
+        """Change one gene of the genome: a layer's op (its parameters drawn anew), one parameter
+        of a layer's op, a skip, the depth, the lookback or the head (see :meth:`_mutate_genome`)."""
+        return self.mutate_genome(self.encode(arch), arch, rng, max_tries)[1]
+
+    def mutate_genome(self, genome: Genome, arch: Architecture, rng: np.random.Generator,
+                      max_tries: int = 100) -> tuple[Genome, Architecture]:
+        """:meth:`mutate` for a caller that holds the parent's genome too: the child's genome and
+        architecture (the parent's after ``max_tries`` draws that were infeasible or unchanged)."""
         for _ in range(max_tries):
             candidate = self._mutate_genome(genome, rng)
             if candidate == genome:
                 continue
             try:
-                return self.decode(candidate)
+                child = self.decode(candidate)
             except ValueError:
                 continue
-        return arch
+            if child != arch:  # a skip on identity or pooling changes the genome, not the architecture
+                return candidate, child
+        return genome, arch
+
+    #: The genes :meth:`_mutate_genome` changes, each equally likely.
+    GENES = ("op", "param", "skip", "depth", "lookback", "head")
+    #: The parameters of an op a ``"param"`` mutation changes (one of them).
+    PARAMETERS = ("kernel_size", "dilation", "heads", "width", "activation")
 
     def _mutate_genome(self, genome: Genome, rng: np.random.Generator) -> Genome:
-        """One random single-decision change of ``genome`` (may be infeasible)."""
+        """One random single-gene change of ``genome`` (may be infeasible further down; then
+        :meth:`mutate` draws again). Genes: ``op`` (another op that fits at a layer, its
+        parameters uniform over its fitting candidates), ``param`` (one parameter of a layer's
+        op to another value that fits), ``skip``, ``depth`` (another depth: layers cut, or
+        added op first), ``lookback``, ``head``."""
         blocks, skips = list(genome.blocks), list(genome.skips)
-        kind = rng.choice(["block", "block", "skip", "depth", "lookback", "head"])
+        gene = self.GENES[int(rng.integers(len(self.GENES)))]
         position = int(rng.integers(len(blocks)))
-        if kind == "block":
-            blocks[position] = int(rng.integers(len(self._candidates)))
-        elif kind == "skip":
-            skips[position] = bool(rng.choice(self.skip_choices))
-        elif kind == "depth":
-            depth = int(rng.choice(self.depths))
-            while len(blocks) < depth:
-                blocks.append(int(rng.integers(len(self._candidates))))
-                skips.append(bool(rng.choice(self.skip_choices)))
+        if gene in ("op", "param"):
+            channels, length = self._shapes(genome.lookback, blocks[:position], skips[:position])[-1]
+            choices = self.op_choices(channels, length)
+            current = self._candidates[blocks[position]]
+            if gene == "op":
+                others = [op for op in choices if op != current.op]
+                if not others:
+                    return genome
+                indices = choices[others[int(rng.integers(len(others)))]]
+                blocks[position] = indices[int(rng.integers(len(indices)))]
+            else:
+                neighbours = [i for i in choices.get(current.op, ())
+                              if sum(getattr(self._candidates[i], f) != getattr(current, f)
+                                     for f in self.PARAMETERS) == 1]
+                if not neighbours:
+                    return genome
+                blocks[position] = neighbours[int(rng.integers(len(neighbours)))]
+        elif gene == "skip":
+            skips[position] = bool(self.skip_choices[int(rng.integers(len(self.skip_choices)))])
+        elif gene == "depth":
+            others = [d for d in self.depths if d != len(blocks)]
+            if not others:
+                return genome
+            depth = int(others[int(rng.integers(len(others)))])
             del blocks[depth:], skips[depth:]
-        elif kind == "lookback":
-            return replace(genome, lookback=int(rng.choice(self.lookbacks)))
+            channels, length = self._shapes(genome.lookback, blocks, skips)[-1]
+            while len(blocks) < depth:
+                index, skip = self._draw_layer(rng, channels, length)
+                blocks.append(index)
+                skips.append(skip)
+                channels, length = self._after(index, skip, channels, length)
+        elif gene == "lookback":
+            return replace(genome, lookback=int(self.lookbacks[int(rng.integers(len(self.lookbacks)))]))
         else:
             return replace(genome, head=self.head_types[int(rng.integers(len(self.head_types)))])
         return Genome(genome.lookback, tuple(blocks), tuple(skips), genome.head)

@@ -350,8 +350,15 @@ ax.set_title("Candidate blocks per operation in three search spaces");
 #
 # Search strategies need two moves: draw a random member of the space, and change an
 # existing member a little. Both take a `numpy.random.Generator`, so a seed fixes every
-# random choice. Sampling proceeds one decision at a time and only offers blocks that
-# fit the current sequence length, so every sample is a valid architecture.
+# random choice. Sampling proceeds one decision at a time, **op first**: the lookback,
+# the depth, then for each layer the operation (uniform over the operations with a
+# block that fits the current sequence length), then that operation's parameters
+# (uniform over its blocks that fit), then the skip; the head last. Every sample is
+# therefore a valid architecture. Drawing the operation first gives every operation
+# the same share whatever its number of variants. A flat draw over the 85 blocks
+# would pick the identity, which has one variant, once in 85 layers, and the
+# convolutions, which have 18 to 36 variants each, far more often. `SearchSpace.prior()`
+# states these probabilities, and the next cell measures them.
 
 # %%
 rng = np.random.default_rng(SEED)
@@ -361,11 +368,35 @@ for a in sampled:
 again = np.random.default_rng(SEED)
 assert [space.sample(again) for _ in range(3)] == sampled, "same seed, same architectures"
 
+# %%
+prior = space.prior()
+share_rng = np.random.default_rng(SEED + 1)
+genomes = [space.sample_genome(share_rng) for _ in range(10_000)]
+layer_ops = [space.candidates()[b].op for g in genomes for b in g.blocks]
+first_ops = [space.candidates()[g.blocks[0]].op for g in genomes]  # the first layer: every op fits
+print(f"{'op':<13}{'prior':>7}{'first layer':>13}{'all layers':>12}{'flat draw':>11}")
+for op in space.ops:
+    flat = sum(c.op == op for c in space.candidates()) / len(space.candidates())
+    print(f"{op.value:<13}{prior['op'][op]:>7.3f}{first_ops.count(op) / len(first_ops):>13.3f}"
+          f"{layer_ops.count(op) / len(layer_ops):>12.3f}{flat:>11.3f}")
+depths = [len(g.blocks) for g in genomes]
+print("depth shares:", {d: round(depths.count(d) / len(depths), 3) for d in space.depths},
+      "prior", {d: round(p, 3) for d, p in prior["depth"].items()})
+glue("identity_share", first_ops.count(hwnas.OpType.IDENTITY) / len(first_ops), display=False)
+glue("identity_flat", sum(c.op == hwnas.OpType.IDENTITY for c in space.candidates())
+     / len(space.candidates()), display=False)
+
 # %% [markdown]
+# In 10,000 draws the identity fills {glue:text}`identity_share:.3f` of first layers,
+# against {glue:text}`identity_flat:.3f` under a flat draw over the blocks. Deeper
+# layers give the ops that fit there a little more than $1/8$ each, because a pooling
+# step no longer fits once the sequence is short.
+#
 # Internally an architecture is a `Genome`: the lookback, one candidate index and one
-# skip flag per searchable layer, and the head. `mutate` changes exactly one of those
-# decisions (a block, a skip, the depth, the lookback or the head) and returns a
-# valid neighbour. Evolutionary search ({doc}`07_pareto`) is little more than this move
+# skip flag per searchable layer, and the head. `mutate` changes exactly one **gene**
+# of it: a layer's operation (its parameters drawn anew), one parameter of a layer's
+# operation (its kernel, dilation, width, heads or activation), a skip, the depth, the
+# lookback or the head. It returns a valid neighbour. Evolutionary search ({doc}`07_pareto`) is little more than this move
 # plus selection.
 
 # %%

@@ -266,13 +266,16 @@ def test_a_three_objective_front_is_drawn_as_points_not_a_step_line(inputs, tmp_
 def test_labels_tell_widths_and_skips_apart() -> None:
     import numpy as np
 
-    arch = hwnas.SearchSpace.default().sample(np.random.default_rng(0))
+    space = hwnas.SearchSpace.default()
+    widening = {"conv", "dwsep_conv", "dilated_conv", "fc"}  # ops whose width is their own choice
+    arch = next(a for a in (space.sample(np.random.default_rng(s)) for s in range(100))
+                if a.layers[1].op.value in widening and a.layers[2].op.value in widening)
     wider = arch.to_dict()
     layer = wider["layers"][1]
     layer["out_channels"] *= 2
     if len(wider["layers"]) > 2:
         wider["layers"][2]["in_channels"] = layer["out_channels"]
-    other = hwnas.Architecture.from_dict(wider)  # seed 0's draw can be widened in place
+    other = hwnas.Architecture.from_dict(wider)  # a draw whose first layer can be widened in place
     assert other.label() != arch.label()
 
 

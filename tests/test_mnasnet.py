@@ -200,6 +200,34 @@ def test_state_round_trip_through_json_resumes_the_same_sequence(algorithm: str)
     assert resumed.baseline == original.baseline
 
 
+def test_the_saved_state_is_compact_cached_per_update_and_resumes_exactly_after_every_round() -> None:
+    """The weights are saved as base64 bytes, encoded once per update (the loop saves every round):
+    a state saved after any round resumes to the same asks as the uninterrupted strategy."""
+    from hwnas.search.mnasnet import _tensor_from_json, _tensor_json
+
+    original = MnasNetStrategy(problem(), seed=5, batch_size=4)
+    states = []
+    for _ in range(5):  # rounds of 3: saves land mid-batch and at updates
+        drive(original, conv_share, 3)
+        states.append(json.dumps(original.state_dict(), allow_nan=False))
+    first = original.state_dict()
+    assert original.state_dict()["policy"] is first["policy"]  # cached: no update since
+    drive(original, conv_share, 12)
+    assert original.state_dict()["policy"] is not first["policy"]  # re-encoded after the updates
+    for k, text in enumerate(states):
+        resumed = MnasNetStrategy(problem(), seed=5, batch_size=4)
+        resumed.load_state_dict(json.loads(text))
+        replay = MnasNetStrategy(problem(), seed=5, batch_size=4)
+        drive(replay, conv_share, 3 * (k + 1))
+        assert drive(resumed, conv_share, 12) == drive(replay, conv_share, 12)
+    weight = next(iter(original.policy.state_dict().values()))
+    encoded = _tensor_json(weight)
+    assert set(encoded) == {"shape", "dtype", "base64"}
+    assert torch.equal(_tensor_from_json(encoded), weight)
+    old_form = {"shape": list(weight.shape), "dtype": "float32", "data": weight.ravel().tolist()}
+    assert torch.equal(_tensor_from_json(old_form), weight)  # states saved by earlier versions load
+
+
 def test_a_state_of_other_options_is_refused() -> None:
     state = MnasNetStrategy(problem(), seed=3, batch_size=5).state_dict()
     with pytest.raises(ValueError, match="options"):

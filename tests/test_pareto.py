@@ -199,3 +199,45 @@ def test_pareto_layers_hypervolume_boxes_curves_and_memory_front_draw_their_data
     ax = plots.memory_front([100, 200, 300], [0.1, 0.3, 0.2], [1000, 5000, 2000], [True, True, False])
     assert ax.collections[1].get_offsets().tolist() == [[100.0, 0.1], [200.0, 0.3]]
     plt.close("all")
+
+
+# ---------------------------------------------------------------- the trader's reference
+
+FRONT = np.array([[-0.70, 0.5], [-0.60, 0.2], [-0.50, 0.1]])  # (-score, LAT/T)
+
+
+def test_trader_reference_counts_only_what_beats_persistence_within_the_budget() -> None:
+    from hwnas.pareto import trader_reference
+
+    ref = trader_reference(0.55)
+    assert ref.tolist() == [-0.55, 1.0]
+    assert trader_reference(0.55, 3).tolist() == [-0.55, 1.0, 1.0]
+    # staircase by hand: [-0.70, -0.60) x (1 - 0.5) + [-0.60, -0.55) x (1 - 0.2); the 0.50 scorer is out
+    assert hypervolume(FRONT[:2], ref) == pytest.approx(0.10 * 0.5 + 0.05 * 0.8)
+    # the old reference (0, 1): the cheap 0.50 scorer alone carries 0.45 of 0.58
+    assert hypervolume(FRONT, [0.0, 1.0]) == pytest.approx(0.10 * 0.5 + 0.10 * 0.8 + 0.50 * 0.9)
+    with pytest.raises(ValueError, match="baseline_score"):
+        trader_reference(float("nan"))
+
+
+def test_search_result_under_the_trader_reference_and_its_attainment_curve() -> None:
+    import hwnas
+    from hwnas.search import Evaluation, Metrics, SearchProblem, SearchResult, SearchRun
+
+    space = hwnas.SearchSpace.default(input_features=4)
+    problem = SearchProblem(space, hwnas.fpga_profile(hwnas.ZU9EG), 100.0, 5)
+    rows = [(0.50, 10.0), (0.60, 20.0), (0.80, 150.0), (0.70, 50.0), (float("nan"), 5.0)]
+    rng = np.random.default_rng(0)
+    history = [Evaluation(i, space.sample(rng), Metrics(score=s, latency_us=lat, memory_bytes=1, flops=1,
+                                                         params=1), False, 0.0)
+               for i, (s, lat) in enumerate(rows)]
+    result = SearchResult(history, problem, SearchRun("random"))
+    ref = problem.reference(0.55)
+    assert ref.tolist() == [-0.55, 1.0] and problem.reference().tolist() == [0.0, 1.0]
+    assert result.hypervolume(ref) == pytest.approx(0.10 * 0.5 + 0.05 * 0.8)
+    assert result.hypervolume_curve(ref).tolist() == pytest.approx([0.0, 0.05 * 0.8, 0.05 * 0.8, 0.09, 0.09])
+    assert result.hypervolume() == pytest.approx(0.10 * 0.5 + 0.10 * 0.8 + 0.50 * 0.9)
+    # the best score within the budget after each evaluation: 0.80 is over it, the NaN untrained
+    curve = result.attainment_curve()
+    assert curve.tolist() == pytest.approx([0.50, 0.60, 0.60, 0.70, 0.70])
+    assert result.best_within_budget_score() == pytest.approx(0.70)

@@ -69,10 +69,10 @@ def test_within_budget_and_objectives_are_the_problems_answers(setup: tuple) -> 
 
 @dataclass(frozen=True, eq=False)
 class _Strict(SearchProblem):
-    """A problem with its own rule: within budget only below half the latency budget."""
+    """A problem with its own rule: within budget only below 0.7 of the latency budget (stricter, reachable)."""
 
     def within_budget(self, metrics: Metrics) -> bool:
-        return metrics.feasible and metrics.latency_us <= self.latency_budget_us / 2
+        return metrics.feasible and metrics.latency_us <= self.latency_budget_us * 0.7
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,9 +104,9 @@ def test_the_loop_asks_the_problem(setup: tuple) -> None:
     result = minimize(problem, "random", evaluator=stub_evaluator(setup), progress=False,
                       strategy_options={"max_tries": 2_000})
     assert isinstance(result.problem, _Strict)
-    assert result and all(m.latency_us <= budget / 2 for _, m in result)
+    assert result and all(m.latency_us <= budget * 0.7 for _, m in result)
     # random's rejection sampling asked the same rule: every draw within half the budget
-    assert all(s.metrics.latency_us <= budget / 2 for s in result.history)
+    assert all(s.metrics.latency_us <= budget * 0.7 for s in result.history)
 
 
 def test_random_rejection_sampling_asks_the_problem(setup: tuple) -> None:

@@ -196,3 +196,41 @@ def test_receptive_fields():
     pooled = [LayerSpec("max_pool", 4, 4, kernel_size=2, stride=2), LayerSpec("conv", 4, 4, kernel_size=3)]
     assert receptive_fields(pooled, 64) == [2, 6]
     assert receptive_fields([LayerSpec("attention", 4, 4, heads=2)], 64) == [64]
+
+
+def test_genome_draws_match_the_stated_priors():
+    """10,000 draws, fixed seed: op shares (every layer, where every op fits) and depth shares
+    against :meth:`SearchSpace.prior` by a chi-square test; a flat draw over the candidates fails it."""
+    from scipy.stats import chisquare
+
+    # lookback 128 and depth <= 4: every op has a candidate that fits at every position
+    space = SearchSpace.default(lookbacks=(128,), depths=(2, 3, 4))
+    prior = space.prior()
+    rng = np.random.default_rng(2026)
+    genomes = [space.sample_genome(rng) for _ in range(10_000)]
+    ops = [space.candidates()[b].op for g in genomes for b in g.blocks]
+    observed = [sum(op == o for op in ops) for o in space.ops]
+    expected = [prior["op"][o] * len(ops) for o in space.ops]
+    assert chisquare(observed, expected).pvalue > 0.01
+    depths = [len(g.blocks) for g in genomes]
+    observed = [depths.count(d) for d in space.depths]
+    assert chisquare(observed, [prior["depth"][d] * len(genomes) for d in space.depths]).pvalue > 0.01
+    # the old flat draw over candidates gives ops their share of the candidate list instead
+    flat = [space.candidates()[int(i)].op for i in rng.integers(len(space.candidates()), size=len(ops))]
+    assert chisquare([flat.count(o) for o in space.ops], expected).pvalue < 1e-6
+
+
+def test_mutation_changes_one_gene_and_keeps_the_op_when_it_changes_a_parameter():
+    space = SearchSpace.default()
+    rng = np.random.default_rng(5)
+    seen = set()
+    for _ in range(300):
+        parent = space.sample_genome(rng)
+        child = space._mutate_genome(parent, rng)
+        if child.blocks != parent.blocks and len(child.blocks) == len(parent.blocks):
+            (i,) = [k for k, (a, b) in enumerate(zip(parent.blocks, child.blocks)) if a != b]
+            a, b = space.candidates()[parent.blocks[i]], space.candidates()[child.blocks[i]]
+            diff = sum(getattr(a, f) != getattr(b, f) for f in space.PARAMETERS)
+            seen.add("op" if a.op != b.op else "param")
+            assert a.op != b.op or diff == 1
+    assert seen == {"op", "param"}

@@ -33,7 +33,8 @@ def register(subparsers: Any) -> None:
                               description="Run hwnas.search, print the Pareto front as a table, save the result "
                                           "and the front models' trained weights (RESULT.weights/) beside it.",
                               formatter_class=DefaultsFormatter)
-    p.add_argument("--strategy", default="evolution", help="random, evolution, optuna, mnasnet, fbnet, scaling "
+    p.add_argument("--strategy", default="evolution", help="random, evolution, surrogate, optuna, tpe, pymoo, "
+                                                            "mnasnet, fbnet, scaling "
                                                             "(fbnet trains one supernet: --evals caps its "
                                                             "sampled architectures, it may use fewer)")
     p.add_argument("--budget-us", type=float, required=True, help="latency budget T in microseconds")

@@ -264,11 +264,13 @@ class SearchProblem:
         rows = [self.objectives(m, normalised) for m in metrics]
         return np.array(rows, dtype=float).reshape(len(rows), len(self.objective_names))
 
-    def reference(self) -> np.ndarray:
-        """``(0, 1[, 1])`` in normalised objectives: a score above 0 and within the budgets."""
-        import numpy as np
+    def reference(self, baseline_score: float | None = None) -> np.ndarray:
+        """``(0, 1[, 1])`` in normalised objectives: a score above 0 and within the budgets; with
+        ``baseline_score`` (persistence's validation score) the trader's reference
+        ``(-baseline_score, 1[, 1])`` of :func:`hwnas.pareto.trader_reference`."""
+        from ..pareto import trader_reference
 
-        return np.array([0.0] + [1.0] * (len(self.objective_names) - 1))
+        return trader_reference(0.0 if baseline_score is None else baseline_score, len(self.objective_names))
 
     def within_budget(self, metrics: Metrics) -> bool:
         """Feasible on the target, and under the latency (and memory) budget."""
@@ -326,7 +328,7 @@ class SearchProblem:
 
 
 class Strategy(abc.ABC):
-    """Base class of the search strategies (random, evolution, optuna, mnasnet, scaling, fbnet).
+    """Base class of the search strategies (random, evolution, surrogate, optuna, tpe, pymoo, mnasnet, scaling, fbnet).
 
     Subclasses take ``problem`` and keyword-only, typed options including
     ``seed``; every random choice comes from generators seeded with it.
@@ -372,6 +374,9 @@ _STRATEGY_MODULES: dict[str, str] = {
     "random": "hwnas.search.random_search",
     "evolution": "hwnas.search.evolution",
     "optuna": "hwnas.search.optuna_adapter",
+    "tpe": "hwnas.search.optuna_adapter",
+    "pymoo": "hwnas.search.pymoo_adapter",
+    "surrogate": "hwnas.search.surrogate",
     "mnasnet": "hwnas.search.mnasnet",
     "scaling": "hwnas.search.scaling",
     "fbnet": "hwnas.search.fbnet",

@@ -23,6 +23,7 @@ architecture the target cannot run (which the evaluator never trains).
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from typing import Any
 
@@ -96,6 +97,7 @@ class MnasNetStrategy(Strategy):
         self._rewards: list[float | None] = []
         self._handed = 0
         self._masks: MaskSet | None = None
+        self._weights_cache: tuple[int, dict[str, Any]] | None = None
 
     # ---- sampling
     def sample(self, batch: int, greedy: bool = False) -> tuple[torch.Tensor, list[Architecture]]:
@@ -275,19 +277,33 @@ class MnasNetStrategy(Strategy):
         })
 
     # ---- state
+    def _weights_json(self) -> dict[str, Any]:
+        """The policy's weights and the optimiser's state as JSON, encoded once per update.
+
+        The loop saves the state after every round, the weights change once per batch: the
+        encoding (raw bytes in base64, exact) is cached until the next update, so a save
+        costs a fraction of a millisecond per candidate instead of tens (a list of floats
+        of a 1 MB state took ~40 ms per candidate to write as JSON text).
+        """
+        if self._weights_cache is None or self._weights_cache[0] != self.updates:
+            optim = self.optimizer.state_dict()
+            self._weights_cache = (self.updates, {
+                "policy": {k: _tensor_json(v) for k, v in self.policy.state_dict().items()},
+                "optimizer": {
+                    "state": [[int(k), {n: _tensor_json(t) for n, t in v.items()}]
+                              for k, v in optim["state"].items()],
+                    "param_groups": optim["param_groups"],
+                },
+            })
+        return self._weights_cache[1]
+
     def state_dict(self) -> dict[str, Any]:
         """Weights, optimiser state, baseline, RNG state and the pending batch, as plain JSON."""
-        optim = self.optimizer.state_dict()
         return {
             "version": STATE_VERSION,
             "strategy": self.name,
             "options": self._options(),
-            "policy": {k: _tensor_json(v) for k, v in self.policy.state_dict().items()},
-            "optimizer": {
-                "state": [[int(k), {n: _tensor_json(t) for n, t in v.items()}]
-                          for k, v in optim["state"].items()],
-                "param_groups": optim["param_groups"],
-            },
+            **self._weights_json(),
             "baseline": self.baseline,
             "rng": _tensor_json(self.generator.get_state()),
             "updates": self.updates,
@@ -319,6 +335,7 @@ class MnasNetStrategy(Strategy):
         self._rewards, self._handed = list(pending["rewards"]), int(pending["handed"])
         self._masks = None  # rebuilt from the actions at the update
         self.history = list(state["history"])
+        self._weights_cache = None
 
     def _options(self) -> dict[str, Any]:
         return {"seed": self.seed, "batch_size": self.batch_size, "lr": self.lr,
@@ -332,15 +349,22 @@ class MnasNetStrategy(Strategy):
 
 
 def _tensor_json(value: Any) -> Any:
-    """A tensor as plain JSON: shape, dtype and the flat values (exact: a float32 is a double)."""
+    """A tensor as plain JSON: shape, dtype and its little-endian bytes in base64 (exact, and
+    ~4x smaller and far faster to write than a list of floats)."""
     if not isinstance(value, torch.Tensor):
         return value
-    array = value.detach().cpu().numpy()
-    return {"shape": list(array.shape), "dtype": str(array.dtype), "data": array.ravel().tolist()}
+    array = np.ascontiguousarray(value.detach().cpu().numpy())
+    little = array.astype(array.dtype.newbyteorder("<"), copy=False)
+    return {"shape": list(array.shape), "dtype": str(array.dtype),
+            "base64": base64.b64encode(little.tobytes()).decode("ascii")}
 
 
 def _tensor_from_json(value: Any) -> Any:
-    """Inverse of :func:`_tensor_json` (other values pass through)."""
+    """Inverse of :func:`_tensor_json` (also reads the older list form ``data``; other values pass through)."""
+    if isinstance(value, dict) and set(value) == {"shape", "dtype", "base64"}:
+        dtype = np.dtype(value["dtype"]).newbyteorder("<")
+        array = np.frombuffer(base64.b64decode(value["base64"]), dtype=dtype).astype(value["dtype"])
+        return torch.from_numpy(array.reshape(value["shape"]).copy())
     if isinstance(value, dict) and set(value) == {"shape", "dtype", "data"}:
         array = np.asarray(value["data"], dtype=value["dtype"]).reshape(value["shape"])
         return torch.from_numpy(array)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..architecture import Architecture
-from .base import Metrics, SearchProblem
+from .base import Metrics, SearchProblem, trained
 from .store import architecture_key
 
 if TYPE_CHECKING:
@@ -202,6 +202,24 @@ class SearchResult(list[FrontMember]):
                     points = points[pareto_front(points)]
             curve[i] = value
         return curve
+
+    def attainment_curve(self) -> np.ndarray:
+        """The best validation score within the budgets after each evaluation (NaN before the first).
+
+        Taught in: notebooks/07_pareto.
+        """
+        curve = np.full(len(self.history), np.nan)
+        best = -np.inf
+        for i, step in enumerate(self.history):
+            if trained(step.metrics) and self.problem.within_budget(step.metrics):
+                best = max(best, step.metrics.score)
+            curve[i] = best if np.isfinite(best) else np.nan
+        return curve
+
+    def best_within_budget_score(self) -> float:
+        """The best validation score of an evaluation within the budgets (NaN when none is)."""
+        curve = self.attainment_curve()
+        return float(curve[-1]) if len(curve) else float("nan")
 
     def best(self) -> FrontMember | None:
         """The best-scoring front member within the budgets; when none is, the best-scoring one,
