@@ -468,10 +468,10 @@ class SearchSpace:
         elif gene == "skip":
             skips[position] = bool(self.skip_choices[int(rng.integers(len(self.skip_choices)))])
         elif gene == "depth":
-            others = [d for d in self.depths if d != len(blocks)]
-            if not others:
+            depths = [d for d in self.depths if d != len(blocks)]
+            if not depths:
                 return genome
-            depth = int(others[int(rng.integers(len(others)))])
+            depth = int(depths[int(rng.integers(len(depths)))])
             del blocks[depth:], skips[depth:]
             channels, length = self._shapes(genome.lookback, blocks, skips)[-1]
             while len(blocks) < depth:

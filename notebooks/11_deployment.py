@@ -58,7 +58,8 @@ import hwnas
 from hwnas import plots
 from hwnas.cost import count_flops
 from hwnas.data import load_klines
-from hwnas.deploy.export import coverage_architecture, export
+from hwnas.deploy.coverage import coverage_architecture
+from hwnas.deploy.export import export
 from hwnas.deploy.hls import compile_hls, export_hls
 from hwnas.deploy.onnx_graph import OPSET
 from hwnas.deploy.quantize import HLS_FIXED_POINT, calibration_windows, compare_precisions, score_precisions

@@ -214,7 +214,7 @@ glue("zc_cost_all_ms", part1["cost_ms_all_median"], display=False)
 
 # %% mystnb={"figure": {"caption": "Each zero-cost proxy at initialisation (x) against the trained validation score (y, mean of two seeds) of the benchmark's random architectures; the title gives Spearman's ρ with its 95% bootstrap interval, beside the trained score's own seed-to-seed ceiling."}, "image": {"alt": "A grid of scatter plots, one per proxy (grad_norm, snip, synflow, naswot, params, flops): proxy score on the x axis, trained validation score on the y axis, one dot per architecture, with the rank correlation in each panel's title."}}
 archs_bench = zc_bench["architectures"]
-fig = plots.beyond.plot_proxy_correlations(
+fig = plots.plot_proxy_correlations(
     {p: [r["zero_cost"][0][p] for r in archs_bench] for p in zc_bench["correlations"]},
     [float(np.nanmean(r["val"])) for r in archs_bench],
     correlations={p: c["val"] for p, c in zc_bench["correlations"].items()}, ceiling=part1["ceiling"])
@@ -360,7 +360,7 @@ glue("ofa_gap_max", max(gaps), display=False)
 glue("ofa_extract_max_s", max(t["ofa"]["seconds"] for t in ofa["targets"].values()), display=False)
 
 # %% mystnb={"figure": {"caption": "Left: the committed supernet's training curve by stage, the validation score of its largest and smallest sub-networks. Right: per target, the candidates scored with inherited weights and the chosen sub-networks' test scores (inherited, fine-tuned, from scratch) beside the target's own search."}, "image": {"alt": "Panels: a line chart of validation score against training step for the largest and smallest sub-network, with the stages full, kernel, depth and width marked; then one scatter panel per target (cpu, gpu, fpga) of score against latency in µs with a dashed budget line."}}
-fig = plots.beyond.plot_ofa(ofa["supernet"]["curve"], ofa["targets"])
+fig = plots.plot_ofa(ofa["supernet"]["curve"], ofa["targets"])
 glue("fig_ofa", fig, display=False)
 fig
 

@@ -17,7 +17,7 @@ from helpers import hwnas_cli
 
 import hwnas
 from hwnas.__main__ import main
-from hwnas.deploy.export import coverage_architecture
+from hwnas.deploy.coverage import coverage_architecture
 from hwnas.model import build_model
 from hwnas.search import SearchResult
 
@@ -424,7 +424,7 @@ def test_a_resumed_search_counts_what_it_restored(inputs, tmp_path, capsys) -> N
 
 def test_report_takes_the_profiles_runtime_by_default(inputs, tmp_path, capsys) -> None:
     arch = hwnas.Architecture.load(inputs["arch"])
-    table = hwnas.fpga_profile().tabulate(hwnas.SearchSpace.mobile())
+    table = hwnas.gpu_profile().tabulate(hwnas.SearchSpace.mobile())  # a finite price for every op
     eager = hwnas.HardwareProfile("cpu-eager", hwnas.DeviceType.CPU, dict(table.latency_table), 2**30, 1e9,
                                   conditions={"runtime": "eager"})
     assert not eager.missing(arch)  # the mobile table prices the coverage architecture

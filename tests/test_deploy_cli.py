@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from hwnas.__main__ import main
-from hwnas.deploy.export import coverage_architecture
+from hwnas.deploy.coverage import coverage_architecture
 from hwnas.model import build_model
 from hwnas.space import SearchSpace
 

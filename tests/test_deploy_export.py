@@ -12,7 +12,8 @@ from torch import nn
 
 from hwnas.architecture import POOL_OPS, OpType
 from hwnas.data import load_klines, synthetic_klines
-from hwnas.deploy.export import coverage_architecture, export, load_exported
+from hwnas.deploy.coverage import coverage_architecture
+from hwnas.deploy.export import export, load_exported
 from hwnas.deploy.onnx_graph import OPSET, onnx_bytes
 from hwnas.deploy.runtimes import OnnxRuntime, OrtModule, make_session
 from hwnas.latency import op_module

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 from hwnas.cost import memory_footprint
-from hwnas.deploy.export import coverage_architecture, export
+from hwnas.deploy.coverage import coverage_architecture
+from hwnas.deploy.export import export
 from hwnas.deploy.sla import SPREAD_WARN, SLAReport, sla_report
 from hwnas.hardware import DeviceType, HardwareProfile
 from hwnas.opspec import OpSpec, arch_op_specs

@@ -10,13 +10,14 @@ pytest.importorskip("executorch", reason="ExecuTorch is not installed (pip insta
 
 from hwnas.__main__ import main  # noqa: E402
 from hwnas.architecture import Architecture, LayerSpec, OpType  # noqa: E402
+from hwnas.deploy.coverage import coverage_architecture
 from hwnas.deploy.executorch import (  # noqa: E402
     ExecuTorchRuntime,
     PteModule,
     delegation_table,
     set_threads,
 )
-from hwnas.deploy.export import coverage_architecture, export, load_exported  # noqa: E402
+from hwnas.deploy.export import export, load_exported  # noqa: E402
 from hwnas.hardware import HardwareProfile  # noqa: E402
 from hwnas.latency.lut import build_lut_detailed  # noqa: E402
 from hwnas.latency.spec import TimingSpec  # noqa: E402

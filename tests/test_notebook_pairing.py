@@ -72,7 +72,7 @@ def test_toc_is_a_jupyter_book_1_toc():
     assert toc["format"] == "jb-book"
     assert toc["root"] == "book/intro"
     captions = [part["caption"] for part in toc["parts"]]
-    assert captions == ["Foundations", "Hardware", "Market data", "Search", "Deployment", "Reference"]
+    assert captions == ["Foundations", "Hardware", "Market data", "Search", "Deployment", "Beyond", "Reference"]
 
 
 def test_every_toc_entry_exists_exactly_once():

@@ -29,7 +29,7 @@ _NAMES: dict[str, str] = {
     "OPSET": "onnx_graph", "FORMATS": "export", "EXPORTERS": "export", "SUFFIXES": "export",
     "format_for_path": "export", "ExportResult": "export", "export": "export",
     "onnx_bytes": "onnx_graph", "torch_export_bytes": "export", "load_exported": "export",
-    "coverage_architecture": "export",
+    "coverage_architecture": "coverage",
     "OnnxRuntime": "runtimes", "OrtModule": "runtimes", "make_session": "runtimes",
     "session_inputs": "runtimes", "session_callable": "runtimes",
     "ExecuTorchRuntime": "executorch", "PteModule": "executorch", "pte_bytes": "executorch",

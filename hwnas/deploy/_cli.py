@@ -340,7 +340,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.json:
         import json
 
-        print(json.dumps({k: v for k, v in report.to_dict().items() if k != "samples_us"}, indent=1,
+        from ..search.base import nan_to_none
+
+        print(json.dumps(nan_to_none({k: v for k, v in report.to_dict().items() if k != "samples_us"}), indent=1,
                          allow_nan=False, default=str))
     else:
         print(report.summary())
@@ -348,8 +350,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         import json
 
         from ..fileio import write_text_atomic
+        from ..search.base import nan_to_none
 
-        write_text_atomic(args.json_out, json.dumps(report.to_dict(), indent=1) + "\n")
+        write_text_atomic(args.json_out, json.dumps(nan_to_none(report.to_dict()), indent=1, allow_nan=False) + "\n")
         print(f"wrote {args.json_out}", file=sys.stderr if args.json else sys.stdout)
     return 0 if report.passed else 1
 

@@ -290,13 +290,13 @@ def delegation_table(model: Any, example: Any = None) -> list[DelegationRow]:
 
 def space_delegation(space: Any) -> list[DelegationRow]:
     """:func:`delegation_table` summed over one coverage model per head type of ``space``
-    (:func:`hwnas.deploy.export.coverage_architecture`: every op of the space, both skip kinds).
+    (:func:`hwnas.deploy.coverage.coverage_architecture`: every op of the space, both skip kinds).
 
     Taught in: notebooks/11_deployment.
     """
     from dataclasses import replace
 
-    from .export import coverage_architecture
+    from .coverage import coverage_architecture
 
     base = coverage_architecture(space)
     totals: dict[str, list[int]] = {}

@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -281,6 +281,22 @@ class OFASupernet(nn.Module):
             nn.ParameterDict({str(k): nn.Parameter(torch.eye(k)) for k in space.kernel_sizes[:-1]})
             for _ in range(space.depths[-1]))
 
+    def _conv(self, block: int) -> nn.Conv1d:
+        return cast(nn.Conv1d, self.convs[block])
+
+    def _projection(self, block: int) -> nn.Conv1d:
+        return cast(nn.Conv1d, self.projections[block])
+
+    def _head(self, head: HeadType) -> nn.Linear:
+        return cast(nn.Linear, self.heads[head.value])
+
+    def _transform(self, block: int, size: int) -> torch.Tensor:
+        return cast(torch.Tensor, cast(nn.ParameterDict, self.transforms[block])[str(size)])
+
+    @staticmethod
+    def _bias(module: nn.Conv1d | nn.Linear) -> torch.Tensor:
+        return cast(torch.Tensor, module.bias)
+
     def kernel(self, block: int, k: int, out_channels: int, in_channels: int) -> torch.Tensor:
         """Block ``block``'s ``k``-tap weight for its first ``out_channels`` x ``in_channels`` channels.
 
@@ -288,13 +304,13 @@ class OFASupernet(nn.Module):
 
         Taught in: notebooks/13_beyond.
         """
-        weight = self.convs[block].weight[:out_channels, :in_channels]
+        weight = self._conv(block).weight[:out_channels, :in_channels]
         for size in reversed(self.space.kernel_sizes[:-1]):
             if size < k:
                 break
             start = (weight.shape[-1] - size) // 2
             centre = weight[..., start:start + size]
-            weight = F.linear(centre.reshape(-1, size), self.transforms[block][str(size)]).reshape(centre.shape)
+            weight = F.linear(centre.reshape(-1, size), self._transform(block, size)).reshape(centre.shape)
         return weight
 
     def subnet_state_dict(self, config: SubnetConfig) -> dict[str, torch.Tensor]:
@@ -307,36 +323,37 @@ class OFASupernet(nn.Module):
         with torch.no_grad():
             s = config.stem_width
             state["layers.0.op.weight"] = self.stem.weight[:s].clone()
-            state["layers.0.op.bias"] = self.stem.bias[:s].clone()
+            state["layers.0.op.bias"] = self._bias(self.stem)[:s].clone()
             channels = s
             for i, (k, w) in enumerate(zip(config.kernels, config.widths)):
                 name = f"layers.{i + 1}"
                 state[f"{name}.op.weight"] = self.kernel(i, k, w, channels).clone()
-                state[f"{name}.op.bias"] = self.convs[i].bias[:w].clone()
+                state[f"{name}.op.bias"] = self._bias(self._conv(i))[:w].clone()
                 if channels != w:
-                    state[f"{name}.shortcut.weight"] = self.projections[i].weight[:w, :channels].clone()
-                    state[f"{name}.shortcut.bias"] = self.projections[i].bias[:w].clone()
+                    state[f"{name}.shortcut.weight"] = self._projection(i).weight[:w, :channels].clone()
+                    state[f"{name}.shortcut.bias"] = self._bias(self._projection(i))[:w].clone()
                 channels = w
-            head = self.heads[config.head.value]
+            head = self._head(config.head)
             state["head.linear.weight"] = head.weight[:, :channels].clone()
-            state["head.linear.bias"] = head.bias.clone()
+            state["head.linear.bias"] = self._bias(head).clone()
         return state
 
     def forward(self, x: torch.Tensor, config: SubnetConfig) -> torch.Tensor:
         x = x[:, :, -config.lookback:]
         s = config.stem_width
-        h = F.relu(F.conv1d(x, self.stem.weight[:s], self.stem.bias[:s]))
+        h = F.relu(F.conv1d(x, self.stem.weight[:s], self._bias(self.stem)[:s]))
         channels = s
         for i, (k, w) in enumerate(zip(config.kernels, config.widths)):
-            y = F.relu(F.conv1d(h, self.kernel(i, k, w, channels), self.convs[i].bias[:w], padding=(k - 1) // 2))
+            y = F.relu(F.conv1d(h, self.kernel(i, k, w, channels), self._bias(self._conv(i))[:w],
+                                 padding=(k - 1) // 2))
             if channels == w:
                 h = y + h
             else:
-                proj = self.projections[i]
-                h = y + F.conv1d(h, proj.weight[:w, :channels], proj.bias[:w])
+                proj = self._projection(i)
+                h = y + F.conv1d(h, proj.weight[:w, :channels], self._bias(proj)[:w])
             channels = w
         pooled = h.mean(dim=-1) if config.head == HeadType.GAP else h[..., -1]
-        head = self.heads[config.head.value]
+        head = self._head(config.head)
         return F.linear(pooled, head.weight[:, :channels], head.bias)
 
 
@@ -366,15 +383,18 @@ def sort_channels(supernet: OFASupernet) -> torch.Tensor:
 
     Taught in: notebooks/13_beyond.
     """
-    readers = [m.weight for m in (*supernet.convs, *supernet.projections)] + [h.weight for h in supernet.heads.values()]
-    importance = sum(w.abs().sum(dim=tuple(d for d in range(w.dim()) if d != 1)) for w in readers)
+    blocks = range(len(supernet.convs))
+    convs = [supernet._conv(i) for i in blocks] + [supernet._projection(i) for i in blocks]
+    heads = [supernet._head(HeadType(name)) for name in supernet.heads]
+    readers = [m.weight for m in convs] + [h.weight for h in heads]
+    importance = torch.stack([w.abs().sum(dim=tuple(d for d in range(w.dim()) if d != 1)) for w in readers]).sum(0)
     order = torch.argsort(importance, descending=True, stable=True)
     supernet.stem.weight.copy_(supernet.stem.weight[order])
-    supernet.stem.bias.copy_(supernet.stem.bias[order])
-    for module in (*supernet.convs, *supernet.projections):
+    supernet._bias(supernet.stem).copy_(supernet._bias(supernet.stem)[order])
+    for module in convs:
         module.weight.copy_(module.weight[order][:, order])
-        module.bias.copy_(module.bias[order])
-    for head in supernet.heads.values():
+        supernet._bias(module).copy_(supernet._bias(module)[order])
+    for head in heads:
         head.weight.copy_(head.weight[:, order])
     return order
 
@@ -587,10 +607,11 @@ def search_subnet(supernet: OFASupernet, problem: SearchProblem, task: ProxyTask
             seen[key] = metrics
         strategy.tell(arch, seen[key])
     best = [(Architecture.from_json(k), m) for k, m in seen.items() if problem.selectable(m)]
-    arch, metrics = max(best, key=lambda c: c[1].score) if best else (None, None)
+    chosen = max(best, key=lambda c: c[1].score) if best else None
     points = [{"arch": Architecture.from_json(k).label(), "latency_us": m.latency_us, "score": m.score,
                "within_budget": problem.within_budget(m)} for k, m in seen.items()]
-    return OFAChoice(target or problem.space.name, arch, metrics, time.perf_counter() - t0,
+    return OFAChoice(target or problem.space.name, chosen[0] if chosen else None, chosen[1] if chosen else None,
+                     time.perf_counter() - t0,
                      problem.num_iterations, sum(math.isfinite(m.score) for m in seen.values()), points)
 
 

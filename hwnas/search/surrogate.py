@@ -116,6 +116,7 @@ class SurrogateEvolution(RegularizedEvolution):
         self._features: dict[GenomeKey, np.ndarray] = {}
         self._plain = [c.op.value in ("identity", "max_pool", "avg_pool") for c in problem.space.candidates()]
         self._model: tuple[np.ndarray, np.ndarray, float] | None = None
+        self._batch_front: np.ndarray = np.empty((0, 2))
 
     # ---- genomes
     def _key(self, genome: Genome) -> GenomeKey:
