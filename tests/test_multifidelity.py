@@ -60,8 +60,7 @@ STUB = textwrap.dedent('''
         frame = hwnas.synthetic_klines(1200, seed=0)
         task = hwnas.make_proxy_task(frame, lookback=32, source="synthetic test candles",
                                      max_train_windows=64, batch_size=64, eval_stride=8)
-        # the FPGA's cycle model prices these ops (it refuses recurrent and gated ones: fpga_unsupported)
-        ops = tuple(op for op in OpType if op not in (OpType.GRU, OpType.LSTM, OpType.GATED_TCN))
+        ops = tuple(op for op in OpType if op not in (OpType.GRU, OpType.LSTM, OpType.GATED_TCN))  # FPGA-priced
         space = hwnas.SearchSpace.default(input_features=task.num_features, widths=(16, 32), kernel_sizes=(3,),
                                           lookbacks=(32,), depths=(2, 3), ops=ops)
         profile = hwnas.fpga_profile(hwnas.ZU9EG)
