@@ -357,8 +357,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "proxies' cost into the finished part 1's <out>.json")
     parser.add_argument("--store", type=Path, default=RESULTS / "zero_cost_evals.sqlite")
     parser.add_argument("--profile", type=Path, default=RESULTS / "search_profile_cpu_1thread.json")
-    parser.add_argument("--out", type=Path, default=RESULTS / "zero_cost")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="results stem (default: results/zero_cost, or zero_cost_SPACE for another space)")
+    parser.add_argument("--space", choices=("default", "mobile", "fpga"), default="default",
+                        help="the space whose random architectures are scored (mobile and fpga: part 1 only, "
+                             "their latency from an analytical model, unused by the correlations)")
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = RESULTS / ("zero_cost" if args.space == "default" else f"zero_cost_{args.space}")
+    if args.space != "default" and args.part not in ("1", "cost"):
+        parser.error("--space mobile|fpga runs --part 1 (or cost) only")
     for suffix in (".txt", ".json"):
         check_writable(args.out.with_suffix(suffix), "--out")
     if args.prefilter_proxy is not None:
@@ -366,9 +374,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     data = hwnas.load_klines("BTCUSDT", "15")
     print(data.summary(), flush=True)
-    space = hwnas.SearchSpace.default(input_features=10)
+    space = hwnas.SearchSpace.named(args.space, input_features=10)
     task, _ = hwnas.search.default_task(space, progress=False)
-    profile = default_profile(space, args.profile)
+    if args.space == "default":
+        profile = default_profile(space, args.profile)
+    else:  # part 1 uses the trained scores only; an analytical model prices every op of the space
+        from hwnas.targets.profiles import fpga_profile, gpu_profile
+
+        profile = fpga_profile() if args.space == "fpga" else gpu_profile()
     settings: dict[str, Any] = {
         "data": data.description, "task": task.describe().replace("\n", "; "), "space": space.name,
         "archs": args.archs, "train_seeds": args.train_seeds, "zero_cost_batch": 64,
