@@ -134,7 +134,8 @@ def test_never_trains_a_candidate_fidelity_seed_twice(tmp_path: Path) -> None:
     log = list(namespace["LOG"])
     assert len(log) == len(units(log)) > 24  # some candidates climbed, none trained twice
     rungs = [int(s.metrics.scores["rung"]) for s in first.history if s.metrics.feasible]
-    assert max(rungs) == 2 and rungs.count(0) > rungs.count(1) >= rungs.count(2) >= 1
+    reached = [sum(r >= k for r in rungs) for k in range(3)]  # candidates that reached rung k or higher
+    assert max(rungs) == 2 and reached[0] > reached[1] >= reached[2] >= 1
     again = namespace["run"](store)  # the same search again: all from the store
     assert len(namespace["LOG"]) == len(log)
     assert [s.metrics.score for s in again.history] == [s.metrics.score for s in first.history]
