@@ -227,5 +227,19 @@ def build_model(arch: Architecture, seed: int | None = None) -> TradingNet:
     return model.eval()
 
 
+def example_input(module: nn.Module, batch: int = 1, seed: int | None = None) -> torch.Tensor:
+    """A ``(batch, features, lookback)`` input for a model :func:`build_model` made (it carries
+    ``.arch``): zeros, or standard normal values drawn with ``seed``.
+
+    Taught in: notebooks/11_deployment.
+    """
+    arch = getattr(module, "arch", None)
+    if not isinstance(arch, Architecture):
+        raise ValueError("example is required for a module without an .arch (its input shape is unknown)")
+    if seed is None:
+        return torch.zeros(batch, arch.input_features, arch.lookback)
+    return torch.randn(batch, arch.input_features, arch.lookback, generator=torch.Generator().manual_seed(seed))
+
+
 __all__ = ["SelfAttention", "Recurrent", "GatedConv", "Layer", "Head", "TradingNet", "build_layer", "build_head",
-           "build_model"]
+           "build_model", "example_input"]

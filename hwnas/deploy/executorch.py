@@ -271,7 +271,7 @@ def delegation_table(model: Any, example: Any = None) -> list[DelegationRow]:
     Taught in: notebooks/11_deployment.
     """
     from ..architecture import Architecture
-    from ..model import build_model
+    from ..model import build_model, example_input
 
     if hasattr(model, "exported_program"):
         return sorted(_rows(model), key=lambda r: r.op)
@@ -280,10 +280,7 @@ def delegation_table(model: Any, example: Any = None) -> list[DelegationRow]:
         raise ValueError(f"model must be an Architecture, a torch.nn.Module or a lowered program, "
                          f"got {type(model).__name__}")
     if example is None:
-        arch = getattr(module, "arch", None)
-        if not isinstance(arch, Architecture):
-            raise ValueError("example is required for a module without an .arch (its input shape is unknown)")
-        example = torch.zeros(1, arch.input_features, arch.lookback)
+        example = example_input(module)
     inputs = tuple(example) if isinstance(example, (tuple, list)) else (example,)
     return sorted(_rows(lower(module, inputs)), key=lambda r: r.op)
 

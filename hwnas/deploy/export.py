@@ -30,7 +30,7 @@ from torch import nn
 from ..architecture import Architecture
 from ..checks import require_choice, require_float
 from ..fileio import write_bytes_atomic
-from ..model import build_model
+from ..model import build_model, example_input
 from .onnx_graph import OPSET, onnx_bytes
 from .runtimes import OrtModule
 
@@ -181,11 +181,7 @@ def _model_and_example(model_or_arch: Any, example: Any, seed: int) -> tuple[nn.
         raise ValueError(f"model_or_arch must be an Architecture or a torch.nn.Module, "
                          f"got {type(model_or_arch).__name__}")
     if example is None:
-        arch = getattr(module, "arch", None)
-        if not isinstance(arch, Architecture):
-            raise ValueError("example is required for a module without an .arch (its input shape is unknown)")
-        gen = torch.Generator().manual_seed(seed)
-        example = torch.randn(2, arch.input_features, arch.lookback, generator=gen)
+        example = example_input(module, 2, seed)
     inputs = tuple(example) if isinstance(example, (tuple, list)) else (example,)
     return module.eval(), tuple(torch.as_tensor(x, dtype=torch.float32) for x in inputs)
 
