@@ -24,8 +24,10 @@ __all__ = [
     "CONV_OPS",
     "DEFAULT_INPUT_FEATURES",
     "FORMAT_VERSION",
+    "GATED_OPS",
     "POOL_OPS",
     "RECURRENT_OPS",
+    "UNGATED_OPS",
     "WIDTH_PRESERVING_OPS",
     "Activation",
     "Architecture",
@@ -90,6 +92,11 @@ POOL_OPS = frozenset({OpType.MAX_POOL, OpType.AVG_POOL})
 #: Recurrent layers: they return the whole sequence of hidden states, shape ``(out_channels, L)``;
 #: the last state alone is what ``HeadType.LAST`` reads, so no separate "last state" mode is encoded.
 RECURRENT_OPS = frozenset({OpType.GRU, OpType.LSTM})
+#: Gated temporal layers (recurrent gates, or WaveNet's tanh x sigmoid): the space's newest ops,
+#: which the FPGA cannot build and which tables measured before them do not price.
+GATED_OPS = RECURRENT_OPS | {OpType.GATED_TCN}
+#: Every other op, in ``OpType`` order: the op set of a space priced by a table without gated entries.
+UNGATED_OPS = tuple(op for op in OpType if op not in GATED_OPS)
 # operations whose kernel_size and stride must stay 1 (they see every step of the window)
 _POINTWISE_OR_GLOBAL_OPS = frozenset({OpType.FC, OpType.ATTENTION, OpType.IDENTITY}) | RECURRENT_OPS
 # operations that take a dilation

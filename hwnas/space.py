@@ -19,6 +19,7 @@ import numpy as np
 
 from .architecture import (
     DEFAULT_INPUT_FEATURES,
+    GATED_OPS,
     POOL_OPS,
     RECURRENT_OPS,
     WIDTH_PRESERVING_OPS,
@@ -35,7 +36,7 @@ from .checks import check_fields, integer, require_enum, require_int
 __all__ = ["BlockChoice", "Genome", "SearchSpace", "SpaceName"]
 
 # operations the space offers without an activation after them
-_NO_ACTIVATION_OPS = POOL_OPS | RECURRENT_OPS | {OpType.IDENTITY, OpType.GATED_TCN}
+_NO_ACTIVATION_OPS = POOL_OPS | GATED_OPS | {OpType.IDENTITY}
 
 
 class SpaceName(StrEnum):

@@ -48,7 +48,7 @@ import torch
 
 import hwnas
 from hwnas import plots
-from hwnas.architecture import RECURRENT_OPS, OpType
+from hwnas.architecture import UNGATED_OPS
 from hwnas.data import load_klines
 from hwnas.hardware import HardwareProfile
 from hwnas.latency import TimingSpec
@@ -203,8 +203,7 @@ ax.set_title("Reward iso-lines: soft trades latency everywhere, hard only above 
 data = load_klines("BTCUSDT", "15")
 print(data)
 # the operations the committed table prices (it predates the recurrent and gated ones)
-TABLE_OPS = tuple(op for op in OpType if op not in RECURRENT_OPS | {OpType.GATED_TCN})
-space = SearchSpace.default(input_features=10, lookbacks=(32, 64), widths=(16, 32), depths=(2, 3, 4), ops=TABLE_OPS)
+space = SearchSpace.default(input_features=10, lookbacks=(32, 64), widths=(16, 32), depths=(2, 3, 4), ops=UNGATED_OPS)
 task = make_proxy_task(data.frame.iloc[-6000:], lookback=max(space.lookbacks), source=data.description,
                        max_train_windows=256, eval_stride=8)
 print(task.describe())

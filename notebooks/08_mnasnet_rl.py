@@ -54,7 +54,7 @@ from myst_nb import glue
 
 import hwnas
 from hwnas import plots
-from hwnas.architecture import RECURRENT_OPS, OpType
+from hwnas.architecture import UNGATED_OPS, OpType
 from hwnas.data import load_klines
 from hwnas.hardware import HardwareProfile
 from hwnas.pareto import mnas_reward
@@ -312,8 +312,7 @@ glue("baseline_variance_ratio", float(var_plain / var_base), display=False)
 data = load_klines("BTCUSDT", "15", limit=8_000)
 print(data.summary())
 # the operations the committed table prices (it predates the recurrent and gated ones, chapter 07)
-TABLE_OPS = tuple(op for op in OpType if op not in RECURRENT_OPS | {OpType.GATED_TCN})
-space = SearchSpace.default(input_features=10, lookbacks=(32, 64), depths=(2, 3, 4), ops=TABLE_OPS)
+space = SearchSpace.default(input_features=10, lookbacks=(32, 64), depths=(2, 3, 4), ops=UNGATED_OPS)
 task = make_proxy_task(data.frame, lookback=64, interval=data.interval, source=data.description,
                        max_train_windows=384, eval_stride=8)
 print(task.describe())

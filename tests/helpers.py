@@ -9,20 +9,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["FPGA_PRICED_OPS", "ROOT", "hwnas_cli", "spin"]
+__all__ = ["ROOT", "hwnas_cli", "spin"]
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _fpga_priced_ops() -> tuple[str, ...]:
-    """The ops of the default space that the FPGA's cycle model prices (it refuses the rest:
-    ``hwnas.targets.fpga.fpga_unsupported``), for tiny searches priced by ``fpga_profile``."""
-    from hwnas.architecture import RECURRENT_OPS, OpType
-
-    return tuple(op for op in OpType if op not in RECURRENT_OPS | {OpType.GATED_TCN})
-
-
-FPGA_PRICED_OPS = _fpga_priced_ops()
 
 
 def spin(us: float) -> Callable[[], None]:

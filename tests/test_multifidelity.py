@@ -24,7 +24,7 @@ STUB = textwrap.dedent('''
     import hashlib, os, signal
     import numpy as np
     import hwnas
-    from hwnas.architecture import OpType
+    from hwnas.architecture import UNGATED_OPS, OpType
     from hwnas.search import MultiFidelityEvaluator, Rung, SearchProblem, architecture_key, minimize
     from hwnas.search.evaluator import Trainer, TrainResult
 
@@ -60,7 +60,7 @@ STUB = textwrap.dedent('''
         frame = hwnas.synthetic_klines(1200, seed=0)
         task = hwnas.make_proxy_task(frame, lookback=32, source="synthetic test candles",
                                      max_train_windows=64, batch_size=64, eval_stride=8)
-        ops = tuple(op for op in OpType if op not in (OpType.GRU, OpType.LSTM, OpType.GATED_TCN))  # FPGA-priced
+        ops = UNGATED_OPS  # the FPGA's cycle model refuses the gated ops
         space = hwnas.SearchSpace.default(input_features=task.num_features, widths=(16, 32), kernel_sizes=(3,),
                                           lookbacks=(32,), depths=(2, 3), ops=ops)
         profile = hwnas.fpga_profile(hwnas.ZU9EG)

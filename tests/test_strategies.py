@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import FPGA_PRICED_OPS
 
 import hwnas
+from hwnas.architecture import UNGATED_OPS
 from hwnas.search import EvaluationStore, Evaluator, available_strategies, search
 from hwnas.search.evaluator import Trainer, TrainResult
 from hwnas.search.store import architecture_key
@@ -57,7 +57,7 @@ def tiny_setup() -> tuple[Any, hwnas.SearchSpace, hwnas.HardwareProfile, float]:
     task = hwnas.make_proxy_task(frame, lookback=32, source="synthetic test candles",
                                  max_train_windows=64, batch_size=64, eval_stride=8)
     space = hwnas.SearchSpace.default(input_features=task.num_features, widths=(16,), kernel_sizes=(3,),
-                                      lookbacks=(32,), depths=(2, 3), ops=FPGA_PRICED_OPS)
+                                      lookbacks=(32,), depths=(2, 3), ops=UNGATED_OPS)
     profile = hwnas.fpga_profile(hwnas.ZU9EG)
     rng = np.random.default_rng(0)
     latencies = [profile.predict_latency(space.sample(rng)) for _ in range(100)]

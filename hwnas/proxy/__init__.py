@@ -31,7 +31,15 @@ from __future__ import annotations
 
 from . import baselines, metrics, task, training
 from . import walk_forward as _walk_forward
-from .baselines import GRUBaseline, LSTMBaseline, MLPBaseline, TCNBaseline, baseline_model, train_baseline
+from .baselines import (
+    GRUBaseline,
+    LSTMBaseline,
+    MLPBaseline,
+    RecurrentBaseline,
+    TCNBaseline,
+    baseline_model,
+    train_baseline,
+)
 from .metrics import (
     directional_accuracy,
     information_coefficient,

@@ -33,36 +33,43 @@ class MLPBaseline(nn.Module):
         return self.net(x)
 
 
-class LSTMBaseline(nn.Module):
-    """A hand-designed baseline: one LSTM layer over time, the last hidden state, a linear map.
+class RecurrentBaseline(nn.Module):
+    """A hand-designed baseline: one recurrent layer (``cell``: ``"lstm"`` or ``"gru"``) over time,
+    the last hidden state, a linear map. The layer is the module's attribute named after the cell
+    (``lstm``/``gru``), so saved weights keep their names.
+
+    Taught in: notebooks/06_bybit_data.
+    """
+
+    def __init__(self, features: int, hidden: int = 32, cell: str = "lstm") -> None:
+        super().__init__()
+        self.cell = require_choice(cell, "cell", ("lstm", "gru"))
+        self.add_module(self.cell, {"lstm": nn.LSTM, "gru": nn.GRU}[self.cell](features, hidden, batch_first=True))
+        self.out = nn.Linear(hidden, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        seq, _ = getattr(self, self.cell)(x.transpose(1, 2))  # (batch, steps, hidden)
+        return self.out(seq[:, -1])
+
+
+class LSTMBaseline(RecurrentBaseline):
+    """The LSTM baseline, the course's hand-designed model to beat: :class:`RecurrentBaseline` with an LSTM.
 
     Taught in: notebooks/06_bybit_data.
     """
 
     def __init__(self, features: int, hidden: int = 32) -> None:
-        super().__init__()
-        self.lstm = nn.LSTM(features, hidden, batch_first=True)
-        self.out = nn.Linear(hidden, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        seq, _ = self.lstm(x.transpose(1, 2))  # (batch, steps, hidden)
-        return self.out(seq[:, -1])
+        super().__init__(features, hidden, "lstm")
 
 
-class GRUBaseline(nn.Module):
-    """A hand-designed baseline: one GRU layer over time, the last hidden state, a linear map.
+class GRUBaseline(RecurrentBaseline):
+    """The GRU baseline: :class:`RecurrentBaseline` with a GRU.
 
     Taught in: notebooks/06_bybit_data.
     """
 
     def __init__(self, features: int, hidden: int = 32) -> None:
-        super().__init__()
-        self.gru = nn.GRU(features, hidden, batch_first=True)
-        self.out = nn.Linear(hidden, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        seq, _ = self.gru(x.transpose(1, 2))  # (batch, steps, hidden)
-        return self.out(seq[:, -1])
+        super().__init__(features, hidden, "gru")
 
 
 class TCNBaseline(nn.Module):
@@ -140,4 +147,5 @@ def train_baseline(kind: str, task: ProxyTask, seed: int = 0, *, lookback: int |
                   diverged, keep_predictions, len(task.train_indices()))
 
 
-__all__ = ["GRUBaseline", "LSTMBaseline", "MLPBaseline", "TCNBaseline", "baseline_model", "train_baseline"]
+__all__ = ["GRUBaseline", "LSTMBaseline", "MLPBaseline", "RecurrentBaseline", "TCNBaseline", "baseline_model",
+           "train_baseline"]

@@ -79,6 +79,11 @@ def architecture_key(arch: Architecture) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+#: The key columns of each claim table (the rest: host, pid, created).
+_CLAIM_KEYS = {"claims": ("arch_key", "task_key", "profile_key", "seed", "hwnas"),
+               "training_claims": ("arch_key", "task_key", "fidelity", "seed", "hwnas")}
+
+
 def _stale_claim(host: str, pid: int, created: float) -> bool:
     """Whether a claim's process is gone: dead on this host, or older than :data:`CLAIM_EXPIRY_S`."""
     if host == socket.gethostname():
@@ -204,7 +209,7 @@ class EvaluationStore:
         def write() -> None:
             with self._db:
                 self._db.execute("INSERT OR IGNORE INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
-                self._release(values[:5])
+                self._drop_claim("claims", values[:5])
 
         self._retry(write)
 
@@ -235,26 +240,29 @@ class EvaluationStore:
         """Claim ``arch`` for training: True when this process may train it (no live process on this
         host holds it, nor one elsewhere for less than :data:`CLAIM_EXPIRY_S`), False when another one is
         training it now (wait for its :meth:`get`). Released by :meth:`put`."""
-        values = self._key(arch, key)
+        return self._take_claim("claims", self._key(arch, key))
+
+    def _take_claim(self, table: str, values: tuple[str, str, str | int, int, str]) -> bool:
+        """Claim the row ``values`` of the claim table ``table`` for this process, unless a live one holds it."""
+        where = " AND ".join(f"{column}=?" for column in _CLAIM_KEYS[table])
         me = (socket.gethostname(), os.getpid())
 
         def take() -> bool:
             with self._db:
-                row = self._db.execute(
-                    "SELECT host, pid, created FROM claims WHERE arch_key=? AND task_key=? AND profile_key=? "
-                    "AND seed=? AND hwnas=?", values).fetchone()
+                row = self._db.execute(f"SELECT host, pid, created FROM {table} WHERE {where}", values).fetchone()
                 if row is not None and (row[0], row[1]) != me and not _stale_claim(row[0], int(row[1]),
                                                                                     float(row[2])):
                     return False
-                self._db.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                self._db.execute(f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                  (*values, *me, time.time()))
                 return True
 
         return self._retry(take)
 
-    def _release(self, values: tuple[str, str, str, int, str]) -> None:
-        self._db.execute("DELETE FROM claims WHERE arch_key=? AND task_key=? AND profile_key=? AND seed=? "
-                         "AND hwnas=?", values)
+    def _drop_claim(self, table: str, values: tuple[str, str, str | int, int, str]) -> None:
+        """Release the row ``values`` of the claim table ``table`` (inside the caller's transaction)."""
+        where = " AND ".join(f"{column}=?" for column in _CLAIM_KEYS[table])
+        self._db.execute(f"DELETE FROM {table} WHERE {where}", values)
 
     # ---- trainings: one (architecture, fidelity, seed) training run each (multi-fidelity evaluation)
     def get_training(self, arch_key: str, task_key: str, fidelity: int, seed: int) -> dict[str, Any] | None:
@@ -278,30 +286,14 @@ class EvaluationStore:
             with self._db:
                 self._db.execute("INSERT OR IGNORE INTO trainings VALUES (?, ?, ?, ?, ?, ?, ?)",
                                  (*values, text, time.time()))
-                self._db.execute("DELETE FROM training_claims WHERE arch_key=? AND task_key=? AND fidelity=? "
-                                 "AND seed=? AND hwnas=?", values)
+                self._drop_claim("training_claims", values)
 
         self._retry(write)
 
     def claim_training(self, arch_key: str, task_key: str, fidelity: int, seed: int) -> bool:
         """Claim one training run, as :meth:`claim` does an evaluation: True when this process may train
         it, False while a live process holds it. Released by :meth:`put_training`."""
-        values = (arch_key, task_key, int(fidelity), int(seed), self.version)
-        me = (socket.gethostname(), os.getpid())
-
-        def take() -> bool:
-            with self._db:
-                row = self._db.execute(
-                    "SELECT host, pid, created FROM training_claims WHERE arch_key=? AND task_key=? "
-                    "AND fidelity=? AND seed=? AND hwnas=?", values).fetchone()
-                if row is not None and (row[0], row[1]) != me and not _stale_claim(row[0], int(row[1]),
-                                                                                    float(row[2])):
-                    return False
-                self._db.execute("INSERT OR REPLACE INTO training_claims VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                                 (*values, *me, time.time()))
-                return True
-
-        return self._retry(take)
+        return self._take_claim("training_claims", (arch_key, task_key, int(fidelity), int(seed), self.version))
 
     def rung_scores(self, task_key: str, fidelity: int, seeds: Sequence[int]) -> dict[str, float]:
         """Mean validation score per architecture key over ``seeds``, at ``fidelity`` epochs on
