@@ -22,6 +22,12 @@ runtime (ONNX Runtime, one thread, batch 1, fastest call, measured side by side;
 for the GPU and FPGA this CPU is a stand-in, labelled). Failures are printed
 plainly. Also the search's wall time.
 
+Part 3, **the space's reach** (``--reach``, alone): hand-designed members built
+from the space's ops (:func:`reach_members`: the LSTM baseline's layer behind the
+space's stem, over shorter windows) compared exactly as part 2 compares a front.
+It answers whether a dominating model exists for a search to find, not whether
+the search finds it; its output says so.
+
 Every training run is kept in a SQLite store (``--work``), so a killed run resumes.
 Measured on a shared, loaded machine: the load average is recorded.
 
@@ -183,12 +189,7 @@ def ranking(task, store: EvaluationStore, args: argparse.Namespace, rungs: tuple
 
 def front_vs_baselines(target: str, task, frame, store: EvaluationStore, args: argparse.Namespace,
                        rungs: tuple[Rung, ...]) -> dict[str, Any]:
-    import torch
-
-    from hwnas.model import build_model
-    from hwnas.pipeline import run_pipeline, side_by_side_latency
-    from hwnas.proxy import baseline_model
-    from hwnas.proxy.walk_forward import fold_tasks  # noqa: F401 (the selection's folds; the report's are below)
+    from hwnas.pipeline import run_pipeline
 
     work = Path(args.work) / target
     work.mkdir(parents=True, exist_ok=True)
@@ -209,6 +210,27 @@ def front_vs_baselines(target: str, task, frame, store: EvaluationStore, args: a
               file=sys.stderr)
     models = {f"front {i}": arch for i, arch in enumerate(members)}
     chosen_label = result.arch.label()
+    predicted = {name: float(result.search.problem.profile.predict_latency(arch, result.plan.batch))
+                 for name, arch in models.items()}
+    compared = against_baselines(models, task, frame, store, args)
+    return {"target": target, "pipeline_wall_s": pipeline_wall, "search_s": result.stage_seconds.get("search"),
+            "stage_seconds": result.stage_seconds, "chosen": chosen_label, "choice": result.choice.get("rule"),
+            "predicted_us": predicted, **compared, "test_score_pipeline": result.test_score,
+            "latency_basis": "ONNX Runtime on this CPU, 1 thread, batch 1, fastest call, side by side"
+                             + ("" if target == "cpu" else f" (a stand-in: the {target}'s latency is modelled)")}
+
+
+def against_baselines(models: dict[str, Any], task, frame, store: EvaluationStore,
+                      args: argparse.Namespace) -> dict[str, Any]:
+    """``models`` (name: architecture) and the baselines retrained with one recipe over ``--seeds`` seeds, scored
+    on the held-out test period and on every walk-forward fold; latency side by side in ONNX Runtime; each
+    model's verdict against the LSTM (score >= on every fold, latency <= half)."""
+    import torch
+
+    from hwnas.model import build_model
+    from hwnas.pipeline import side_by_side_latency
+    from hwnas.proxy import baseline_model
+
     rtask = replace(task, epochs=args.retrain_epochs, max_train_windows=args.retrain_windows)
     # folds: the held-out test period, then rolling windows of the whole frame (each its own test period)
     folds = [("test", rtask)]
@@ -230,7 +252,7 @@ def front_vs_baselines(target: str, task, frame, store: EvaluationStore, args: a
             runs = [baseline_score(store, kind, ftask, s, "test") for s in range(args.seeds)]
             table[fold][kind] = {"scores": [r["score"] for r in runs], "period": period,
                                  "pred": np.mean([r["pred"] for r in runs], axis=0)}
-        print(f"[{target}] {fold} scored", file=sys.stderr, flush=True)
+        print(f"[{', '.join(models)}] {fold} scored", file=sys.stderr, flush=True)
     # latency, side by side in ONNX Runtime (this CPU; the GPU's and FPGA's deployed runtime is modelled)
     lookback = min(64, task.lookback)
     x = torch.randn(1, task.num_features, lookback)
@@ -239,8 +261,6 @@ def front_vs_baselines(target: str, task, frame, store: EvaluationStore, args: a
     modules.update({kind: (baseline_model(kind, task.num_features, lookback).eval(), x)
                     for kind in BASELINES if kind != "persistence"})
     latency = side_by_side_latency(modules, TimingSpec.COMPARE.replace(seed=args.seed))
-    predicted = {name: float(result.search.problem.profile.predict_latency(arch, result.plan.batch))
-                 for name, arch in models.items()}
     verdicts = {}
     for name in models:
         per_fold = {}
@@ -253,14 +273,38 @@ def front_vs_baselines(target: str, task, frame, store: EvaluationStore, args: a
         ratio = latency[name].get("ort_us", math.nan) / latency["lstm"].get("ort_us", math.nan)
         verdicts[name] = {"folds": per_fold, "ort_ratio_vs_lstm": ratio, "latency_ok": ratio <= 0.5,
                           "dominates": all(v["ok"] for v in per_fold.values()) and ratio <= 0.5}
-    return {"target": target, "pipeline_wall_s": pipeline_wall, "search_s": result.stage_seconds.get("search"),
-            "stage_seconds": result.stage_seconds, "chosen": chosen_label, "choice": result.choice.get("rule"),
-            "models": {k: a.label() for k, a in models.items()}, "predicted_us": predicted,
-            "latency": latency, "table": {f: {m: {k: v for k, v in row.items() if k != "pred"}
-                                              for m, row in d.items()} for f, d in table.items()},
-            "verdicts": verdicts, "test_score_pipeline": result.test_score,
-            "latency_basis": "ONNX Runtime on this CPU, 1 thread, batch 1, fastest call, side by side"
-                             + ("" if target == "cpu" else f" (a stand-in: the {target}'s latency is modelled)")}
+    return {"models": {k: a.label() for k, a in models.items()}, "latency": latency,
+            "table": {f: {m: {k: v for k, v in row.items() if k != "pred"} for m, row in d.items()}
+                      for f, d in table.items()},
+            "verdicts": verdicts}
+
+
+def reach_members(features: int) -> dict[str, Any]:
+    """Part 3's hand-designed members of the default space's op set: the LSTM baseline's own layer behind
+    the space's FC stem, over shorter windows and with a narrower stem, and the same with a GRU.
+
+    Why these: a trained recurrent layer here forgets fast (its score is the same at 8 to 64 steps),
+    so its cost -- one step after another -- is mostly wasted beyond a few steps. A trader who knows
+    this would shorten the LSTM's window before anything else. Lookback 16 is outside every named
+    space (32, 64, 128): these members show what the space would reach with it, not what a search found.
+    """
+    from hwnas.architecture import Activation, Architecture, HeadType, LayerSpec, OpType
+
+    def member(lookback: int, op: OpType, width: int, stem: int) -> Architecture:
+        return Architecture((LayerSpec(OpType.FC, features, stem),
+                             LayerSpec(op, stem, width, activation=Activation.NONE)), features, lookback,
+                            HeadType.LAST)
+
+    return {"L32 lstm32 s16": member(32, OpType.LSTM, 32, 16), "L16 lstm32 s16": member(16, OpType.LSTM, 32, 16),
+            "L8 lstm32 s16": member(8, OpType.LSTM, 32, 16), "L16 gru32 s32": member(16, OpType.GRU, 32, 32)}
+
+
+def reach(task, frame, store: EvaluationStore, args: argparse.Namespace) -> dict[str, Any]:
+    """Part 3: :func:`reach_members` against the baselines, exactly as part 2 compares a front."""
+    start = time.perf_counter()
+    compared = against_baselines(reach_members(task.num_features), task, frame, store, args)
+    return {"target": "reach", "wall_s": time.perf_counter() - start, **compared,
+            "latency_basis": "ONNX Runtime on this CPU, 1 thread, batch 1, fastest call, side by side"}
 
 
 def report(rank: dict[str, Any] | None, fronts: list[dict[str, Any]], args: argparse.Namespace) -> str:
@@ -280,8 +324,14 @@ def report(rank: dict[str, Any] | None, fronts: list[dict[str, Any]], args: argp
                      f"about {sh['seconds_estimate']:.0f} s")
     for front in fronts:
         t = front["target"]
-        lines.append(f"part 2, target {t}: pipeline {front['pipeline_wall_s']:.0f} s, search {front['search_s']:.0f} s "
-                     f"on {os.cpu_count()} cores; chosen {front['chosen']} ({front['choice']})")
+        if t == "reach":
+            lines.append(f"part 3, the space's reach: hand-designed members (not a search result; see reach_members), "
+                         f"retrained like part 2 ({args.retrain_epochs} epochs on {args.retrain_windows} windows, "
+                         f"{args.seeds} seeds), {front['wall_s']:.0f} s")
+        else:
+            lines.append(f"part 2, target {t}: pipeline {front['pipeline_wall_s']:.0f} s, search "
+                         f"{front['search_s']:.0f} s on {os.cpu_count()} cores; chosen {front['chosen']} "
+                         f"({front['choice']})")
         for fold, rows in front["table"].items():
             period = next(iter(rows.values()))["period"]
             cells = ", ".join(f"{m} {np.mean(r['scores']):+.4f}" for m, r in rows.items())
@@ -297,7 +347,11 @@ def report(rank: dict[str, Any] | None, fronts: list[dict[str, Any]], args: argp
                              f"[{f['bootstrap95'][0]:+.4f}, {f['bootstrap95'][1]:+.4f}]"
                              + ("" if f["ok"] else "  <- FAILS: below the LSTM"))
             lines.append(f"    dominates the LSTM on every fold: {'YES' if v['dominates'] else 'NO'}")
-        if not any(v["dominates"] for v in front["verdicts"].values()):
+        if t == "reach":
+            lines.append("  " + ("a hand-designed member dominates the LSTM on every fold" if any(
+                v["dominates"] for v in front["verdicts"].values()) else
+                "no hand-designed member dominates the LSTM on every fold either"))
+        elif not any(v["dominates"] for v in front["verdicts"].values()):
             lines.append(f"  GOAL NOT MET for {t}: no searched model dominates the LSTM on every fold")
     return "\n".join(lines)
 
@@ -324,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-ranking", action="store_true")
+    parser.add_argument("--reach", action="store_true",
+                        help="part 3 only: hand-designed recurrent members (reach_members) against the baselines")
     parser.add_argument("--reduced", action="store_true",
                         help="CPU only, 1 final seed in part 1, at most 40 archs, the quick space and measurements")
     parser.add_argument("--work", default="/tmp/hwnas_bench_front", help="store and pipeline folders (resumable)")
@@ -345,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     started = {"conditions": conditions(), "time": time.time()}
     with EvaluationStore(Path(args.work) / "runs.sqlite", "bench", "front") as store:
         rank = None
-        if not args.skip_ranking:
+        if not (args.skip_ranking or args.reach):
             rank = ranking(replace(task, max_train_windows=args.proxy_windows), store, args, rungs)
             fid = check_writable(args.fidelity_out or out.with_name(
                 "front_fidelity" + ("_reduced" if args.reduced else "") + ".json"), "--fidelity-out")
@@ -355,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
             write_text_atomic(fid.with_suffix(".txt"), text + "\n")
             print(text)
         fronts = []
-        for target in [t for t in args.targets.split(",") if t]:
+        for target in ([] if args.reach else [t for t in args.targets.split(",") if t]):
             ttask = task if target == "cpu" else make_proxy_task(
                 data.frame, lookback=max(target_space(target, args.reduced).lookbacks), interval=data.interval,
                 source=task.source)
@@ -365,6 +421,11 @@ def main(argv: list[str] | None = None) -> int:
                                                "ranking": rank, "fronts": fronts}, indent=1, default=str,
                                               allow_nan=True) + "\n")
             write_text_atomic(out.with_suffix(".txt"), text + "\n")
+        if args.reach:
+            fronts.append(reach(task, data.frame, store, args))
+            write_text_atomic(out, json.dumps({"settings": vars(args), "start": started, "end": conditions(),
+                                               "fronts": fronts}, indent=1, default=str, allow_nan=True) + "\n")
+            write_text_atomic(out.with_suffix(".txt"), report(None, fronts, args) + "\n")
     print(report(rank, fronts, args))
     return 0
 
