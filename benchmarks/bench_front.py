@@ -313,8 +313,8 @@ def report(rank: dict[str, Any] | None, fronts: list[dict[str, Any]], args: argp
     lines = [f"settings: {json.dumps({k: v for k, v in vars(args).items() if k != 'out'})}",
              f"conditions: {json.dumps(conditions())}"]
     if args.reduced:
-        lines.insert(0, f"REDUCED RUN (targets {args.targets}, few seeds, the quick space and measurements): not the full "
-                        "benchmark")
+        lines.insert(0, f"REDUCED RUN (targets {args.targets}, few seeds, the quick space and measurements): "
+                        "not the full benchmark")
     if rank:
         lines.append(f"part 1, proxy ranking over {rank['archs']} random default-space architectures (Spearman of "
                      f"each fidelity's validation score vs the final test score, {rank['final']['recipe']}, "
