@@ -113,3 +113,37 @@ def test_architecture_key_is_canonical() -> None:
     assert architecture_key(a) == architecture_key(hwnas.Architecture.from_json(a.to_json(indent=2)))
     assert architecture_key(a) != architecture_key(b)
     assert len(architecture_key(a)) == 64
+
+
+# ---------------------------------------------------------------- claims
+
+
+def test_a_stored_result_cannot_be_claimed_again(tmp_path: Path) -> None:
+    """A process that looked before the result landed and claims after must not train it a second time."""
+    arch = archs(1)[0]
+    with EvaluationStore(tmp_path / "s.sqlite", "t", "p") as store:
+        assert store.claim(arch)
+        store.put(arch, metrics())
+        assert not store.claim(arch)
+        assert store.claim_training("k", "t", 3, 0)
+        store.put_training("k", "t", 3, 0, {"score": 0.5})
+        assert not store.claim_training("k", "t", 3, 0)
+        assert store.claim_training("k", "t", 3, 1)  # another seed is another unit
+
+
+def _claim_when_told(path: str, barrier: object) -> bool:
+    with EvaluationStore(path, "t", "p") as store:
+        barrier.wait()  # type: ignore[attr-defined]
+        return store.claim_training("k", "t", 1, 0)
+
+
+def test_racing_processes_take_one_claim_between_them(tmp_path: Path) -> None:
+    import multiprocessing
+
+    path = str(tmp_path / "s.sqlite")
+    EvaluationStore(path, "t", "p").close()
+    manager = multiprocessing.Manager()
+    barrier = manager.Barrier(6)
+    with ProcessPoolExecutor(6) as pool:
+        won = list(pool.map(_claim_when_told, [path] * 6, [barrier] * 6))
+    assert sum(won) == 1

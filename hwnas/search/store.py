@@ -79,9 +79,9 @@ def architecture_key(arch: Architecture) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-#: The key columns of each claim table (the rest: host, pid, created).
-_CLAIM_KEYS = {"claims": ("arch_key", "task_key", "profile_key", "seed", "hwnas"),
-               "training_claims": ("arch_key", "task_key", "fidelity", "seed", "hwnas")}
+#: The key columns of each claim table (the rest: host, pid, created) and the table its results land in.
+_CLAIM_KEYS = {"claims": (("arch_key", "task_key", "profile_key", "seed", "hwnas"), "evaluations"),
+               "training_claims": (("arch_key", "task_key", "fidelity", "seed", "hwnas"), "trainings")}
 
 
 def _stale_claim(host: str, pid: int, created: float) -> bool:
@@ -243,25 +243,35 @@ class EvaluationStore:
         return self._take_claim("claims", self._key(arch, key))
 
     def _take_claim(self, table: str, values: tuple[str, str, str | int, int, str]) -> bool:
-        """Claim the row ``values`` of the claim table ``table`` for this process, unless a live one holds it."""
-        where = " AND ".join(f"{column}=?" for column in _CLAIM_KEYS[table])
+        """Claim the row ``values`` of the claim table ``table`` for this process: False when its result is
+        already stored or a live process holds it. One immediate transaction, so two processes never both
+        take it, nor one after the other has stored the result (check, then claim, atomically)."""
+        columns, results = _CLAIM_KEYS[table]
+        where = " AND ".join(f"{column}=?" for column in columns)
         me = (socket.gethostname(), os.getpid())
 
         def take() -> bool:
-            with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                done = self._db.execute(f"SELECT 1 FROM {results} WHERE {where}", values).fetchone()
                 row = self._db.execute(f"SELECT host, pid, created FROM {table} WHERE {where}", values).fetchone()
-                if row is not None and (row[0], row[1]) != me and not _stale_claim(row[0], int(row[1]),
-                                                                                    float(row[2])):
-                    return False
-                self._db.execute(f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                                 (*values, *me, time.time()))
-                return True
+                free = done is None and (row is None or (row[0], row[1]) == me
+                                         or _stale_claim(row[0], int(row[1]), float(row[2])))
+                if free:
+                    self._db.execute(f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                     (*values, *me, time.time()))
+                self._db.execute("COMMIT")
+                return free
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
 
         return self._retry(take)
 
     def _drop_claim(self, table: str, values: tuple[str, str, str | int, int, str]) -> None:
         """Release the row ``values`` of the claim table ``table`` (inside the caller's transaction)."""
-        where = " AND ".join(f"{column}=?" for column in _CLAIM_KEYS[table])
+        where = " AND ".join(f"{column}=?" for column in _CLAIM_KEYS[table][0])
         self._db.execute(f"DELETE FROM {table} WHERE {where}", values)
 
     # ---- trainings: one (architecture, fidelity, seed) training run each (multi-fidelity evaluation)
