@@ -117,8 +117,6 @@ class SurrogateEvolution(RegularizedEvolution):
         self._plain = [c.op.value in ("identity", "max_pool", "avg_pool") for c in problem.space.candidates()]
         self._model: tuple[np.ndarray, np.ndarray, float] | None = None
         self._batch_front: np.ndarray = np.empty((0, 2))
-        self._after: dict[tuple[int, bool, int, int], tuple[int, int]] = {}  # shape after a layer
-        self._fitting: dict[tuple[int, int], frozenset[int]] = {}  # candidates fitting a map
         self._stats = self._empty_stats()  # the normal equations of the scores told, updated per tell
 
     # ---- genomes
@@ -130,30 +128,13 @@ class SurrogateEvolution(RegularizedEvolution):
         skips = tuple(space.skip_choices[0] if plain[b] else s for b, s in zip(genome.blocks, genome.skips))
         return (genome.lookback, tuple(genome.blocks), skips, genome.head.value)
 
-    def _feasible(self, genome: Genome) -> bool:
-        """Whether every layer of ``genome`` fits the map entering it (what :meth:`SearchSpace.decode`
-        needs), walked over cached shapes: a proposal is screened without building its architecture."""
-        space, after, fitting = self.problem.space, self._after, self._fitting
-        channels, length = space.stem_width, genome.lookback
-        for index, skip in zip(genome.blocks, genome.skips):
-            shape = (channels, length)
-            if shape not in fitting:
-                fitting[shape] = frozenset(i for ids in space.op_choices(channels, length).values() for i in ids)
-            if index not in fitting[shape]:
-                return False
-            step = (index, skip, channels, length)
-            if step not in after:
-                after[step] = space._after(index, skip, channels, length)
-            channels, length = after[step]
-        return True
-
     def _mutant(self, genome: Genome, key: GenomeKey) -> Genome:
         """One single-gene mutation of ``genome`` (:meth:`SearchSpace._mutate_genome`) that is
         feasible and changes the architecture; ``genome`` itself after ``max_tries`` failures."""
         space = self.problem.space
         for _ in range(self.max_tries):
             child = space._mutate_genome(genome, self.rng)
-            if child != genome and self._feasible(child) and self._key(child) != key:
+            if child != genome and space.genome_fits(child) and self._key(child) != key:
                 return child
         return genome
 
