@@ -51,7 +51,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -357,6 +357,30 @@ def snapshot(strategies: Sequence[str], seeds: int, **kwargs: Any) -> tuple[dict
     return summarise({k: [c[:length] for c in v] for k, v in curves.items()}), length
 
 
+_RUN_CONTEXT: dict[str, Any] = {}  # what every run of main() shares; set before any process forks
+
+
+def _bench_run(job: tuple[str, int], executor: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One (strategy, seed) search of the benchmark, its curves (record) and its costs (run)."""
+    name, seed = job
+    ctx = _RUN_CONTEXT
+    evaluator = Evaluator(ctx["task"], ctx["profile"])
+    with EvaluationStore(ctx["store"], *evaluator.fingerprints(), 0) as store:
+        result, seconds = run_strategy(name, seed, space=ctx["space"], profile=ctx["profile"], task=ctx["task"],
+                                       budget_us=ctx["budget_us"], evals=ctx["evals"], store=store,
+                                       batch_size=ctx["batch_size"], options=ctx["options"].get(name),
+                                       evaluator=evaluator, executor=executor)
+    curve = result.hypervolume_curve()
+    record = {"strategy": name, "seed": seed, "hv_zero": curve.tolist(),
+              "hv_trader": result.hypervolume_curve(ctx["trader_ref"]).tolist(),
+              "attainment": result.attainment_curve().tolist()}
+    trained = [s.metrics.seconds for s in result.history if not s.cached and s.metrics.feasible]
+    run = {"strategy": name, "seed": seed, "seconds": seconds, "final_hv": float(curve[-1]), "front": len(result),
+           "trained": len(trained), "median_eval_s": float(np.median(trained)) if trained else None,
+           "load_average": os.getloadavg()}
+    return record, run
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--budgets", default=None,
@@ -378,6 +402,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1,
                         help="processes that train a round's candidates (1: in-process); the scores do not "
                              "depend on it (each candidate's training is seeded and single-threaded)")
+    parser.add_argument("--parallel-runs", type=int, default=1,
+                        help="whole searches run at once in separate processes sharing --store (1: one at a "
+                             "time); the scores do not depend on it, each run's wall time does")
     parser.add_argument("--snapshot", action="store_true",
                         help="only summarise the searches saved in --store so far, cut to equal length")
     parser.add_argument("--max-train-windows", type=int, default=None,
@@ -410,6 +437,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "data": data.description, "task": task.describe().replace("\n", "; "), "profile": profile.label,
         "space": space.name, "budget_us": round(budget, 1), "constraint": "soft", "w": -0.07,
         "evals": args.evals, "seeds": args.seeds, "batch_size": args.batch_size, "workers": args.workers,
+        "parallel_runs": args.parallel_runs,
         "hv": "(-val score, LAT/T), reference (0, 1) and the trader reference (-persistence val score, 1)",
         "persistence_val_score": round(baseline, 4), "budgets": budgets,
         "machine": f"{os.cpu_count()} cores, shared with other jobs (a loaded machine)",
@@ -433,40 +461,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     if not args.overhead_only:
-        evaluator = Evaluator(task, profile)
-        curves: dict[str, list[np.ndarray]] = {name: [] for name in strategies}
-        runs: list[dict[str, Any]] = []
-        records: list[dict[str, Any]] = []
-        executor = ProcessPoolExecutor(args.workers) if args.workers > 1 else None
-        with EvaluationStore(args.store, *evaluator.fingerprints(), 0) as store:
-            for seed in range(args.seeds):  # round robin: a partial benchmark stays balanced
-                for name in strategies:
-                    result, seconds = run_strategy(name, seed, space=space, profile=profile, task=task,
-                                                   budget_us=budget, evals=args.evals, store=store,
-                                                   batch_size=args.batch_size, options=options.get(name),
-                                                   evaluator=evaluator, executor=executor)
-                    curve = result.hypervolume_curve()
-                    curves[name].append(curve)
-                    records.append({"strategy": name, "seed": seed, "hv_zero": curve.tolist(),
-                                    "hv_trader": result.hypervolume_curve(trader_ref).tolist(),
-                                    "attainment": result.attainment_curve().tolist()})
-                    trained = [s.metrics.seconds for s in result.history if not s.cached and s.metrics.feasible]
-                    runs.append({"strategy": name, "seed": seed, "seconds": seconds,
-                                 "final_hv": float(curve[-1]), "front": len(result),
-                                 "trained": len(trained),
-                                 "median_eval_s": float(np.median(trained)) if trained else None,
-                                 "load_average": os.getloadavg()})
-                    print(f"{name:<10} seed {seed}: HV {curve[-1]:.4f}, front {len(result)}, "
-                          f"{len(trained)} trained, {seconds:.0f} s", flush=True)
-                    summary = summarise({k: v for k, v in curves.items() if v})
-                    table = compare(records, budgets)
-                    report.update(summary=summary, comparison=table, runs=runs, completed_seeds=seed,
-                                  records=records)
-                    text = format_summary(summary, settings) + "\n" + format_compare(table)
-                    write_text_atomic(args.out.with_suffix(".json"), json.dumps(report, indent=1))
-                    write_text_atomic(args.out.with_suffix(".txt"), text + "\n")
-        if executor is not None:
-            executor.shutdown()
+        _RUN_CONTEXT.update({"space": space, "profile": profile, "task": task, "budget_us": budget,
+                        "evals": args.evals, "store": args.store, "batch_size": args.batch_size,
+                        "options": options, "trader_ref": trader_ref})
+        jobs = [(name, seed) for seed in range(args.seeds) for name in strategies]  # round robin
+        done: dict[tuple[str, int], tuple[dict[str, Any], dict[str, Any]]] = {}
+        text = ""
+
+        def finished(job: tuple[str, int], outcome: tuple[dict[str, Any], dict[str, Any]]) -> None:
+            nonlocal text
+            done[job] = outcome
+            record, run = outcome
+            print(f"{job[0]:<10} seed {job[1]}: HV {record['hv_zero'][-1]:.4f}, front {run['front']}, "
+                  f"{run['trained']} trained, {run['seconds']:.0f} s", flush=True)
+            ordered = [done[j] for j in jobs if j in done]  # partial results in the round-robin order
+            records, runs = [o[0] for o in ordered], [o[1] for o in ordered]
+            curves = {name: [np.array(r["hv_zero"]) for r in records if r["strategy"] == name]
+                      for name in strategies}
+            summary = summarise({k: v for k, v in curves.items() if v})
+            table = compare(records, budgets)
+            report.update(summary=summary, comparison=table, runs=runs, records=records,
+                          completed_runs=len(done), missing_runs=[list(j) for j in jobs if j not in done])
+            text = format_summary(summary, settings) + "\n" + format_compare(table)
+            write_text_atomic(args.out.with_suffix(".json"), json.dumps(report, indent=1))
+            write_text_atomic(args.out.with_suffix(".txt"), text + "\n")
+
+        if args.parallel_runs > 1:  # whole runs in separate processes (forked: they inherit the context)
+            with ProcessPoolExecutor(args.parallel_runs) as pool:
+                futures = {pool.submit(_bench_run, job): job for job in jobs}
+                for future in as_completed(futures):
+                    finished(futures[future], future.result())
+        else:
+            executor = ProcessPoolExecutor(args.workers) if args.workers > 1 else None
+            try:
+                for job in jobs:
+                    finished(job, _bench_run(job, executor))
+            finally:
+                if executor is not None:
+                    executor.shutdown()
         print(text)
 
     if args.overhead or args.overhead_only:
