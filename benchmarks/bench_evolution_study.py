@@ -108,8 +108,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                 write_text_atomic(args.out.with_suffix(".txt"), text + "\n")
                 write_text_atomic(args.out.with_suffix(".json"),
                                   json.dumps({"settings": settings, "runs": runs}, indent=1))
+        ceiling = store_ceiling(store, problem, trader_ref)
+    settings["store_ceiling"] = ceiling
+    text = table(runs, settings)
+    write_text_atomic(args.out.with_suffix(".txt"), text + "\n")
+    write_text_atomic(args.out.with_suffix(".json"), json.dumps({"settings": settings, "runs": runs}, indent=1))
     print(text)
     return 0
+
+
+def store_ceiling(store: EvaluationStore, problem: SearchProblem, trader_ref: np.ndarray) -> dict[str, Any]:
+    """The hypervolume of every architecture the store holds for this task (all strategies, all
+    seeds, every budget together): no search that asks only known architectures can exceed it."""
+    from hwnas.pareto import hypervolume
+
+    metrics = [m for _, m in store.items() if problem.selectable(m)]
+    points = problem.objective_array(metrics, normalised=True)
+    out: dict[str, Any] = {"architectures": len(metrics)}
+    for name, ref in (("hv_zero", problem.reference()), ("hv_trader", trader_ref)):
+        inside = points[np.all(points < ref, axis=1)]
+        out[name] = float(hypervolume(inside, ref)) if len(inside) else 0.0
+    return out
 
 
 def table(runs: list[dict[str, Any]], settings: dict[str, Any]) -> str:
@@ -128,6 +147,14 @@ def table(runs: list[dict[str, Any]], settings: dict[str, Any]) -> str:
             sd = values.std(ddof=1) if len(values) > 1 else 0.0
             cells.append(f"{values.mean():>10.4f}{sd:>8.4f}{values.mean() / base[ref]:>7.3f}")
         lines.append(f"{arm:<24}{len(rows):>5}{''.join(cells)}  {[round(r['hv_zero'], 4) for r in rows]}")
+    ceiling = settings.get("store_ceiling")
+    if ceiling:
+        ratio, need = ceiling["hv_zero"] / base["hv_zero"], 1.1 * base["hv_zero"]
+        lines.append(f"ceiling: the union of all {ceiling['architectures']} architectures in the store (every "
+                     f"strategy, seed and budget) has HV0 {ceiling['hv_zero']:.4f} = {ratio:.3f} x random's mean, "
+                     f"HVT {ceiling['hv_trader']:.4f}; evolution >= 1.1 x random needs HV0 "
+                     f"{need:.4f}, {'above' if need > ceiling['hv_zero'] else 'within'}"
+                     " what any run has found")
     lines.append(f"load average now: {os.getloadavg()}")
     return "\n".join(lines)
 
