@@ -1,5 +1,5 @@
 """Surrogate-assisted evolution: its cached latency equals the profile's, its encoding is one-hot where
-it says so, it never asks an architecture twice, and its model ranks proposals better than chance, and
+it says so, it never asks an architecture twice, its model ranks proposals better than chance, and
 its running ridge fit equals the batch one."""
 
 from __future__ import annotations
