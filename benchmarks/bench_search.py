@@ -36,7 +36,9 @@ The full comparison (every strategy, 150 and 300 evaluations, 5 seeds):
         --strategies random,evolution,optuna,mnasnet,tpe,pymoo,surrogate --seeds 5 --evals 300 \
         --budgets 150,300 --overhead
 
-The reduced run committed from a small shared machine: ``--seeds 3 --evals 150 --budgets 150``.
+The reduced run committed from a small shared machine (``results/search_hv_reduced``, the exact
+command and conditions in ``search_hv_reduced_notes.txt``): the same with ``--max-train-windows 512
+--eval-stride 16 --parallel-runs 2`` (a cheaper recipe of the same task, two searches at a time).
 
 Other benchmarks reuse the machinery: ``from bench_search import run_strategy, summarise``.
 """
