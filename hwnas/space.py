@@ -144,6 +144,8 @@ class SearchSpace:
     _candidates: tuple[BlockChoice, ...] = field(init=False, repr=False, compare=False)
     _op_cache: dict[tuple[int, int], dict[OpType, tuple[int, ...]]] = field(
         init=False, repr=False, compare=False, hash=False, default_factory=dict)
+    _shape_cache: dict[tuple[int, bool, int, int], tuple[int, int]] = field(
+        init=False, repr=False, compare=False, hash=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -330,9 +332,29 @@ class SearchSpace:
         return index, bool(skip)
 
     def _after(self, index: int, skip: bool, channels: int, length: int) -> tuple[int, int]:
-        """``(channels, length)`` after candidate ``index`` on a ``(channels, length)`` map."""
-        layer = self._candidates[index].layer(channels, skip)
-        return layer.out_channels, layer.output_length(length)
+        """``(channels, length)`` after candidate ``index`` on a ``(channels, length)`` map (cached)."""
+        key = (index, skip, channels, length)
+        cache = self._shape_cache
+        if key not in cache:
+            layer = self._candidates[index].layer(channels, skip)
+            cache[key] = (layer.out_channels, layer.output_length(length))
+        return cache[key]
+
+    def genome_fits(self, genome: Genome) -> bool:
+        """Whether every layer of ``genome`` fits the map entering it (:meth:`fits`): the genomes
+        :meth:`sample_genome` can draw. A mutation upstream (a shorter lookback, another pooling
+        layer) can leave a later layer too long for its input, or pool below ``min_length``.
+
+        Taught in: notebooks/01_search_space.
+        """
+        channels, length = self.stem_width, genome.lookback
+        for index, skip in zip(genome.blocks, genome.skips):
+            if not 0 <= index < len(self._candidates):
+                return False
+            if index not in self.op_choices(channels, length).get(self._candidates[index].op, ()):
+                return False
+            channels, length = self._after(index, skip, channels, length)
+        return True
 
     def _shapes(self, lookback: int, blocks: Iterable[int], skips: Iterable[bool]) -> list[tuple[int, int]]:
         """The ``(channels, length)`` map entering each searchable layer, then the last one's output."""
@@ -425,7 +447,7 @@ class SearchSpace:
         architecture (the parent's after ``max_tries`` draws that were infeasible or unchanged)."""
         for _ in range(max_tries):
             candidate = self._mutate_genome(genome, rng)
-            if candidate == genome:
+            if candidate == genome or not self.genome_fits(candidate):
                 continue
             try:
                 child = self.decode(candidate)

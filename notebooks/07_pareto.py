@@ -277,8 +277,9 @@ ax.set_title("Hypervolume against evaluations (mean of 2 seeds, min-max band)");
 # Read this comparison with care: two seeds of 40 evaluations on a reduced task. The
 # spread between seeds is of the same order as the difference between the
 # strategies, so this run alone does not show that evolution beats random search.
-# The benchmark's five seeds of 300 evaluations on the full task are the evidence
-# (see `benchmarks/results/search_hv.txt`), and even there a ratio near 1 is what a
+# The benchmark's five seeds of 150 and 300 evaluations of every strategy, on a
+# cheaper recipe of the same task, are the evidence (see
+# `benchmarks/results/search_hv_reduced.txt`), and even there a ratio near 1 is what a
 # proxy score with the noise of {doc}`06_bybit_data` lets one expect.
 #
 # The store made the second strategy cheaper: evolution's random start met some of

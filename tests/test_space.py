@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwnas import Architecture, HeadType, LayerSpec, OpType, SearchSpace
+from hwnas.space import Genome
 
 SPACES = ["default", "fpga", "mobile", "gpu"]
 
@@ -106,6 +107,26 @@ def test_encode_inverts_decode_and_mutate_stays_in_space(name, seed):
     child = space.mutate(arch, rng)
     assert space.decode(space.encode(child)) == child
     assert child.lookback in space.lookbacks and child.depth - 1 in space.depths
+
+
+def test_mutations_stay_where_the_sampler_can_reach():
+    """A shorter lookback or another pooling layer upstream must not leave a later layer pooling
+    below min_length (an architecture the sampler never draws and a table built for it lacks)."""
+    space = SearchSpace.default()
+    rng = np.random.default_rng(11)
+    samples = [space.sample_genome(rng) for _ in range(300)]
+    assert all(space.genome_fits(g) for g in samples)
+    # four poolings take lookback 128 to 8, but lookback 32 to 2, below min_length 4
+    pool = next(i for i, c in enumerate(space.candidates()) if c.op == OpType.MAX_POOL)
+    deep = Genome(32, (pool,) * 4, (False,) * 4, HeadType.LAST)
+    assert not space.genome_fits(deep)
+    assert space.genome_fits(Genome(128, (pool,) * 4, (False,) * 4, HeadType.LAST))
+    for parent in samples:
+        arch = space.decode(parent)
+        for _ in range(5):
+            child = space.mutate(arch, rng)
+            assert space.genome_fits(space.encode(child))
+            assert min(length for _, length in child.shapes()) >= space.min_length
 
 
 def test_sampling_is_reproducible_and_varied():

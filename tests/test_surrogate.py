@@ -1,5 +1,6 @@
 """Surrogate-assisted evolution: its cached latency equals the profile's, its encoding is one-hot where
-it says so, it never asks an architecture twice, and its model ranks proposals better than chance."""
+it says so, it never asks an architecture twice, its model ranks proposals better than chance, and
+its running ridge fit equals the batch one."""
 
 from __future__ import annotations
 
@@ -59,3 +60,32 @@ def test_never_asks_twice_and_its_model_beats_chance() -> None:
     rng = np.random.default_rng(0)
     chance = np.mean([score_of(SPACE.sample(rng)) for _ in range(500)])
     assert np.mean(scores[-40:]) > chance + 0.1
+
+
+def test_running_normal_equations_equal_the_batch_ridge_fit_and_survive_a_resume() -> None:
+    """The model solved from sums updated per tell equals ridge regression on the stacked history
+    (a brute-force least-squares reference), and a restored strategy rebuilds the same sums."""
+    strategy = SurrogateEvolution(problem(), seed=5, alpha=0.7)
+    rng = np.random.default_rng(2)
+    archs = [SPACE.sample(rng) for _ in range(60)]
+    for arch in archs:
+        strategy.tell(arch, Metrics(score=score_of(arch) + 0.05 * rng.standard_normal(), latency_us=100.0,
+                                    memory_bytes=1, flops=1, params=1))
+    fitted = strategy._fit()
+    assert fitted is not None
+    w, cov, noise = fitted
+    x = np.array([strategy._encode(k) for k, _, _ in strategy.observed])
+    y = np.array([s for _, s, _ in strategy.observed])
+    # ridge on the centred score, solved as an augmented least-squares problem
+    augmented = np.vstack([x, np.sqrt(0.7) * np.eye(x.shape[1])])
+    target = np.concatenate([y - y.mean(), np.zeros(x.shape[1])])
+    expected = np.linalg.lstsq(augmented, target, rcond=None)[0]
+    expected[0] += y.mean()
+    np.testing.assert_allclose(w, expected, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(cov, np.linalg.inv(x.T @ x + 0.7 * np.eye(x.shape[1])), rtol=1e-8, atol=1e-12)
+    residual = y - x @ expected
+    assert noise == pytest.approx(max(residual.var() if len(y) > x.shape[1] / 2 else y.var(), 1e-8), rel=1e-8)
+    restored = SurrogateEvolution(problem(), seed=5, alpha=0.7)
+    restored.load_state_dict(strategy.state_dict())
+    for name in ("xx", "xy", "yy", "n"):
+        np.testing.assert_array_equal(restored._stats[name], strategy._stats[name])

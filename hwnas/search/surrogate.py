@@ -117,6 +117,7 @@ class SurrogateEvolution(RegularizedEvolution):
         self._plain = [c.op.value in ("identity", "max_pool", "avg_pool") for c in problem.space.candidates()]
         self._model: tuple[np.ndarray, np.ndarray, float] | None = None
         self._batch_front: np.ndarray = np.empty((0, 2))
+        self._stats = self._empty_stats()  # the normal equations of the scores told, updated per tell
 
     # ---- genomes
     def _key(self, genome: Genome) -> GenomeKey:
@@ -127,37 +128,50 @@ class SurrogateEvolution(RegularizedEvolution):
         skips = tuple(space.skip_choices[0] if plain[b] else s for b, s in zip(genome.blocks, genome.skips))
         return (genome.lookback, tuple(genome.blocks), skips, genome.head.value)
 
+    def _mutant(self, genome: Genome, key: GenomeKey) -> Genome:
+        """One single-gene mutation of ``genome`` (:meth:`SearchSpace._mutate_genome`) that is
+        feasible and changes the architecture; ``genome`` itself after ``max_tries`` failures."""
+        space = self.problem.space
+        for _ in range(self.max_tries):
+            child = space._mutate_genome(genome, self.rng)
+            if child != genome and space.genome_fits(child) and self._key(child) != key:
+                return child
+        return genome
+
     def _genome(self, key: GenomeKey) -> Genome:
         from ..architecture import HeadType
         from ..space import Genome
 
         return Genome(int(key[0]), tuple(int(b) for b in key[1]), tuple(bool(s) for s in key[2]), HeadType(key[3]))
 
-    def _latency_ratio(self, key: GenomeKey, arch: Architecture) -> float:
+    def _latency_ratio(self, key: GenomeKey, arch: Architecture | None = None) -> float:
         """``LAT / T`` of a proposal from per-layer entries cached by (layer, input shape): the
-        profile's prediction is a sum over layers, and proposals share most of their layers."""
-        problem, space = self.problem, self.problem.space
+        profile's prediction is a sum over layers, and proposals share most of their layers, so a
+        new proposal prices only its new layers (the whole architecture only for a new stem)."""
+        from ..opspec import OpKind, OpSpec
+
+        problem, space, profile = self.problem, self.problem.space, self.problem.profile
         cache = self._layers
-        channels, length = space.stem_width, key[0]
-        parts: list[tuple[Any, ...]] = [("stem", key[0])]
+        stem = ("stem", key[0])
+        if stem not in cache:
+            arch = arch if arch is not None else space.decode(self._genome(key))
+            cache[stem] = (profile.layer_latencies(arch, problem.batch)[0], *arch.shapes()[1])
+        total, channels, length = cache[stem]
         for index, skip in zip(key[1], key[2]):
-            parts.append((index, skip, channels, length))
-            if parts[-1] not in cache:
-                break
-            channels, length = cache[parts[-1]][1:]
-        else:
-            parts.append(("head", key[3], channels, length))
-        if any(p not in cache for p in parts):
-            latencies = problem.profile.layer_latencies(arch, problem.batch)
-            shapes = arch.shapes()  # (channels, length) entering each layer, then the output
-            cache[("stem", key[0])] = (latencies[0], *shapes[1])
-            for k, (index, skip) in enumerate(zip(key[1], key[2])):
-                cache[(index, skip, *shapes[k + 1])] = (latencies[k + 1], *shapes[k + 2])
-            cache[("head", key[3], *shapes[-1])] = (latencies[-1], 0, 0)
-            total = sum(latencies)
-        else:
-            total = sum(cache[p][0] for p in parts)
-        return float((problem.profile.overhead_latency(problem.batch) + total) / problem.latency_budget_us)
+            part = (index, skip, channels, length)
+            if part not in cache:
+                layer = space.candidates()[index].layer(channels, skip)
+                cache[part] = (profile.spec_latency(OpSpec.from_layer(layer, length, problem.batch)),
+                               layer.out_channels, layer.output_length(length))
+            latency, channels, length = cache[part]
+            total += latency
+        head = ("head", key[3], channels, length)
+        if head not in cache:
+            spec = OpSpec(op=OpKind(f"head_{key[3]}"), in_channels=channels, out_channels=space.num_outputs,
+                          seq_len=length, batch=problem.batch)
+            cache[head] = (profile.spec_latency(spec), 0, 0)
+        total += cache[head][0]
+        return float((profile.overhead_latency(problem.batch) + total) / problem.latency_budget_us)
 
     # ---- the model
     def _encode(self, key: GenomeKey) -> np.ndarray:
@@ -166,46 +180,67 @@ class SurrogateEvolution(RegularizedEvolution):
             self._features[key] = genome_features(self.problem, self._genome(key))
         return self._features[key]
 
+    def _empty_stats(self) -> dict[str, Any]:
+        width = _width(self.problem)
+        return {"xx": np.zeros((width, width)), "xy": np.zeros(width), "yy": 0.0, "n": 0}
+
+    def _add(self, key: GenomeKey, score: float) -> None:
+        """One told score into the normal equations (a rank-one update: no refit over the history)."""
+        x, stats = self._encode(key), self._stats
+        stats["xx"] += np.outer(x, x)
+        stats["xy"] += score * x
+        stats["yy"] += score * score
+        stats["n"] += 1
+
     def _fit(self) -> tuple[np.ndarray, np.ndarray, float] | None:
-        """Bayesian linear regression of the score: weights, posterior covariance (over noise), noise."""
-        if len(self.observed) < 3:
+        """Bayesian linear regression of the score: weights, posterior covariance (over noise), noise.
+
+        Ridge on the centred score from the running sums ``X'X``, ``X'y``, ``y'y`` (column 0 of
+        ``X`` is the intercept, so ``X'1`` is ``X'X[:, 0]`` and ``sum y`` is ``X'y[0]``): the cost
+        is one solve of the encoding's width, whatever the number of scores told."""
+        stats = self._stats
+        n = stats["n"]
+        if n < 3:
             return None
-        x = np.array([self._encode(k) for k, _, _ in self.observed])
-        y = np.array([s for _, s, _ in self.observed])
-        mean = y.mean()
-        a = x.T @ x + self.alpha * np.eye(x.shape[1])
-        cov = np.linalg.inv(a)
-        w = cov @ (x.T @ (y - mean))
+        xx, xy = stats["xx"], stats["xy"]
+        mean = xy[0] / n
+        cov = np.linalg.inv(xx + self.alpha * np.eye(len(xy)))
+        w = cov @ (xy - mean * xx[:, 0])
         w[0] += mean
-        residual = y - x @ w
-        noise = float(residual.var()) if len(y) > x.shape[1] / 2 else float(y.var())
-        return w, cov, max(noise, 1e-8)
+        # residual r = y - Xw: sum r^2 = y'y - 2 w'X'y + w'X'Xw, sum r = sum y - (X'X w)[0]
+        total = stats["yy"] - 2.0 * w @ xy + w @ xx @ w
+        centre = (xy[0] - (xx @ w)[0]) / n
+        y_var = stats["yy"] / n - mean * mean
+        noise = total / n - centre * centre if n > len(xy) / 2 else y_var
+        return w, cov, max(float(noise), 1e-8)
 
     def _front(self, reference: np.ndarray) -> np.ndarray:
+        """The told points inside ``reference`` that no other dominates (the ones that set the HV)."""
         points = np.array([[-s, lat] for _, s, lat in self.observed]).reshape(-1, 2)
-        return points[np.all(points < reference, axis=1)]
+        points = points[np.all(points < reference, axis=1)]
+        points = points[np.lexsort((points[:, 1], points[:, 0]))]
+        keep = np.minimum.accumulate(points[:, 1]) if len(points) else points[:, 1]
+        # sorted by the first objective: a point is on the front when its second is a new minimum
+        first = np.r_[True, points[1:, 1] < keep[:-1]] if len(points) else np.zeros(0, bool)
+        return points[first]
 
     # ---- children
-    def _proposals(self) -> list[tuple[GenomeKey, Architecture]]:
+    def _proposals(self) -> list[GenomeKey]:
+        """The keys of ``candidates`` proposals not asked before (genomes only: none is decoded)."""
         space = self.problem.space
         picks = self.rng.choice(len(self.population), size=min(self.sample_size, len(self.population)),
                                 replace=False)
         parent = max((self.population[int(i)] for i in picks), key=lambda member: member[1])[0]
         genome = space.encode(parent)
-        out: list[tuple[GenomeKey, Architecture]] = []
-        keys: set[GenomeKey] = set()
+        parent_key = self._key(genome)
+        out: list[GenomeKey] = []
         for k in range(self.candidates):
             for _ in range(10):  # a few tries for a proposal not asked before
-                if k < self.fresh:
-                    child = space.sample_genome(self.rng)
-                    arch = space.decode(child)
-                else:
-                    child, arch = space.mutate_genome(genome, parent, self.rng, self.max_tries)
+                child = space.sample_genome(self.rng) if k < self.fresh else self._mutant(genome, parent_key)
                 key = self._key(child)
-                if key not in self.asked_genomes and key not in keys:
+                if key not in self.asked_genomes and key not in out:
                     break
-            keys.add(key)
-            out.append((key, arch))
+            out.append(key)
         return out
 
     def _child(self) -> Architecture:
@@ -215,18 +250,19 @@ class SurrogateEvolution(RegularizedEvolution):
             return arch
         proposals = self._proposals()
         if self._model is None or self.rng.random() < self.epsilon:
-            key, arch = proposals[int(self.rng.integers(len(proposals)))]
+            key = proposals[int(self.rng.integers(len(proposals)))]
         else:
-            key, arch = self._best(proposals)
+            key = self._best(proposals)
         self.asked_genomes.add(key)
-        return arch
+        return self.problem.space.decode(self._genome(key))
 
-    def _best(self, proposals: list[tuple[GenomeKey, Architecture]]) -> tuple[GenomeKey, Architecture]:
+    def _best(self, proposals: list[GenomeKey]) -> GenomeKey:
+        """The proposal of the largest predicted hypervolume gain (all predicted in one product)."""
         assert self._model is not None
         w, cov, noise = self._model
-        x = np.array([self._encode(k) for k, _ in proposals])
+        x = np.array([self._encode(k) for k in proposals])
         ucb = x @ w + self.kappa * np.sqrt(noise * (1.0 + np.einsum("ij,jk,ik->i", x, cov, x)))
-        lat = np.array([self._latency_ratio(k, a) for k, a in proposals])
+        lat = np.array([self._latency_ratio(k) for k in proposals])
         base = _hv(self._batch_front, self._reference)
         gains = np.zeros(len(proposals))
         for j in range(len(proposals)):
@@ -259,6 +295,7 @@ class SurrogateEvolution(RegularizedEvolution):
         if trained(metrics):
             key = self._key(self.problem.space.encode(arch))
             self.observed.append((key, float(metrics.score), metrics.latency_us / self.problem.latency_budget_us))
+            self._add(key, float(metrics.score))
 
     def state_dict(self) -> dict[str, Any]:
         """Evolution's state, the scores told (with their genomes) and the genomes asked."""
@@ -275,6 +312,9 @@ class SurrogateEvolution(RegularizedEvolution):
             return (int(raw[0]), tuple(int(b) for b in raw[1]), tuple(bool(s) for s in raw[2]), str(raw[3]))
 
         self.observed = [(key(k), float(s), float(lat)) for k, s, lat in state["observed"]]
+        self._stats = self._empty_stats()
+        for k, score, _ in self.observed:  # the same sums, in the same order, as the run that saved
+            self._add(k, score)
         self.asked_genomes = {key(k) for k in state["asked_genomes"]}
 
     def __repr__(self) -> str:
