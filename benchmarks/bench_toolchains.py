@@ -51,7 +51,7 @@ Section ``hls`` (the FPGA: hls4ml fixed point, :mod:`hwnas.deploy.hls`).
 
 Results: ``results/toolchains_hls.txt`` and ``.json``, written after every step (a rerun resumes).
 
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_toolchains.py --only hls --hls-archs 10
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_toolchains.py --only hls --hls-archs 20
 """
 
 from __future__ import annotations
@@ -424,6 +424,19 @@ def hls_ranking_summary(rows: list[dict[str, Any]], width: int) -> dict[str, Any
         summary[f"spearman_{proxy}_vs_deployed_val"] = float(rho)
     val_test = stats.spearmanr(deployed_val, truth).statistic if len(rows) > 2 else float("nan")
     summary["spearman_deployed_val_vs_deployed_test"] = float(val_test)
+    if len(rows) > 4:  # paired bootstrap over architectures: is QAT's edge over float more than the draw?
+        rng = np.random.default_rng(0)
+        flt, qat, dep = (np.array([r[k] for r in rows]) for k in ("float_val", "qat_val", "ptq_val"))
+        diffs = []
+        for _ in range(2000):
+            i = rng.integers(0, len(rows), len(rows))
+            if np.ptp(dep[i]) == 0:
+                continue
+            diffs.append(stats.spearmanr(qat[i], dep[i]).statistic - stats.spearmanr(flt[i], dep[i]).statistic)
+        d = np.array([x for x in diffs if np.isfinite(x)])
+        summary["qat_minus_float_spearman_val_ci90"] = [float(np.quantile(d, 0.05)), float(np.quantile(d, 0.95))]
+        summary["qat_minus_float_spearman_val_share_positive"] = float(np.mean(d > 0))
+        summary["qat_minus_float_spearman_val_share_negative"] = float(np.mean(d < 0))
     for mode in ("float", "qat", "ptq"):
         summary[f"median_{mode}_s"] = float(np.median([r[f"{mode}_s"] for r in rows]))
     summary["median_ptq_compile_s"] = float(np.median([r["ptq_compile_s"] for r in rows]))
@@ -442,6 +455,8 @@ def hls_multipliers(task: Any, lookback: int, seed: int, done: dict[str, Any]) -
     from hwnas.model import build_model
     from hwnas.targets.fpga import ZU9EG, fpga_resources
 
+    if done.get("multipliers"):  # a resumed run keeps them (no timing in them)
+        return list(done["multipliers"])
     rows = []
     rng = np.random.default_rng(seed + 2)
     space = hls_space(task, lookback)
@@ -560,11 +575,21 @@ def hls_text(done: dict[str, Any]) -> str:
                          f"{r.get('spearman_float_val_vs_deployed_val', float('nan')):+.3f}, QAT "
                          f"{r.get('spearman_qat_val_vs_deployed_val', float('nan')):+.3f} (PTQ is the deployed model: "
                          f"+1 by construction).")
+            ci = r.get("qat_minus_float_spearman_val_ci90")
+            if ci:
+                lines.append(f"  QAT minus float Spearman, paired bootstrap over the {r['n']} architectures (2,000 "
+                             f"resamples): 90% interval [{ci[0]:+.3f}, {ci[1]:+.3f}], positive in "
+                             f"{r['qat_minus_float_spearman_val_share_positive']:.0%} of resamples and negative in "
+                             f"{r.get('qat_minus_float_spearman_val_share_negative', float('nan')):.0%}: "
+                             + ("QAT ranks the deployed model better beyond the draw of architectures"
+                                if ci[0] > 0 else "the edge is within the draw of architectures (not established)"))
+            val_test = r.get("spearman_deployed_val_vs_deployed_test", float("nan"))
+            verdict = (f"on these {r['n']} candidates validation does not predict the test order for any proxy"
+                       if not val_test >= 0.3 else
+                       f"validation predicts the test order {'weakly' if val_test < 0.6 else 'well'} here")
             lines.append(f"  Spearman with the deployed {r['width']}-bit TEST score: "
                          + ", ".join(f"{p} {v:+.3f}" for p, v in rhos.items()) + f" (highest: {best}); the deployed "
-                         f"model's own validation-to-test rank agreement is "
-                         f"{r.get('spearman_deployed_val_vs_deployed_test', float('nan')):+.3f}: on these "
-                         f"{r['n']} close candidates validation does not predict the test order for any proxy. "
+                         f"model's own validation-to-test rank agreement is {val_test:+.3f}: {verdict}. "
                          f"Cost per candidate (median): float {r['median_float_s']:.1f} s, QAT "
                          f"{r['median_qat_s']:.1f} s, PTQ {r['median_ptq_s']:.1f} s (compile "
                          f"{r['median_ptq_compile_s']:.1f} s, emulation predict {r['median_ptq_predict_s']:.1f} s).")
@@ -642,7 +667,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-int8", action="store_true", help="skip the INT8 .pte")
     parser.add_argument("--seed", type=int, default=0)
     hls = parser.add_argument_group("section hls")
-    hls.add_argument("--hls-archs", type=int, default=10, help="random FPGA architectures of the ranking study")
+    hls.add_argument("--hls-archs", type=int, default=20, help="random FPGA architectures of the ranking study")
     hls.add_argument("--width", type=int, default=8, help="fixed-point width of QAT and PTQ")
     hls.add_argument("--evals", type=int, default=16, help="evaluations of each search in step 4")
     hls.add_argument("--lookback", type=int, default=32)
