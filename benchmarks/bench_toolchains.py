@@ -144,6 +144,7 @@ def _table(log: Log, args: argparse.Namespace, space: Any) -> None:
             f"{space.skip_choices=} heads={[str(h) for h in space.head_types]}: "
             f"{len(space_op_specs(space, 1)):,} table keys; {len(archs)} validation models spread over FLOPs "
             f"({min(flops):,} to {max(flops):,}, {max(flops) / min(flops):.0f}x)")
+    log.data["space"] = space_record(space)
     log.data["table"] = {}
     for runtime in args.runtimes:
         start, load0 = time.perf_counter(), load()
@@ -174,6 +175,14 @@ def _table(log: Log, args: argparse.Namespace, space: Any) -> None:
             log.say(note)
             log.data["table"][runtime]["why_not_met"] = note
         log.save()
+
+
+def space_record(space: Any) -> dict[str, Any]:
+    """The choices of the benchmark's space, for the JSON (the chapter reads them)."""
+    return {"name": space.name, "lookbacks": list(space.lookbacks), "depths": list(space.depths),
+            "widths": list(space.widths), "ops": [str(o) for o in space.ops],
+            "activations": [str(a) for a in space.activations], "skip_choices": list(space.skip_choices),
+            "head_types": [str(h) for h in space.head_types]}
 
 
 def noise_floor_note(spearman: float, repeat_spearman: float, measured: Any, predicted: Any,

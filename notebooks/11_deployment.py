@@ -347,7 +347,7 @@ glue("etb_acc10_verdict", "meeting" if et_table["lut_acc10"] >= ET_TARGET_ACC10 
 glue("etb_repeat_rho", float(et_table["repeat_spearman"]), display=False)
 et_measured = np.asarray(et_table["measured_us"])
 glue("etb_span", float(et_measured.max() / et_measured.min()), display=False)
-glue("etb_lookbacks", ", ".join(str(v) for v in et_bench["settings"]["lookbacks"] or mobile.lookbacks), display=False)
+glue("etb_lookbacks", ", ".join(str(v) for v in et_bench["space"]["lookbacks"]), display=False)
 print(f"benchmark ({TOOLCHAINS.name}, {et_where}): ExecuTorch table acc10 {et_table['lut_acc10']:.0%}, "
       f"ρ {et_table['lut_spearman']:.3f} on {et_table['n_archs']} models, built in {et_table['build_seconds']:.0f} s "
       f"(ONNX Runtime's: {ort_table['build_seconds']:.0f} s)")
