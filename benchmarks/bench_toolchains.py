@@ -439,7 +439,11 @@ def hls_ranking(task: Any, lookback: int, archs: int, width: int, seed: int, don
 def hls_ranking_summary(rows: list[dict[str, Any]], width: int) -> dict[str, Any]:
     """Spearman of each proxy's validation score with the deployed fixed-point test score; costs."""
     truth = [r["ptq_test"] for r in rows]
-    summary: dict[str, Any] = {"n": len(rows), "width": width}
+    summary: dict[str, Any] = {"n": len(rows), "width": width,
+                               # labels differ, models may not (a 1-wide conv is a dense layer; identities)
+                               "distinct_models": len({tuple(round(r[k], 6) for k in ("float_val", "qat_val",
+                                                                                      "ptq_val", "ptq_test"))
+                                                       for r in rows})}
     for proxy in ("float_val", "qat_val", "ptq_val"):
         rho = stats.spearmanr([r[proxy] for r in rows], truth).statistic if len(rows) > 2 else float("nan")
         summary[f"spearman_{proxy}_vs_deployed_test"] = float(rho)
@@ -596,7 +600,10 @@ def hls_text(done: dict[str, Any]) -> str:
             rhos = {p: r[f"spearman_{p}_val_vs_deployed_test"] for p in ("float", "qat", "ptq")}
             best = max(rhos, key=lambda p: rhos[p] if np.isfinite(rhos[p]) else -2)
             lines.append(f"  Spearman of each proxy's validation score with the deployed {r['width']}-bit model's "
-                         f"validation score (the ranking a search selects on) over {r['n']} architectures: float "
+                         f"validation score (the ranking a search selects on) over {r['n']} architectures "
+                         f"({r.get('distinct_models', r['n'])} distinct models: draws can repeat an architecture "
+                         f"and different labels can compute the same function, a kernel-1 convolution being a "
+                         f"dense layer; such models score identically): float "
                          f"{r.get('spearman_float_val_vs_deployed_val', float('nan')):+.3f}, QAT "
                          f"{r.get('spearman_qat_val_vs_deployed_val', float('nan')):+.3f} (PTQ is the deployed model: "
                          f"+1 by construction).")
