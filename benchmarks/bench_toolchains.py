@@ -145,7 +145,8 @@ def _table(log: Log, args: argparse.Namespace, space: Any) -> None:
             f"{len(space_op_specs(space, 1)):,} table keys; {len(archs)} validation models spread over FLOPs "
             f"({min(flops):,} to {max(flops):,}, {max(flops) / min(flops):.0f}x)")
     log.data["space"] = space_record(space)
-    log.data["table"] = {}
+    key = "table" if not args.append else f"table_seed{args.seed}"
+    log.data[key] = {}
     for runtime in args.runtimes:
         start, load0 = time.perf_counter(), load()
         comp = compare_with_flops(space, archs, runtime=runtime, timing=timing, calibration=args.calibration,
@@ -164,7 +165,7 @@ def _table(log: Log, args: argparse.Namespace, space: Any) -> None:
                 f"(>= {TARGET_SPEARMAN}): {'met' if met else 'NOT met'}")
         meas = r.measured_us
         log.say(f"validation latencies span {meas.min():.1f} to {meas.max():.1f} µs ({meas.max() / meas.min():.1f}x)")
-        log.data["table"][runtime] = {**comp.figures(), "build_seconds": round(comp.build.seconds, 1),
+        log.data[key][runtime] = {**comp.figures(), "build_seconds": round(comp.build.seconds, 1),
                                       "wall_seconds": round(wall, 1), "targets_met": met,
                                       "runtime_version": c.get("runtime_version"),
                                       "per_call_us_subtracted": c.get("per_call_us_subtracted"),
@@ -173,8 +174,26 @@ def _table(log: Log, args: argparse.Namespace, space: Any) -> None:
             note = noise_floor_note(r.spearman, comp.repeat_spearman, r.measured_us, r.predicted_us,
                                     comp.repeat_acc10, float(c.get("per_call_us_subtracted") or 0.0))
             log.say(note)
-            log.data["table"][runtime]["why_not_met"] = note
+            log.data[key][runtime]["why_not_met"] = note
         log.save()
+    if args.append:
+        log.say(seed_spread(log.data))
+        log.save()
+
+
+def seed_spread(data: dict[str, Any]) -> str:
+    """acc10 and Spearman of every seed's table (``table`` is seed 0's, ``table_seedN`` the others'):
+    each value, the mean and the range."""
+    seeds = {0: data["table"], **{int(k.removeprefix("table_seed")): v for k, v in data.items()
+                                  if k.startswith("table_seed")}}
+    lines = [f"\nspread over seeds {sorted(seeds)} (each seed: other weights, shuffle, calibration and "
+             f"validation models):"]
+    for runtime in seeds[0]:
+        for figure in ("lut_acc10", "lut_spearman", "repeat_spearman"):
+            values = [seeds[s][runtime][figure] for s in sorted(seeds) if runtime in seeds[s]]
+            lines.append(f"  {runtime:<12} {figure:<16} " + "  ".join(f"{v:.3f}" for v in values)
+                         + f"   mean {np.mean(values):.3f}, range {min(values):.3f}-{max(values):.3f}")
+    return "\n".join(lines)
 
 
 def space_record(space: Any) -> dict[str, Any]:
@@ -326,6 +345,16 @@ def section_executorch(args: argparse.Namespace) -> None:
     from hwnas.deploy.executorch import executorch_version
 
     log = Log("toolchains_executorch")
+    if args.append:  # another seed's table beside the committed run: keep its data and lines
+        log.data = json.loads((RESULTS / "toolchains_executorch.json").read_text())
+        log.lines = (RESULTS / "toolchains_executorch.txt").read_text().splitlines()
+        log.say(f"\n--- another seed, appended: seed {args.seed}, load {load()}, "
+                f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} ---")
+        log.data[f"settings_seed{args.seed}"] = {**vars(args), "load_avg_1min_start": load()}
+        space = _space(args)
+        _table(log, args, space)
+        log.save()
+        return
     space = _space(args)
     log.data["settings"] = {**vars(args), **machine(), "load_avg_1min_start": load(),
                             "executorch": executorch_version(), "note": LOADED,
@@ -698,6 +727,9 @@ def main(argv: list[str] | None = None) -> int:
                         choices=["table", "side", "delegation"], help="steps of the executorch section")
     parser.add_argument("--no-int8", action="store_true", help="skip the INT8 .pte")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--append", action="store_true",
+                        help="executorch: time only the table at --seed and append it to the committed results "
+                             "(as table_seedN, with the spread over seeds)")
     hls = parser.add_argument_group("section hls")
     hls.add_argument("--hls-archs", type=int, default=20, help="random FPGA architectures of the ranking study")
     hls.add_argument("--width", type=int, default=8, help="fixed-point width of QAT and PTQ")
