@@ -51,7 +51,7 @@ Section ``hls`` (the FPGA: hls4ml fixed point, :mod:`hwnas.deploy.hls`).
 
 Results: ``results/toolchains_hls.txt`` and ``.json``, written after every step (a rerun resumes).
 
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_toolchains.py --only hls --hls-archs 20
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_toolchains.py --only hls --hls-archs 30
 """
 
 from __future__ import annotations
@@ -731,7 +731,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="executorch: time only the table at --seed and append it to the committed results "
                              "(as table_seedN, with the spread over seeds)")
     hls = parser.add_argument_group("section hls")
-    hls.add_argument("--hls-archs", type=int, default=20, help="random FPGA architectures of the ranking study")
+    hls.add_argument("--hls-archs", type=int, default=30, help="random FPGA architectures of the ranking study")
     hls.add_argument("--width", type=int, default=8, help="fixed-point width of QAT and PTQ")
     hls.add_argument("--evals", type=int, default=16, help="evaluations of each search in step 4")
     hls.add_argument("--lookback", type=int, default=32)

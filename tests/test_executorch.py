@@ -198,3 +198,22 @@ def test_a_full_cpu_run_deploys_and_reports_the_pte(tmp_path, monkeypatch):
     x = torch.randn(4, result.arch.input_features, result.arch.lookback, generator=torch.Generator().manual_seed(1))
     with torch.inference_mode():
         torch.testing.assert_close(PteModule(pte)(x), model.eval()(x), atol=ATOL, rtol=RTOL)
+
+
+def test_lowering_with_the_operator_memo_gives_the_same_program():
+    """The memo of torch.export's operator list (hwnas.deploy.executorch._cia_ops_memo) changes the
+    lowering's speed, not its result, and puts torch's function back afterwards."""
+    import torch.export.exported_program as exported_program
+
+    from hwnas.deploy import executorch as et
+
+    original = exported_program._collect_all_valid_cia_ops
+    module, x = torch.nn.Conv1d(3, 4, 3), torch.randn(1, 3, 16)
+    with_memo = et.pte_bytes(module, (x,))
+    assert exported_program._collect_all_valid_cia_ops is original  # restored on leaving the memo
+    assert et._CIA_OPS and all(len(ops) > 0 for ops in et._CIA_OPS.values())
+    from executorch.exir import to_edge_transform_and_lower
+
+    plain = to_edge_transform_and_lower(torch.export.export(module.eval(), (x,)),
+                                        partitioner=et._partitioners()).to_executorch().buffer
+    assert with_memo == bytes(plain)

@@ -153,8 +153,11 @@ def _cia_ops_memo() -> Iterator[None]:
         yield
         return
 
-    def memo() -> frozenset[Any]:
-        key = (tuple(torch.ops._dir), len(registrations("CompositeImplicitAutograd")))
+    def memo() -> Any:
+        try:
+            key = (tuple(torch.ops._dir), len(registrations("CompositeImplicitAutograd")))
+        except (AttributeError, RuntimeError, TypeError):  # another torch: no memo
+            return original()
         if key not in _CIA_OPS:
             _CIA_OPS[key] = frozenset(original())
         return _CIA_OPS[key]
