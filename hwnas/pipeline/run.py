@@ -391,8 +391,11 @@ def run_pipeline(
     ``select_top=1`` or ``select_folds=1`` keeps the best validation score. ``rungs`` (e.g.
     :data:`hwnas.search.fidelity.DEFAULT_RUNGS`) searches with multi-fidelity evaluation
     (:class:`~hwnas.search.fidelity.MultiFidelityEvaluator`); None trains every candidate with
-    the task's recipe once. A run that fails removes the folder it created (a Ctrl-C keeps it, so
-    the search's store resumes); until the summary is written, ``<target>_INCOMPLETE`` marks the
+    the task's recipe once. Candidates are scored at the plan's ``fixed_point`` (the FPGA's:
+    quantisation-aware training at its part's ``bits``, :func:`~hwnas.pipeline.plan.scoring_width`);
+    the result's ``scoring`` and summary say at which precision. A run that fails removes the
+    folder it created (a Ctrl-C keeps it, so the search's store resumes); until the summary is
+    written, ``<target>_INCOMPLETE`` marks the
     folder unfinished and ``hwnas export`` refuses it. Nothing within the budgets is a
     result: the run continues with the fastest trained model (``result.choice``
     says so), writes every file, and its verdict is FAIL with the reason.
