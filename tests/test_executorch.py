@@ -154,3 +154,66 @@ def test_cpu_verdict_names_the_runtime_its_sla_was_measured_in():
 
     sla = SimpleNamespace(passed=True, percentile=99.0, reasons=[], conditions={"runtime": "executorch"})
     assert _verdict("cpu", sla, 10.0, [], 40.0)["basis"] == "measured p99 in ExecuTorch (XNNPACK) on this CPU"
+
+
+@pytest.mark.slow
+def test_a_full_cpu_run_deploys_and_reports_the_pte(tmp_path, monkeypatch):
+    """The full (non-quick) capstone path of the phone target, end to end on a tiny space: the table,
+    the tail and the SLA in ExecuTorch, the FP32 .pte written, checked and read by the SLA report."""
+    import json
+
+    from hwnas.pipeline import run_pipeline, target_space
+
+    monkeypatch.setenv("HWNAS_BYBIT_DIR", "")
+    monkeypatch.setenv("HWNAS_OFFLINE", "1")
+    monkeypatch.setenv("HWNAS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    space = target_space("cpu", widths=(8,), kernel_sizes=(3,), depths=(2,), lookbacks=(16,),
+                         ops=(OpType.CONV, OpType.FC), activations=("relu",), skip_choices=(False,),
+                         head_types=("last",))
+    out = tmp_path / "out"
+    with pytest.warns(UserWarning, match="SYNTHETIC"):
+        result = run_pipeline("cpu", space=space, quick=False, evals=3, retrain_epochs=1, retrain_windows=128,
+                              sla_repeats=50, latency_budget_us=1e6, select_top=1, out_dir=out, progress=False,
+                              timing=TimingSpec.COMPARE.replace(target_ms=1.0),
+                              lut_options={"timing": TimingSpec(passes=1, target_ms=0.5, min_reps=4),
+                                           "calibration": 3})
+    summary = json.loads((out / "cpu_summary.json").read_text())
+    assert summary["evaluations"] == 3
+    # the table, the tail and the SLA were all measured in ExecuTorch, the runtime the app ships
+    assert "ExecuTorch" in result.profile_kind and result.search.problem.profile.conditions["runtime"] == "executorch"
+    assert result.tail["calibration"]["conditions"]["runtime"] == "executorch"
+    pte = out / "cpu_model.pte"
+    assert pte.is_file() and pte.read_bytes()[4:8] == b"ET12"  # ExecuTorch's flatbuffer identifier
+    assert summary["outputs"]["pte"] == str(pte) and summary["precision"] == "fp32 pte"
+    assert summary["sla"]["file"] == str(pte) and summary["sla"]["conditions"]["runtime"] == "executorch"
+    assert summary["sla"]["n"] == 50 and 0 < summary["sla"]["p50_us"] <= summary["sla"]["p99_us"]
+    assert summary["verdict"]["passed"] == (summary["sla"]["p99_us"] <= 1e6)
+    assert summary["scoring"]["fixed_point"] == "float"  # the phone scores in float
+    # the .pte is the retrained model: it reproduces the saved weights' outputs
+    from hwnas.search.weights import load_state_dict
+
+    model = build_model(result.arch, seed=0)
+    model.load_state_dict(load_state_dict(out / "cpu_weights.pt"))
+    x = torch.randn(4, result.arch.input_features, result.arch.lookback, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        torch.testing.assert_close(PteModule(pte)(x), model.eval()(x), atol=ATOL, rtol=RTOL)
+
+
+def test_lowering_with_the_operator_memo_gives_the_same_program():
+    """The memo of torch.export's operator list (hwnas.deploy.executorch._cia_ops_memo) changes the
+    lowering's speed, not its result, and puts torch's function back afterwards."""
+    import torch.export.exported_program as exported_program
+
+    from hwnas.deploy import executorch as et
+
+    original = exported_program._collect_all_valid_cia_ops
+    module, x = torch.nn.Conv1d(3, 4, 3), torch.randn(1, 3, 16)
+    with_memo = et.pte_bytes(module, (x,))
+    assert exported_program._collect_all_valid_cia_ops is original  # restored on leaving the memo
+    assert et._CIA_OPS and all(len(ops) > 0 for ops in et._CIA_OPS.values())
+    from executorch.exir import to_edge_transform_and_lower
+
+    plain = to_edge_transform_and_lower(torch.export.export(module.eval(), (x,)),
+                                        partitioner=et._partitioners()).to_executorch().buffer
+    assert with_memo == bytes(plain)

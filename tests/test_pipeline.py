@@ -35,12 +35,26 @@ def offline(tmp_path, monkeypatch):
     return tmp_path
 
 
+FIXED_POINT_CALLS: list[tuple[str, int]] = []
+"""(mode, width) of every candidate the tiny FPGA run scored through the fixed-point path."""
+
+
 @pytest.fixture(scope="module")
 def fpga_run(tmp_path_factory):
-    """One tiny FPGA run through the command line (shared by the output tests)."""
+    """One tiny FPGA run through the command line (shared by the output tests); the fixed-point
+    scoring of its candidates is recorded in :data:`FIXED_POINT_CALLS`."""
+    import hwnas.proxy.fixed_point as fixed_point
+
     folder = tmp_path_factory.mktemp("run")
+    original = fixed_point.evaluate_fixed_point
+
+    def recording(arch, task, seed=0, *, mode, width=8, **kwargs):
+        FIXED_POINT_CALLS.append((str(mode), width))
+        return original(arch, task, seed, mode=mode, width=width, **kwargs)
+
     with pytest.MonkeyPatch.context() as mp:
         _go_offline(mp, folder)
+        mp.setattr(fixed_point, "evaluate_fixed_point", recording)
         with pytest.warns(UserWarning, match="SYNTHETIC"):
             code = main(["run", "--target", "fpga", "--out-dir", str(folder / "out"), *TINY])
     return code, folder / "out"
@@ -66,6 +80,34 @@ def test_run_writes_outputs_that_parse(fpga_run):
     assert summary["export"]["max_abs_error"] <= 1e-5 + 1e-5 * 10
     assert (out / "fpga_model.onnx").stat().st_size == summary["export"]["size_bytes"]
     assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
+
+
+def test_the_fpga_search_scores_candidates_at_the_deployed_fixed_point(fpga_run):
+    _, out = fpga_run
+    summary = json.loads((out / "fpga_summary.json").read_text())
+    from hwnas.targets.fpga import ZU9EG
+
+    bits = ZU9EG.bits  # the part's FpgaSpec.bits (8)
+    assert PLANS["fpga"].fixed_point == "qat" and summary["plan"]["fixed_point"] == "qat"
+    assert summary["scoring"] == {"fixed_point": "qat", "width": bits,
+                                  "description": PLANS["fpga"].scoring(bits)}
+    # every trained candidate went through quantisation-aware training at the part's width
+    assert len(FIXED_POINT_CALLS) == summary["evaluations"] == 3
+    assert set(FIXED_POINT_CALLS) == {("qat", bits)}
+    assert "8-bit fixed point, quantisation-aware training" in PLANS["fpga"].scoring(8)
+    assert PLANS["cpu"].scoring().startswith("float")
+
+
+def test_scoring_width_reads_the_fpga_part():
+    from dataclasses import replace
+
+    from hwnas.pipeline.plan import scoring_width
+    from hwnas.targets.fpga import ZU9EG
+    from hwnas.targets.profiles import fpga_profile
+
+    assert scoring_width(fpga_profile()) == ZU9EG.bits == 8
+    assert scoring_width(fpga_profile(replace(ZU9EG, bits=12))) == 12
+    assert scoring_width(object(), default=6) == 6
 
 
 def test_run_chooses_the_best_validation_score_within_budget(fpga_run):

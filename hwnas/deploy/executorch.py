@@ -23,7 +23,11 @@ Lowering is slow: about 1-2 s per module on the course machine (``torch.export``
 decompositions run three times per program), so a lookup table lowers each distinct
 layer once with its length dimension dynamic (up to :data:`DYNAMIC_MAX_LENGTH`) and
 reuses the program for every length, as :class:`~hwnas.deploy.runtimes.OnnxRuntime`
-reuses its graphs.
+reuses its graphs. A third of each lowering was torch.export listing every
+CompositeImplicitAutograd operator of the process anew (three times per program);
+:func:`lower` lists them once per set of registered operators (:func:`_cia_ops_memo`),
+which leaves the ``.pte`` bytes unchanged. Putting many layers in one multi-method
+program saves nothing (the decompositions run per method), so keys are not batched.
 """
 
 from __future__ import annotations
@@ -128,6 +132,47 @@ def set_threads(threads: int) -> None:
         portable_lib._unsafe_reset_threadpool(threads)
 
 
+_CIA_OPS: dict[tuple[Any, ...], frozenset[Any]] = {}
+"""The CompositeImplicitAutograd operators torch.export may preserve, per set of registered operators."""
+
+
+@contextmanager
+def _cia_ops_memo() -> Iterator[None]:
+    """torch.export's list of CompositeImplicitAutograd operators computed once per set of registered
+    operators while lowering (torch lists them anew three times per program, a third of a layer's
+    lowering; it cannot cache them itself because new operators may be registered at any time, so the
+    memo is keyed on the registered operators and only lives inside this context). Without the private
+    functions it wraps (another torch), nothing changes."""
+    try:
+        import torch.export.decomp_utils as decomp_utils
+        import torch.export.exported_program as exported_program
+
+        original = exported_program._collect_all_valid_cia_ops
+        registrations = torch._C._dispatch_get_registrations_for_dispatch_key
+    except (ImportError, AttributeError):
+        yield
+        return
+
+    def memo() -> Any:
+        try:
+            key = (tuple(torch.ops._dir), len(registrations("CompositeImplicitAutograd")))
+        except (AttributeError, RuntimeError, TypeError):  # another torch: no memo
+            return original()
+        if key not in _CIA_OPS:
+            _CIA_OPS[key] = frozenset(original())
+        return _CIA_OPS[key]
+
+    patched = [m for m in (exported_program, decomp_utils) if hasattr(m, "_collect_all_valid_cia_ops")]
+    saved = [m._collect_all_valid_cia_ops for m in patched]
+    for m in patched:
+        m._collect_all_valid_cia_ops = memo  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        for m, f in zip(patched, saved, strict=True):
+            m._collect_all_valid_cia_ops = f  # type: ignore[attr-defined]
+
+
 def _partitioners() -> list[Any]:
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
 
@@ -159,7 +204,7 @@ def lower(module: nn.Module, inputs: Sequence[torch.Tensor], *, dynamic_batch: b
 
     module.eval()
     args = tuple(inputs)
-    with _quiet():
+    with _quiet(), _cia_ops_memo():
         program = torch.export.export(module, args, dynamic_shapes=_dynamic_shapes(args, dynamic_batch,
                                                                                       dynamic_length))
         return to_edge_transform_and_lower(program, partitioner=_partitioners())

@@ -59,6 +59,9 @@ class PipelineResult:
     tail: dict[str, Any]
     choice: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
+    scoring: dict[str, Any] = field(default_factory=dict)
+    """How the search scored candidates: ``fixed_point`` (``float``, ``qat``, ``ptq``), ``width`` (bits,
+    None in float) and ``description`` (:meth:`~hwnas.pipeline.plan.TargetPlan.scoring`)."""
 
     @property
     def test_score(self) -> float:
@@ -72,7 +75,8 @@ class PipelineResult:
         data = {k: getattr(self, k) for k in ("target", "data_source", "profile_label", "profile_kind",
                                               "recipe", "search_score", "scores", "baselines", "latency",
                                               "memory_bytes", "export", "precisions", "precision", "sla",
-                                              "verdict", "stage_seconds", "tail", "choice", "outputs")}
+                                              "verdict", "stage_seconds", "tail", "choice", "outputs",
+                                              "scoring")}
         data["plan"] = vars(self.plan)
         data["problem"] = {k: v for k, v in self.search.problem.to_dict().items() if k not in ("space", "profile")}
         data["arch"] = self.arch.to_dict()
@@ -120,7 +124,8 @@ class PipelineResult:
             f" / {self.tail['factor']:.2f})",
             f"search: {self.search.run.strategy}, {len(self.search.history)} evaluations; chosen "
             f"{self.arch.label()} (validation {self.search_score:+.4f} with the proxy recipe) by "
-            f"{self.choice.get('rule', 'the best score within the budgets')}",
+            f"{self.choice.get('rule', 'the best score within the budgets')}; candidates scored in "
+            f"{self.scoring.get('description', self.plan.scoring())}",
             f"retrained ({self.recipe}): validation {self.scores['val']:+.4f}, test {self.test_score:+.4f}",
             "test beside baselines (same recipe): " + ", ".join(
                 f"{k} {v['test']:+.4f}" for k, v in b.items()),

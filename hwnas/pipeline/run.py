@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..checks import require_choice, require_float, require_int, require_optional_int, require_positive
 from .deploy import cpu_runtime, deploy_precisions, has_onnxruntime, side_by_side_latency
-from .plan import PLANS, QUICK_SPACE, TARGET_NAMES, TargetPlan
+from .plan import PLANS, QUICK_SPACE, TARGET_NAMES, TargetPlan, scoring_width
 from .result import PipelineResult
 
 if TYPE_CHECKING:
@@ -391,8 +391,11 @@ def run_pipeline(
     ``select_top=1`` or ``select_folds=1`` keeps the best validation score. ``rungs`` (e.g.
     :data:`hwnas.search.fidelity.DEFAULT_RUNGS`) searches with multi-fidelity evaluation
     (:class:`~hwnas.search.fidelity.MultiFidelityEvaluator`); None trains every candidate with
-    the task's recipe once. A run that fails removes the folder it created (a Ctrl-C keeps it, so
-    the search's store resumes); until the summary is written, ``<target>_INCOMPLETE`` marks the
+    the task's recipe once. Candidates are scored at the plan's ``fixed_point`` (the FPGA's:
+    quantisation-aware training at its part's ``bits``, :func:`~hwnas.pipeline.plan.scoring_width`);
+    the result's ``scoring`` and summary say at which precision. A run that fails removes the
+    folder it created (a Ctrl-C keeps it, so the search's store resumes); until the summary is
+    written, ``<target>_INCOMPLETE`` marks the
     folder unfinished and ``hwnas export`` refuses it. Nothing within the budgets is a
     result: the run continues with the fastest trained model (``result.choice``
     says so), writes every file, and its verdict is FAIL with the reason.
@@ -545,15 +548,18 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
         tail = _stated_tail(tail_factor, target)
     problem = SearchProblem(space, profile, plan.latency_budget_us / tail["factor"], evals,
                             memory_budget_bytes=memory_budget, task=task, constraint="hard", batch=plan.batch)
+    width = scoring_width(profile)
+    scoring = {"fixed_point": plan.fixed_point, "width": None if plan.fixed_point == "float" else width,
+               "description": plan.scoring(width)}
     with stages.stage("search", f"{evals} evaluations ({plan.strategy}, table budget "
-                                f"{problem.latency_budget_us:.3g} µs)"):
+                                f"{problem.latency_budget_us:.3g} µs, candidates scored in {scoring['description']})"):
         evaluator = None
         if rungs or plan.fixed_point != "float":  # multi-fidelity, or FPGA candidates at their fixed point
             from ..search.evaluator import Evaluator
             from ..search.fidelity import MultiFidelityEvaluator
 
             options: dict[str, Any] = dict(precision=problem.precision, batch=plan.batch,
-                                           fixed_point=plan.fixed_point)
+                                           fixed_point=plan.fixed_point, fixed_point_width=width)
             evaluator = (MultiFidelityEvaluator(task, profile, rungs=tuple(rungs), **options) if rungs
                          else Evaluator(task, profile, **options))
         result = minimize(problem, plan.strategy, seed=seed, store=paths["store"], progress=progress,
@@ -646,7 +652,7 @@ def _run_stages(plan: TargetPlan, stages: _Stages, paths: dict[str, Path], *, da
             recipe=recipe, search=result, arch=arch, search_score=float(metrics.score), scores=scores,
             baselines=baselines, latency=latency, memory_bytes=memory, export=exported.to_dict(),
             precisions=precisions, precision=precision, sla=sla, verdict=verdict, stage_seconds=stages.seconds,
-            tail=tail, choice=choice,
+            tail=tail, choice=choice, scoring=scoring,
             outputs={k: str(v) for k, v in paths.items()
                      if k != "incomplete" and (v.exists() or k in ("summary",))})
     write_text_atomic(paths["summary"], json.dumps(out.to_dict(), indent=1, allow_nan=False) + "\n")
