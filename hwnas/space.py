@@ -340,6 +340,16 @@ class SearchSpace:
             shapes.append(self._after(index, skip, *shapes[-1]))
         return shapes
 
+    def _fits_genome(self, genome: Genome) -> bool:
+        """Whether every block of ``genome`` fits the map it receives (:meth:`fits`), as sampling ensures:
+        a mutation of the lookback or of an earlier layer can leave a later pooling below ``min_length``."""
+        channels, length = self.stem_width, genome.lookback
+        for index, skip in zip(genome.blocks, genome.skips):
+            if not 0 <= index < len(self._candidates) or not self.fits(self._candidates[index], channels, length):
+                return False
+            channels, length = self._after(index, skip, channels, length)
+        return True
+
     def sample_genome(self, rng: np.random.Generator) -> Genome:
         """Draw a feasible genome op first, one decision at a time.
 
@@ -424,7 +434,7 @@ class SearchSpace:
         architecture (the parent's after ``max_tries`` draws that were infeasible or unchanged)."""
         for _ in range(max_tries):
             candidate = self._mutate_genome(genome, rng)
-            if candidate == genome:
+            if candidate == genome or not self._fits_genome(candidate):
                 continue
             try:
                 child = self.decode(candidate)

@@ -505,6 +505,35 @@ def train_supernet(task: ProxyTask, space: OFASpace | None = None, *, seed: int 
 # --------------------------------------------------------------------------- per-target extraction
 
 
+def _steps_read(config: SubnetConfig) -> int:
+    """The last input steps a sub-network's prediction depends on.
+
+    A GAP head reads every step of the lookback. A LAST head reads the last output
+    step only, and with "same" padding each block's last output sees ``(k - 1) // 2``
+    steps back (the steps after it are padding, the same in any cut): so the last
+    ``1 + sum((k - 1) // 2)`` steps (the stem and the projections are pointwise).
+    """
+    if config.head != HeadType.LAST:
+        return config.lookback
+    return min(config.lookback, 1 + sum((k - 1) // 2 for k in config.kernels))
+
+
+class _SubnetScorer(nn.Module):
+    """Sub-network ``config`` run by the supernet itself on only the steps it reads (:func:`_steps_read`).
+
+    The same function as ``extract(supernet, arch)`` (tests check the scores agree to
+    float rounding) without building a model, and for a LAST head on a few steps
+    instead of the whole lookback: what :func:`search_subnet` scores with.
+    """
+
+    def __init__(self, supernet: OFASupernet, config: SubnetConfig) -> None:
+        super().__init__()
+        self.supernet, self.config, self.steps = supernet, config, _steps_read(config)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.supernet(x[:, :, -self.steps:], self.config)
+
+
 def inherited_score(supernet: OFASupernet, arch: Architecture, task: ProxyTask, split: str = "val") -> float:
     """The task's primary score on ``split`` of ``arch`` with the supernet's weights (no training).
 
@@ -513,6 +542,17 @@ def inherited_score(supernet: OFASupernet, arch: Architecture, task: ProxyTask, 
     from ..proxy.walk_forward import split_score
 
     score = split_score(extract(supernet, arch), task, split, arch.lookback)
+    return 0.0 if math.isnan(score) else score
+
+
+def _search_score(supernet: OFASupernet, arch: Architecture, task: ProxyTask) -> float:
+    """:func:`inherited_score` on validation through :class:`_SubnetScorer` (no model built, fewer steps)."""
+    from ..proxy.task import PRIMARY_METRIC, score_predictions
+    from ..proxy.training import predict_split
+
+    scorer = _SubnetScorer(supernet, supernet.space.config(arch)).eval()
+    score = float(score_predictions(predict_split(scorer, task, "val", arch.lookback), task, "val")[
+        PRIMARY_METRIC[task.target]])
     return 0.0 if math.isnan(score) else score
 
 
@@ -603,7 +643,7 @@ def search_subnet(supernet: OFASupernet, problem: SearchProblem, task: ProxyTask
         if key not in seen:
             metrics = problem.predict(arch)
             if problem.within_budget(metrics):
-                metrics = replace(metrics, score=inherited_score(supernet, arch, task))
+                metrics = replace(metrics, score=_search_score(supernet, arch, task))
             seen[key] = metrics
         strategy.tell(arch, seen[key])
     best = [(Architecture.from_json(k), m) for k, m in seen.items() if problem.selectable(m)]
