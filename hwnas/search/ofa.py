@@ -592,7 +592,8 @@ class OFAChoice:
     """The sub-network a target gets: architecture, its metrics (inherited validation score) and every candidate.
 
     ``points`` holds one row per distinct candidate: ``arch`` (label), ``latency_us``,
-    ``score`` (NaN when outside the budgets: not scored), ``within_budget``.
+    ``score`` (NaN when outside the budgets: not scored), ``within_budget``. ``seconds``
+    is wall time, ``cpu_seconds`` this process's CPU time (less sensitive to other jobs).
 
     Taught in: notebooks/13_beyond.
     """
@@ -604,6 +605,7 @@ class OFAChoice:
     evals: int
     scored: int
     points: list[dict[str, Any]]
+    cpu_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types (NaN as None)."""
@@ -612,6 +614,7 @@ class OFAChoice:
         return nan_to_none({"target": self.target, "arch": self.arch.to_dict() if self.arch else None,
                             "label": self.arch.label() if self.arch else None,
                             "metrics": self.metrics.to_dict() if self.metrics else None, "seconds": self.seconds,
+                            "cpu_seconds": self.cpu_seconds,
                             "evals": self.evals, "scored": self.scored, "points": self.points})
 
 
@@ -620,8 +623,10 @@ def search_subnet(supernet: OFASupernet, problem: SearchProblem, task: ProxyTask
     """Regularised evolution over ``problem.space`` on inherited weights: the best sub-network within budget.
 
     Every candidate is priced by ``problem`` (the target's table or model); only the
-    ones within the budgets are scored (:func:`inherited_score` on validation), each
-    architecture once. ``problem.num_iterations`` candidates are asked. No training.
+    ones within the budgets are scored (:func:`inherited_score` on validation, computed
+    by the supernet itself on only the steps the sub-network reads: the same score to
+    float rounding, several times cheaper for LAST heads), each architecture once.
+    ``problem.num_iterations`` candidates are asked. No training.
     ``target`` names the result (default: the problem's space).
 
     Taught in: notebooks/13_beyond.
@@ -634,7 +639,7 @@ def search_subnet(supernet: OFASupernet, problem: SearchProblem, task: ProxyTask
     if task is None:
         raise ValueError("task is required (or problem.task): the inherited weights are scored on its validation split")
     supernet.space.config(problem.space.sample(np.random.default_rng(0)))  # the supernet's space? fail early
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     strategy = RegularizedEvolution(problem, seed=seed, population_size=population_size, sample_size=sample_size)
     seen: dict[str, Metrics] = {}
     for _ in range(problem.num_iterations):
@@ -651,8 +656,8 @@ def search_subnet(supernet: OFASupernet, problem: SearchProblem, task: ProxyTask
     points = [{"arch": Architecture.from_json(k).label(), "latency_us": m.latency_us, "score": m.score,
                "within_budget": problem.within_budget(m)} for k, m in seen.items()]
     return OFAChoice(target or problem.space.name, chosen[0] if chosen else None, chosen[1] if chosen else None,
-                     time.perf_counter() - t0,
-                     problem.num_iterations, sum(math.isfinite(m.score) for m in seen.values()), points)
+                     time.perf_counter() - t0, problem.num_iterations,
+                     sum(math.isfinite(m.score) for m in seen.values()), points, time.process_time() - cpu0)
 
 
 def finetune(supernet: OFASupernet, arch: Architecture, task: ProxyTask, epochs: int = 2, seed: int = 0) -> TradingNet:
