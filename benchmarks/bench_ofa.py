@@ -34,6 +34,9 @@ budgets (40 µs, 10 MiB), with no tail factor. GPU: the A100 roofline model at b
         nice -n 5 .venv/bin/python benchmarks/bench_ofa.py
 
 Output: ``benchmarks/results/ofa.txt`` and ``.json`` (rewritten after every step).
+``--refresh-extraction`` re-measures only the extractions of a finished report (the
+supernet is retrained, deterministic, and its curve checked against the report's), and
+times the first scorer (extract a model, score the whole lookback) under the same load.
 """
 
 from __future__ import annotations

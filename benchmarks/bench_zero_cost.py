@@ -27,14 +27,26 @@ each pair of runs (same seed) is compared at the smaller of their two totals.
 Results go to ``benchmarks/results/zero_cost.txt`` / ``.json`` after every step
 (the json keeps every architecture's scores for the chapter's figure).
 
-The committed results were run as three processes (on a 2-core machine shared with
+Latency: part 1 does not use it (the correlations are with trained scores); it
+prices candidates with the space's measured CPU table when that covers every op,
+else with the analytical A100 model (the committed 1-thread CPU table predates the
+GRU, LSTM and gated-TCN ops). Part 2 needs measured latencies, so it searches the
+default space without the ops the table lacks (said in the settings).
+
+The committed results were run as separate processes (on a 2-core machine shared with
 other jobs, load average 4-12), the figures as written in the .txt files:
 
     export PYTHONPATH=. HWNAS_BYBIT_DIR=../shared/data/bybit HWNAS_OFFLINE=1
-    nice -n 5 .venv/bin/python benchmarks/bench_zero_cost.py --part 1 --archs 200 --retrain 10
+    nice -n 5 .venv/bin/python benchmarks/bench_zero_cost.py --part 1 --archs 200 --retrain 40
     nice -n 5 .venv/bin/python benchmarks/bench_zero_cost.py --part 2 --prefilter-proxy snip \
-        --search-seeds 5 --search-evals 30 --population 10 --search-random
+        --search-seeds 5 --search-evals 100 --population 20 --search-random --max-train-windows 512 \
+        --store benchmarks/results/zero_cost_search_evals.sqlite
+    nice -n 5 .venv/bin/python benchmarks/bench_zero_cost.py --space mobile --part 1 --archs 200 --retrain 40
     nice -n 5 .venv/bin/python benchmarks/bench_zero_cost.py --part cost
+
+(part 2 on a 512-window recipe: 1,500 trainings at the proxy recipe's 2,048 would take
+about two hours on the shared machine; its proxy, snip, was the best on validation in
+the earlier default-space and mobile runs.)
 """
 
 from __future__ import annotations
