@@ -171,10 +171,11 @@ def format_report(report: dict[str, Any]) -> str:
         if "ratio" in search:
             lines.append(f"  HV ratio {search['ratio_label']} at equal accounted time: {search['ratio']:.3f} "
                          f"(per seed {np.round(search['ratio_per_seed'], 3).tolist()})")
-        for name, t in search.get("tests", {}).items():
+        for (name, t), when in [*((kv, "equal evaluations") for kv in search.get("tests_equal_evals", {}).items()),
+                                *((kv, "equal accounted time") for kv in search.get("tests", {}).items())]:
             if "paired_t_p" in t:
                 ci = t.get("diff_ci95") or [float("nan")] * 2
-                lines.append(f"  {name} - evolution (equal accounted time): mean HV difference {t['mean_diff']:+.4f} "
+                lines.append(f"  {name} - evolution ({when}): mean HV difference {t['mean_diff']:+.4f} "
                              f"(95% CI [{ci[0]:+.4f}, {ci[1]:+.4f}]), wins {t['wins']}/{t['n']} seeds, paired t "
                              f"p={t['paired_t_p']:.3f}, Welch t p={t['welch_t_p']:.3f}, Wilcoxon p="
                              f"{t['wilcoxon_p']:.3f}")
@@ -414,6 +415,9 @@ def part2(args: argparse.Namespace, space: hwnas.SearchSpace, task: Any, profile
                                  ratio_per_seed=ratios, ratio_label=f"{pre} / evolution",
                                  tests={k: compare_to(equal[k], equal["evolution"]) for k in done
                                         if k != "evolution"},
+                                 tests_equal_evals={k: compare_to([c[-1] for c in curves[k]],
+                                                                  [c[-1] for c in curves["evolution"]])
+                                                    for k in done if k != "evolution"},
                                  completed_seeds=seed + 1,
                                  cost={k: {"train_s_mean": float(np.mean([c[-1] for c in costs[k]]) -
                                                                   np.mean(zc_s[k])),
