@@ -127,11 +127,21 @@ def cost_summary(report: dict[str, Any]) -> dict[str, float]:
     separate = sum(t["separate"]["seconds"] for t in targets)
     supernet = report["supernet"]["seconds"]
     per_search, per_extraction = separate / len(targets), extraction / len(targets)
-    return {"supernet_seconds": supernet, "extraction_seconds": extraction, "ofa_seconds": supernet + extraction,
-            "separate_seconds": separate, "ratio": (supernet + extraction) / separate,
-            "separate_per_target": per_search, "extraction_per_target": per_extraction,
-            "break_even_targets": supernet / (per_search - per_extraction) if per_search > per_extraction
-            else float("inf")}
+    out = {"supernet_seconds": supernet, "extraction_seconds": extraction, "ofa_seconds": supernet + extraction,
+           "separate_seconds": separate, "ratio": (supernet + extraction) / separate,
+           "separate_per_target": per_search, "extraction_per_target": per_extraction,
+           "break_even_targets": supernet / (per_search - per_extraction) if per_search > per_extraction
+           else float("inf")}
+    if report["supernet"].get("cpu_seconds") and all(t["separate"].get("cpu_seconds") for t in targets):
+        # CPU time of this process: what the wall-clock ratio is when the other jobs on the machine are set aside
+        cpu_ofa = report["supernet"]["cpu_seconds"] + sum(t["ofa"].get("cpu_seconds", 0.0) for t in targets)
+        cpu_sep = sum(t["separate"]["cpu_seconds"] for t in targets)
+        cpu_per_search = cpu_sep / len(targets)
+        cpu_per_extraction = sum(t["ofa"].get("cpu_seconds", 0.0) for t in targets) / len(targets)
+        out.update(cpu_ofa_seconds=cpu_ofa, cpu_separate_seconds=cpu_sep, cpu_ratio=cpu_ofa / cpu_sep,
+                   cpu_break_even_targets=report["supernet"]["cpu_seconds"] / (cpu_per_search - cpu_per_extraction)
+                   if cpu_per_search > cpu_per_extraction else float("inf"))
+    return out
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -146,8 +156,9 @@ def format_report(report: dict[str, Any]) -> str:
              f"{s['seeds']}; separate searches {s['separate_evals']} evaluations (reduced from the pipeline's 40)"]
     sup = report.get("supernet")
     if sup:
-        lines.append(f"supernet training: {sup['seconds']:.1f} s training ({sup['wall_seconds']:.1f} s wall with the "
-                     f"curve's validation scores)")
+        lines.append(f"supernet training: {sup['seconds']:.1f} s training"
+                     + (f", {sup['cpu_seconds']:.1f} s CPU" if sup.get("cpu_seconds") else "")
+                     + f" ({sup['wall_seconds']:.1f} s wall with the curve's validation scores)")
         for row in sup["curve"]:
             lines.append(f"  {row['phase']:<6} epoch {row['epoch']}: loss {row['loss']:.4f}, val largest "
                          f"{row['val_largest']:+.4f}, smallest {row['val_smallest']:+.4f} ({row['seconds']:.1f} s)")
@@ -175,7 +186,9 @@ def format_report(report: dict[str, Any]) -> str:
                          f"{o['inherited_test'] - o['scratch']['test_mean']:+.4f})")
         sep = t.get("separate")
         if sep:
-            lines.append(f"  separate search ({sep['strategy']}, {sep['evals']} evals): {sep['seconds']:.1f} s; chose "
+            cpu = f", {sep['cpu_seconds']:.1f} s CPU" if sep.get("cpu_seconds") else ""
+            lines.append(f"  separate search ({sep['strategy']}, {sep['evals']} evals): {sep['seconds']:.1f} s{cpu}; "
+                         f"chose "
                          f"{sep['label']}, {sep['latency_us']:.1f} µs, within budget {sep['within_budget']}; "
                          f"retrained test {sep['retrained']['test_mean']:+.4f} ± {sep['retrained']['test_std']:.4f}")
     cost = report.get("cost")
@@ -188,6 +201,11 @@ def format_report(report: dict[str, Any]) -> str:
             lines.append(f"break-even: the supernet pays for itself from {cost['break_even_targets']:.1f} targets "
                          f"(a separate search {cost['separate_per_target']:.1f} s per target on average, an "
                          f"extraction {cost['extraction_per_target']:.1f} s)")
+        if "cpu_ratio" in cost:
+            lines.append(f"in CPU time (this process; less sensitive to the other jobs): OFA "
+                         f"{cost['cpu_ofa_seconds']:.1f} s "
+                         f"vs separate searches {cost['cpu_separate_seconds']:.1f} s: ratio {cost['cpu_ratio']:.2f}; "
+                         f"break-even {cost['cpu_break_even_targets']:.1f} targets")
         gaps = [t["ofa"]["inherited_test"] - t["ofa"]["scratch"]["test_mean"] for t in report["targets"].values()]
         lines.append(f"inherited - from-scratch test score per target: {', '.join(f'{g:+.4f}' for g in gaps)}")
     lines.append(f"finished: {report.get('finished', 'no (partial)')}; load at end {report.get('load_end')}")
@@ -352,7 +370,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if saved is not None and saved["key"] == key:  # the same seeded training, kept from an interrupted run
         supernet = OFASupernet(space, seed=0)
         supernet.load_state_dict(saved["state"])
-        trained = OFATraining(supernet.eval(), saved["curve"], saved["seconds"], saved["settings"])
+        trained = OFATraining(supernet.eval(), saved["curve"], saved["seconds"], saved["settings"],
+                              saved.get("cpu_seconds", 0.0))
         wall = saved["wall_seconds"]
         print(f"supernet loaded from {cache} (trained in {trained.seconds:.1f} s)", flush=True)
     else:
@@ -361,8 +380,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         wall = time.perf_counter() - start
         if cache is not None:
             torch.save({"key": key, "state": trained.supernet.state_dict(), "curve": trained.curve,
-                        "seconds": trained.seconds, "settings": trained.settings, "wall_seconds": wall}, cache)
-    report["supernet"] = {"seconds": trained.seconds, "wall_seconds": wall,
+                        "seconds": trained.seconds, "settings": trained.settings, "wall_seconds": wall,
+                        "cpu_seconds": trained.cpu_seconds}, cache)
+    report["supernet"] = {"seconds": trained.seconds, "cpu_seconds": trained.cpu_seconds, "wall_seconds": wall,
                           "curve": trained.curve, "settings": trained.settings,
                           "space": {k: [str(v) for v in getattr(space, k)] for k in (
                               "lookbacks", "depths", "kernel_sizes", "widths", "stem_widths", "head_types")}}
@@ -390,14 +410,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         sep_problem = SearchProblem(sep_space, profile, plan.latency_budget_us, args.separate_evals,
                                     memory_budget_bytes=plan.memory_budget or int(profile.memory_budget_bytes),
                                     task=task, constraint="hard", batch=plan.batch)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         result = minimize(sep_problem, plan.strategy, seed=0, progress=False)
-        seconds = time.perf_counter() - t0
+        seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
         best = result.best()
         pick = best if best is not None else min(result.history, key=lambda e: e.metrics.latency_us)
         sep_arch = pick.arch
         entry["separate"] = {
             "strategy": plan.strategy, "space": sep_space.name, "evals": len(result.history), "seconds": seconds,
+            "cpu_seconds": cpu_seconds,
             "arch": sep_arch.to_dict(), "label": sep_arch.label(), "latency_us": pick.metrics.latency_us,
             "val_search": pick.metrics.score, "within_budget": bool(sep_problem.within_budget(pick.metrics)),
             "points": [{"arch": e.arch.label(), "latency_us": e.metrics.latency_us, "score": e.metrics.score,

@@ -418,6 +418,7 @@ class OFATraining:
     curve: list[dict[str, Any]]
     seconds: float
     settings: dict[str, Any] = field(default_factory=dict)
+    cpu_seconds: float = 0.0  # this process's CPU time in training (``seconds`` is wall time)
 
 
 def train_supernet(task: ProxyTask, space: OFASpace | None = None, *, seed: int = 0,
@@ -456,7 +457,7 @@ def train_supernet(task: ProxyTask, space: OFASpace | None = None, *, seed: int 
     generator = torch.Generator().manual_seed(10_007 * seed + 3)
     rng = np.random.default_rng(seed)
     rows: list[dict[str, Any]] = []
-    step, train_seconds = 0, 0.0
+    step, train_seconds, cpu_seconds = 0, 0.0, 0.0
     with torch_settings(task.num_threads):
         for phase, n_epochs in zip(PHASES, epochs):
             if n_epochs == 0:
@@ -466,7 +467,7 @@ def train_supernet(task: ProxyTask, space: OFASpace | None = None, *, seed: int 
             lr = task.lr * (1.0 if phase == Phase.FULL else shrink_lr_factor)
             optimizer = torch.optim.Adam(supernet.parameters(), lr=lr)
             for epoch in range(n_epochs):
-                t0 = time.perf_counter()
+                t0, cpu0 = time.perf_counter(), time.process_time()
                 supernet.train()
                 losses = []
                 for batch in torch.randperm(len(X), generator=generator).split(task.batch_size):
@@ -486,6 +487,7 @@ def train_supernet(task: ProxyTask, space: OFASpace | None = None, *, seed: int 
                     step += 1
                 supernet.eval()
                 train_seconds += time.perf_counter() - t0
+                cpu_seconds += time.process_time() - cpu0
                 row: dict[str, Any] = {"phase": phase.value, "epoch": epoch + 1, "step": step,
                                        "seconds": train_seconds, "loss": float(np.mean(losses))}
                 if curve:
@@ -499,7 +501,7 @@ def train_supernet(task: ProxyTask, space: OFASpace | None = None, *, seed: int 
     settings = {"phase_epochs": dict(zip([p.value for p in PHASES], epochs)), "subnets_per_step": subnets_per_step,
                 "shrink_lr_factor": shrink_lr_factor, "lr": task.lr, "batch_size": task.batch_size,
                 "train_windows": len(X), "seed": seed, "threads": task.num_threads}
-    return OFATraining(supernet.eval(), rows, train_seconds, settings)
+    return OFATraining(supernet.eval(), rows, train_seconds, settings, cpu_seconds)
 
 
 # --------------------------------------------------------------------------- per-target extraction
