@@ -399,8 +399,14 @@ for target, t in ofa["targets"].items():
 print(f"whole cost: OFA {cost['ofa_seconds']:.0f} s vs three searches {cost['separate_seconds']:.0f} s "
       f"(ratio {cost['ratio']:.2f}); break-even at {cost['break_even_targets']:.1f} targets")
 gaps = [t["ofa"]["inherited_test"] - t["ofa"]["scratch"]["test_mean"] for t in ofa["targets"].values()]
-glue("ofa_ratio", cost["ratio"], display=False)
-glue("ofa_break_even", cost["break_even_targets"], display=False)
+# CPU time of the benchmark's process when recorded: wall time on a shared machine moves with the other jobs
+ratio = cost.get("cpu_ratio", cost["ratio"])
+if "cpu_ratio" in cost:
+    print(f"in CPU time: OFA {cost['cpu_ofa_seconds']:.0f} s vs three searches {cost['cpu_separate_seconds']:.0f} s "
+          f"(ratio {ratio:.2f}); break-even at {cost['cpu_break_even_targets']:.1f} targets")
+glue("ofa_ratio", ratio, display=False)
+glue("ofa_wall_ratio", cost["ratio"], display=False)
+glue("ofa_break_even", cost.get("cpu_break_even_targets", cost["break_even_targets"]), display=False)
 glue("ofa_gap_min", min(gaps), display=False)
 glue("ofa_gap_max", max(gaps), display=False)
 extract_max_s = max(t["ofa"]["seconds"] for t in ofa["targets"].values())
@@ -415,9 +421,9 @@ for target, t in ofa["targets"].items():
               f"scorer {min(r['previous_scorer_seconds']):.1f} s ({min(r['previous_scorer_cpu_seconds']):.1f} s CPU); "
               f"same choice: {r['same_choice_as_previous_scorer']}")
 glue("ofa_scorer_speedup", min(speedups) if speedups else float("nan"), display=False)
-glue("ofa_gap_word", "below" if max(gaps) < 0 else ("above" if min(gaps) > 0 else "around"), display=False)
-glue("ofa_cost_word", "more than" if cost["ratio"] > 1 else "less than", display=False)
-glue("ofa_verdict", "is better served by the searches of the earlier chapters" if cost["ratio"] > 1 else
+glue("ofa_gap_word", "below" if max(gaps) < 0 else ("above" if min(gaps) > 0 else "about as well as"), display=False)
+glue("ofa_cost_word", "more than" if ratio > 1 else "less than", display=False)
+glue("ofa_verdict", "is better served by the searches of the earlier chapters" if ratio > 1 else
      "is already better served by one supernet", display=False)
 
 # %% mystnb={"figure": {"caption": "Left: the committed supernet's training curve by stage, the validation score of its largest and smallest sub-networks. Right: per target, the candidates scored with inherited weights and the chosen sub-networks' test scores (inherited, fine-tuned, from scratch) beside the target's own search."}, "image": {"alt": "Panels: a line chart of validation score against training step for the largest and smallest sub-network, with the stages full, kernel, depth and width marked; then one scatter panel per target (cpu, gpu, fpga) of score against latency in µs with a dashed budget line."}}
@@ -433,9 +439,10 @@ fig
 # the search scores a LAST-head sub-network on only the input steps its last output can
 # see, $1 + \sum_b (k_b - 1)/2$, instead of the whole lookback, at least
 # {glue:text}`ofa_scorer_speedup:.1f` times less CPU time than extracting each candidate and
-# scoring it on the whole lookback). For three targets the
-# supernet cost {glue:text}`ofa_ratio:.2f` times as much as three separate searches
-# ({glue:text}`ofa_cost_word` them), and it pays for itself from about
+# scoring it on the whole lookback). For three targets the supernet and its extractions took
+# {glue:text}`ofa_ratio:.2f` times the CPU time of three separate searches
+# ({glue:text}`ofa_cost_word` them; {glue:text}`ofa_wall_ratio:.2f` times in wall time, which
+# on a shared machine moves with the other jobs), and the supernet pays for itself from about
 # {glue:text}`ofa_break_even:.1f` targets. OFA's case is many targets (the original paper
 # deploys to dozens of devices) and expensive training; by these measurements a trading
 # desk with three targets and one-second proxies {glue:text}`ofa_verdict`.
