@@ -201,8 +201,10 @@ for proxy, corr in zc_bench["correlations"].items():
     v = corr["val"]
     rows.append((v["spearman"], proxy))
     test = corr.get("retrained_test", corr["test"])
+    cost_ms = zc_bench.get("cost_remeasured", {}).get("median_ms", {}).get(proxy, part1["cost_ms"][proxy]["median"])
     print(f"{proxy:10s} vs validation {v['spearman']:+.3f} [{v['spearman_ci'][0]:+.3f}, {v['spearman_ci'][1]:+.3f}]"
-          f"  vs test {test['spearman']:+.3f}   cost {part1['cost_ms'][proxy]['median']:.1f} ms")
+          f"  vs {'retrained ' if 'retrained_test' in corr else ''}test {test['spearman']:+.3f} (n={test['n']})"
+          f"   cost {cost_ms:.1f} ms")
 print(part1["verdict"])
 print("latency:", settings.get("latency", "the space's CPU table"))
 families = zc_bench.get("per_family", {})
@@ -218,7 +220,13 @@ glue("zc_best", best_zc, display=False)
 glue("zc_best_rho", zc_bench["correlations"][best_zc]["val"]["spearman"], display=False)
 glue("zc_params_rho", zc_bench["correlations"]["params"]["val"]["spearman"], display=False)
 glue("zc_beats_params", "beats" if part1["beats_params"] else "does not beat", display=False)
-glue("zc_cost_all_ms", part1["cost_ms_all_median"], display=False)
+# the cost re-measured as the fastest of three passes when the benchmark did (less disturbed by other jobs)
+glue("zc_cost_all_ms", zc_bench.get("cost_remeasured", {}).get("all_median_ms", part1["cost_ms_all_median"]),
+     display=False)
+retrained = {p: c.get("retrained_test", c["test"]) for p, c in zc_bench["correlations"].items()}
+glue("zc_retrained_n", retrained[best_zc]["n"], display=False)
+glue("zc_best_retrained_rho", retrained[best_zc]["spearman"], display=False)
+glue("zc_params_retrained_rho", retrained["params"]["spearman"], display=False)
 
 # %% mystnb={"figure": {"caption": "Each zero-cost proxy at initialisation (x) against the trained validation score (y, mean of two seeds) of the benchmark's random architectures; the title gives Spearman's ρ with its 95% bootstrap interval, beside the trained score's own seed-to-seed ceiling."}, "image": {"alt": "A grid of scatter plots, one per proxy (grad_norm, snip, synflow, naswot, params, flops): proxy score on the x axis, trained validation score on the y axis, one dot per architecture, with the rank correlation in each panel's title."}}
 archs_bench = zc_bench["architectures"]
@@ -234,8 +242,12 @@ fig
 # reaches a Spearman $\rho$ of {glue:text}`zc_best_rho:+.2f` with the trained validation
 # score, against {glue:text}`zc_params_rho:+.2f` for the parameter count: it
 # {glue:text}`zc_beats_params` #params here. The ceiling, two training seeds of the same
-# architectures, is {glue:text}`zc_ceiling:+.2f`. All proxies together cost
-# {glue:text}`zc_cost_all_ms:.0f` ms per architecture (median) in the benchmark.
+# architectures, is {glue:text}`zc_ceiling:+.2f`. On the {glue:text}`zc_retrained_n`
+# architectures the benchmark retrained five times longer, the same proxy's $\rho$ with the
+# test score is {glue:text}`zc_best_retrained_rho:+.2f` (#params:
+# {glue:text}`zc_params_retrained_rho:+.2f`): a proxy that ranks one-epoch scores need not
+# rank a longer training's. All proxies together cost {glue:text}`zc_cost_all_ms:.0f` ms per
+# architecture (median, the fastest of three passes) in the benchmark.
 #
 # **Using a proxy honestly.** A proxy earns its place in a search only if, for the same
 # wall time, the search finds a better front. `hwnas.search` has a `prefilter` strategy
@@ -423,8 +435,12 @@ for target, t in ofa["targets"].items():
 glue("ofa_scorer_speedup", min(speedups) if speedups else float("nan"), display=False)
 glue("ofa_gap_word", "below" if max(gaps) < 0 else ("above" if min(gaps) > 0 else "about as well as"), display=False)
 glue("ofa_cost_word", "more than" if ratio > 1 else "less than", display=False)
-glue("ofa_verdict", "is better served by the searches of the earlier chapters" if ratio > 1 else
-     "is already better served by one supernet", display=False)
+score_wins = sum(t["ofa"]["finetuned"]["test_mean"] >= t["separate"]["retrained"]["test_mean"]
+                 for t in ofa["targets"].values() if "separate" in t)
+glue("ofa_score_wins", score_wins, display=False)
+glue("ofa_targets", len(ofa["targets"]), display=False)
+costliest = max((t for t in ofa["targets"].items() if "separate" in t[1]), key=lambda t: t[1]["separate"]["seconds"])
+glue("ofa_costliest", f"{costliest[0].upper()} target's {costliest[1]['separate']['strategy']}", display=False)
 
 # %% mystnb={"figure": {"caption": "Left: the committed supernet's training curve by stage, the validation score of its largest and smallest sub-networks. Right: per target, the candidates scored with inherited weights and the chosen sub-networks' test scores (inherited, fine-tuned, from scratch) beside the target's own search."}, "image": {"alt": "Panels: a line chart of validation score against training step for the largest and smallest sub-network, with the stages full, kernel, depth and width marked; then one scatter panel per target (cpu, gpu, fpga) of score against latency in µs with a dashed budget line."}}
 fig = plots.plot_ofa(ofa["supernet"]["curve"], ofa["targets"])
@@ -443,9 +459,12 @@ fig
 # {glue:text}`ofa_ratio:.2f` times the CPU time of three separate searches
 # ({glue:text}`ofa_cost_word` them; {glue:text}`ofa_wall_ratio:.2f` times in wall time, which
 # on a shared machine moves with the other jobs), and the supernet pays for itself from about
-# {glue:text}`ofa_break_even:.1f` targets. OFA's case is many targets (the original paper
-# deploys to dozens of devices) and expensive training; by these measurements a trading
-# desk with three targets and one-second proxies {glue:text}`ofa_verdict`.
+# {glue:text}`ofa_break_even:.1f` targets. Cost is half the question: the supernet's
+# fine-tuned picks scored at least as well on test as the target's own search (retrained)
+# on {glue:text}`ofa_score_wins` of the {glue:text}`ofa_targets` targets. OFA's case is many
+# targets (the original paper deploys to dozens of devices) and expensive training; with
+# three targets and one-second proxies, which route is cheaper depends on the search each
+# target runs (here the {glue:text}`ofa_costliest` search costs most).
 
 # %%
 chapter_seconds = time.perf_counter() - CHAPTER_START
