@@ -27,14 +27,26 @@ each pair of runs (same seed) is compared at the smaller of their two totals.
 Results go to ``benchmarks/results/zero_cost.txt`` / ``.json`` after every step
 (the json keeps every architecture's scores for the chapter's figure).
 
-The committed results were run as three processes (on a 2-core machine shared with
+Latency: part 1 does not use it (the correlations are with trained scores); it
+prices candidates with the space's measured CPU table when that covers every op,
+else with the analytical A100 model (the committed 1-thread CPU table predates the
+GRU, LSTM and gated-TCN ops). Part 2 needs measured latencies, so it searches the
+default space without the ops the table lacks (said in the settings).
+
+The committed results were run as separate processes (on a 2-core machine shared with
 other jobs, load average 4-12), the figures as written in the .txt files:
 
     export PYTHONPATH=. HWNAS_BYBIT_DIR=../shared/data/bybit HWNAS_OFFLINE=1
-    nice -n 5 .venv/bin/python benchmarks/bench_zero_cost.py --part 1 --archs 200 --retrain 10
+    nice -n 5 .venv/bin/python benchmarks/bench_zero_cost.py --part 1 --archs 200 --retrain 40
     nice -n 5 .venv/bin/python benchmarks/bench_zero_cost.py --part 2 --prefilter-proxy snip \
-        --search-seeds 5 --search-evals 30 --population 10 --search-random
+        --search-seeds 5 --search-evals 100 --population 20 --search-random --max-train-windows 512 \
+        --store benchmarks/results/zero_cost_search_evals.sqlite
+    nice -n 5 .venv/bin/python benchmarks/bench_zero_cost.py --space mobile --part 1 --archs 200 --retrain 40
     nice -n 5 .venv/bin/python benchmarks/bench_zero_cost.py --part cost
+
+(part 2 on a 512-window recipe: 1,500 trainings at the proxy recipe's 2,048 would take
+about two hours on the shared machine; its proxy, snip, was the best on validation in
+the earlier default-space and mobile runs.)
 """
 
 from __future__ import annotations
@@ -83,6 +95,11 @@ def distinct_archs(space: hwnas.SearchSpace, n: int, seed: int) -> list[hwnas.Ar
     return list(seen.values())
 
 
+def covered_ops(profile: Any) -> set[str]:
+    """The op names a measured profile has table entries for."""
+    return {str(getattr(key.op, "value", key.op)) for key in profile.latency_table}
+
+
 def write(report: dict[str, Any], out: Path) -> None:
     """The report's json and its text summary, atomically."""
     write_text_atomic(out.with_suffix(".json"), json.dumps(nan_to_none(report), indent=1))
@@ -126,6 +143,13 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"all zero-cost proxies together: median {report['part1']['cost_ms_all_median']:.1f} ms "
                      f"per architecture (target < {TARGET_MS:.0f} ms per proxy)")
         lines.append(report["part1"]["verdict"])
+        fam = report.get("per_family")
+        if fam:
+            lines.append("Spearman with the trained val score within op families (an architecture counts in each "
+                         "family it has a layer of; no intervals):")
+            for name, e in fam.items():
+                lines.append(f"  {name:<10} n={e['n']:<4}" + ("  ".join(
+                    f"{p} {e[p]:+.3f}" for p in corr if p in e) or "  too few"))
         again = report.get("cost_remeasured")
         if again:
             lines.append(f"cost re-measured (fastest of {again['passes']} shuffled passes, {again['archs']} "
@@ -147,6 +171,16 @@ def format_report(report: dict[str, Any]) -> str:
         if "ratio" in search:
             lines.append(f"  HV ratio {search['ratio_label']} at equal accounted time: {search['ratio']:.3f} "
                          f"(per seed {np.round(search['ratio_per_seed'], 3).tolist()})")
+        for (name, t), when in [*((kv, "equal evaluations") for kv in search.get("tests_equal_evals", {}).items()),
+                                *((kv, "equal accounted time") for kv in search.get("tests", {}).items())]:
+            if "paired_t_p" in t:
+                ci = t.get("diff_ci95") or [float("nan")] * 2
+                lines.append(f"  {name} - evolution ({when}): mean HV difference {t['mean_diff']:+.4f} "
+                             f"(95% CI [{ci[0]:+.4f}, {ci[1]:+.4f}]), wins {t['wins']}/{t['n']} seeds, paired t "
+                             f"p={t['paired_t_p']:.3f}, Welch t p={t['welch_t_p']:.3f}, Wilcoxon p="
+                             f"{t['wilcoxon_p']:.3f}")
+        if search.get("verdict"):
+            lines.append("  " + search["verdict"])
         for name, c in search["cost"].items():
             lines.append(f"  cost {name:<12} training {c['train_s_mean']:.1f} s + zero-cost "
                          f"{c['zero_cost_s_mean']:.1f} s per run (mean over seeds)")
@@ -212,6 +246,7 @@ def part1(args: argparse.Namespace, space: hwnas.SearchSpace, task: Any, profile
         x = np.array([r["zero_cost"][0][p] for r in records])
         correlations[p] = {name: rank_correlation(x, y, seed=k) for k, (name, y) in enumerate(targets.items())}
     report["correlations"] = correlations
+    report["per_family"] = family_correlations(records, proxies, val)
     v = np.array([r["val"] for r in records])
     t = np.array([r["test"] for r in records])
     ceiling = rank_correlation(v[:, 0], v[:, 1]) if v.shape[1] > 1 else {}
@@ -245,6 +280,38 @@ def part1(args: argparse.Namespace, space: hwnas.SearchSpace, task: Any, profile
     return report
 
 
+#: Op families of the default space, for the per-family correlations (an architecture is in every
+#: family one of its layers belongs to; "conv_only": convolutions, fc, identity and pooling only).
+FAMILIES: dict[str, frozenset[str]] = {
+    "recurrent": frozenset({"gru", "lstm"}),
+    "gated_tcn": frozenset({"gated_tcn"}),
+    "attention": frozenset({"attention"}),
+}
+
+
+def arch_families(arch: dict[str, Any]) -> list[str]:
+    """The families (:data:`FAMILIES`, or ``conv_only``) of one architecture's layers."""
+    ops = {layer["op"] for layer in arch["layers"]}
+    found = [name for name, members in FAMILIES.items() if ops & members]
+    return found or ["conv_only"]
+
+
+def family_correlations(records: list[dict[str, Any]], proxies: list[str],
+                        val: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Spearman of each proxy with the trained validation score within each op family (no intervals)."""
+    out: dict[str, dict[str, Any]] = {}
+    for family in [*FAMILIES, "conv_only"]:
+        idx = [i for i, r in enumerate(records) if family in arch_families(r["arch"])]
+        entry: dict[str, Any] = {"n": len(idx), "val_mean": float(np.nanmean(val[idx])) if idx else None}
+        if len(idx) >= 5:
+            for p in proxies:
+                x = np.array([records[i]["zero_cost"][0][p] for i in idx], dtype=float)
+                x = np.where(np.isneginf(x), np.nanmin(x[np.isfinite(x)], initial=0.0) - 1.0, x)
+                entry[p] = float(stats.spearmanr(x, val[idx], nan_policy="omit")[0])
+        out[family] = entry
+    return out
+
+
 def cost_pass(args: argparse.Namespace, space: hwnas.SearchSpace, task: Any) -> dict[str, Any]:
     """Each proxy's cost per architecture on the first ``--cost-archs`` architectures: the fastest of
     ``--cost-passes`` shuffled passes per architecture (less sensitive to other jobs than one pass)."""
@@ -262,6 +329,21 @@ def cost_pass(args: argparse.Namespace, space: hwnas.SearchSpace, task: Any) -> 
             "median_ms": {p: statistics.median(v) for p, v in best.items()},
             "p90_ms": {p: float(np.percentile(v, 90)) for p, v in best.items()},
             "all_median_ms": statistics.median(sum(best[p][i] for p in best) for i in range(len(archs)))}
+
+
+def compare_to(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
+    """``a`` against ``b`` (per-seed HVs, same seeds): mean difference, paired t, Welch t, Wilcoxon p."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    out: dict[str, Any] = {"n": int(len(x)), "mean_diff": float(np.mean(x - y)) if len(x) else None,
+                           "wins": int(np.sum(x > y))}
+    if len(x) >= 2:
+        out["paired_t_p"] = float(stats.ttest_rel(x, y).pvalue)
+        out["welch_t_p"] = float(stats.ttest_ind(x, y, equal_var=False).pvalue)
+        diff = x - y
+        out["diff_ci95"] = [float(v) for v in stats.t.interval(0.95, len(diff) - 1, loc=diff.mean(),
+                                                               scale=stats.sem(diff))] if diff.std() > 0 else None
+        out["wilcoxon_p"] = float(stats.wilcoxon(x, y).pvalue) if np.any(diff != 0) else 1.0
+    return out
 
 
 def saved_state(name: str, seed: int, options: dict[str, Any], *, space: hwnas.SearchSpace, profile: Any,
@@ -291,7 +373,10 @@ def part2(args: argparse.Namespace, space: hwnas.SearchSpace, task: Any, profile
         "description": (f"{args.search_evals} evaluations x {args.search_seeds} seeds, soft MnasNet problem, "
                         f"budget {budget:.1f} us (median LUT latency), evolution P={evolution['population_size']} "
                         f"S={evolution['sample_size']}, pre-filter keeps 1/{args.pool_factor} "
-                        f"of its pool by proxy {proxy!r}; HV over (-val score, LAT/T), reference (0, 1)"),
+                        f"of its pool by proxy {proxy!r}; HV over (-val score, LAT/T), reference (0, 1); "
+                        f"training recipe: {task.epochs} epoch(s) on {task.max_train_windows} windows"
+                        + (" (cheaper than the proxy recipe's 2,048, to fit the run)"
+                           if (task.max_train_windows or 0) < 2048 else "")),
         "budget_us": budget, "proxy": proxy, "pool_factor": args.pool_factor, "runs": []}
     report["search"] = search_report
     with EvaluationStore(args.store, *evaluator.fingerprints(), 0) as store:
@@ -328,12 +413,33 @@ def part2(args: argparse.Namespace, space: hwnas.SearchSpace, task: Any, profile
             ratios = [a / b if b > 0 else float("nan") for a, b in zip(equal[pre], equal["evolution"])]
             search_report.update(ratio=float(np.mean(equal[pre]) / np.mean(equal["evolution"])),
                                  ratio_per_seed=ratios, ratio_label=f"{pre} / evolution",
+                                 tests={k: compare_to(equal[k], equal["evolution"]) for k in done
+                                        if k != "evolution"},
+                                 tests_equal_evals={k: compare_to([c[-1] for c in curves[k]],
+                                                                  [c[-1] for c in curves["evolution"]])
+                                                    for k in done if k != "evolution"},
                                  completed_seeds=seed + 1,
                                  cost={k: {"train_s_mean": float(np.mean([c[-1] for c in costs[k]]) -
                                                                   np.mean(zc_s[k])),
                                            "zero_cost_s_mean": float(np.mean(zc_s[k]))} for k in done})
+            test = search_report["tests"][pre]
+            search_report["helps"] = prefilter_verdict(test)
+            search_report["verdict"] = (
+                f"verdict after {seed + 1} seed(s): the {proxy} pre-filter "
+                + {"helps": "HELPS (higher HV than evolution, paired t p < 0.05)",
+                   "hurts": "HURTS (lower HV than evolution, paired t p < 0.05)",
+                   "no difference": "does NOT measurably help (no significant HV difference from evolution "
+                                    "at equal accounted time, paired t p >= 0.05)"}[search_report["helps"]])
             write(report, args.out)
     print(format_report(report), flush=True)
+
+
+def prefilter_verdict(test: dict[str, Any], alpha: float = 0.05) -> str:
+    """``helps`` / ``hurts`` when the paired t-test rejects equal HV at ``alpha``, else ``no difference``."""
+    p = test.get("paired_t_p")
+    if p is None or not np.isfinite(p) or p >= alpha:
+        return "no difference"
+    return "helps" if test["mean_diff"] > 0 else "hurts"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -349,6 +455,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="evolution's population (tournament: a quarter of it)")
     parser.add_argument("--search-random", action="store_true", help="also run random search")
     parser.add_argument("--prefilter-proxy", default=None, help="default: the best proxy on validation")
+    parser.add_argument("--max-train-windows", type=int, default=None,
+                        help="training windows per evaluation (default: the proxy recipe's 2,048); a cheaper "
+                             "recipe for the 100-evaluation searches, recorded in the settings")
     parser.add_argument("--cost-archs", type=int, default=50)
     parser.add_argument("--cost-passes", type=int, default=3)
     parser.add_argument("--part", choices=("1", "2", "both", "cost"), default="both",
@@ -376,18 +485,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(data.summary(), flush=True)
     space = hwnas.SearchSpace.named(args.space, input_features=10)
     task, _ = hwnas.search.default_task(space, progress=False)
-    if args.space == "default":
-        profile = default_profile(space, args.profile)
-    else:  # part 1 uses the trained scores only; an analytical model prices every op of the space
-        from hwnas.targets.profiles import fpga_profile, gpu_profile
+    if args.max_train_windows is not None:
+        task = replace(task, max_train_windows=args.max_train_windows)
+    from hwnas.targets.profiles import fpga_profile, gpu_profile
 
+    cpu_profile = default_profile(space, args.profile) if args.space == "default" else None
+    covered = covered_ops(cpu_profile) if cpu_profile is not None else set()
+    uncovered = [op.value for op in space.ops if op.value not in covered]
+    if cpu_profile is not None and not uncovered:
+        profile, latency_note = cpu_profile, f"{args.profile.name} (measured, 1 thread)"
+    else:  # part 1 uses the trained scores only; an analytical model prices every op of the space
         profile = fpga_profile() if args.space == "fpga" else gpu_profile()
+        latency_note = (f"part 1: {profile.name} (analytical model; latency is not used by the correlations)"
+                        + (f"; the committed CPU profile {args.profile.name} has no entries for "
+                           f"{', '.join(uncovered)}" if uncovered and cpu_profile is not None else ""))
     settings: dict[str, Any] = {
         "data": data.description, "task": task.describe().replace("\n", "; "), "space": space.name,
         "archs": args.archs, "train_seeds": args.train_seeds, "zero_cost_batch": 64,
         "retrain_epochs": RETRAIN_EPOCHS, "retrain_subset": args.retrain,
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs, {platform.python_version()}, "
                    f"torch {__import__('torch').__version__}, 1 torch thread, shared with other jobs",
+        "latency": latency_note,
         "load_average_start": os.getloadavg(),
     }
     report: dict[str, Any] = {"settings": settings}
@@ -408,7 +526,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.out = args.out.with_name(args.out.name + "_search")
         else:
             proxy = proxy or report["part1"]["best_proxy"]
-        part2(args, space, task, profile, report, proxy)
+        assert cpu_profile is not None
+        search_space = space
+        if uncovered:  # the search needs the measured latency of every candidate
+            search_space = hwnas.SearchSpace.default(
+                input_features=10, ops=tuple(op for op in space.ops if op.value in covered))
+            settings["latency"] = (f"part 2: {args.profile.name} (measured, 1 thread); it has no entries for "
+                                   f"{', '.join(uncovered)}, so the searches run on the default space without "
+                                   "them (ops " + ", ".join(op.value for op in search_space.ops) + ")")
+        part2(args, search_space, task, cpu_profile, report, proxy)
     report["settings"]["load_average_end"] = os.getloadavg()
     write(report, args.out)
     return 0

@@ -93,6 +93,41 @@ def test_extracted_model_equals_the_supernet_and_the_standalone_model(config: Su
     assert torch.equal(got, alone)
 
 
+@given(configs)
+def test_a_last_head_reads_only_its_receptive_field(config: SubnetConfig) -> None:
+    from hwnas.search.ofa import _steps_read
+
+    net = random_supernet(3)
+    x = torch.randn(3, FEATURES, 32, generator=torch.Generator().manual_seed(2))
+    steps = _steps_read(config)
+    with torch.no_grad():
+        full, cut = net(x, config), net(x[:, :, -steps:], config)
+    if config.head == HeadType.GAP:
+        assert steps == config.lookback
+    else:
+        assert steps == min(config.lookback, 1 + sum((k - 1) // 2 for k in config.kernels))
+    assert torch.allclose(cut, full, atol=1e-5)
+
+
+def test_one_step_fewer_than_the_receptive_field_changes_a_last_prediction() -> None:
+    net = random_supernet(3)
+    config = SubnetConfig(32, 8, (7, 5, 3), (8, 8, 8), HeadType.LAST)
+    x = torch.randn(4, FEATURES, 32, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        full, shorter = net(x, config), net(x[:, :, -(1 + 3 + 2 + 1) + 1:], config)
+    assert not torch.allclose(shorter, full, atol=1e-5)
+
+
+def test_the_search_scores_like_the_extracted_model(long_task) -> None:
+    from hwnas.search.ofa import _search_score, inherited_score
+
+    net = random_supernet(4)
+    for config in (SubnetConfig(32, 8, (7, 5), (8, 4), HeadType.LAST), SubnetConfig(16, 4, (3,), (8,), HeadType.GAP),
+                   SubnetConfig(32, 4, (5, 3, 7), (4, 4, 8), HeadType.GAP)):
+        arch = net.space.architecture(config)
+        assert _search_score(net, arch, long_task) == pytest.approx(inherited_score(net, arch, long_task), abs=1e-6)
+
+
 def test_sorting_channels_keeps_the_full_network_and_puts_important_channels_first() -> None:
     net = random_supernet(2)
     config = net.space.largest()

@@ -255,3 +255,23 @@ def test_mutation_changes_one_gene_and_keeps_the_op_when_it_changes_a_parameter(
             seen.add("op" if a.op != b.op else "param")
             assert a.op != b.op or diff == 1
     assert seen == {"op", "param"}
+
+
+def test_mutation_never_leaves_a_pooling_below_min_length():
+    """A lookback (or earlier-layer) mutation must not shrink a later pooling's output below min_length."""
+    from hwnas.architecture import POOL_OPS
+
+    space = SearchSpace.default(lookbacks=(32, 128), depths=(4, 5, 6))
+    rng = np.random.default_rng(3)
+    pooled = 0
+    for _ in range(60):
+        arch = space.sample(rng)
+        for _ in range(10):
+            arch = space.mutate(arch, rng)
+            length = arch.lookback
+            for layer in arch.layers:
+                length = layer.output_length(length)
+                if layer.op in POOL_OPS:
+                    pooled += 1
+                    assert length >= space.min_length, arch.label()
+    assert pooled > 50  # the property was exercised

@@ -418,6 +418,7 @@ class OFATraining:
     curve: list[dict[str, Any]]
     seconds: float
     settings: dict[str, Any] = field(default_factory=dict)
+    cpu_seconds: float = 0.0  # this process's CPU time in training (``seconds`` is wall time)
 
 
 def train_supernet(task: ProxyTask, space: OFASpace | None = None, *, seed: int = 0,
@@ -456,7 +457,7 @@ def train_supernet(task: ProxyTask, space: OFASpace | None = None, *, seed: int 
     generator = torch.Generator().manual_seed(10_007 * seed + 3)
     rng = np.random.default_rng(seed)
     rows: list[dict[str, Any]] = []
-    step, train_seconds = 0, 0.0
+    step, train_seconds, cpu_seconds = 0, 0.0, 0.0
     with torch_settings(task.num_threads):
         for phase, n_epochs in zip(PHASES, epochs):
             if n_epochs == 0:
@@ -466,7 +467,7 @@ def train_supernet(task: ProxyTask, space: OFASpace | None = None, *, seed: int 
             lr = task.lr * (1.0 if phase == Phase.FULL else shrink_lr_factor)
             optimizer = torch.optim.Adam(supernet.parameters(), lr=lr)
             for epoch in range(n_epochs):
-                t0 = time.perf_counter()
+                t0, cpu0 = time.perf_counter(), time.process_time()
                 supernet.train()
                 losses = []
                 for batch in torch.randperm(len(X), generator=generator).split(task.batch_size):
@@ -486,6 +487,7 @@ def train_supernet(task: ProxyTask, space: OFASpace | None = None, *, seed: int 
                     step += 1
                 supernet.eval()
                 train_seconds += time.perf_counter() - t0
+                cpu_seconds += time.process_time() - cpu0
                 row: dict[str, Any] = {"phase": phase.value, "epoch": epoch + 1, "step": step,
                                        "seconds": train_seconds, "loss": float(np.mean(losses))}
                 if curve:
@@ -499,10 +501,39 @@ def train_supernet(task: ProxyTask, space: OFASpace | None = None, *, seed: int 
     settings = {"phase_epochs": dict(zip([p.value for p in PHASES], epochs)), "subnets_per_step": subnets_per_step,
                 "shrink_lr_factor": shrink_lr_factor, "lr": task.lr, "batch_size": task.batch_size,
                 "train_windows": len(X), "seed": seed, "threads": task.num_threads}
-    return OFATraining(supernet.eval(), rows, train_seconds, settings)
+    return OFATraining(supernet.eval(), rows, train_seconds, settings, cpu_seconds)
 
 
 # --------------------------------------------------------------------------- per-target extraction
+
+
+def _steps_read(config: SubnetConfig) -> int:
+    """The last input steps a sub-network's prediction depends on.
+
+    A GAP head reads every step of the lookback. A LAST head reads the last output
+    step only, and with "same" padding each block's last output sees ``(k - 1) // 2``
+    steps back (the steps after it are padding, the same in any cut): so the last
+    ``1 + sum((k - 1) // 2)`` steps (the stem and the projections are pointwise).
+    """
+    if config.head != HeadType.LAST:
+        return config.lookback
+    return min(config.lookback, 1 + sum((k - 1) // 2 for k in config.kernels))
+
+
+class _SubnetScorer(nn.Module):
+    """Sub-network ``config`` run by the supernet itself on only the steps it reads (:func:`_steps_read`).
+
+    The same function as ``extract(supernet, arch)`` (tests check the scores agree to
+    float rounding) without building a model, and for a LAST head on a few steps
+    instead of the whole lookback: what :func:`search_subnet` scores with.
+    """
+
+    def __init__(self, supernet: OFASupernet, config: SubnetConfig) -> None:
+        super().__init__()
+        self.supernet, self.config, self.steps = supernet, config, _steps_read(config)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.supernet(x[:, :, -self.steps:], self.config)
 
 
 def inherited_score(supernet: OFASupernet, arch: Architecture, task: ProxyTask, split: str = "val") -> float:
@@ -513,6 +544,17 @@ def inherited_score(supernet: OFASupernet, arch: Architecture, task: ProxyTask, 
     from ..proxy.walk_forward import split_score
 
     score = split_score(extract(supernet, arch), task, split, arch.lookback)
+    return 0.0 if math.isnan(score) else score
+
+
+def _search_score(supernet: OFASupernet, arch: Architecture, task: ProxyTask) -> float:
+    """:func:`inherited_score` on validation through :class:`_SubnetScorer` (no model built, fewer steps)."""
+    from ..proxy.task import PRIMARY_METRIC, score_predictions
+    from ..proxy.training import predict_split
+
+    scorer = _SubnetScorer(supernet, supernet.space.config(arch)).eval()
+    score = float(score_predictions(predict_split(scorer, task, "val", arch.lookback), task, "val")[
+        PRIMARY_METRIC[task.target]])
     return 0.0 if math.isnan(score) else score
 
 
@@ -552,7 +594,8 @@ class OFAChoice:
     """The sub-network a target gets: architecture, its metrics (inherited validation score) and every candidate.
 
     ``points`` holds one row per distinct candidate: ``arch`` (label), ``latency_us``,
-    ``score`` (NaN when outside the budgets: not scored), ``within_budget``.
+    ``score`` (NaN when outside the budgets: not scored), ``within_budget``. ``seconds``
+    is wall time, ``cpu_seconds`` this process's CPU time (less sensitive to other jobs).
 
     Taught in: notebooks/13_beyond.
     """
@@ -564,6 +607,7 @@ class OFAChoice:
     evals: int
     scored: int
     points: list[dict[str, Any]]
+    cpu_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types (NaN as None)."""
@@ -572,6 +616,7 @@ class OFAChoice:
         return nan_to_none({"target": self.target, "arch": self.arch.to_dict() if self.arch else None,
                             "label": self.arch.label() if self.arch else None,
                             "metrics": self.metrics.to_dict() if self.metrics else None, "seconds": self.seconds,
+                            "cpu_seconds": self.cpu_seconds,
                             "evals": self.evals, "scored": self.scored, "points": self.points})
 
 
@@ -580,8 +625,10 @@ def search_subnet(supernet: OFASupernet, problem: SearchProblem, task: ProxyTask
     """Regularised evolution over ``problem.space`` on inherited weights: the best sub-network within budget.
 
     Every candidate is priced by ``problem`` (the target's table or model); only the
-    ones within the budgets are scored (:func:`inherited_score` on validation), each
-    architecture once. ``problem.num_iterations`` candidates are asked. No training.
+    ones within the budgets are scored (:func:`inherited_score` on validation, computed
+    by the supernet itself on only the steps the sub-network reads: the same score to
+    float rounding, several times cheaper for LAST heads), each architecture once.
+    ``problem.num_iterations`` candidates are asked. No training.
     ``target`` names the result (default: the problem's space).
 
     Taught in: notebooks/13_beyond.
@@ -594,7 +641,7 @@ def search_subnet(supernet: OFASupernet, problem: SearchProblem, task: ProxyTask
     if task is None:
         raise ValueError("task is required (or problem.task): the inherited weights are scored on its validation split")
     supernet.space.config(problem.space.sample(np.random.default_rng(0)))  # the supernet's space? fail early
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     strategy = RegularizedEvolution(problem, seed=seed, population_size=population_size, sample_size=sample_size)
     seen: dict[str, Metrics] = {}
     for _ in range(problem.num_iterations):
@@ -603,7 +650,7 @@ def search_subnet(supernet: OFASupernet, problem: SearchProblem, task: ProxyTask
         if key not in seen:
             metrics = problem.predict(arch)
             if problem.within_budget(metrics):
-                metrics = replace(metrics, score=inherited_score(supernet, arch, task))
+                metrics = replace(metrics, score=_search_score(supernet, arch, task))
             seen[key] = metrics
         strategy.tell(arch, seen[key])
     best = [(Architecture.from_json(k), m) for k, m in seen.items() if problem.selectable(m)]
@@ -611,8 +658,8 @@ def search_subnet(supernet: OFASupernet, problem: SearchProblem, task: ProxyTask
     points = [{"arch": Architecture.from_json(k).label(), "latency_us": m.latency_us, "score": m.score,
                "within_budget": problem.within_budget(m)} for k, m in seen.items()]
     return OFAChoice(target or problem.space.name, chosen[0] if chosen else None, chosen[1] if chosen else None,
-                     time.perf_counter() - t0,
-                     problem.num_iterations, sum(math.isfinite(m.score) for m in seen.values()), points)
+                     time.perf_counter() - t0, problem.num_iterations,
+                     sum(math.isfinite(m.score) for m in seen.values()), points, time.process_time() - cpu0)
 
 
 def finetune(supernet: OFASupernet, arch: Architecture, task: ProxyTask, epochs: int = 2, seed: int = 0) -> TradingNet:
