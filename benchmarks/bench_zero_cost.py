@@ -41,6 +41,10 @@ other jobs, load average 4-12), the figures as written in the .txt files:
     nice -n 5 .venv/bin/python benchmarks/bench_zero_cost.py --part 2 --prefilter-proxy snip \
         --search-seeds 5 --search-evals 100 --population 20 --search-random --max-train-windows 512 \
         --store benchmarks/results/zero_cost_search_evals.sqlite
+    # the same, pre-filtered by grad_norm (zero_cost_gradnorm_search.*; evolution and random resumed from the store)
+    nice -n 5 .venv/bin/python benchmarks/bench_zero_cost.py --part 2 --prefilter-proxy grad_norm \
+        --search-seeds 5 --search-evals 100 --population 20 --search-random --max-train-windows 512 \
+        --store benchmarks/results/zero_cost_search_evals.sqlite --out benchmarks/results/zero_cost_gradnorm
     nice -n 5 .venv/bin/python benchmarks/bench_zero_cost.py --space mobile --part 1 --archs 200 --retrain 40
     nice -n 5 .venv/bin/python benchmarks/bench_zero_cost.py --part cost
 

@@ -276,6 +276,9 @@ for name, test in zc_search["tests"].items():
 print(zc_search["verdict"])
 for name, c in zc_search["cost"].items():
     print(f"{name:16s} training {c['train_s_mean']:.0f} s + zero-cost scoring {c['zero_cost_s_mean']:.0f} s per run")
+other = load_bench("zero_cost_gradnorm_search").get("search", {})
+if other.get("tests"):  # the same searches pre-filtered by grad_norm instead (run after the snip one)
+    print(f"with grad_norm instead: ratio to evolution {other['ratio']:.3f}; {other['verdict']}")
 
 
 def direction(test: dict, alpha: float = 0.05) -> str:
