@@ -144,6 +144,11 @@ def cost_summary(report: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+def _wall_cpu(walls: Sequence[float], cpus: Sequence[float]) -> str:
+    """Repeated timings as ``"W s (C s CPU), ..."``."""
+    return ", ".join(f"{w:.1f} s ({c:.1f} s CPU)" for w, c in zip(walls, cpus))
+
+
 def format_report(report: dict[str, Any]) -> str:
     """The text summary."""
     s = report["settings"]
@@ -173,11 +178,9 @@ def format_report(report: dict[str, Any]) -> str:
             sc = o.get("scorers")
             if sc:
                 lines.append("    extraction timed twice, interleaved with the first scorer (extract a model, score "
-                             "the whole lookback): now " + ", ".join(
-                                 f"{w:.1f} s ({c:.1f} s CPU)" for w, c in zip(sc["seconds"], sc["cpu_seconds"]))
-                             + "; first scorer " + ", ".join(
-                                 f"{w:.1f} s ({c:.1f} s CPU)" for w, c in
-                                 zip(sc["previous_scorer_seconds"], sc["previous_scorer_cpu_seconds"]))
+                             "the whole lookback): now " + _wall_cpu(sc["seconds"], sc["cpu_seconds"])
+                             + "; first scorer "
+                             + _wall_cpu(sc["previous_scorer_seconds"], sc["previous_scorer_cpu_seconds"])
                              + f"; same choice: {sc['same_choice_as_previous_scorer']}")
             lines.append(f"    test: inherited {o['inherited_test']:+.4f}; fine-tuned "
                          f"{o['finetuned']['test_mean']:+.4f} ± {o['finetuned']['test_std']:.4f}; "
@@ -217,10 +220,9 @@ def format_report(report: dict[str, Any]) -> str:
                      f"to the committed one: {ref['curve_identical']}")
         for target, r in ref["targets"].items():
             lines.append(f"  [{target}] scorer now (supernet on the steps read): "
-                         + ", ".join(f"{w:.1f} s ({c:.1f} s CPU)" for w, c in zip(r["seconds"], r["cpu_seconds"]))
+                         + _wall_cpu(r["seconds"], r["cpu_seconds"])
                          + "; previous scorer (extract, whole lookback), same load: "
-                         + ", ".join(f"{w:.1f} s ({c:.1f} s CPU)" for w, c in
-                                     zip(r["previous_scorer_seconds"], r["previous_scorer_cpu_seconds"]))
+                         + _wall_cpu(r["previous_scorer_seconds"], r["previous_scorer_cpu_seconds"])
                          + f"; same choice as the previous scorer: {r['same_choice_as_previous_scorer']}; "
                          f"choice changed from the committed run: {r['choice_changed_from_committed']}")
     return "\n".join(lines)

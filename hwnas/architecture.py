@@ -27,6 +27,7 @@ __all__ = [
     "GATED_OPS",
     "POOL_OPS",
     "RECURRENT_OPS",
+    "NO_SKIP_OPS",
     "UNGATED_OPS",
     "WIDTH_PRESERVING_OPS",
     "Activation",
@@ -102,6 +103,8 @@ _POINTWISE_OR_GLOBAL_OPS = frozenset({OpType.FC, OpType.ATTENTION, OpType.IDENTI
 # operations that take a dilation
 _DILATABLE_OPS = CONV_OPS | {OpType.GATED_TCN}
 WIDTH_PRESERVING_OPS = frozenset({OpType.ATTENTION, OpType.IDENTITY}) | POOL_OPS
+#: Layers that carry no skip connection (they compute nothing a residual would bypass).
+NO_SKIP_OPS = POOL_OPS | {OpType.IDENTITY}
 
 
 def output_length(length: int, kernel_size: int = 1, stride: int = 1, dilation: int = 1,
@@ -181,7 +184,7 @@ class LayerSpec:
             )
         if op != OpType.ATTENTION and self.heads != 1:
             raise ValueError(f"heads must be 1 for op {op.value!r}, got {self.heads}")
-        if self.use_skip and op in POOL_OPS | {OpType.IDENTITY}:
+        if self.use_skip and op in NO_SKIP_OPS:
             raise ValueError(f"use_skip is only allowed on compute layers, not op {op.value!r}")
 
     @property

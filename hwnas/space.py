@@ -10,7 +10,7 @@ architectures (:mod:`hwnas.architecture`) with a seeded :class:`numpy.random.Gen
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -20,6 +20,7 @@ import numpy as np
 from .architecture import (
     DEFAULT_INPUT_FEATURES,
     GATED_OPS,
+    NO_SKIP_OPS,
     POOL_OPS,
     RECURRENT_OPS,
     WIDTH_PRESERVING_OPS,
@@ -85,7 +86,7 @@ class BlockChoice:
             stride=self.stride,
             dilation=self.dilation,
             heads=self.heads,
-            use_skip=use_skip and self.op not in POOL_OPS | {OpType.IDENTITY},
+            use_skip=use_skip and self.op not in NO_SKIP_OPS,
             activation=self.activation,
         )
 
@@ -421,13 +422,18 @@ class SearchSpace:
             if choice not in lookup:
                 raise ValueError(f"layer {index} ({choice.label()}) is not a candidate of space {self.name!r}")
             blocks.append(lookup[choice])
-        # identity and pooling carry no skip; record the space's first choice so that a
-        # later block mutation at that position keeps a skip the space allows
-        skips = tuple(
-            layer.use_skip if layer.op not in POOL_OPS | {OpType.IDENTITY} else self.skip_choices[0]
-            for layer in arch.layers[1:]
-        )
+        skips = self.canonical_skips(blocks, [layer.use_skip for layer in arch.layers[1:]])
         return Genome(arch.lookback, tuple(blocks), skips, arch.head)
+
+    def canonical_skips(self, blocks: Sequence[int], skips: Sequence[bool]) -> tuple[bool, ...]:
+        """``skips`` with the space's first choice at identity and pooling blocks: they carry no skip,
+        so genomes of one architecture agree, and a later block mutation at that position keeps a
+        skip the space allows.
+
+        Taught in: notebooks/01_search_space.
+        """
+        first = self.skip_choices[0]
+        return tuple(first if self._candidates[b].op in NO_SKIP_OPS else bool(s) for b, s in zip(blocks, skips))
 
     def sample(self, rng: np.random.Generator) -> Architecture:
         """A random feasible architecture of this space."""

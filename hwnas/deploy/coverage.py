@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..architecture import POOL_OPS, Architecture, LayerSpec, OpType
+from ..architecture import NO_SKIP_OPS, POOL_OPS, Architecture, LayerSpec, OpType
 from ..space import SearchSpace
 
 __all__ = ["coverage_architecture"]
@@ -35,7 +35,7 @@ def coverage_architecture(space: SearchSpace, lookback: int | None = None) -> Ar
         choices = by_op[op]
         layers.append(choices[0].layer(layers[-1].out_channels, choices[0].op != OpType.IDENTITY
                                        and False not in space.skip_choices))
-        if op in POOL_OPS | {OpType.IDENTITY} or True not in space.skip_choices:
+        if op in NO_SKIP_OPS or True not in space.skip_choices:
             continue
         width = layers[-1].out_channels
         same = [c for c in choices if c.width in (None, width)]

@@ -23,13 +23,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..architecture import POOL_OPS, OpType
+from ..architecture import NO_SKIP_OPS, OpType
 from ..space import BlockChoice, SearchSpace
 
-__all__ = ["NO_SKIP_OPS", "Controller", "Decision", "DecisionMasks", "MaskSet", "Rollout", "decision_layout",
+__all__ = ["Controller", "Decision", "DecisionMasks", "MaskSet", "Rollout", "decision_layout",
            "masked_entropy", "masked_log_softmax", "replay_masks"]
 
-NO_SKIP_OPS = POOL_OPS | {OpType.IDENTITY}
 
 
 @dataclass(frozen=True)

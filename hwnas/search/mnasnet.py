@@ -30,13 +30,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..architecture import Architecture
+from ..architecture import NO_SKIP_OPS, Architecture
 from ..checks import require_choice, require_float, require_int
 from ..numerics import torch_threads
 from ..space import Genome
 from .base import Metrics, SearchProblem, Strategy, register_strategy
 from .controller import (
-    NO_SKIP_OPS,
     Controller,
     DecisionMasks,
     MaskSet,

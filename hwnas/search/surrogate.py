@@ -114,18 +114,15 @@ class SurrogateEvolution(RegularizedEvolution):
         self.asked_genomes: set[GenomeKey] = set()
         self._layers: dict[tuple[Any, ...], tuple[float, int, int]] = {}  # latency, output shape
         self._features: dict[GenomeKey, np.ndarray] = {}
-        self._plain = [c.op.value in ("identity", "max_pool", "avg_pool") for c in problem.space.candidates()]
         self._model: tuple[np.ndarray, np.ndarray, float] | None = None
         self._batch_front: np.ndarray = np.empty((0, 2))
         self._stats = self._empty_stats()  # the normal equations of the scores told, updated per tell
 
     # ---- genomes
     def _key(self, genome: Genome) -> GenomeKey:
-        """The genome with the skips of identity and pooling layers made the space's first choice
-        (they carry none), so two genomes of one architecture have one key."""
-        space = self.problem.space
-        plain = self._plain
-        skips = tuple(space.skip_choices[0] if plain[b] else s for b, s in zip(genome.blocks, genome.skips))
+        """The genome with its skips made canonical (:meth:`SearchSpace.canonical_skips`), so two
+        genomes of one architecture have one key."""
+        skips = self.problem.space.canonical_skips(genome.blocks, genome.skips)
         return (genome.lookback, tuple(genome.blocks), skips, genome.head.value)
 
     def _mutant(self, genome: Genome, key: GenomeKey) -> Genome:
