@@ -289,7 +289,7 @@ glue("space_log10", space.log10_size(), display=False)
 # {glue:text}`space_choices`. The figure below shows the size of each named space if it allowed a single
 # depth $d$.
 
-# %% mystnb={"figure": {"caption": "Each extra searchable layer multiplies the default space by its {glue:text}`space_choices` choices per layer, a straight line on the log scale, so almost all of its architectures are the deepest ones; the mobile space grows almost as fast, the FPGA space far more slowly."}, "image": {"alt": "Line chart with a log-scaled y axis of architectures (about 10^1 to 10^20) against searchable layers, depth 1 to 8, one line with circle markers per search space: default (blue) and mobile (cyan) almost on top of each other, rising steeply to about 10^19 at depth 8, and fpga (red) rising along a much flatter straight line to about 10^9."}}
+# %% mystnb={"figure": {"caption": "Each extra searchable layer multiplies the default space by its {glue:text}`space_choices` choices per layer, a straight line on the log scale, so almost all of its architectures are the deepest ones; the mobile space grows almost as fast, the FPGA space far more slowly."}, "image": {"alt": "Line chart with a log-scaled y axis of architectures (about 10^1 to 10^20) against searchable layers, depth 1 to 8, one line with circle markers per search space: default (blue) and mobile (cyan) almost on top of each other, rising steeply to about 10^20 at depth 8, and fpga (red) rising along a much flatter straight line to about 10^9."}}
 names = ["default", "mobile", "fpga"]
 sizes = {name: {d: SearchSpace.named(name, depths=(d,)).size() for d in range(1, 9)} for name in names}
 ax = plots.space_size_by_depth(sizes)
@@ -507,13 +507,13 @@ print("fixed d=4: 16 layers; doubling: 6 layers ->", hwnas.receptive_fields(doub
 # variants, dilation 1 or one of the space's) $|K| \cdot (1 + |\delta|) \cdot |W|$.
 # With 5 kernels instead of 3 that is $30 + 30 + 60 + 45 = 165$ blocks instead of 99, so
 # 184 blocks in all (the 19 others do not depend on kernels), 368 choices per layer and
-# $|\mathcal{A}| = 3 \cdot 2 \cdot \sum_{d=2}^{6} 368^d \approx 1.5 \times 10^{16}$, one
+# $|\mathcal{A}| = 5 \cdot 2 \cdot \sum_{d=2}^{6} 368^d \approx 2.5 \times 10^{16}$, one
 # more order of magnitude.
 # :::
 
 # %% tags=["hide-cell"]
 wide = SearchSpace.default(kernel_sizes=(3, 5, 7, 9, 11))
-assert len(wide.candidates()) == 184 and round(wide.size() / 1e16, 1) == 1.5
+assert len(wide.candidates()) == 184 and round(wide.size() / 1e16, 1) == 2.5
 print(f"{len(wide.candidates())} blocks, log10 |A| = {wide.log10_size():.2f}")
 
 # %% [markdown]

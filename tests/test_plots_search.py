@@ -151,3 +151,15 @@ def test_tail_calibration_draws_the_models_the_factor_line_and_both_budgets():
     points = [c.get_offsets().tolist() for c in ax.collections]
     assert [[6.0, 12.0], [8.0, 20.0]] in points and [[7.0, 15.0]] in points
     assert list(lines["table budget 10.0 µs"].get_xdata()) == [10.0, 10.0]
+
+
+def test_fold_differences_puts_each_model_at_its_means_with_two_se_bars():
+    models = {"a": {"test": (0.01, 0.002), "fold 0": (-0.003, 0.001)}, "b": {"test": (0.0, 0.004)}}
+    ax = plots.fold_differences(models)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["test", "fold 0"]
+    points = {c.get_label(): c for c in ax.containers}
+    a_line, _, (a_bars,) = points["a"]
+    assert list(a_line.get_ydata()) == [0.01, -0.003]
+    assert [seg[1][1] - seg[0][1] for seg in a_bars.get_segments()] == pytest.approx([0.008, 0.004])
+    assert list(points["b"][0].get_xdata()) == pytest.approx([0.2])  # beside a's, in the first period
+    assert any(list(line.get_ydata()) == [0.0, 0.0] for line in ax.get_lines())  # the zero line

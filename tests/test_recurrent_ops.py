@@ -293,3 +293,16 @@ def test_gated_tcn_lowers_to_one_xnnpack_partition():
     calls = [str(node.target) for node in graph.nodes if node.op == "call_function"]
     assert calls.count("executorch_call_delegate") == 1
     assert all(c in ("executorch_call_delegate", "<built-in function getitem>") for c in calls), calls
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("features, lookback", [(10, 64), (3, 8)])
+def test_a_recurrent_baseline_as_an_architecture_costs_what_the_baseline_costs(kind, features, lookback):
+    from hwnas.proxy import baseline_architecture, baseline_model
+
+    arch = baseline_architecture(kind, features, lookback)
+    model = baseline_model(kind, features, lookback)
+    assert count_params(arch) == sum(p.numel() for p in model.parameters())
+    assert count_flops(arch) == measure_flops(model, torch.randn(1, features, lookback))
+    with pytest.raises(ValueError, match="recurrent baseline"):
+        baseline_architecture("tcn", features, lookback)

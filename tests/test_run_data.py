@@ -73,6 +73,9 @@ BAD = [
     (["--data", "{short}"], "--data", "short.csv' has 200 rows"),
     (["--symbol", "bad sym!"], "--symbol", "symbol"),
     (["--interval", "7"], "--interval", "interval"),
+    (["--space", "server"], "--space", "'default', 'mobile', 'gpu', 'fpga'"),
+    (["--lookbacks", "8,sixteen"], "--lookbacks", "got '8,sixteen'"),
+    (["--lookbacks", "16,0"], "--lookbacks", ">= 1"),
 ]
 
 
@@ -97,6 +100,27 @@ def test_too_few_rows_says_how_many_are_needed(inputs: dict[str, Path], capsys: 
                  "--out-dir", str(tmp_path / "o")]) == 2
     line = capsys.readouterr().err
     assert f"needs at least {min_task_rows(32):,}" in line and "lookback 32" in line
+
+
+def test_space_and_lookbacks_choose_what_the_pipeline_searches(inputs: dict[str, Path],
+                                                                 capsys: pytest.CaptureFixture[str],
+                                                                 tmp_path: Path) -> None:
+    import argparse
+
+    from hwnas.architecture import OpType
+    from hwnas.pipeline import QUICK_SPACE
+    from hwnas.pipeline._cli import _space
+
+    args = argparse.Namespace(target="cpu", quick=True, space="default", lookbacks="8,16")
+    space = _space(args)
+    assert space.name == "default" and space.lookbacks == (8, 16) and OpType.LSTM in space.ops
+    assert space.depths == QUICK_SPACE["depths"]
+    plan = _space(argparse.Namespace(target="cpu", quick=False, space=None, lookbacks=None))
+    assert plan.name == "mobile" and OpType.LSTM not in plan.ops
+    # the task is built for the chosen lookbacks: the short file is judged against lookback 8, not 32
+    assert main(["run", "--target", "fpga", "--quick", "--lookbacks", "8", "--data", str(inputs["short"]),
+                 "--out-dir", str(tmp_path / "o")]) == 2
+    assert "lookback 8 needs at least" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- walk-forward selection

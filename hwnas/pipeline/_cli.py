@@ -9,7 +9,7 @@ import argparse
 from typing import Any
 
 from .._cli import DefaultsFormatter
-from ..checks import require_choice, require_float, require_int, require_optional_int, require_positive
+from ..checks import require_choice, require_enum, require_float, require_int, require_optional_int, require_positive
 from .plan import TARGET_NAMES
 from .run import run_pipeline
 
@@ -40,6 +40,11 @@ def register(subparsers: Any) -> None:
                      help="Bybit interval: 1 3 5 15 30 60 120 240 360 720 D W (None: 15, or a CSV's own)")
     run.add_argument("--out-dir", default="hwnas_run", help="folder for the outputs (created if its parent exists)")
     run.add_argument("--strategy", default=None, help="search strategy (None: the target's plan)")
+    run.add_argument("--space", default=None,
+                     help="search space: default, mobile, gpu or fpga (None: the target's plan; e.g. default on "
+                          "a server CPU, where GRU and LSTM layers run in ONNX Runtime)")
+    run.add_argument("--lookbacks", default=None,
+                     help="the space's lookbacks in bars, comma-separated, e.g. 8,16,32 (None: the space's)")
     run.add_argument("--evals", type=int, default=40, help="architectures evaluated by the search")
     run.add_argument("--budget-us", type=float, default=None, help="latency budget, µs (None: the plan's)")
     run.add_argument("--tail-factor", type=float, default=None,
@@ -71,14 +76,34 @@ def _option(option: str, check: Any, value: Any) -> Any:
         raise ValueError(f"{option}: {err}") from None
 
 
+def _lookbacks(text: str) -> tuple[int, ...]:
+    """``--lookbacks``: comma-separated whole numbers of bars, each at least 1."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        raise ValueError(f"--lookbacks: expected comma-separated whole numbers of bars >= 1, e.g. 8,16,32; "
+                         f"got {text!r}")
+    return values
+
+
+def _space(args: argparse.Namespace) -> Any:
+    """The searched space: the target's plan's or ``--space``, the quick one with ``--quick``, ``--lookbacks``."""
+    from ..space import SpaceName
+    from .run import target_space
+
+    name = None if args.space is None else require_enum(SpaceName, args.space, "--space").value
+    overrides = {} if args.lookbacks is None else {"lookbacks": _lookbacks(args.lookbacks)}
+    return target_space(args.target, args.quick, space=name, **overrides)
+
+
 def _task(args: argparse.Namespace) -> Any:
     """The proxy task of ``--task`` on ``--data`` (or Bybit ``--symbol``/``--interval``), built before
     any output is written; too few candles for the space's longest lookback is a one-line error."""
     from ..data.klines import check_symbol, normalize_interval
     from ..data.loader import load_kline_path, load_klines
     from ..proxy.task import TARGETS, make_proxy_task, min_task_rows
-    from .run import target_space
-
     require_choice(args.task, "--task", TARGETS)
     symbol = _option("--symbol", check_symbol, args.symbol)
     interval = None if args.interval is None else _option("--interval", normalize_interval, args.interval)
@@ -88,7 +113,7 @@ def _task(args: argparse.Namespace) -> Any:
     else:
         data = load_klines(symbol, interval or "15")
         what = f"{data.source} {symbol} {data.interval} data ({data.description})"
-    lookback = max(target_space(args.target, args.quick).lookbacks)
+    lookback = max(_space(args).lookbacks)
     needed = min_task_rows(lookback)
     if len(data.frame) < needed:
         raise ValueError(f"{what} has {len(data.frame):,} rows; the {args.task} task with lookback {lookback} "
@@ -120,15 +145,14 @@ def _run(args: argparse.Namespace) -> int:
         require_float(args.tail_factor, "--tail-factor", minimum=1.0)
     from ..fileio import check_out_dir
 
+    space = _space(args)
     check_out_dir(args.out_dir, "--out-dir")
     if args.profile is not None:
         from ..checks import check_profile_covers
         from ..search._cli import load_profile_option
         from .plan import PLANS
-        from .run import target_space
 
-        check_profile_covers(load_profile_option(args.profile), target_space(args.target, args.quick), "--profile",
-                             batch=PLANS[args.target].batch)
+        check_profile_covers(load_profile_option(args.profile), space, "--profile", batch=PLANS[args.target].batch)
     if args.strategy is not None:
         from ..search.base import get_strategy
 
@@ -137,7 +161,8 @@ def _run(args: argparse.Namespace) -> int:
         except ValueError as err:
             raise ValueError(f"--strategy: {err}") from None
     task = _task(args)
-    result = run_pipeline(args.target, strategy=args.strategy, evals=args.evals, latency_budget_us=args.budget_us,
+    result = run_pipeline(args.target, space=space, strategy=args.strategy, evals=args.evals,
+                          latency_budget_us=args.budget_us,
                           memory_budget=args.memory_budget, retrain_epochs=args.retrain_epochs,
                           retrain_windows=args.retrain_windows, out_dir=args.out_dir, seed=args.seed,
                           progress=not args.quiet, quick=args.quick, sla_repeats=args.sla_repeats,

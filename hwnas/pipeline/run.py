@@ -125,15 +125,17 @@ class _Stages:
             self.say(f"stage {name} done in {self.seconds[name]:.1f} s")
 
 
-def target_space(target: str, quick: bool = False, **overrides: Any) -> SearchSpace:
-    """The named space of ``target``'s plan (``quick``: :data:`QUICK_SPACE`'s smaller one).
+def target_space(target: str, quick: bool = False, space: str | None = None, **overrides: Any) -> SearchSpace:
+    """The named space of ``target``'s plan, or the named ``space`` instead (``quick``: with
+    :data:`QUICK_SPACE`'s smaller settings), then ``overrides`` (e.g. ``lookbacks``).
 
     Taught in: notebooks/12_capstone.
     """
     from ..space import SearchSpace
 
     plan = PLANS[require_choice(target, "target", TARGET_NAMES)]
-    return SearchSpace.named(plan.space, **{**(QUICK_SPACE if quick else {}), **overrides})
+    return SearchSpace.named(plan.space if space is None else space,
+                             **{**(QUICK_SPACE if quick else {}), **overrides})
 
 
 def target_profile(target: str, space: SearchSpace, *, quick: bool = False, progress: bool = True,

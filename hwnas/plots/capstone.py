@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from ..architecture import Architecture
     from ..search.result import SearchResult
 
-__all__ = ["search_front", "architecture_blocks", "score_vs_latency", "walk_forward_lines", "tail_calibration"]
+__all__ = ["search_front", "architecture_blocks", "score_vs_latency", "walk_forward_lines", "tail_calibration",
+           "fold_differences"]
 
 _OP_COLOURS = {"conv": "#1f77b4", "dwsep_conv": "#17becf", "dilated_conv": "#9467bd", "fc": "#8c564b",
                "attention": "#d62728", "identity": "#c7c7c7", "max_pool": "#bcbd22", "avg_pool": "#bcbd22",
@@ -188,4 +189,28 @@ def tail_calibration(calibration: Mapping[str, Any], budget_us: float, *,
     ax.set_xlabel("fastest call (µs): what the table predicts")
     ax.set_ylabel(f"{q} call (µs): what the SLA judges")
     ax.legend(fontsize="small", loc="lower right")
+    return ax
+
+
+def fold_differences(models: Mapping[str, Mapping[str, tuple[float, float]]], *, reference: str = "LSTM",
+                     ax: Axes | None = None) -> Axes:
+    """Each model's score minus ``reference``'s on every fold (``models``: name -> fold -> (mean
+    difference, its standard error over seeds)), with bars of two standard errors and a zero line:
+    a model that dominates in score sits at or above zero on every fold.
+
+    Taught in: notebooks/12_capstone.
+    """
+    ax = ensure_axes(ax)
+    folds = list(dict.fromkeys(fold for per_fold in models.values() for fold in per_fold))
+    width = 0.8 / max(1, len(models))
+    for i, (name, per_fold) in enumerate(models.items()):
+        xs = [folds.index(f) + (i - (len(models) - 1) / 2) * width for f in per_fold]
+        means = [per_fold[f][0] for f in per_fold]
+        errors = [2 * per_fold[f][1] for f in per_fold]
+        ax.errorbar(xs, means, yerr=errors, fmt="o", capsize=3, label=name)
+    ax.axhline(0.0, color="grey", linewidth=1, linestyle="--")
+    ax.set_xticks(range(len(folds)), folds)
+    ax.set_xlabel("scored period (held-out test, then the walk-forward folds)")
+    ax.set_ylabel(f"score minus the {reference}'s (± 2 se)")
+    ax.legend(fontsize="small", loc="lower left", bbox_to_anchor=(0.0, 1.02))  # above the axes, off the bars
     return ax

@@ -37,6 +37,7 @@ from .baselines import (
     MLPBaseline,
     RecurrentBaseline,
     TCNBaseline,
+    baseline_architecture,
     baseline_model,
     train_baseline,
 )

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..architecture import Activation, Architecture, HeadType, LayerSpec, OpType
 from ..checks import require_choice
 from .task import BASELINES, ProxyScore, ProxyTask, eval_targets, score_run
 from .training import fit_and_predict, torch_settings
@@ -107,6 +108,20 @@ def baseline_model(kind: str, features: int, lookback: int) -> nn.Module:
     return {"lstm": LSTMBaseline, "gru": GRUBaseline, "tcn": TCNBaseline}[kind](features)
 
 
+def baseline_architecture(kind: str, features: int, lookback: int) -> Architecture:
+    """A recurrent baseline (``lstm`` or ``gru``) written as an :class:`~hwnas.architecture.Architecture`:
+    one recurrent layer of the baseline's width straight from the features, its last state, a linear
+    head. Same weights and multiply-adds as :func:`baseline_model`, so a cost model or an analytical
+    profile (a GPU's, an FPGA's) prices the baseline the way it prices a candidate.
+
+    Taught in: notebooks/12_capstone.
+    """
+    cell = require_choice(kind, "recurrent baseline", ("lstm", "gru"))
+    hidden = getattr(baseline_model(cell, features, lookback), cell).hidden_size
+    layer = LayerSpec(OpType(cell), features, hidden, activation=Activation.NONE)
+    return Architecture((layer,), features, lookback, HeadType.LAST)
+
+
 def train_baseline(kind: str, task: ProxyTask, seed: int = 0, *, lookback: int | None = None,
                    split: str = "val", epochs: int | None = None,
                    keep_predictions: bool = False) -> ProxyScore:
@@ -147,5 +162,5 @@ def train_baseline(kind: str, task: ProxyTask, seed: int = 0, *, lookback: int |
                   diverged, keep_predictions, len(task.train_indices()))
 
 
-__all__ = ["GRUBaseline", "LSTMBaseline", "MLPBaseline", "RecurrentBaseline", "TCNBaseline", "baseline_model",
-           "train_baseline"]
+__all__ = ["GRUBaseline", "LSTMBaseline", "MLPBaseline", "RecurrentBaseline", "TCNBaseline", "baseline_architecture",
+           "baseline_model", "train_baseline"]
