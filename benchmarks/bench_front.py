@@ -295,7 +295,9 @@ def transferred(models: dict[str, Any], task, store: EvaluationStore, args: argp
 def bench_space(target: str, args: argparse.Namespace):
     """The space the pipeline searches for ``target``: the plan's, or the named ``--space`` (the quick one in
     reduced runs), with ``--lookbacks`` when given."""
-    overrides = {"lookbacks": tuple(int(v) for v in args.lookbacks.split(","))} if args.lookbacks else {}
+    from hwnas.pipeline._cli import _lookbacks  # the command line's own parser and its one-line error
+
+    overrides = {"lookbacks": _lookbacks(args.lookbacks)} if args.lookbacks else {}
     return target_space(target, args.reduced, space=args.space, **overrides)
 
 
@@ -320,6 +322,7 @@ def against_baselines(models: dict[str, Any], task, frame, store: EvaluationStor
                                 epochs=args.retrain_epochs, max_train_windows=args.retrain_windows,
                                 source=f"fold {f}")
         folds.append((f"fold {f}", ftask))
+    short, short_name = min(SHORT_LSTM, task.lookback), f"lstm{SHORT_LSTM}"  # trained and timed over one window
     table: dict[str, dict[str, dict[str, Any]]] = {}
     for fold, ftask in folds:
         period = f"{ftask.test.index[0]:%Y-%m-%d} -> {ftask.test.index[-1]:%Y-%m-%d}"
@@ -327,11 +330,10 @@ def against_baselines(models: dict[str, Any], task, frame, store: EvaluationStor
             runs = [trained_score(store, arch, ftask, s, "test") for s in range(args.seeds)]
             table.setdefault(fold, {})[name] = {"scores": [r["score"] for r in runs], "period": period,
                                                 "pred": np.mean([r["pred"] for r in runs], axis=0)}
-        for kind, window in [(kind, None) for kind in BASELINES] + [("lstm", SHORT_LSTM)]:
+        for name, kind, window in [(kind, kind, None) for kind in BASELINES] + [(short_name, "lstm", short)]:
             runs = [baseline_score(store, kind, ftask, s, "test", window) for s in range(args.seeds)]
-            table[fold][kind + ("" if window is None else str(window))] = {
-                "scores": [r["score"] for r in runs], "period": period,
-                "pred": np.mean([r["pred"] for r in runs], axis=0)}
+            table[fold][name] = {"scores": [r["score"] for r in runs], "period": period,
+                                 "pred": np.mean([r["pred"] for r in runs], axis=0)}
         print(f"[{', '.join(models)}] {fold} scored", file=sys.stderr, flush=True)
     # latency, side by side in ONNX Runtime (this CPU; the GPU's and FPGA's deployed runtime is modelled)
     lookback = min(64, task.lookback)
@@ -340,12 +342,11 @@ def against_baselines(models: dict[str, Any], task, frame, store: EvaluationStor
                for name, arch in models.items()}
     modules.update({kind: (baseline_model(kind, task.num_features, lookback).eval(), x)
                     for kind in BASELINES if kind != "persistence"})
-    short = min(SHORT_LSTM, task.lookback)
-    modules[f"lstm{SHORT_LSTM}"] = (baseline_model("lstm", task.num_features, short).eval(),
-                                    torch.randn(1, task.num_features, short))
+    modules[short_name] = (baseline_model("lstm", task.num_features, short).eval(),
+                           torch.randn(1, task.num_features, short))
     latency = side_by_side_latency(modules, TimingSpec.COMPARE.replace(seed=args.seed))
     verdicts = {name: {**verdict(table, folds, name, "lstm", latency, args),
-                       "vs_short_lstm": verdict(table, folds, name, f"lstm{SHORT_LSTM}", latency, args)}
+                       "vs_short_lstm": verdict(table, folds, name, short_name, latency, args)}
                 for name in models}
     return {"models": {k: a.label() for k, a in models.items()}, "latency": latency,
             "table": {f: {m: {k: v for k, v in row.items() if k != "pred"} for m, row in d.items()}
